@@ -1,0 +1,3 @@
+from farense_tui.cli.main import main
+
+raise SystemExit(main())

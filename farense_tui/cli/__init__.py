@@ -1,0 +1,1 @@
+"""The command line: `farense-tui` opens the cockpit, `farense-tui COMMAND` runs headless."""

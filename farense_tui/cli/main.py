@@ -1,0 +1,47 @@
+"""Entry point of the `farense-tui` console script.
+
+With no command it opens the Textual cockpit; otherwise it dispatches to a module of
+`farense_tui.cli.commands`, each of which adds its own sub-parser (found by name, so a new
+command is one new file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from farense_tui.cli import commands
+from farense_tui.engine.errors import UserError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="farense-tui",
+        description="Fine-tune LLMs with (Q)LoRA on MLX from the terminal. "
+        "Run with no command to open the cockpit.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        importlib.import_module(f"{commands.__name__}.{info.name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from farense_tui.engine.blas import ensure_fast_blas
+
+    ensure_fast_blas()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command is None:
+            from farense_tui.tui.app import run_app
+
+            return run_app()
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"farense-tui: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
