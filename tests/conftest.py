@@ -18,3 +18,17 @@ def farense_home(tmp_path, monkeypatch) -> Path:
         (home / sub).mkdir(parents=True)
     monkeypatch.setenv("FARENSE_HOME", str(home))
     return home
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    from tests import tiny_model
+
+    return tiny_model.build(tmp_path_factory.mktemp("tiny") / "tiny-llama")
+
+
+@pytest.fixture
+def tiny_data(farense_home) -> Path:
+    from tests import tiny_model
+
+    return tiny_model.write_data(farense_home / "data" / "tiny")

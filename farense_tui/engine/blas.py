@@ -30,17 +30,21 @@ def openblas_library() -> Path | None:
     return None
 
 
+def with_fast_blas(env: dict) -> dict:
+    """A copy of `env` that preloads OpenBLAS (for engine processes), when on Linux and available."""
+    lib = openblas_library() if sys.platform.startswith("linux") else None
+    if lib is None or env.get(OPT_OUT) == "reference" or str(lib) in env.get("LD_PRELOAD", ""):
+        return dict(env)
+    return {**env, "LD_PRELOAD": " ".join(p for p in (str(lib), env.get("LD_PRELOAD", "")) if p)}
+
+
 def ensure_fast_blas() -> None:
     """Re-exec the current process with OpenBLAS preloaded, when on Linux and it is available."""
     if not sys.platform.startswith("linux") or os.environ.get(OPT_OUT) == "reference":
         return
-    lib = openblas_library()
-    if lib is None or str(lib) in os.environ.get("LD_PRELOAD", ""):
-        return
-    if os.environ.get("_FARENSE_BLAS_REEXEC"):  # never loop if the loader refused it
-        return
-    env = dict(os.environ)
-    env["LD_PRELOAD"] = " ".join(p for p in (str(lib), env.get("LD_PRELOAD", "")) if p)
+    env = with_fast_blas(dict(os.environ))
+    if env.get("LD_PRELOAD") == os.environ.get("LD_PRELOAD") or os.environ.get("_FARENSE_BLAS_REEXEC"):
+        return  # nothing to add, or the loader already refused it once: never loop
     env["_FARENSE_BLAS_REEXEC"] = "1"
     os.execve(sys.executable, [sys.executable, "-m", "farense_tui", *sys.argv[1:]], env)
 

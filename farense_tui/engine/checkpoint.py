@@ -1,0 +1,118 @@
+"""Checkpoints that survive a kill at any instant, written because mlx-lm saves no optimizer state.
+
+A checkpoint is a folder checkpoints/step-NNNNNNN/ with the adapter in mlx-lm's format
+(adapters.safetensors + adapter_config.json, loadable by `mlx_lm.generate --adapter-path`),
+optimizer.safetensors and state.json. It is written into a hidden temp folder and renamed
+into place; then runs/<id>/training_state.json is replaced (temp + rename) to point at it.
+A kill before the rename leaves the previous checkpoint and state untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import mlx.core as mx
+from mlx.utils import tree_flatten, tree_unflatten
+
+KEEP_LAST = 3
+
+
+def atomic_write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+
+
+def read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def adapter_config(model_path: str, num_layers: int, lora: dict) -> dict:
+    """adapter_config.json in the form mlx_lm.tuner.utils.load_adapters reads."""
+    return {"fine_tune_type": "lora", "model": model_path, "num_layers": num_layers, "lora_parameters": lora}
+
+
+def save_adapter(folder: Path, weights: dict, config: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    mx.save_safetensors(str(folder / "adapters.safetensors"), weights)
+    (folder / "adapter_config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+
+
+def write_checkpoint(
+    run_dir: Path,
+    step: int,
+    adapter_weights: dict,
+    adapter_cfg: dict,
+    optimizer_state: dict,
+    state: dict,
+    hang_seconds: float = 0.0,
+) -> Path:
+    ckpts = run_dir / "checkpoints"
+    final = ckpts / f"step-{step:07d}"
+    tmp = ckpts / f".tmp-step-{step:07d}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    save_adapter(tmp, adapter_weights, adapter_cfg)
+    if hang_seconds:  # fault injection: a kill lands here, mid-write
+        time.sleep(hang_seconds)
+    mx.save_safetensors(str(tmp / "optimizer.safetensors"), dict(tree_flatten(optimizer_state)))
+    atomic_write_json(tmp / "state.json", state)
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+    atomic_write_json(run_dir / "training_state.json", {**state, "checkpoint": final.name})
+    _prune(ckpts, keep={final.name, state.get("best_checkpoint")})
+    return final
+
+
+def _prune(ckpts: Path, keep: set) -> None:
+    done = sorted(p for p in ckpts.glob("step-*") if p.is_dir())
+    for old in done[:-KEEP_LAST]:
+        if old.name not in keep:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def latest_checkpoint(run_dir: Path) -> tuple[Path, dict] | None:
+    """The checkpoint training_state.json points at, if it is complete."""
+    state = read_json(run_dir / "training_state.json")
+    if not state or not state.get("checkpoint"):
+        return None
+    folder = run_dir / "checkpoints" / state["checkpoint"]
+    if not (folder / "optimizer.safetensors").exists():
+        return None
+    return folder, state
+
+
+def load_optimizer_state(folder: Path) -> dict:
+    return tree_unflatten(list(mx.load(str(folder / "optimizer.safetensors")).items()))
+
+
+def clean_partial(run_dir: Path) -> None:
+    for tmp in (run_dir / "checkpoints").glob(".tmp-step-*"):
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def publish_adapter(run_dir: Path, source: Path, name: str) -> Path:
+    """Copy a checkpoint's adapter to runs/<id>/<name>/ (best or final) atomically."""
+    dest = run_dir / name
+    tmp = run_dir / f".tmp-{name}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    for f in ("adapters.safetensors", "adapter_config.json"):
+        shutil.copy2(source / f, tmp / f)
+    old = run_dir / f".old-{name}"
+    shutil.rmtree(old, ignore_errors=True)
+    if dest.exists():
+        dest.rename(old)
+    tmp.rename(dest)
+    shutil.rmtree(old, ignore_errors=True)
+    return dest

@@ -1,0 +1,94 @@
+"""The event stream of a run: one JSON object per line in runs/<id>/events.jsonl.
+
+The engine process appends; any number of readers (TUI, CLI, tests, a later session) tail the
+file. The file is the interface, so a reader can attach to a run started elsewhere.
+
+Every event has "type" and "time" (unix seconds). Types and their fields:
+  state       state: starting|loading|training|paused|evaluating|stopping|stopped|finished|failed|
+              recovering|switching, message
+  step        step, total_steps, epoch, loss, learning_rate, tokens_per_sec, step_time, trained_tokens,
+              mem_active_gb, mem_peak_gb, mem_cache_gb, rss_gb, sys_used_gb, sys_available_gb,
+              swap_used_gb
+  eval        step, val_loss, best_val_loss, is_best, eval_time
+  checkpoint  step, path, reason: periodic|stop|save-now|budget|switch|final
+  warning     message, kind
+  error       message, kind: oom|budget|nan|data|model|crash, step
+  recovery    message, from: {batch_size, grad_accumulation, max_seq_length, profile}, to: {...},
+              resume_step
+  finished    step, final_adapter, best_adapter, best_val_loss
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Iterator
+
+EVENT_TYPES = ("state", "step", "eval", "checkpoint", "warning", "error", "recovery", "finished")
+
+
+class EventWriter:
+    """Appends events, one flushed line each, so a reader never waits for a buffer."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._fh = open(path, "a", encoding="utf-8")
+
+    def emit(self, type_: str, **fields) -> dict:
+        assert type_ in EVENT_TYPES, type_
+        event = {"type": type_, "time": round(time.time(), 3), **fields}
+        self._fh.write(json.dumps(event, ensure_ascii=False) + "\n")
+        self._fh.flush()
+        return event
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+class EventReader:
+    """Reads new complete lines since the last call; a half-written last line waits for next time."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.offset = 0
+
+    def read_new(self) -> list[dict]:
+        try:
+            size = os.path.getsize(self.path)
+        except OSError:
+            return []
+        if size <= self.offset:
+            return []
+        with open(self.path, "rb") as fh:
+            fh.seek(self.offset)
+            chunk = fh.read(size - self.offset)
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            return []
+        self.offset += end + 1
+        events = []
+        for line in chunk[: end + 1].splitlines():
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line torn by a crash mid-write; the next ones are whole
+        return events
+
+
+def read_all(path: Path) -> list[dict]:
+    return EventReader(path).read_new()
+
+
+def follow(path: Path, stop, interval: float = 0.2) -> Iterator[dict]:
+    """Yield events as they arrive until `stop()` is true and nothing more is pending."""
+    reader = EventReader(path)
+    while True:
+        new = reader.read_new()
+        yield from new
+        if not new:
+            if stop():
+                yield from reader.read_new()
+                return
+            time.sleep(interval)

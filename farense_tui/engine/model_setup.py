@@ -1,0 +1,89 @@
+"""Load a base model at the profile's precision and put LoRA adapters on it, through mlx-lm."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlx.core as mx
+import mlx.nn as nn
+from mlx_lm.tuner.utils import linear_to_lora_layers
+from mlx_lm.utils import dequantize_model, load
+
+from farense_tui.engine.errors import UserError
+
+# Profile target names → leaf module names across mlx-lm architectures (llama, mistral, qwen, phi…).
+TARGET_ALIASES = {
+    "q": ("q_proj", "wq"),
+    "k": ("k_proj", "wk"),
+    "v": ("v_proj", "wv"),
+    "o": ("o_proj", "wo", "out_proj", "dense"),
+    "gate": ("gate_proj", "w1"),
+    "up": ("up_proj", "w3", "fc1"),
+    "down": ("down_proj", "w2", "fc2"),
+}
+_FLOATS = {"float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16}
+
+
+def is_quantized(model: nn.Module) -> bool:
+    return any(isinstance(m, (nn.QuantizedLinear, nn.QuantizedEmbedding)) for _, m in model.named_modules())
+
+
+def load_base(model_spec: str, precision: str):
+    """mlx_lm.load, then convert to the wanted precision: dequantize for float, quantize for 4/8-bit."""
+    try:
+        model, tokenizer = load(model_spec)
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        raise UserError(f"cannot load model {model_spec!r}: {exc}") from None
+    if precision in _FLOATS:
+        if is_quantized(model):
+            dequantize_model(model)
+        dtype = _FLOATS[precision]
+        model.set_dtype(dtype, predicate=lambda t: mx.issubdtype(t, mx.floating))
+    elif not is_quantized(model):
+        bits = 4 if precision == "4bit" else 8
+        nn.quantize(model, group_size=64, bits=bits, class_predicate=_quantizable)
+    mx.eval(model.parameters())
+    return model, tokenizer
+
+
+def _quantizable(path: str, module: nn.Module) -> bool:
+    return hasattr(module, "to_quantized") and module.weight.shape[-1] % 64 == 0
+
+
+def lora_keys(model: nn.Module, targets: list[str]) -> list[str]:
+    """The module names inside a transformer block that the profile's targets refer to."""
+    wanted = {alias: t for t in targets for alias in TARGET_ALIASES[t]}
+    keys = [
+        name
+        for name, module in model.layers[0].named_modules()
+        if name.rsplit(".", 1)[-1] in wanted and isinstance(module, (nn.Linear, nn.QuantizedLinear))
+    ]
+    if not keys:
+        raise UserError(
+            f"none of the LoRA targets {targets} match a linear layer of this model "
+            f"(its block has: {', '.join(n for n, _ in model.layers[0].named_modules() if n)})"
+        )
+    return keys
+
+
+def lora_parameters(profile, model: nn.Module) -> tuple[int, dict]:
+    num_layers = len(model.layers) if profile.lora_layers < 0 else min(profile.lora_layers, len(model.layers))
+    params = {
+        "rank": profile.lora_rank,
+        "scale": profile.lora_scale,
+        "dropout": profile.lora_dropout,
+        "keys": lora_keys(model, profile.lora_targets),
+    }
+    return num_layers, params
+
+
+def add_lora(model: nn.Module, profile) -> tuple[int, dict]:
+    """Freeze the base and convert the targeted layers; returns (num_layers, lora_parameters)."""
+    num_layers, params = lora_parameters(profile, model)
+    model.freeze()
+    linear_to_lora_layers(model, num_layers, params)
+    return num_layers, params
+
+
+def model_name(model_spec: str) -> str:
+    return Path(model_spec).name or model_spec

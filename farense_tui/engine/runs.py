@@ -1,0 +1,190 @@
+"""Runs seen from outside the engine: create, start, command, inspect and list runs/<id>/.
+
+Everything goes through files in the run folder (config.toml, commands.jsonl, events.jsonl,
+training_state.json, supervisor.pid), so the TUI, the CLI, a test or a later session all attach
+to a run the same way, whoever started it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from farense_tui.engine import checkpoint as ckpt
+from farense_tui.engine import paths
+from farense_tui.engine.blas import with_fast_blas
+from farense_tui.engine.errors import UserError
+from farense_tui.engine.profiles import Profile
+from farense_tui.engine.recovery import downshift
+from farense_tui.engine.runconfig import RunConfig
+
+ENDED = ("finished", "stopped", "failed")
+TAIL_BYTES = 256 * 1024
+
+
+@dataclass
+class RunInfo:
+    run_id: str
+    path: Path
+    status: str  # a state from events.py, or "dead" (said running, no process left)
+    message: str
+    step: int
+    total_steps: int
+    loss: float | None
+    best_val_loss: float | None
+    created: float
+    model: str
+    profile: str
+    alive: bool
+    recoverable: bool
+
+    @property
+    def checkpoint_step(self) -> int:
+        found = ckpt.latest_checkpoint(self.path)
+        return found[1]["step"] if found else 0
+
+
+def new_run_id(model: str) -> str:
+    stem = Path(model.rstrip("/")).name.lower().replace("_", "-")[:24] or "run"
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{stem}"
+
+
+def create_run(cfg: RunConfig, runs_root: Path | None = None) -> Path:
+    root = runs_root or paths.runs_dir()
+    cfg.run_id = cfg.run_id or new_run_id(cfg.model)
+    run_dir = root / cfg.run_id
+    suffix = 1
+    while run_dir.exists():
+        suffix += 1
+        run_dir = root / f"{cfg.run_id}-{suffix}"
+    cfg.run_id = run_dir.name
+    (run_dir / "checkpoints").mkdir(parents=True)
+    cfg.save(run_dir / "config.toml")
+    (run_dir / "events.jsonl").touch()
+    (run_dir / "commands.jsonl").touch()
+    return run_dir
+
+
+def start(run_dir: Path) -> subprocess.Popen:
+    """Start the supervisor in its own session, so the run outlives this process and terminal."""
+    if is_alive(run_dir):
+        raise UserError(f"run {run_dir.name} is already running")
+    log = open(run_dir / "engine.log", "ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "farense_tui.engine.supervisor", str(run_dir)],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True, env=with_fast_blas({**os.environ, "FARENSE_HOME": str(paths.home())}),
+    )
+    log.close()
+    (run_dir / "supervisor.pid").write_text(str(proc.pid))  # now, so a reader never sees a gap
+    return proc
+
+
+def send(run_dir: Path, cmd: str, **fields) -> None:
+    """Append one command; O_APPEND keeps concurrent senders' lines whole."""
+    line = json.dumps({"cmd": cmd, "time": time.time(), **fields}) + "\n"
+    fd = os.open(run_dir / "commands.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+def is_alive(run_dir: Path) -> bool:
+    try:
+        pid = int((run_dir / "supervisor.pid").read_text())
+        proc = psutil.Process(pid)
+        return proc.status() != psutil.STATUS_ZOMBIE and "farense_tui.engine.supervisor" in " ".join(proc.cmdline())
+    except (OSError, ValueError, psutil.Error):
+        return False
+
+
+def tail_events(run_dir: Path, nbytes: int = TAIL_BYTES) -> list[dict]:
+    path = run_dir / "events.jsonl"
+    try:
+        with open(path, "rb") as fh:
+            size = os.path.getsize(path)
+            fh.seek(max(0, size - nbytes))
+            chunk = fh.read()
+    except OSError:
+        return []
+    lines = chunk.splitlines()
+    if size > nbytes:
+        lines = lines[1:]  # the first line may be cut
+    out = []
+    for line in lines:
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+def info(run_dir: Path) -> RunInfo:
+    cfg = RunConfig.load(run_dir / "config.toml")
+    events = tail_events(run_dir)
+    state = next((e for e in reversed(events) if e["type"] == "state"), {"state": "created", "message": ""})
+    step = next((e for e in reversed(events) if e["type"] == "step"), None)
+    saved = ckpt.read_json(run_dir / "training_state.json") or {}
+    alive = is_alive(run_dir)
+    status = state["state"]
+    if not alive and status not in ENDED and status != "created":
+        status = "dead"
+    best = next((e["best_val_loss"] for e in reversed(events) if e["type"] == "eval"), saved.get("best_val_loss"))
+    return RunInfo(
+        run_id=run_dir.name, path=run_dir, status=status, message=state.get("message", ""),
+        step=step["step"] if step else saved.get("step", 0),
+        total_steps=step["total_steps"] if step else saved.get("total_steps", 0),
+        loss=step["loss"] if step else None, best_val_loss=best,
+        created=(run_dir / "config.toml").stat().st_ctime, model=cfg.model, profile=cfg.profile.name,
+        alive=alive, recoverable=status == "dead" or bool(state.get("recoverable")),
+    )
+
+
+def list_runs(runs_root: Path | None = None) -> list[RunInfo]:
+    root = runs_root or paths.runs_dir()
+    found = []
+    for run_dir in sorted(root.glob("*/config.toml"), reverse=True):
+        try:
+            found.append(info(run_dir.parent))
+        except (UserError, KeyError, OSError):
+            continue  # a half-created or foreign folder; not a run we can describe
+    return found
+
+
+def find_run(run: str) -> Path:
+    path = Path(run)
+    if (path / "config.toml").exists():
+        return path
+    candidate = paths.runs_dir() / run
+    if (candidate / "config.toml").exists():
+        return candidate
+    matches = [r.path for r in list_runs() if r.run_id.startswith(run)]
+    if len(matches) == 1:
+        return matches[0]
+    known = ", ".join(r.run_id for r in list_runs()[:8]) or "none yet"
+    raise UserError(f"no run {run!r} in {paths.runs_dir()} (recent: {known})")
+
+
+def resume(run_dir: Path, profile: Profile | None = None, smaller: bool = False) -> subprocess.Popen:
+    """Continue a stopped, failed or dead run from its last checkpoint, optionally with other settings."""
+    from farense_tui.engine.profiles import available_profiles
+    from farense_tui.engine.recovery import adopt
+
+    cfg = RunConfig.load(run_dir / "config.toml")
+    if profile is not None:
+        cfg.profile = adopt(cfg.profile, profile)
+    elif smaller:
+        shifted = downshift(cfg.profile, available_profiles())
+        if shifted is None:
+            raise UserError("no smaller setting is left for this run")
+        cfg.profile = shifted[0]
+    cfg.save(run_dir / "config.toml")
+    return start(run_dir)

@@ -1,0 +1,30 @@
+"""The engine process: `python -m farense_tui.engine.worker RUN_DIR` trains one run.
+
+It runs in its own process because an out-of-memory on Metal can abort the process; the
+supervisor that started it survives and decides what happens next. MLX is used from this
+process's main thread only.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from farense_tui.engine.events import EventWriter
+from farense_tui.engine.runconfig import RunConfig
+from farense_tui.engine.trainer import Trainer
+
+
+def main(argv: list[str]) -> int:
+    run_dir = Path(argv[0])
+    (run_dir / "engine.pid").write_text(str(os.getpid()))
+    events = EventWriter(run_dir / "events.jsonl")
+    try:
+        return Trainer(run_dir, RunConfig.load(run_dir / "config.toml"), events).run()
+    finally:
+        events.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
