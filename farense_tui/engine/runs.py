@@ -98,10 +98,15 @@ def send(run_dir: Path, cmd: str, **fields) -> None:
 
 
 def is_alive(run_dir: Path) -> bool:
+    pid_file = run_dir / "supervisor.pid"
     try:
-        pid = int((run_dir / "supervisor.pid").read_text())
-        proc = psutil.Process(pid)
-        return proc.status() != psutil.STATUS_ZOMBIE and "farense_tui.engine.supervisor" in " ".join(proc.cmdline())
+        proc = psutil.Process(int(pid_file.read_text()))
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        # Just after fork the child still shows our cmdline; its start time tells it is the same one.
+        return "farense_tui.engine.supervisor" in " ".join(proc.cmdline()) or (
+            abs(proc.create_time() - pid_file.stat().st_mtime) < 5
+        )
     except (OSError, ValueError, psutil.Error):
         return False
 

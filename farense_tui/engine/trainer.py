@@ -46,6 +46,10 @@ class Trainer:
         self.p = cfg.profile
         self.events = events
         self.commands = EventReader(run_dir / "commands.jsonl")
+        # A restarted engine must not replay commands an earlier one already consumed.
+        self.commands_offset_file = run_dir / "commands.offset"
+        saved = ckpt.read_json(self.commands_offset_file)
+        self.commands.offset = saved["offset"] if saved else 0
         self.paused = False
         self.step = 0
         self.best_val_loss = math.inf
@@ -121,7 +125,6 @@ class Trainer:
         self.model.load_weights(str(folder / "adapters.safetensors"), strict=False)
         saved = ckpt.load_optimizer_state(folder)
         self.optimizer.state = saved["optimizer"]
-        mx.random.state[0] = saved["rng"]
         mx.eval(self.model.parameters(), self.optimizer.state)
         self.step = state["step"]
         self.best_val_loss = state.get("best_val_loss", math.inf)
@@ -186,6 +189,8 @@ class Trainer:
 
     def _train_step(self) -> None:
         self.step += 1
+        # The RNG (LoRA dropout) is a pure function of (seed, step), so a resume needs no RNG state.
+        mx.random.seed(self.p.seed * 1_000_003 + self.step)
         if self.step == self.cfg.faults.nan_at_step:
             _poison_one_lora_weight(self.model)
         tic = time.perf_counter()
@@ -280,7 +285,10 @@ class Trainer:
     # ---- commands ----------------------------------------------------------------------------
     def _handle_commands(self) -> None:
         while True:
-            for command in self.commands.read_new():
+            new = self.commands.read_new()
+            if new:
+                ckpt.atomic_write_json(self.commands_offset_file, {"offset": self.commands.offset})
+            for command in new:
                 self._apply(command)
             if not self.paused:
                 return
@@ -311,6 +319,7 @@ class Trainer:
         return ckpt.adapter_config(self.cfg.model, self.num_layers, self.lora)
 
     def _checkpoint(self, reason: str) -> Path:
+        before = (self.state, f"step {self.step}/{self.total_steps}")
         self._set_state(state="saving", message=f"checkpoint at step {self.step} ({reason})")
         state = {
             "step": self.step,
@@ -324,6 +333,7 @@ class Trainer:
             "trained_tokens": self.trained_tokens,
             "restarts": self.restarts,
             "config_hash": self.cfg.training_hash(),
+            "rng": {"seed": self.p.seed, "scheme": "mx.random.seed(seed * 1000003 + step) before each step"},
             "batch_size": self.p.batch_size,
             "grad_accumulation": self.p.grad_accumulation,
             "max_seq_length": self.p.max_seq_length,
@@ -334,10 +344,10 @@ class Trainer:
         folder = ckpt.write_checkpoint(
             self.run_dir, self.step,
             dict(tree_flatten(self.model.trainable_parameters())), self._adapter_config(),
-            {"optimizer": self.optimizer.state, "rng": mx.random.state[0]}, state, hang_seconds=hang,
+            {"optimizer": self.optimizer.state}, state, hang_seconds=hang,
         )
         self.events.emit("checkpoint", step=self.step, path=str(folder.relative_to(self.run_dir)), reason=reason)
-        self._set_state(state="training", message=f"step {self.step}/{self.total_steps}")
+        self._set_state(*before)
         return folder
 
     def _finish(self) -> None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 from pathlib import Path
 
 from farense_tui.engine.events import EventWriter
 from farense_tui.engine.runconfig import RunConfig
-from farense_tui.engine.trainer import Trainer
+from farense_tui.engine.trainer import EXIT_FAILED, Trainer
 
 
 def main(argv: list[str]) -> int:
@@ -22,6 +23,11 @@ def main(argv: list[str]) -> int:
     events = EventWriter(run_dir / "events.jsonl")
     try:
         return Trainer(run_dir, RunConfig.load(run_dir / "config.toml"), events).run()
+    except Exception as exc:  # a bug, not the user's mistake: say so in the run, keep the traceback in the log
+        traceback.print_exc()
+        events.emit("error", kind="crash", message=f"engine error: {type(exc).__name__}: {exc} (see engine.log)")
+        events.emit("state", state="failed", message=f"engine error: {type(exc).__name__}: {exc}")
+        return EXIT_FAILED
     finally:
         events.close()
 

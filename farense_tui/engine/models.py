@@ -1,0 +1,122 @@
+"""Base models: the MLX model folders under models/, and turning a user's model spec into one.
+
+A spec is "demo" (or nothing), the name of a folder in models/, a path to an MLX model folder,
+or a Hugging Face id ("org/name") that mlx-lm downloads itself when online.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from farense_tui.engine import paths
+from farense_tui.engine.demo_model import DEMO_MODEL, ensure_demo_model
+from farense_tui.engine.errors import UserError
+
+__all__ = ["DEMO_MODEL", "ModelInfo", "list_models", "model_info", "resolve_model"]
+
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+_FLOAT_NAMES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    path: Path
+    size_bytes: int
+    quantization: str  # "4-bit g32", or the float dtype ("float32", "bfloat16", ...)
+    params: int  # logical parameters: a packed 4-bit word counts as 8
+    model_type: str
+
+
+def list_models() -> list[ModelInfo]:
+    """Every folder in models/ with a config.json, by name; hidden folders (.cache) are skipped."""
+    root = paths.models_dir()
+    if not root.is_dir():
+        return []
+    return [
+        model_info(p)
+        for p in sorted(root.iterdir())
+        if not p.name.startswith(".") and (p / "config.json").is_file()
+    ]
+
+
+def model_info(path: Path) -> ModelInfo:
+    """Size, quantization and parameter count of a model folder, read without loading weights."""
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    try:
+        config = json.loads((path / "config.json").read_text())
+        headers = [_safetensors_header(f) for f in sorted(path.glob("*.safetensors"))]
+    except (OSError, ValueError, struct.error):
+        return ModelInfo(path.name, path, size, "?", 0, "unreadable")
+    tensors = {k: v for h in headers for k, v in h.items() if k != "__metadata__"}
+    quant = config.get("quantization")
+    return ModelInfo(
+        name=path.name,
+        path=path,
+        size_bytes=size,
+        quantization=f"{quant['bits']}-bit g{quant['group_size']}" if quant else _float_dtype(tensors),
+        params=_count_params(tensors, quant),
+        model_type=str(config.get("model_type", "?")),
+    )
+
+
+def _safetensors_header(file: Path) -> dict:
+    # A safetensors file starts with the little-endian length of its JSON header.
+    with open(file, "rb") as f:
+        (length,) = struct.unpack("<Q", f.read(8))
+        return json.loads(f.read(length))
+
+
+def _count_params(tensors: dict, quant: dict | None) -> int:
+    total = 0
+    for name, info in tensors.items():
+        stem, _, suffix = name.rpartition(".")
+        if suffix in ("scales", "biases") and f"{stem}.weight" in tensors:
+            continue
+        count = math.prod(info["shape"])
+        if quant and f"{stem}.scales" in tensors:
+            bits = quant.get(stem, quant)["bits"]
+            count = count * 32 // bits
+        total += count
+    return total
+
+
+def _float_dtype(tensors: dict) -> str:
+    if not tensors:
+        return "?"
+    largest = max(tensors.values(), key=lambda t: math.prod(t["shape"]))
+    return _FLOAT_NAMES.get(largest["dtype"], largest["dtype"].lower())
+
+
+def resolve_model(spec: str | None) -> str:
+    """The path (or Hub id) mlx-lm should load for `spec`; fetches the demo model when asked for."""
+    if spec is None or spec in ("demo", DEMO_MODEL):
+        return str(ensure_demo_model())
+    named = _named(spec)
+    if named.is_dir():
+        return str(_checked_folder(named))
+    local = Path(spec).expanduser()
+    if local.exists():
+        return str(_checked_folder(local))
+    if _HUB_ID.fullmatch(spec):
+        return spec
+    names = ", ".join(m.name for m in list_models()) or "none yet (farense-tui models fetch-demo)"
+    raise UserError(
+        f"unknown model {spec!r}: not a folder in {paths.models_dir()}, not a local path, "
+        f"and not a Hugging Face id (org/name). Local models: {names}"
+    )
+
+
+def _named(spec: str) -> Path:
+    return paths.models_dir() / spec
+
+
+def _checked_folder(path: Path) -> Path:
+    if not (path / "config.json").is_file():
+        raise UserError(f"{path} is not an MLX model folder: config.json missing")
+    return path.resolve()

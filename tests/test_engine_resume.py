@@ -1,0 +1,101 @@
+"""Exact resume, crash safety of checkpoints, pause/stop, and NaN handling."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import mlx.core as mx
+
+from farense_tui.engine import checkpoint as ckpt
+from farense_tui.engine import runs
+from farense_tui.engine.runconfig import Faults
+from tests.engine_helpers import events, kill, losses, start_run, tiny_config, wait_done, wait_for
+
+
+def test_stop_then_resume_reproduces_the_uninterrupted_losses(tiny_model_dir, tiny_data):
+    straight = start_run(tiny_config(tiny_model_dir, tiny_data))
+    wait_done(straight)
+    reference = losses(straight)
+    assert len(reference) == 12
+
+    run_dir = start_run(tiny_config(tiny_model_dir, tiny_data))
+    wait_for(lambda: any(e["step"] >= 3 for e in events(run_dir, "step")), what="step 3")
+    runs.send(run_dir, "stop")
+    info = wait_done(run_dir)
+    stopped_at = info.checkpoint_step
+    assert info.status == "stopped" and 3 <= stopped_at < 12
+
+    runs.resume(run_dir)
+    assert wait_done(run_dir).status == "finished"
+    resumed = losses(run_dir)
+    assert sorted(resumed) == list(range(1, 13))
+    for step in range(1, 13):
+        assert abs(resumed[step] - reference[step]) < 1e-4, (step, resumed[step], reference[step])
+    starts = [e["message"] for e in events(run_dir, "state") if "resumed from" in e["message"]]
+    assert starts == [f"resumed from step-{stopped_at:07d} (step {stopped_at})"]
+
+
+def test_kill_during_checkpoint_write_leaves_previous_checkpoint(tiny_model_dir, tiny_data):
+    cfg = tiny_config(tiny_model_dir, tiny_data, faults=Faults(hang_in_checkpoint_at_step=8))
+    run_dir = start_run(cfg)
+    wait_for(lambda: (run_dir / "checkpoints" / ".tmp-step-0000008" / "adapters.safetensors").exists(),
+             what="the step-8 checkpoint write to begin")
+    time.sleep(0.3)
+    kill(run_dir / "supervisor.pid")
+    kill(run_dir / "engine.pid")
+    wait_for(lambda: not runs.is_alive(run_dir), what="processes to die")
+
+    state = json.loads((run_dir / "training_state.json").read_text())
+    assert state["checkpoint"] == "step-0000004" and state["step"] == 4
+    folder, _ = ckpt.latest_checkpoint(run_dir)
+    assert mx.load(str(folder / "adapters.safetensors")) and mx.load(str(folder / "optimizer.safetensors"))
+    assert runs.info(run_dir).status == "dead" and runs.info(run_dir).recoverable
+
+    runs.resume(run_dir)
+    assert wait_done(run_dir).status == "finished"
+    assert not (run_dir / "checkpoints" / ".tmp-step-0000008").exists()
+    assert min(e["step"] for e in events(run_dir, "step")[-8:]) == 5
+
+
+def test_pause_and_stop_are_honoured_within_one_step(tiny_model_dir, tiny_data):
+    run_dir = start_run(tiny_config(tiny_model_dir, tiny_data, iters=400, save_every=1000, eval_every=1000))
+    wait_for(lambda: events(run_dir, "step"), what="first step")
+    runs.send(run_dir, "pause")
+    sent_at = events(run_dir, "step")[-1]["step"]
+    paused = wait_for(lambda: [e for e in events(run_dir, "state") if e["state"] == "paused"], 30, "paused")
+    time.sleep(1.0)
+    during = events(run_dir, "step")[-1]["step"]
+    assert during <= sent_at + 1, (sent_at, during)
+    assert f"step {during}" in paused[-1]["message"]
+    time.sleep(0.5)
+    assert events(run_dir, "step")[-1]["step"] == during  # nothing trains while paused
+
+    runs.send(run_dir, "resume")
+    wait_for(lambda: events(run_dir, "step")[-1]["step"] > during + 2, 30, "training to continue")
+    runs.send(run_dir, "stop")
+    sent_at = events(run_dir, "step")[-1]["step"]
+    info = wait_done(run_dir, 60)
+    assert info.status == "stopped"
+    assert info.checkpoint_step <= sent_at + 1
+
+
+def test_save_now_writes_a_checkpoint(tiny_model_dir, tiny_data):
+    run_dir = start_run(tiny_config(tiny_model_dir, tiny_data, iters=400, save_every=1000, eval_every=1000))
+    wait_for(lambda: events(run_dir, "step"), what="first step")
+    runs.send(run_dir, "save")
+    saved = wait_for(lambda: [e for e in events(run_dir, "checkpoint") if e["reason"] == "save-now"], 30, "save")
+    runs.send(run_dir, "stop")
+    wait_done(run_dir, 60)
+    assert (run_dir / saved[0]["path"] / "adapters.safetensors").exists()
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_last_good_checkpoint(tiny_model_dir, tiny_data):
+    run_dir = start_run(tiny_config(tiny_model_dir, tiny_data, faults=Faults(nan_at_step=6)))
+    info = wait_done(run_dir)
+    assert info.status == "failed"
+    errors = events(run_dir, "error")
+    assert errors[-1]["kind"] == "nan" and errors[-1]["step"] == 6
+    assert "learning_rate 1e-4" in errors[-1]["message"]
+    assert info.checkpoint_step == 4
+    assert not any(e["type"] == "recovery" for e in events(run_dir))
