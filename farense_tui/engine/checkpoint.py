@@ -69,7 +69,9 @@ def write_checkpoint(
     if final.exists():
         shutil.rmtree(final)
     tmp.rename(final)
-    atomic_write_json(run_dir / "training_state.json", {**state, "checkpoint": final.name})
+    previous = read_json(run_dir / "training_state.json") or {}
+    kept = {"failures": previous["failures"]} if "failures" in previous else {}  # the supervisor's record
+    atomic_write_json(run_dir / "training_state.json", {**state, **kept, "checkpoint": final.name})
     _prune(ckpts, keep={final.name, state.get("best_checkpoint")})
     return final
 

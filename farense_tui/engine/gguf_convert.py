@@ -48,7 +48,7 @@ _LLAMA3_SPLIT = (
 
 
 def convert_gguf(gguf_path: Path, out_dir: Path) -> Path:
-    """Write config.json, model*.safetensors and the tokenizer files for `gguf_path` into `out_dir`."""
+    """Write config.json, model*.safetensors and the tokenizer files of `gguf_path` to `out_dir`."""
     gguf_path, out_dir = Path(gguf_path), Path(out_dir)
     tensors, meta = _read(gguf_path)
     arch = meta.get("general.architecture", "unknown")
@@ -106,7 +106,7 @@ def _meta_value(meta: dict, key: str, path: Path, default=None):
 
 
 def _float32(value: float) -> float:
-    """GGUF stores float32; its shortest decimal keeps config.json readable (1e-05, not 9.99e-06)."""
+    """GGUF stores float32; its shortest decimal keeps config.json readable (1e-05, not 9.99e-6)."""
     return float(str(np.float32(value)))
 
 
@@ -176,8 +176,8 @@ def _save_weights(weights: dict, out_dir: Path) -> None:
 
     shards = make_shards(weights)
     for i, shard in enumerate(shards, 1):
-        name = "model.safetensors" if len(shards) == 1 else f"model-{i:05d}-of-{len(shards):05d}.safetensors"
-        mx.save_safetensors(str(out_dir / name), shard, metadata={"format": "mlx"})
+        name = f"model-{i:05d}-of-{len(shards):05d}" if len(shards) > 1 else "model"
+        mx.save_safetensors(str(out_dir / f"{name}.safetensors"), shard, metadata={"format": "mlx"})
 
 
 def _pre_tokenizer(name: str, path: Path):
@@ -210,17 +210,15 @@ def _write_tokenizer(meta: dict, out_dir: Path, path: Path) -> None:
         )
     tokens = meta["tokenizer.ggml.tokens"]
     types = meta["tokenizer.ggml.token_type"].tolist() if "tokenizer.ggml.token_type" in meta else []
+    specials = [tokens[i] for i, t in enumerate(types) if t == _CONTROL]
+    user_defined = [tokens[i] for i, t in enumerate(types) if t == _USER_DEFINED]
     merges = [tuple(m.split(" ", 1)) for m in meta.get("tokenizer.ggml.merges", [])]
 
     tok = Tokenizer(models.BPE({t: i for i, t in enumerate(tokens)}, merges))
     tok.pre_tokenizer = _pre_tokenizer(meta.get("tokenizer.ggml.pre", "default"), path)
     tok.decoder = decoders.ByteLevel()
-    tok.add_special_tokens(
-        [AddedToken(tokens[i], special=True, normalized=False) for i, t in enumerate(types) if t == _CONTROL]
-    )
-    tok.add_tokens(
-        [AddedToken(tokens[i], normalized=False) for i, t in enumerate(types) if t == _USER_DEFINED]
-    )
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in specials])
+    tok.add_tokens([AddedToken(t, normalized=False) for t in user_defined])
 
     def token(key: str) -> str | None:
         ident = meta.get(f"tokenizer.ggml.{key}_token_id")
@@ -228,8 +226,7 @@ def _write_tokenizer(meta: dict, out_dir: Path, path: Path) -> None:
 
     post = processors.ByteLevel(trim_offsets=False)
     bos = token("bos")
-    add_bos = "tokenizer.ggml.add_bos_token" in meta and bool(meta["tokenizer.ggml.add_bos_token"].item())
-    if add_bos and bos is not None:
+    if bos is not None and _meta_value(meta, "tokenizer.ggml.add_bos_token", path, False):
         bos_id = int(meta["tokenizer.ggml.bos_token_id"].item())
         template = processors.TemplateProcessing(
             single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, bos_id)]

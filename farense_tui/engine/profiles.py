@@ -35,7 +35,7 @@ class Profile:
     description: str = ""
     backend: str = field(default="gpu", metadata={"choices": BACKENDS, "help": "gpu (Metal/CUDA) or cpu"})
     min_ram_gb: float = field(default=16.0, metadata={"min": 0.0, "help": "smallest RAM this class is for"})
-    memory_budget_gb: float = field(default=11.0, metadata={"min": 0.05, "help": "peak MLX memory allowed"})
+    memory_budget_gb: float = field(default=11.0, metadata={"min": 0.001, "help": "peak MLX memory allowed"})
     base_precision: str = field(default="4bit", metadata={"choices": PRECISIONS, "help": "base weights"})
     batch_size: int = field(default=4, metadata={"min": 1, "max": 512})
     grad_accumulation: int = field(default=2, metadata={"min": 1, "max": 1024})

@@ -27,7 +27,7 @@ from farense_tui.engine.batching import StepOrder, micro_batches
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.events import EventReader, EventWriter
 from farense_tui.engine.jsonl import read_jsonl
-from farense_tui.engine.memory import MemoryWatch
+from farense_tui.engine.memory import MemoryWatch, fmt_gb
 from farense_tui.engine.model_setup import add_lora, load_base
 from farense_tui.engine.runconfig import RunConfig
 
@@ -127,7 +127,7 @@ class Trainer:
         self.optimizer.state = saved["optimizer"]
         mx.eval(self.model.parameters(), self.optimizer.state)
         self.step = state["step"]
-        self.best_val_loss = state.get("best_val_loss", math.inf)
+        self.best_val_loss = state.get("best_val_loss") or math.inf
         self.best_step = state.get("best_step", 0)
         self.evals_since_best = state.get("evals_since_best", 0)
         self.trained_tokens = state.get("trained_tokens", 0)
@@ -224,8 +224,8 @@ class Trainer:
         if self.memory.over_budget(mem):
             self.events.emit(
                 "error", kind="budget", step=self.step,
-                message=f"MLX peak {mem['mem_peak_gb']:.2f} GB is over the profile's budget "
-                f"{self.p.memory_budget_gb:.2f} GB (batch {self.p.batch_size}, sequence {self.p.max_seq_length})",
+                message=f"MLX peak {fmt_gb(mem['mem_peak_gb'])} is over the profile's budget "
+                f"{fmt_gb(self.p.memory_budget_gb)} (batch {self.p.batch_size}, sequence {self.p.max_seq_length})",
             )
             self._checkpoint("budget")
             raise StopTraining(EXIT_OVER_BUDGET)

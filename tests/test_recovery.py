@@ -1,0 +1,72 @@
+"""Out-of-memory recovery: the supervisor restarts from the last checkpoint with smaller settings."""
+
+from __future__ import annotations
+
+from farense_tui.engine import runs
+from farense_tui.engine.profiles import load_profile
+from farense_tui.engine.recovery import downshift
+from farense_tui.engine.runconfig import Faults, RunConfig
+from tests.engine_helpers import events, losses, start_run, tiny_config, wait_done
+
+
+def test_abort_like_metal_oom_restarts_with_half_batch_double_accumulation(tiny_model_dir, tiny_data):
+    cfg = tiny_config(tiny_model_dir, tiny_data, faults=Faults(abort_at_step=7))
+    run_dir = start_run(cfg)
+    info = wait_done(run_dir)
+    assert info.status == "finished", (run_dir / "engine.log").read_text()[-2000:]
+
+    error = next(e for e in events(run_dir, "error"))
+    assert error["kind"] == "oom" and "SIGABRT" in error["message"]
+    recovery = events(run_dir, "recovery")
+    assert len(recovery) == 1
+    r = recovery[0]
+    assert (r["from"]["batch_size"], r["from"]["grad_accumulation"]) == (2, 2)
+    assert (r["to"]["batch_size"], r["to"]["grad_accumulation"]) == (1, 4)  # same effective batch
+    assert r["resume_step"] == 4
+
+    steps = [e["step"] for e in events(run_dir, "step")]
+    assert steps == list(range(1, 8)) + list(range(5, 13))  # nothing before the checkpoint is redone
+    assert sorted(losses(run_dir)) == list(range(1, 13))
+    assert (run_dir / "final" / "adapters.safetensors").exists()
+    assert RunConfig.load(run_dir / "config.toml").profile.batch_size == 1
+    assert "failures" in (run_dir / "training_state.json").read_text()
+
+
+def test_budget_too_small_walks_down_every_setting_then_gives_up(tiny_model_dir, tiny_data):
+    cfg = tiny_config(tiny_model_dir, tiny_data, memory_budget_gb=0.002, batch_size=2, max_seq_length=128)
+    run_dir = start_run(cfg)
+    info = wait_done(run_dir)
+    assert info.status == "failed" and not runs.is_alive(run_dir)
+    budget_errors = [e for e in events(run_dir, "error") if e["kind"] == "budget"]
+    assert budget_errors and "over the profile's budget" in budget_errors[0]["message"]
+    changes = [(r["to"]["batch_size"], r["to"]["grad_accumulation"], r["to"]["max_seq_length"])
+               for r in events(run_dir, "recovery")]
+    assert changes == [(1, 4, 128), (1, 4, 64)]
+    assert "no smaller setting is left" in events(run_dir, "state")[-1]["message"]
+
+
+def test_recovery_off_offers_the_choice_and_resume_smaller_continues(tiny_model_dir, tiny_data):
+    cfg = tiny_config(tiny_model_dir, tiny_data, faults=Faults(abort_at_step=6))
+    cfg.auto_recover = False
+    run_dir = start_run(cfg)
+    info = wait_done(run_dir)
+    assert info.status == "failed" and info.recoverable
+    assert "suggested: batch 2→1, accumulation 2→4" in info.message
+    runs.resume(run_dir, smaller=True)
+    assert wait_done(run_dir).status == "finished"
+    assert RunConfig.load(run_dir / "config.toml").profile.batch_size == 1
+
+
+def test_downshift_order():
+    p = load_profile("mac-16gb")
+    from farense_tui.engine.profiles import available_profiles
+
+    profiles = available_profiles()
+    steps = []
+    while (shifted := downshift(p, profiles)) is not None and len(steps) < 12:
+        p, what = shifted
+        steps.append(what)
+        assert p.effective_batch == 8
+    assert steps[:2] == ["batch 4→2, accumulation 2→4", "batch 2→1, accumulation 4→8"]
+    assert steps[2] == "sequence 512→256"
+    assert any(s.startswith("profile mac-16gb→mac-8gb") for s in steps)
