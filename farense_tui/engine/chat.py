@@ -1,0 +1,173 @@
+"""Talk to a base model or a run's adapter: streamed replies through mlx-lm's stream_generate.
+
+`ChatService` owns the model on one long-lived MLX thread (MLX rules: build a model in the
+thread that uses it, one thread per model) and reports through a callback, so the TUI can post
+messages from it and the CLI can print. Base-vs-adapter answers come from one loaded model by
+setting the LoRA scale to zero, so a side-by-side view costs no second copy of the weights.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import mlx.core as mx
+from mlx_lm import stream_generate
+from mlx_lm.sample_utils import make_sampler
+from mlx_lm.tuner.lora import LoRALinear
+from mlx_lm.tuner.utils import load_adapters
+
+from farense_tui.engine import checkpoint as ckpt
+from farense_tui.engine.errors import UserError
+from farense_tui.engine.model_setup import load_base
+from farense_tui.engine.runconfig import RunConfig
+
+
+@dataclass
+class ChatTarget:
+    """What to talk to: a model, optionally with an adapter folder, at a precision."""
+
+    model: str
+    adapter: Path | None
+    precision: str
+    label: str
+
+
+def adapter_choices(run_dir: Path) -> list[str]:
+    """'best', 'last' and every checkpoint step still on disk, newest first."""
+    out = [name for name in ("best", "final") if (run_dir / name / "adapters.safetensors").exists()]
+    steps = sorted((p for p in (run_dir / "checkpoints").glob("step-*") if p.is_dir()), reverse=True)
+    return out + [p.name.removeprefix("step-").lstrip("0") or "0" for p in steps]
+
+
+def target_for_run(run_dir: Path, which: str = "best", base: bool = False) -> ChatTarget:
+    cfg = RunConfig.load(run_dir / "config.toml")
+    if base:
+        return ChatTarget(cfg.model, None, cfg.profile.base_precision, "base")
+    if which == "last":
+        found = ckpt.latest_checkpoint(run_dir)
+        folder = found[0] if found else run_dir / "final"
+    elif which in ("best", "final"):
+        folder = run_dir / which
+    elif which.isdigit():
+        folder = run_dir / "checkpoints" / f"step-{int(which):07d}"
+    else:
+        raise UserError(f"--checkpoint {which!r}: expected best, last, final or a step number")
+    if not (folder / "adapters.safetensors").exists():
+        choices = ", ".join(adapter_choices(run_dir)) or "none yet"
+        raise UserError(f"run {run_dir.name} has no adapter {which!r} (available: {choices})")
+    return ChatTarget(cfg.model, folder, cfg.profile.base_precision, f"{run_dir.name}:{which}")
+
+
+def load_target(target: ChatTarget):
+    model, tokenizer = load_base(target.model, target.precision)
+    if target.adapter is not None:
+        load_adapters(model, str(target.adapter))
+        mx.eval(model.parameters())
+    model.eval()
+    return model, tokenizer
+
+
+@contextmanager
+def adapter_off(model):
+    """Answer as the base model: LoRA scale 0 makes each adapted layer its base layer exactly."""
+    layers = [m for _, m in model.named_modules() if isinstance(m, LoRALinear)]
+    scales = [m.scale for m in layers]
+    for m in layers:
+        m.scale = 0.0
+    try:
+        yield
+    finally:
+        for m, s in zip(layers, scales):
+            m.scale = s
+
+
+def stream_reply(model, tokenizer, messages: list[dict], temperature: float = 0.0, top_p: float = 1.0,
+                 max_tokens: int = 256, should_stop: Callable[[], bool] = lambda: False) -> Iterator:
+    prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True)
+    sampler = make_sampler(temp=temperature, top_p=top_p)
+    for response in stream_generate(model, tokenizer, prompt, max_tokens=max_tokens, sampler=sampler):
+        yield response
+        if should_stop():
+            return
+
+
+class ChatService:
+    """A thread that owns one chat model; requests go in through a queue, events come out via `emit`.
+
+    Events (dicts): loading, loaded {label}, token {side, text}, done {side, tokens, tps, finish_reason,
+    stopped}, error {message}.
+    """
+
+    def __init__(self, emit: Callable[[dict], None]):
+        self.emit = emit
+        self._requests: queue.Queue = queue.Queue()
+        self._stop_generation = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="farense-chat", daemon=False)
+        self._thread.start()
+
+    def load(self, target: ChatTarget) -> None:
+        self._requests.put(("load", target))
+
+    def ask(self, messages: list[dict], sides=("adapter",), temperature=0.0, top_p=1.0, max_tokens=256) -> None:
+        self._stop_generation.clear()
+        self._requests.put(("ask", (messages, sides, temperature, top_p, max_tokens)))
+
+    def stop_generation(self) -> None:
+        self._stop_generation.set()
+
+    def close(self, timeout: float = 10.0) -> None:
+        self._stop_generation.set()
+        self._requests.put(("quit", None))
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        model = tokenizer = None
+        try:
+            while True:
+                kind, payload = self._requests.get()
+                if kind == "quit":
+                    return
+                try:
+                    if kind == "load":
+                        self.emit({"type": "loading", "label": payload.label})
+                        model = tokenizer = None
+                        model, tokenizer = load_target(payload)
+                        self.emit({"type": "loaded", "label": payload.label, "has_adapter": payload.adapter is not None})
+                    elif kind == "ask":
+                        if model is None:
+                            raise UserError("no model loaded yet")
+                        self._answer(model, tokenizer, *payload)
+                except UserError as exc:
+                    self.emit({"type": "error", "message": str(exc)})
+                except Exception as exc:  # the chat must survive a failed load or generation
+                    self.emit({"type": "error", "message": f"{type(exc).__name__}: {exc}"})
+        finally:
+            mx.clear_streams()
+
+    def _answer(self, model, tokenizer, messages, sides, temperature, top_p, max_tokens) -> None:
+        for side in sides:
+            if self._stop_generation.is_set():
+                break
+            ctx = adapter_off(model) if side == "base" else _nothing()
+            tic, count, last = time.perf_counter(), 0, None
+            with ctx:
+                for last in stream_reply(model, tokenizer, messages, temperature, top_p, max_tokens,
+                                         self._stop_generation.is_set):
+                    count += 1
+                    self.emit({"type": "token", "side": side, "text": last.text})
+            elapsed = max(time.perf_counter() - tic, 1e-9)
+            self.emit({
+                "type": "done", "side": side, "tokens": count, "tps": round(count / elapsed, 1),
+                "finish_reason": getattr(last, "finish_reason", None), "stopped": self._stop_generation.is_set(),
+            })
+
+
+@contextmanager
+def _nothing():
+    yield
