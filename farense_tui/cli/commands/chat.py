@@ -1,0 +1,97 @@
+"""`farense-tui chat`: talk to a run's adapter (or the base model) in a streaming REPL, or answer
+one prompt from the command line, optionally as JSON like the original inference script."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from farense_tui.engine.errors import UserError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("chat", help="talk to a trained adapter or a base model")
+    p.add_argument("prompt", nargs="?", help="answer this one prompt and exit (else: interactive)")
+    p.add_argument("--run", help="the run whose adapter to use (default: the newest finished run)")
+    p.add_argument("--checkpoint", default="best", help="best, last, final or a step number (default best)")
+    p.add_argument("--base", action="store_true", help="the run's base model, without the adapter")
+    p.add_argument("--model", help="chat with this base model instead of a run")
+    p.add_argument("--json", action="store_true", help="print one JSON object (answer or error)")
+    p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--max-tokens", type=int, default=256)
+    p.set_defaults(func=run)
+
+
+def _target(args):
+    from farense_tui.engine import runs
+    from farense_tui.engine.chat import ChatTarget, target_for_run
+    from farense_tui.engine.hardware import detect
+    from farense_tui.engine.models import resolve_model
+
+    if args.model:
+        precision = "4bit" if detect().has_gpu else "float32"
+        return ChatTarget(resolve_model(args.model, progress=print), None, precision, "base")
+    if args.run:
+        run_dir = runs.find_run(args.run)
+    else:
+        done = [r for r in runs.list_runs() if (r.path / "final").exists() or (r.path / "best").exists()]
+        if not done:
+            raise UserError("no run with an adapter yet: train one, or pass --model for a base model")
+        run_dir = done[0].path
+    return target_for_run(run_dir, args.checkpoint, base=args.base)
+
+
+def run(args) -> int:
+    from farense_tui.engine.chat import load_target, stream_reply
+
+    try:
+        target = _target(args)
+        model, tokenizer = load_target(target)
+    except UserError as exc:
+        if args.json:
+            print(json.dumps({"question": args.prompt, "answer": None, "error": str(exc)}, ensure_ascii=False))
+            return 1
+        raise
+    settings = dict(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens)
+    if args.prompt is not None:
+        messages = [{"role": "user", "content": args.prompt}]
+        if args.json:
+            tic, text, count = time.perf_counter(), "", 0
+            for response in stream_reply(model, tokenizer, messages, **settings):
+                text, count = text + response.text, count + 1
+            print(json.dumps({
+                "question": args.prompt, "answer": text.strip(), "model": target.model,
+                "adapter": str(target.adapter) if target.adapter else None, "tokens": count,
+                "tokens_per_sec": round(count / (time.perf_counter() - tic), 1), "error": None,
+            }, ensure_ascii=False))
+            return 0
+        _stream(model, tokenizer, messages, settings)
+        return 0
+    print(f"chatting with {target.label} ({target.model}); empty line or Ctrl-D to quit, Ctrl-C stops a reply")
+    history: list[dict] = []
+    while True:
+        try:
+            question = input("\n› ")
+        except EOFError:
+            return 0
+        if not question.strip():
+            return 0
+        history.append({"role": "user", "content": question})
+        history.append({"role": "assistant", "content": _stream(model, tokenizer, history, settings)})
+
+
+def _stream(model, tokenizer, messages, settings) -> str:
+    from farense_tui.engine.chat import stream_reply
+
+    text = ""
+    try:
+        for response in stream_reply(model, tokenizer, messages, **settings):
+            text += response.text
+            sys.stdout.write(response.text)
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        sys.stdout.write(" [stopped]")
+    print()
+    return text

@@ -1,0 +1,160 @@
+"""`farense-tui train`: a run without the cockpit, with a progress line for SSH sessions and logs.
+
+The run itself lives in a detached supervisor process; this command starts it (or attaches),
+prints its events, and on Ctrl-C asks it to stop and save, then waits for the checkpoint.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from farense_tui.engine.errors import UserError
+
+NOTABLE = ("eval", "checkpoint", "warning", "error", "recovery", "finished")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train headless (progress line; Ctrl-C stops and saves)")
+    p.add_argument("--profile", help="memory profile name or .toml path (default: chosen for this machine)")
+    p.add_argument("--model", help="models/ name, MLX model folder or Hub id (default: the demo model)")
+    p.add_argument("--data", help="folder with train.jsonl and valid.jsonl (default: data/)")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--epochs", type=int, help="passes over the train split")
+    length.add_argument("--iters", type=int, help="optimizer steps (overrides epochs)")
+    p.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")
+    p.add_argument("--attach", metavar="RUN", help="follow a run that is already going")
+    p.add_argument("--no-recover", action="store_true", help="on out-of-memory, stop instead of downshifting")
+    p.add_argument("--detach", action="store_true", help="start the run and return at once")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from farense_tui.engine import runs
+
+    if args.attach:
+        return follow(runs.find_run(args.attach))
+    if args.resume:
+        run_dir = runs.find_run(args.resume)
+        profile = _profile(args.profile) if args.profile else None
+        runs.resume(run_dir, profile=profile)
+        print(f"resuming {run_dir.name} from step {runs.info(run_dir).checkpoint_step}")
+    else:
+        run_dir = _new_run(args)
+    if args.detach:
+        print(f"run {run_dir.name} started in the background; follow it with: farense-tui train --attach {run_dir.name}")
+        return 0
+    return follow(run_dir)
+
+
+def _profile(name: str | None):
+    from farense_tui.engine.hardware import detect
+    from farense_tui.engine.profiles import available_profiles, load_profile
+    from farense_tui.engine.selection import choose_profile
+
+    if name:
+        return load_profile(name)
+    profile, reason = choose_profile(detect(), available_profiles())
+    print(f"profile {profile.name}: {reason}")
+    return profile
+
+
+def _new_run(args) -> Path:
+    from farense_tui.engine import paths, runs
+    from farense_tui.engine.datacheck import check_data, load_tokenizer_for
+    from farense_tui.engine.models import resolve_model
+    from farense_tui.engine.runconfig import RunConfig
+
+    profile = _profile(args.profile)
+    if args.iters:
+        profile = profile.replace(iters=args.iters)
+    elif args.epochs:
+        profile = profile.replace(epochs=args.epochs, iters=0)
+    model = resolve_model(args.model, progress=print)
+    data = Path(args.data) if args.data else paths.data_dir()
+    tokenizer = load_tokenizer_for(model) if Path(model).is_dir() else None
+    report = check_data(data, tokenizer, profile.max_seq_length, mask_prompt=profile.mask_prompt,
+                        batch_size=profile.batch_size)
+    if not report.ok:
+        raise UserError("the data is not ready:\n  " + "\n  ".join(report.problem_lines()))
+    cfg = RunConfig(profile=profile, model=model, data=str(data.resolve()), auto_recover=not args.no_recover)
+    run_dir = runs.create_run(cfg)
+    runs.start(run_dir)
+    print(f"run {run_dir.name}: {profile.name}, batch {profile.batch_size}×{profile.grad_accumulation}, "
+          f"sequence {profile.max_seq_length}, {profile.base_precision} base → {run_dir}")
+    return run_dir
+
+
+def follow(run_dir: Path) -> int:
+    """Print the run's events until it ends; Ctrl-C sends stop-and-save and waits for it."""
+    from farense_tui.engine import runs
+    from farense_tui.engine.events import EventReader
+    from farense_tui.engine.progress import Progress
+    from farense_tui.engine.runconfig import RunConfig
+
+    budget = RunConfig.load(run_dir / "config.toml").profile.memory_budget_gb
+    reader, progress, tty = EventReader(run_dir / "events.jsonl"), Progress(), sys.stdout.isatty()
+    log_every = RunConfig.load(run_dir / "config.toml").profile.log_every
+    stopping = False
+    while True:
+        try:
+            for event in reader.read_new():
+                progress.add(event)
+                _print_event(event, progress, budget, tty, log_every)
+            if not runs.is_alive(run_dir):
+                for event in reader.read_new():
+                    progress.add(event)
+                    _print_event(event, progress, budget, tty, log_every)
+                break
+            time.sleep(0.2)
+        except KeyboardInterrupt:
+            if stopping:
+                print("\nleaving the run to finish its checkpoint in the background")
+                return 130
+            stopping = True
+            print("\nCtrl-C: stopping and saving a checkpoint (Ctrl-C again to leave it running)…")
+            runs.send(run_dir, "stop")
+    if tty:
+        print()
+    info = runs.info(run_dir)
+    print(f"{info.run_id}: {info.status} at step {info.step}/{info.total_steps}"
+          + (f", best val loss {info.best_val_loss:.4f}" if info.best_val_loss is not None else ""))
+    if info.status == "finished":
+        print(f"adapters: {run_dir / 'best'} (best), {run_dir / 'final'} (final)")
+        print(f"try it: farense-tui chat --run {info.run_id} \"Quem foi Hassan Nader?\"")
+    elif info.status in ("stopped", "failed", "dead") and info.checkpoint_step:
+        print(f"resume with: farense-tui train --resume {info.run_id}")
+    return 0 if info.status in ("finished", "stopped") else 1
+
+
+def _print_event(event: dict, progress, budget: float, tty: bool, log_every: int) -> None:
+    kind = event["type"]
+    if kind == "step":
+        if tty:
+            print("\r\x1b[2K" + progress.line(budget), end="", flush=True)
+        elif event["step"] % log_every == 0 or event["step"] == event["total_steps"]:
+            print(progress.line(budget), flush=True)
+        return
+    if kind == "state" and event["state"] not in ("failed", "stopped", "finished", "paused", "loading"):
+        return
+    text = _describe(event)
+    print(("\r\x1b[2K" if tty else "") + text, flush=True)
+
+
+def _describe(event: dict) -> str:
+    kind = event["type"]
+    if kind == "eval":
+        best = " ★ new best" if event["is_best"] else ""
+        return f"  eval  step {event['step']}: val loss {event['val_loss']:.4f}{best}"
+    if kind == "checkpoint":
+        return f"  saved {event['path']} ({event['reason']})"
+    if kind == "recovery":
+        return f"  RECOVERY {event['message']}"
+    if kind == "error":
+        return f"  ERROR ({event['kind']}) {event['message']}"
+    if kind == "warning":
+        return f"  warning: {event['message']}"
+    if kind == "finished":
+        return f"  finished at step {event['step']}"
+    return f"  {event.get('state', kind)}: {event.get('message', '')}"

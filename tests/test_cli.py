@@ -1,0 +1,69 @@
+"""The headless CLI as a user runs it: train with a progress line, runs, chat (REPL-less and JSON)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from farense_tui.cli.main import main
+
+
+def cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", "farense_tui", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+@pytest.fixture
+def tiny_profile(farense_home):
+    from farense_tui.engine.profiles import load_profile, save_profile
+
+    profile = load_profile("cpu").replace(
+        name="tiny", batch_size=2, grad_accumulation=2, save_every=4, eval_every=4, warmup_steps=2,
+        lora_layers=-1, learning_rate=1e-2, log_every=2,
+    )
+    save_profile(profile)
+    return "tiny"
+
+
+def test_train_prints_progress_then_runs_and_chat_json(tiny_model_dir, tiny_data, tiny_profile):
+    out = cli("train", "--profile", tiny_profile, "--model", str(tiny_model_dir), "--data", str(tiny_data),
+              "--iters", "8")
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    progress = [l for l in lines if l.startswith("step ")]
+    assert [l.split()[1] for l in progress] == ["2/8", "4/8", "6/8", "8/8"]
+    assert all(k in progress[-1] for k in ("loss", "val", "tok/s", "mem", "ETA"))
+    assert any("eval  step 4: val loss" in l for l in lines)
+    assert any("saved checkpoints/step-0000004 (periodic)" in l for l in lines)
+    assert "finished at step 8/8" in out.stdout and "farense-tui chat --run" in out.stdout
+
+    listed = cli("runs")
+    assert "finished" in listed.stdout and "8/8" in listed.stdout
+
+    answer = cli("chat", "--json", "--max-tokens", "5", "Onde joga o Farense?")
+    data = json.loads(answer.stdout)
+    assert answer.returncode == 0 and data["error"] is None and data["adapter"].endswith("best")
+    assert data["question"] == "Onde joga o Farense?" and isinstance(data["answer"], str) and data["tokens"] >= 1
+
+
+def test_chat_json_reports_missing_adapter_as_error(capsys):
+    code = main(["chat", "--json", "--run", "nope", "Quem foi Hassan Nader?"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 1 and data["answer"] is None and "no run 'nope'" in data["error"]
+
+
+def test_train_refuses_bad_data_naming_file_and_line(tiny_model_dir, tiny_data, tiny_profile, capsys):
+    (tiny_data / "train.jsonl").write_text('{"messages": [{"role": "user", "content": "x"}]}\nnot json\n')
+    code = main(["train", "--profile", tiny_profile, "--model", str(tiny_model_dir), "--data", str(tiny_data)])
+    err = capsys.readouterr().err
+    assert code == 2 and "train.jsonl:2" in err and "Traceback" not in err
+
+
+def test_unknown_profile_is_a_clear_message(capsys):
+    assert main(["train", "--profile", "nope"]) == 2
+    assert "no profile named 'nope'" in capsys.readouterr().err
