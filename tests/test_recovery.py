@@ -70,3 +70,28 @@ def test_downshift_order():
     assert steps[:2] == ["batch 4→2, accumulation 2→4", "batch 2→1, accumulation 4→8"]
     assert steps[2] == "sequence 512→256"
     assert any(s.startswith("profile mac-16gb→mac-8gb") for s in steps)
+
+
+def test_switching_profile_by_hand_continues_from_the_saved_step(tiny_model_dir, tiny_data, farense_home):
+    from farense_tui.engine.profiles import save_profile
+
+    save_profile(load_profile("cpu").replace(name="small", batch_size=1, max_seq_length=128, memory_budget_gb=4.0))
+    run_dir = start_run(tiny_config(tiny_model_dir, tiny_data, iters=40, save_every=100, eval_every=100))
+    from tests.engine_helpers import wait_for
+
+    wait_for(lambda: events(run_dir, "step"), what="first step")
+    runs.send(run_dir, "switch", profile="small")
+    switched = wait_for(lambda: events(run_dir, "recovery"), 60, "the switch")
+    info = wait_done(run_dir)
+    assert info.status == "finished"
+    r = switched[0]
+    assert r["message"] == "switched to profile small"
+    assert (r["to"]["profile"], r["to"]["batch_size"], r["to"]["grad_accumulation"]) == ("small", 1, 4)
+    assert r["to"]["max_seq_length"] == 128 and r["to"]["memory_budget_gb"] == 4.0
+    saved_at = next(e["step"] for e in events(run_dir, "checkpoint") if e["reason"] == "switch")
+    assert r["resume_step"] == saved_at
+    steps = [e["step"] for e in events(run_dir, "step")]
+    after = steps[steps.index(saved_at) + 1:]
+    assert after == list(range(saved_at + 1, 41))  # continues from the switch, nothing lost or redone
+    cfg = RunConfig.load(run_dir / "config.toml")
+    assert cfg.profile.name == "small" and cfg.profile.learning_rate == 1e-2  # schedule kept

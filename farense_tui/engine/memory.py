@@ -15,6 +15,17 @@ NEAR_BUDGET = 0.9
 SWAP_GROWTH_GB = 0.25
 
 
+def _wire(budget_gb: float) -> None:
+    """Keep up to the budget wired on Metal (as mlx-lm's train does), so the model is not paged out."""
+    if not mx.metal.is_available():
+        return
+    recommended = mx.device_info().get("max_recommended_working_set_size", 0)
+    try:
+        mx.set_wired_limit(int(min(budget_gb * GB, recommended or budget_gb * GB)))
+    except (RuntimeError, ValueError):
+        pass  # before macOS 15 there is no wired limit to set; the memory limit still acts
+
+
 def fmt_gb(gb: float) -> str:
     return f"{gb:.2f} GB" if gb >= 1 else f"{gb * 1024:.0f} MB" if gb >= 0.01 else f"{gb * 1024:.1f} MB"
 
@@ -29,6 +40,7 @@ class MemoryWatch:
             # On Metal the limit makes allocation past it raise instead of swapping; on CPU it only
             # throttles, so there our own per-step check of the peak is the guard.
             mx.set_memory_limit(int(budget_gb * GB))
+            _wire(budget_gb)
         mx.reset_peak_memory()
 
     def sample(self) -> dict:
