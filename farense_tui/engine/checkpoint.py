@@ -105,12 +105,24 @@ def clean_partial(run_dir: Path) -> None:
 
 def publish_adapter(run_dir: Path, source: Path, name: str) -> Path:
     """Copy a checkpoint's adapter to runs/<id>/<name>/ (best or final) atomically."""
-    dest = run_dir / name
     tmp = run_dir / f".tmp-{name}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     for f in ("adapters.safetensors", "adapter_config.json"):
         shutil.copy2(source / f, tmp / f)
+    return _swap_in(run_dir, tmp, name)
+
+
+def publish_weights(run_dir: Path, name: str, weights: dict, config: dict) -> Path:
+    """Write adapter weights straight to runs/<id>/<name>/ atomically (the best adapter)."""
+    tmp = run_dir / f".tmp-{name}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    save_adapter(tmp, weights, config)
+    return _swap_in(run_dir, tmp, name)
+
+
+def _swap_in(run_dir: Path, tmp: Path, name: str) -> Path:
+    dest = run_dir / name
     old = run_dir / f".old-{name}"
     shutil.rmtree(old, ignore_errors=True)
     if dest.exists():

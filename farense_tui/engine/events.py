@@ -24,7 +24,6 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Iterator
 
 EVENT_TYPES = ("state", "step", "eval", "checkpoint", "warning", "error", "recovery", "finished")
 
@@ -80,15 +79,3 @@ class EventReader:
 def read_all(path: Path) -> list[dict]:
     return EventReader(path).read_new()
 
-
-def follow(path: Path, stop, interval: float = 0.2) -> Iterator[dict]:
-    """Yield events as they arrive until `stop()` is true and nothing more is pending."""
-    reader = EventReader(path)
-    while True:
-        new = reader.read_new()
-        yield from new
-        if not new:
-            if stop():
-                yield from reader.read_new()
-                return
-            time.sleep(interval)

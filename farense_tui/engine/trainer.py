@@ -19,7 +19,7 @@ import mlx.nn as nn
 import mlx.optimizers as optim
 from mlx.utils import tree_flatten, tree_map
 from mlx_lm.tuner.datasets import CacheDataset, create_dataset
-from mlx_lm.tuner.trainer import default_loss, evaluate
+from mlx_lm.tuner.trainer import default_loss
 from mlx_lm.tuner.utils import build_schedule
 
 from farense_tui.engine import checkpoint as ckpt
@@ -245,23 +245,13 @@ class Trainer:
         """Validation loss on the valid split; keeps the best adapter. Returns True if evaluated."""
         self._set_state(state="evaluating", message=f"validation at step {self.step}")
         tic = time.perf_counter()
-        val_loss = evaluate(
-            model=self.model,
-            dataset=self.valid_set,
-            batch_size=min(self.p.batch_size, len(self.valid_set)),
-            num_batches=self.p.val_batches,
-            max_seq_length=self.p.max_seq_length,
-            loss=default_loss,
-        )
+        val_loss = self._validation_loss()
         self.model.train()
         is_best = self.step > 0 and val_loss < self.best_val_loss
         if is_best:
             self.best_val_loss, self.best_step, self.evals_since_best = val_loss, self.step, 0
             weights = dict(tree_flatten(self.model.trainable_parameters()))
-            tmp = self.run_dir / ".tmp-best-src"
-            ckpt.save_adapter(tmp, weights, self._adapter_config())
-            ckpt.publish_adapter(self.run_dir, tmp, "best")
-            ckpt.shutil.rmtree(tmp, ignore_errors=True)
+            ckpt.publish_weights(self.run_dir, "best", weights, self._adapter_config())
         elif self.step > 0:
             self.evals_since_best += 1
         self.events.emit(
@@ -271,6 +261,22 @@ class Trainer:
         )
         self._set_state(state="training", message=f"step {self.step}/{self.total_steps}")
         return True
+
+    def _validation_loss(self) -> float:
+        """Token-weighted loss over the whole valid split (or `val_batches` batches).
+
+        Ours, not mlx-lm's evaluate(), because that one drops the last partial batch.
+        """
+        self.model.eval()
+        order = sorted(range(len(self.valid_set)), key=lambda i: len(self.valid_set[i][0]))
+        if self.p.val_batches > 0:
+            order = order[: self.p.val_batches * self.p.batch_size]
+        total, tokens = mx.array(0.0), mx.array(0)
+        for batch, lengths in micro_batches(self.valid_set, order, self.p.batch_size, self.p.max_seq_length):
+            loss, ntoks = default_loss(self.model, batch, lengths)
+            total, tokens = total + loss * ntoks, tokens + ntoks
+            mx.eval(total, tokens)
+        return (total / tokens).item()
 
     def _early_stop(self) -> bool:
         patience = self.p.early_stop_patience
