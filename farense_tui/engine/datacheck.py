@@ -40,6 +40,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from farense_tui.engine import paths
+from farense_tui.engine.demo_model import DEMO_MODEL
 from farense_tui.engine.errors import UserError
 
 SPLITS = ("train", "valid", "test")
@@ -47,7 +48,6 @@ REQUIRED_SPLITS = ("train", "valid")
 ROLES = ("system", "user", "assistant", "tool")
 FORMATS = ("chat", "completions", "text")
 FORMAT_HELP = 'chat {"messages": [...]}, completions {"prompt", "completion"}, text {"text"}'
-DEMO_MODEL_DIRNAME = "smollm2-135m-instruct"
 DEFAULT_PROBLEMS_PER_FILE = 20
 
 # Other names people give their splits; mlx-lm reads only train/valid/test.jsonl.
@@ -479,7 +479,7 @@ def check_data(
 
 def default_model_dir() -> Path:
     """The demo model's folder, whose tokenizer `data check` uses when no model is named."""
-    return paths.models_dir() / DEMO_MODEL_DIRNAME
+    return paths.models_dir() / DEMO_MODEL
 
 
 def load_tokenizer_for(model_spec: str | Path):
