@@ -136,7 +136,7 @@ def _print_event(event: dict, progress, budget: float, tty: bool, log_every: int
         elif event["step"] % log_every == 0 or event["step"] == event["total_steps"]:
             print(progress.line(budget), flush=True)
         return
-    if kind == "state" and event["state"] not in ("failed", "stopped", "finished", "paused", "loading"):
+    if kind == "state" and event["state"] not in ("failed", "stopped", "paused", "loading"):
         return
     text = _describe(event)
     print(("\r\x1b[2K" if tty else "") + text, flush=True)
