@@ -38,13 +38,6 @@ class ChatTarget:
     label: str
 
 
-def adapter_choices(run_dir: Path) -> list[str]:
-    """'best', 'last' and every checkpoint step still on disk, newest first."""
-    out = [name for name in ("best", "final") if (run_dir / name / "adapters.safetensors").exists()]
-    steps = sorted((p for p in (run_dir / "checkpoints").glob("step-*") if p.is_dir()), reverse=True)
-    return out + [p.name.removeprefix("step-").lstrip("0") or "0" for p in steps]
-
-
 def target_for_run(run_dir: Path, which: str = "best", base: bool = False) -> ChatTarget:
     cfg = RunConfig.load(run_dir / "config.toml")
     if base:
@@ -59,7 +52,7 @@ def target_for_run(run_dir: Path, which: str = "best", base: bool = False) -> Ch
     else:
         raise UserError(f"--checkpoint {which!r}: expected best, last, final or a step number")
     if not (folder / "adapters.safetensors").exists():
-        choices = ", ".join(adapter_choices(run_dir)) or "none yet"
+        choices = ", ".join(ckpt.adapter_choices(run_dir)) or "none yet"
         raise UserError(f"run {run_dir.name} has no adapter {which!r} (available: {choices})")
     return ChatTarget(cfg.model, folder, cfg.profile.base_precision, f"{run_dir.name}:{which}")
 

@@ -130,3 +130,10 @@ def _swap_in(run_dir: Path, tmp: Path, name: str) -> Path:
     tmp.rename(dest)
     shutil.rmtree(old, ignore_errors=True)
     return dest
+
+
+def adapter_choices(run_dir: Path) -> list[str]:
+    """The adapters a run offers to chat with: 'best', 'final', then checkpoint steps, newest first."""
+    out = [name for name in ("best", "final") if (run_dir / name / "adapters.safetensors").exists()]
+    steps = sorted((p for p in (run_dir / "checkpoints").glob("step-*") if p.is_dir()), reverse=True)
+    return out + [p.name.removeprefix("step-").lstrip("0") or "0" for p in steps]
