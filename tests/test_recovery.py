@@ -54,6 +54,9 @@ def test_recovery_off_offers_the_choice_and_resume_smaller_continues(tiny_model_
     assert "suggested: batch 2→1, accumulation 2→4" in info.message
     runs.resume(run_dir, smaller=True)
     assert wait_done(run_dir).status == "finished"
+    by_hand = events(run_dir, "recovery")
+    assert [r["message"] for r in by_hand] == ["resumed by hand with batch 2→1, accumulation 2→4"]
+    assert by_hand[0]["resume_step"] == 4
     assert RunConfig.load(run_dir / "config.toml").profile.batch_size == 1
 
 

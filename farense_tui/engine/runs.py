@@ -22,7 +22,8 @@ from farense_tui.engine import paths
 from farense_tui.engine.blas import with_fast_blas
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.profiles import Profile
-from farense_tui.engine.recovery import downshift
+from farense_tui.engine.events import EventWriter
+from farense_tui.engine.recovery import downshift, settings
 from farense_tui.engine.runconfig import RunConfig
 
 ENDED = ("finished", "stopped", "failed")
@@ -184,12 +185,19 @@ def resume(run_dir: Path, profile: Profile | None = None, smaller: bool = False)
     from farense_tui.engine.recovery import adopt
 
     cfg = RunConfig.load(run_dir / "config.toml")
+    before = settings(cfg.profile)
     if profile is not None:
-        cfg.profile = adopt(cfg.profile, profile)
+        cfg.profile, change = adopt(cfg.profile, profile), f"profile {profile.name}"
     elif smaller:
         shifted = downshift(cfg.profile, available_profiles())
         if shifted is None:
             raise UserError("no smaller setting is left for this run")
-        cfg.profile = shifted[0]
-    cfg.save(run_dir / "config.toml")
+        cfg.profile, change = shifted
+    if settings(cfg.profile) != before:
+        cfg.save(run_dir / "config.toml")
+        found = ckpt.latest_checkpoint(run_dir)
+        writer = EventWriter(run_dir / "events.jsonl")
+        writer.emit("recovery", message=f"resumed by hand with {change}", **{"from": before},
+                    to=settings(cfg.profile), resume_step=found[1]["step"] if found else 0)
+        writer.close()
     return start(run_dir)

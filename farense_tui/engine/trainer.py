@@ -57,13 +57,17 @@ class Trainer:
         self.evals_since_best = 0
         self.trained_tokens = 0
         self.restarts = 0
-        self.state = ""
+        self.state, self.state_message = "", ""
+        self.total_steps = 0
 
-    def _set_state(self, state: str, message: str, **fields) -> None:
-        """Emit a state event on a change of state only, so readers see transitions, not noise."""
-        if state != self.state or fields:
-            self.state = state
-            self.events.emit("state", state=state, message=message, **fields)
+    def _set_state(self, state: str, message: str) -> None:
+        """Emit a state event on a change of state only, so readers see transitions, not noise.
+
+        Each carries step and total_steps, so a reader knows the run's length before its first step.
+        """
+        if state != self.state:
+            self.state, self.state_message = state, message
+            self.events.emit("state", state=state, message=message, step=self.step, total_steps=self.total_steps)
 
     # ---- setup -------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -191,7 +195,7 @@ class Trainer:
         self.step += 1
         # The RNG (LoRA dropout) is a pure function of (seed, step), so a resume needs no RNG state.
         mx.random.seed(self.p.seed * 1_000_003 + self.step)
-        if self.step == self.cfg.faults.nan_at_step:
+        if self.step == self.cfg.faults.nan_at_step > 0:
             _poison_one_lora_weight(self.model)
         tic = time.perf_counter()
         group = self.order.group_for(self.step)
@@ -229,7 +233,7 @@ class Trainer:
             )
             self._checkpoint("budget")
             raise StopTraining(EXIT_OVER_BUDGET)
-        if self.step == self.cfg.faults.abort_at_step and (self.restarts == 0 or not self.cfg.faults.abort_once):
+        if self.step == self.cfg.faults.abort_at_step > 0 and (self.restarts == 0 or not self.cfg.faults.abort_once):
             os.abort()  # fault injection: die the way a Metal out-of-memory can
 
     def _fail_nan(self, loss: float) -> None:
@@ -325,7 +329,7 @@ class Trainer:
         return ckpt.adapter_config(self.cfg.model, self.num_layers, self.lora)
 
     def _checkpoint(self, reason: str) -> Path:
-        before = (self.state, f"step {self.step}/{self.total_steps}")
+        before = (self.state, self.state_message)
         self._set_state(state="saving", message=f"checkpoint at step {self.step} ({reason})")
         state = {
             "step": self.step,
@@ -346,7 +350,7 @@ class Trainer:
             "profile": self.p.name,
             "saved_at": time.time(),
         }
-        hang = 30.0 if self.step == self.cfg.faults.hang_in_checkpoint_at_step else 0.0
+        hang = 30.0 if self.step == self.cfg.faults.hang_in_checkpoint_at_step > 0 else 0.0
         folder = ckpt.write_checkpoint(
             self.run_dir, self.step,
             dict(tree_flatten(self.model.trainable_parameters())), self._adapter_config(),
