@@ -1,0 +1,1 @@
+"""Textual cockpit of farense-tui."""

@@ -1,0 +1,237 @@
+"""The cockpit App: four screens as modes, the active run, and the services that outlive a screen.
+
+The App owns the state every screen shows — the active run's `RunStatus`, its `MetricHistory`
+and the detected hardware — and fans it out through Signals, because a screen of an inactive
+mode cannot be queried. Work that waits on files or processes runs in thread workers that post
+messages back (see run_watcher.py); run commands live in run_control.py.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Iterable
+
+import psutil
+from textual import on, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import ModalScreen, Screen
+from textual.signal import Signal
+from textual.widgets import Header, Input, TextArea
+from textual.worker import Worker, WorkerState
+
+from farense_tui.engine import hardware as hw
+from farense_tui.engine import runs
+from farense_tui.tui.history import MetricHistory
+from farense_tui.tui.messages import HardwareDetected, RunEventsArrived, RunLivenessChanged, RunsListed
+from farense_tui.tui.run_control import ControlsRuns
+from farense_tui.tui.run_status import ENDED, RunStatus, recovery_change
+from farense_tui.tui.run_watcher import WatchesRuns
+from farense_tui.tui.screens.chat import ChatScreen
+from farense_tui.tui.screens.config import ConfigScreen
+from farense_tui.tui.screens.monitor import MonitorScreen
+from farense_tui.tui.screens.training import TrainingScreen
+from farense_tui.tui.widgets.chrome import MODES as MODE_LABELS, ModeBar, RunHeader
+from farense_tui.tui.widgets.dialogs import quit_dialog
+
+GB = 1024**3
+
+
+class FarenseApp(ControlsRuns, WatchesRuns, App[int]):
+    """farense-tui: configure, train, monitor and chat with LoRA fine-tunes of MLX models."""
+
+    TITLE = "farense-tui"
+    CSS_PATH = "app.tcss"
+    MODES = {"config": ConfigScreen, "training": TrainingScreen, "monitor": MonitorScreen, "chat": ChatScreen}
+    DEFAULT_MODE = "config"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    BINDINGS = [
+        *(Binding(str(n), f"switch_mode('{mode}')", label, show=False)
+          for n, (mode, label) in enumerate(MODE_LABELS, 1)),
+        # F1–F4 work even while typing in a text box, where 1–4 are text.
+        *(Binding(f"f{n}", f"switch_mode('{mode}')", label, show=False, priority=True)
+          for n, (mode, label) in enumerate(MODE_LABELS, 1)),
+        Binding("escape", "leave_input", "Leave the text box", show=False),
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(self, *, attach_live: bool = True, detect_hardware: bool = True) -> None:
+        super().__init__()
+        self.run_status = RunStatus()
+        self.history = MetricHistory()
+        self.hardware: hw.Hardware | None = None
+        self.farewell = ""  # printed to the terminal after the App exits
+        self.attach_live, self.detect_hardware = attach_live, detect_hardware
+        self.asking_to_quit = False
+        self.run_changed: Signal[RunStatus] = Signal(self, "run-changed")
+        self.hardware_changed: Signal[hw.Hardware] = Signal(self, "hardware-changed")
+
+    @property
+    def total_ram_gb(self) -> float:
+        return self.hardware.ram_total_gb if self.hardware else psutil.virtual_memory().total / GB
+
+    # ---- services ---------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self.screen_change_signal.subscribe(self, self.add_chrome)
+        if self.detect_hardware:
+            self.measure_hardware()
+        if self.attach_live:
+            self.find_runs()
+
+    def on_unmount(self) -> None:
+        self.workers.cancel_group(self, "watch")
+
+    @work(thread=True, exclusive=True, group="hardware", exit_on_error=False, description="detect the hardware")
+    def measure_hardware(self) -> None:
+        self.post_message(HardwareDetected(hw.detect()))
+
+    @work(thread=True, exclusive=True, group="startup", exit_on_error=False, description="list runs at start")
+    def find_runs(self) -> None:
+        self.post_message(RunsListed(runs.list_runs()))
+
+    @on(HardwareDetected)
+    def keep_hardware(self, message: HardwareDetected) -> None:
+        self.hardware = message.hardware
+        self.hardware_changed.publish(message.hardware)
+
+    @on(RunsListed)
+    def attach_at_start(self, message: RunsListed) -> None:
+        """At start: attach to the newest run still training (from an earlier session or the CLI),
+        else to the newest run, so its numbers and charts are there to look at."""
+        if self.run_status.run_dir is not None or not message.runs:
+            return
+        live = [r for r in message.runs if r.alive]
+        if live:
+            self.attach(live[0].path)
+            self.switch_mode("training")
+            self.notify(f"Attached to {live[0].run_id}, still running in the background")
+            return
+        newest = message.runs[0]
+        self.attach(newest.path)
+        if newest.status == "dead":
+            self.notify(f"Run {newest.run_id} stopped unexpectedly: resume it on Training (2)",
+                        severity="warning", timeout=8)
+
+    # ---- the active run -----------------------------------------------------------------------
+    @on(RunEventsArrived)
+    def absorb_run_events(self, message: RunEventsArrived) -> None:
+        status = self.run_status
+        if message.run_dir != status.run_dir:
+            return  # a late batch from the previous run's watcher
+        live = status.events_seen > 0  # the first batch is the run's history, not news
+        notable = status.add_events(message.events)
+        try:
+            self.history.add_events(message.events)
+        except Exception as exc:  # a chart's bookkeeping must not take the cockpit down
+            self.log.error(f"MetricHistory.add_events failed: {exc!r}")
+            self.notify(f"The charts could not take these events: {exc}", severity="error")
+        if live:
+            for event in notable:
+                self.announce(event)
+        self.run_changed.publish(status)
+
+    def announce(self, event: dict) -> None:
+        """Toasts for what must not be missed: recoveries, errors, the end of the run."""
+        kind = event["type"]
+        if kind == "recovery":
+            self.notify(f"{event.get('message', '')}\nNow: {recovery_change(event)}",
+                        title="Recovered", severity="warning", timeout=12)
+        elif kind == "error":
+            self.notify(event.get("message", ""), title=f"Run error ({event.get('kind')})", severity="error")
+        elif kind == "finished":
+            best = event.get("best_val_loss")
+            self.notify(f"Best validation loss {best:.4f}" if best is not None else "No validation loss",
+                        title="Run finished")
+
+    @on(RunLivenessChanged)
+    def note_liveness(self, message: RunLivenessChanged) -> None:
+        status = self.run_status
+        if message.run_dir != status.run_dir:
+            return
+        was_alive, status.alive = status.alive, message.alive
+        if was_alive and not message.alive and status.status == "dead":
+            self.notify(f"The engine of {status.run_id} is gone without a final state. "
+                        "Resume it from its last checkpoint on Training.", severity="error", timeout=12)
+        self.run_changed.publish(status)
+
+    @on(Worker.StateChanged)
+    def report_worker_failure(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            worker = event.worker
+            self.notify(f"{worker.description} failed: {worker.error}", severity="error", timeout=10)
+
+    # ---- screens ------------------------------------------------------------------------------
+    def add_chrome(self, screen: Screen) -> None:
+        """Give a mode screen that lacks them the mode bar and run header (theirs may not yield them)."""
+        if isinstance(screen, ModalScreen) or screen.query(RunHeader) or not screen.children:
+            return
+        for header in screen.query(Header):
+            header.display = False  # the mode bar and run header say what it would, in fewer lines
+        screen.mount(ModeBar(), RunHeader(), before=0)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Every action in the palette: modes, run control, and the current screen's keys."""
+        yield from super().get_system_commands(screen)
+        for number, (mode, label) in enumerate(MODE_LABELS, 1):
+            yield SystemCommand(f"Go to {label}", f"Show the {label} screen (key {number})",
+                                partial(self.switch_mode, mode))
+        yield SystemCommand("Pause or continue the run", "Pause the active run, or continue it (p on Training)",
+                            self.action_toggle_pause)
+        yield SystemCommand("Stop and save the run", "Checkpoint the active run and stop it (s on Training)",
+                            self.action_stop_run)
+        yield SystemCommand("Save a checkpoint now", "Checkpoint the active run and go on (w on Training)",
+                            self.action_save_run)
+        yield SystemCommand("Switch the run's profile", "Restart the active run with another profile (m)",
+                            self.action_switch_profile)
+        if self.run_status.run_dir is not None and not self.run_status.alive:
+            yield SystemCommand("Resume the active run", "Continue it from its last checkpoint",
+                                partial(self.offer_resume, self.run_status.run_dir))
+        seen = {"toggle_pause", "stop_run", "save_run", "switch_profile", "quit"}
+        for key, active in screen.active_bindings.items():
+            binding = active.binding
+            name = binding.action.split("(")[0].removeprefix("app.")
+            if binding.description and binding.show and name not in seen and not name.startswith("switch_mode"):
+                seen.add(name)
+                yield SystemCommand(binding.description, binding.tooltip or f"key {key}",
+                                    partial(self.run_action, binding.action, active.node))
+
+    def action_leave_input(self) -> None:
+        """Escape from a text box, so that 1–4, q and the screen's keys work again."""
+        if isinstance(self.focused, (Input, TextArea)):
+            self.screen.set_focus(None)
+
+    # ---- quitting -----------------------------------------------------------------------------
+    async def action_quit(self) -> None:
+        """Quit; with a live run, ask first: stop and save, leave it running, or cancel."""
+        status = self.run_status
+        if not (status.alive and status.status not in ENDED):
+            self.exit(0)
+            return
+        def chosen(answer: str | None) -> None:
+            self.asking_to_quit = False
+            if answer == "stop":
+                runs.send(status.run_dir, "stop")
+                self.farewell = f"Run {status.run_id} is saving a checkpoint and stopping; resume it any time."
+                self.exit(0)
+            elif answer == "leave":
+                self.farewell = (f"Run {status.run_id} keeps training in the background. "
+                                 "Run farense-tui again to attach to it.")
+                self.exit(0)
+
+        if not self.asking_to_quit:
+            self.asking_to_quit = True
+            self.push_screen(quit_dialog(status.run_id), chosen)
+
+
+def create_app(**options) -> FarenseApp:
+    """The App as the CLI runs it; tests build theirs here too, with options to stay hermetic."""
+    return FarenseApp(**options)
+
+
+def run_app() -> int:
+    app = create_app()
+    code = app.run()
+    if app.farewell:
+        print(app.farewell)
+    return int(code or 0)

@@ -1,0 +1,189 @@
+"""What the cockpit knows about the active run, folded from its events: plain Python, no Textual.
+
+The App owns one `RunStatus`, feeds it every batch of events the watcher reads, and publishes it
+to the header line and the Training screen. Every figure comes from a real event of the run;
+nothing is estimated except the ETA, which is the recent pace applied to the steps left.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENDED = ("finished", "stopped", "failed")
+LOGGED = ("state", "eval", "checkpoint", "warning", "error", "recovery", "finished")
+
+clock = time.time
+"""The wall clock used for elapsed time; tests replace it for stable screenshots."""
+
+
+@dataclass
+class RunStatus:
+    """The latest figures of one run; `run_dir` None means no run is attached."""
+
+    run_dir: Path | None = None
+    model: str = ""
+    profile: str = ""
+    budget_gb: float | None = None
+    log_every: int = 0  # step events logged every N steps (the profile's log_every); 0 = none
+    state: str = ""
+    message: str = ""
+    alive: bool | None = None  # None until the watcher has looked
+    recoverable: bool = False
+    step: int = 0
+    total_steps: int = 0
+    epoch: int = 0
+    loss: float | None = None
+    val_loss: float | None = None
+    best_val_loss: float | None = None
+    learning_rate: float | None = None
+    tokens_per_sec: float | None = None
+    mem_peak_gb: float | None = None
+    segment_start: float | None = None  # when the engine (re)started loading
+    last_event_time: float | None = None
+    last_recovery: dict | None = None
+    last_error: dict | None = None
+    checkpoint_step: int = 0
+    events_seen: int = 0
+    notable_count: int = 0  # notable events so far (the log keeps the last 500)
+    log: deque = field(default_factory=lambda: deque(maxlen=500))  # notable events, for the log
+    pace: deque = field(default_factory=lambda: deque(maxlen=30))  # (time, step) of recent steps
+
+    @property
+    def run_id(self) -> str:
+        return self.run_dir.name if self.run_dir else ""
+
+    @property
+    def status(self) -> str:
+        """The state, or "dead" when it says running but its process is gone (as runs.info says)."""
+        if self.alive is False and self.state not in ENDED and self.state not in ("", "created"):
+            return "dead"
+        return self.state or ("created" if self.run_dir else "")
+
+    @property
+    def needs_choice(self) -> bool:
+        """Dead, or failed in a way a smaller resume may fix: the user must choose what to do."""
+        return self.alive is False and (
+            self.status == "dead" or (self.status == "failed" and self.recoverable)
+        )
+
+    @property
+    def elapsed(self) -> float | None:
+        if self.segment_start is None:
+            return None
+        end = clock() if self.alive and self.status not in ENDED else self.last_event_time
+        return max(0.0, (end or self.segment_start) - self.segment_start)
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the pace of the recent steps (evaluations and checkpoints included)."""
+        if len(self.pace) < 2 or not self.total_steps or self.status in ENDED:
+            return None
+        (t0, s0), (t1, s1) = self.pace[0], self.pace[-1]
+        if s1 <= s0 or t1 <= t0:
+            return None
+        return (self.total_steps - self.step) * (t1 - t0) / (s1 - s0)
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.step / self.total_steps) if self.total_steps else 0.0
+
+    def add_events(self, events: list[dict]) -> list[dict]:
+        """Fold a batch in file order; returns the notable events (those the log shows)."""
+        notable = []
+        for event in events:
+            previous_state = self.state
+            self.events_seen += 1
+            kind = event.get("type")
+            self.last_event_time = event.get("time", self.last_event_time)
+            handler = getattr(self, f"_on_{kind}", None)
+            if handler is not None:
+                handler(event)
+            if self._notable(event, previous_state):
+                notable.append(event)
+                self.log.append(event)
+                self.notable_count += 1
+        return notable
+
+    def _notable(self, e: dict, previous_state: str) -> bool:
+        """Worth a log line: not the state changes around every evaluation and checkpoint."""
+        kind = e.get("type")
+        if kind == "step":
+            return bool(self.log_every) and self.step % self.log_every == 0
+        if kind == "state":
+            state = e.get("state")
+            if state in ("saving", "evaluating", "finished"):
+                return False  # the checkpoint / eval / finished event that follows says more
+            if state == "training" and previous_state in ("saving", "evaluating", "training"):
+                return False
+        return kind in LOGGED
+
+    def _on_state(self, e: dict) -> None:
+        was = self.state
+        self.state, self.message = e.get("state", ""), e.get("message", "")
+        self.recoverable = bool(e.get("recoverable", False))
+        if was == "paused":
+            self.pace.clear()  # the pause is not the pace
+        if self.state == "loading":
+            self.segment_start = e.get("time")
+            self.pace.clear()
+
+    def _on_step(self, e: dict) -> None:
+        step = int(e.get("step", 0))
+        if self.pace and step <= self.pace[-1][1]:
+            self.pace.clear()  # steps re-run after a resume: the old pace no longer applies
+        self.pace.append((e.get("time", 0.0), step))
+        self.step, self.total_steps = step, int(e.get("total_steps", self.total_steps))
+        self.epoch = int(e.get("epoch", self.epoch))
+        self.loss, self.learning_rate = e.get("loss"), e.get("learning_rate")
+        self.tokens_per_sec, self.mem_peak_gb = e.get("tokens_per_sec"), e.get("mem_peak_gb")
+        if self.segment_start is None:
+            self.segment_start = e.get("time", 0.0) - e.get("step_time", 0.0)
+
+    def _on_eval(self, e: dict) -> None:
+        self.val_loss, self.best_val_loss = e.get("val_loss"), e.get("best_val_loss")
+
+    def _on_checkpoint(self, e: dict) -> None:
+        self.checkpoint_step = int(e.get("step", self.checkpoint_step))
+
+    def _on_error(self, e: dict) -> None:
+        self.last_error = e
+
+    def _on_recovery(self, e: dict) -> None:
+        self.last_recovery = e
+        self.profile = (e.get("to") or {}).get("profile", self.profile)
+
+    def _on_finished(self, e: dict) -> None:
+        self.state = "finished"
+        if e.get("best_val_loss") is not None:
+            self.best_val_loss = e["best_val_loss"]
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """0:42, 12:05, 3:04:05; "--" when unknown."""
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "--"
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def fmt_loss(value: float | None) -> str:
+    return "--" if value is None else f"{value:.4f}"
+
+
+def fmt_lr(value: float | None) -> str:
+    return "--" if value is None else f"{value:.1e}"
+
+
+def recovery_change(event: dict) -> str:
+    """What a recovery changed, in words: "batch 4→2, accumulation 2→4"."""
+    before, after = event.get("from") or {}, event.get("to") or {}
+    names = {"profile": "profile", "batch_size": "batch", "grad_accumulation": "accumulation",
+             "max_seq_length": "sequence", "memory_budget_gb": "budget GB"}
+    parts = [f"{label} {before.get(key)}→{after.get(key)}" for key, label in names.items()
+             if key in before and key in after and before[key] != after[key]]
+    return ", ".join(parts) or "same settings"

@@ -1,0 +1,1 @@
+"""Screens used as App modes."""

@@ -1,0 +1,310 @@
+"""Config: the machine, the profile chosen for it (and why), every setting, model, data, and Start.
+
+Nothing slow runs on the UI thread: the data check (tokenizer load + token counts) and the model
+preparation (the demo model's first download) run in thread workers that post messages back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import events, on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Input, Select, Static
+
+from farense_tui.engine import datacheck, models, paths, runs
+from farense_tui.engine.errors import UserError
+from farense_tui.engine.hardware import Hardware
+from farense_tui.engine.profiles import Profile, available_profiles, save_profile
+from farense_tui.engine.runconfig import RunConfig
+from farense_tui.engine.selection import choose_profile
+from farense_tui.tui.messages import DataChecked, ModelProgressed, RunStarted, RunStartFailed
+from farense_tui.tui.widgets.chrome import chrome
+from farense_tui.tui.widgets.key_bar import KeyBar
+from farense_tui.tui.widgets.data_summary import summary_lines
+from farense_tui.tui.widgets.dialogs import ChoiceDialog, NamePrompt
+from farense_tui.tui.widgets.field_editor import FieldEditor
+
+DEMO = "demo"
+
+
+def home_path(text: str) -> Path:
+    """A typed path; relative ones are relative to the farense home (where data/ and models/ are)."""
+    path = Path(text.strip() or "data").expanduser()
+    return path if path.is_absolute() else paths.home() / path
+
+
+def size_text(size: int) -> str:
+    mb = size / 1e6
+    return f"{mb / 1000:.1f} GB" if mb >= 1000 else f"{mb:.0f} MB" if mb >= 10 else f"{mb:.1f} MB"
+
+
+def model_options() -> list[tuple[str, str]]:
+    found = models.list_models()
+    options = [(f"{m.name}  ({m.quantization}, {size_text(m.size_bytes)})", m.name) for m in found]
+    if not any(m.name == models.DEMO_MODEL for m in found):
+        options.append((f"{models.DEMO_MODEL}  (demo: fetched on Start, ~93 MB)", DEMO))
+    return options
+
+
+class ConfigScreen(Screen):
+    """Choose what to train and how; Start creates the run and switches to Training."""
+
+    CSS_PATH = "../styles/config.tcss"
+    BINDINGS = [
+        Binding("ctrl+s", "start", "Start", priority=True),
+        Binding("ctrl+o", "save_profile", "Save as profile"),
+        Binding("ctrl+r", "recheck", "Check data"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.profiles: dict[str, Profile] = {}
+        self.profile: Profile | None = None  # the chosen profile with the edits applied
+        self.errors: dict[str, str] = {}
+        self.auto_reason = ""
+        self.auto_name = ""
+        self.report: datacheck.DataReport | None = None
+        self.report_key: tuple | None = None
+        self.tokenizers: dict[str, object] = {}  # loaded once per model folder (seconds each)
+
+    def compose(self) -> ComposeResult:
+        self.profiles = available_profiles()
+        first = next(iter(self.profiles.values()), Profile())
+        self.profile = first
+        options = model_options()
+        yield from chrome()
+        with VerticalScroll(id="config-body"):
+            with Vertical(id="config-main"):
+                yield Static("Machine", classes="section")
+                yield Static("detecting…", id="machine", markup=False)
+                yield Static("Profile", classes="section")
+                yield Select([(n, n) for n in self.profiles], value=first.name, allow_blank=False,
+                             compact=True, id="profile")
+                yield Static("", id="profile-reason", markup=False)
+                yield Static("Model", classes="section")
+                yield Select(options, value=options[0][1], allow_blank=False, compact=True, id="model")
+                yield Input(placeholder="or type a model folder / Hub id (org/name)", compact=True,
+                            id="model-path")
+                yield Static("Data (train.jsonl + valid.jsonl)", classes="section")
+                yield Input("data", compact=True, id="data-path")
+                yield Static("checking…", id="data-summary", markup=False)
+                yield Static("", id="activity", markup=False)
+            with Vertical(id="config-fields"):
+                yield Static("Settings", classes="section")
+                yield FieldEditor(first, id="fields")
+        with Horizontal(id="config-actions"):
+            yield Button("Start ▶", id="start", variant="success", compact=True)
+            yield Button("Save as profile…", id="save-profile", compact=True)
+            yield Static("", id="start-note", markup=False)
+        yield KeyBar()
+
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        # Runs before Screen's own handler (MRO order). Nothing changes this screen's styles while
+        # it is hidden (switch_mode applies CSS and theme changes itself), and restyling its ~130
+        # widgets on every visit was most of the cost of switching to it.
+        event.refresh_styles = False
+
+    def on_mount(self) -> None:
+        self.app.hardware_changed.subscribe(self, self.show_hardware)
+        if self.app.hardware is not None:
+            self.show_hardware(self.app.hardware)
+        self.schedule_check()
+
+    # ---- machine and profile ------------------------------------------------------------------
+    def show_hardware(self, hardware: Hardware) -> None:
+        self.query_one("#machine", Static).update("\n".join(hardware.summary_lines()))
+        try:
+            chosen, reason = choose_profile(hardware, self.profiles)
+        except UserError as exc:
+            self.query_one("#profile-reason", Static).update(str(exc))
+            return
+        self.auto_name, self.auto_reason = chosen.name, reason
+        self.query_one("#profile", Select).value = chosen.name
+        self.show_reason(chosen.name)
+
+    def show_reason(self, name: str) -> None:
+        if not self.auto_name:
+            text = self.profiles[name].description
+        elif name == self.auto_name:
+            text = f"Auto: {self.auto_reason}"
+        else:
+            text = f"Chosen by you (auto would pick {self.auto_name}). {self.profiles[name].description}"
+        self.query_one("#profile-reason", Static).update(text)
+
+    @on(Select.Changed, "#profile")
+    def load_profile(self, event: Select.Changed) -> None:
+        profile = self.profiles.get(str(event.value))
+        if profile is None:
+            return
+        self.show_reason(profile.name)
+        self.query_one(FieldEditor).load(profile)
+
+    @on(FieldEditor.Changed)
+    def apply_fields(self, event: FieldEditor.Changed) -> None:
+        self.errors = event.errors
+        base = event.editor.profile
+        if not event.errors:
+            try:
+                self.profile = base.replace(**event.values)
+            except UserError as exc:
+                self.errors = {"profile": str(exc)}
+        self.schedule_check()
+
+    # ---- data check ---------------------------------------------------------------------------
+    def model_spec(self) -> str:
+        typed = self.query_one("#model-path", Input).value.strip()
+        return typed or str(self.query_one("#model", Select).value)
+
+    def check_key(self) -> tuple:
+        p = self.profile
+        data = str(home_path(self.query_one("#data-path", Input).value))
+        return (data, self.model_spec(), p.max_seq_length, p.mask_prompt, p.batch_size)
+
+    @on(Input.Changed, "#data-path, #model-path")
+    @on(Select.Changed, "#model")
+    def schedule_check(self) -> None:
+        """Check the data again once typing pauses (timer restarted on each change)."""
+        if getattr(self, "_check_timer", None) is not None:
+            self._check_timer.stop()
+        self._check_timer = self.set_timer(0.4, self.action_recheck)
+
+    def action_recheck(self) -> None:
+        key = self.check_key()
+        if key != self.report_key:
+            self.report_key = key
+            self.query_one("#data-summary", Static).update("checking…")
+            self.check_data(key)
+
+    @work(thread=True, exclusive=True, group="datacheck", exit_on_error=False,
+          description="check the data set")
+    def check_data(self, key: tuple) -> None:
+        data, spec, max_seq, mask, batch = key
+        try:
+            tokenizer = self.tokenizer_for(spec)
+            report = datacheck.check_data(Path(data), tokenizer, max_seq, mask_prompt=mask, batch_size=batch)
+        except UserError as exc:
+            self.post_message(DataChecked(key, None, str(exc)))
+            return
+        self.post_message(DataChecked(key, report))
+
+    def tokenizer_for(self, spec: str):
+        """The model's tokenizer when it is a local folder (cached); None counts characters instead."""
+        if spec == DEMO:
+            return None
+        if spec not in self.tokenizers:
+            try:
+                self.tokenizers[spec] = datacheck.load_tokenizer_for(spec)
+            except UserError:
+                self.tokenizers[spec] = None
+        return self.tokenizers[spec]
+
+    @on(DataChecked)
+    def show_data(self, message: DataChecked) -> None:
+        if message.key != self.report_key:
+            return  # an older check finished after a newer one started
+        self.report = message.report
+        text = message.error or "\n".join(summary_lines(message.report))
+        summary = self.query_one("#data-summary", Static)
+        summary.update(text)
+        summary.set_class(bool(message.error) or not message.report.ok, "-problem")
+
+    # ---- start --------------------------------------------------------------------------------
+    @on(Button.Pressed, "#start")
+    def action_start(self) -> None:
+        if self.errors:
+            name, message = next(iter(self.errors.items()))
+            self.notify(f"Fix {name} first: {message}", severity="error")
+            return
+        data = home_path(self.query_one("#data-path", Input).value)
+        if not data.exists():
+            self.notify(f"No data at {data}: expected a folder with train.jsonl and valid.jsonl",
+                        severity="error")
+            return
+        if self.report is not None and self.report_key == self.check_key() and not self.report.ok:
+            problems = self.report.problem_lines(per_file=2)[:3] or ["no examples to train on"]
+            self.notify("The data has problems:\n" + "\n".join(problems), severity="error", timeout=10)
+            return
+        status = self.app.run_status
+        if status.alive and status.status not in ("finished", "stopped", "failed"):
+            dialog = ChoiceDialog("Another run is training",
+                                  f"Run {status.run_id} is still running. Two runs share the memory.",
+                                  [("start", "Start anyway", "warning"), ("cancel", "Cancel", "default")])
+            self.app.push_screen(dialog, lambda answer: answer == "start" and self.launch(data))
+            return
+        self.launch(data)
+
+    def launch(self, data: Path) -> None:
+        self.query_one("#start", Button).disabled = True
+        self.query_one("#start-note", Static).update("preparing the model…")
+        self.start_run(self.profile, self.model_spec(), data)
+
+    @work(thread=True, exclusive=True, group="start", exit_on_error=False, description="start a run")
+    def start_run(self, profile: Profile, spec: str, data: Path) -> None:
+        say = lambda line: self.post_message(ModelProgressed(line))  # noqa: E731
+        try:
+            model = models.resolve_model(None if spec == DEMO else spec, progress=say)
+            run_dir = runs.create_run(RunConfig(profile=profile, model=model, data=str(data)))
+            runs.start(run_dir)
+        except UserError as exc:
+            self.post_message(RunStartFailed(str(exc)))
+            return
+        except Exception as exc:  # a failed download or conversion: say it, keep the UI up
+            self.post_message(RunStartFailed(f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(RunStarted(run_dir))
+
+    @on(ModelProgressed)
+    def show_progress(self, message: ModelProgressed) -> None:
+        line = message.line.strip()
+        if line:
+            self.query_one("#activity", Static).update(line[-300:])
+            self.query_one("#start-note", Static).update(line)
+
+    @on(RunStarted)
+    def follow_run(self, message: RunStarted) -> None:
+        self._start_done(f"started {message.run_dir.name}")
+        self.app.attach(message.run_dir)
+        self.app.switch_mode("training")
+
+    @on(RunStartFailed)
+    def show_failure(self, message: RunStartFailed) -> None:
+        self._start_done("")
+        self.notify(message.reason, title="Could not start", severity="error", timeout=15)
+
+    def _start_done(self, note: str) -> None:
+        self.query_one("#start", Button).disabled = False
+        self.query_one("#start-note", Static).update(note)
+        if note:  # models/ may hold the demo model now
+            select = self.query_one("#model", Select)
+            current, options = select.value, model_options()
+            select.set_options(options)
+            values = [value for _, value in options]
+            select.value = current if current in values else models.DEMO_MODEL if current == DEMO else values[0]
+
+    # ---- save as profile ----------------------------------------------------------------------
+    @on(Button.Pressed, "#save-profile")
+    def action_save_profile(self) -> None:
+        if self.errors:
+            self.notify("Fix the settings marked in red first", severity="error")
+            return
+        prompt = NamePrompt("Save as profile", "Letters, digits, '-' and '_'. Saved in profiles/NAME.toml.",
+                            f"{self.profile.name}-custom")
+        self.app.push_screen(prompt, self.save_as)
+
+    def save_as(self, name: str | None) -> None:
+        if not name:
+            return
+        try:
+            path = save_profile(self.profile.replace(name=name))
+            self.profiles = available_profiles()
+        except UserError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        select = self.query_one("#profile", Select)
+        select.set_options([(n, n) for n in self.profiles])
+        select.value = name
+        self.notify(f"Saved {path}")

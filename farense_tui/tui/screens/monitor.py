@@ -1,0 +1,151 @@
+"""Monitor screen: live loss, memory and throughput charts of the active run.
+
+The App owns the `MetricHistory` (`app.history`) and feeds it run events; this screen never
+receives them. It polls the history a few times a second and replots only when `history.version`
+moved, and only while it is the visible screen (a mode in the background costs nothing).
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from farense_tui.tui.history import MetricHistory
+from farense_tui.tui.widgets.charts import LossChart, MemoryChart, MetricChart, SpeedChart
+
+EMPTY_TEXT = "no run attached — start one on Config or attach on Training"
+VIEWS = ("all", "loss", "memory", "speed")
+
+
+class MonitorScreen(Screen):
+    """Charts of the active run with a one-line summary; an empty state when no run is attached."""
+
+    CSS_PATH = "../styles/monitor.tcss"
+    BINDINGS = [Binding("v", "cycle_view", "View")]
+
+    view: reactive[str] = reactive("all", init=False)
+    """Which charts show: all of them, or one of loss / memory / speed using the whole screen."""
+
+    def __init__(self, refresh_hz: float = 3.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.refresh_hz = refresh_hz
+        self.seen_version: int | None = None
+        self.redraws = 0
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="charts", classes="-view-all"):
+            yield LossChart(id="loss")
+            with Horizontal(id="small"):
+                yield MemoryChart(id="memory")
+                yield SpeedChart(id="speed")
+        yield Static(id="summary", markup=False)
+        yield Static(EMPTY_TEXT, id="empty", markup=False)
+        yield Footer()
+
+    @property
+    def history(self) -> MetricHistory:
+        history = getattr(self.app, "history", None)
+        return history if history is not None else _NO_HISTORY
+
+    @property
+    def charts(self) -> list[MetricChart]:
+        return list(self.query(MetricChart).results(MetricChart))
+
+    def on_mount(self) -> None:
+        self.set_interval(1 / self.refresh_hz, self.replot_if_changed)
+
+    def on_screen_resume(self) -> None:
+        self.replot_if_changed()
+
+    def on_resize(self) -> None:
+        # Downsampling and ticks depend on the charts' sizes: replot once the new layout is done.
+        self.seen_version = None
+        self.call_after_refresh(self.replot_if_changed)
+
+    def replot_if_changed(self) -> None:
+        """The timer's tick: replot when the history changed since the last drawing."""
+        if not self.is_active:  # another mode or a screen on top: catch up on resume
+            return
+        history = self.history
+        if history.version == self.seen_version:
+            return
+        self.seen_version = history.version
+        self.replot(history)
+
+    def replot(self, history: MetricHistory) -> None:
+        attached = history.has_run
+        self.query_one("#charts").display = attached
+        self.query_one("#summary").display = attached
+        self.query_one("#empty").display = not attached
+        self.sub_title = history.run_dir.name if history.run_dir else ""
+        if attached:
+            for chart in self.charts:
+                if chart.display and chart.parent.display:
+                    chart.draw(history)
+            summary = self.query_one("#summary", Static)
+            summary.update(summary_line(history, summary.content_region.width or self.size.width - 2))
+        self.redraws += 1
+
+    def action_cycle_view(self) -> None:
+        self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
+
+    def watch_view(self, old: str, new: str) -> None:
+        charts = self.query_one("#charts")
+        charts.remove_class(f"-view-{old}")
+        charts.add_class(f"-view-{new}")
+        self.seen_version = None  # charts that were hidden skipped their last replots
+        self.call_after_refresh(self.replot_if_changed)
+
+
+def summary_line(history: MetricHistory, width: int = 0) -> Text:
+    """Last loss, best validation loss, peak memory against the budget, swap, restarts, state.
+
+    With a `width`, the least important parts (state, then restarts, then swap) are left out
+    until the line fits: one line under the charts, never two.
+    """
+    step = history.last_step
+    if step is None:
+        return Text(f"waiting for the first step… {history.state}".rstrip(), style="dim")
+    total = step.get("total_steps")
+    parts = [Text(f"step {step['step']}/{total}" if total else f"step {step['step']}"),
+             Text(f"loss {_num(step.get('loss'))}")]
+    if history.best_val:
+        best_step, best = history.best_val
+        parts.append(Text(f"best val {best:.3f} @{best_step}"))
+    peak = history.peak_memory_gb
+    if history.budget_gb:
+        over = peak > history.budget_gb
+        parts.append(Text(f"peak {_gb(peak)}/{_gb(history.budget_gb)} GB", style="bold red" if over else ""))
+    else:
+        parts.append(Text(f"peak {_gb(peak)} GB"))
+    optional = []  # most important first
+    swap = history.swap_gb
+    if swap is not None:
+        optional.append(Text(f"swap {swap:.1f} GB", style="bold yellow" if swap >= 0.5 else ""))
+    if history.restarts:
+        optional.append(Text(f"↻{len(history.restarts)}", style="red"))
+    if history.state and history.state != "training":
+        optional.append(Text(history.state, style="italic"))
+    line = Text("  ").join(parts + optional)
+    while width and optional and line.cell_len > width:
+        optional.pop()
+        line = Text("  ").join(parts + optional)
+    return line
+
+
+def _num(value) -> str:
+    return f"{value:.3f}" if isinstance(value, (int, float)) else "—"
+
+
+def _gb(value: float) -> str:
+    """Three significant digits: 11, 7.2, 0.44 — short enough for one line at 80 columns."""
+    return f"{value:.3g}"
+
+
+_NO_HISTORY = MetricHistory()

@@ -1,0 +1,128 @@
+"""Training: the active run's progress, its event log, and every run in runs/ to attach to or resume.
+
+Run commands (pause, stop, save, switch profile, resume) are the App's (run_control.py); this
+screen binds the keys, shows the App's `RunStatus` as it changes, and lists runs in a worker.
+"""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable
+
+from farense_tui.engine import runs
+from farense_tui.tui.messages import RunsListed
+from farense_tui.tui.run_status import ENDED, RunStatus
+from farense_tui.tui.widgets.chrome import chrome
+from farense_tui.tui.widgets.key_bar import KeyBar
+from farense_tui.tui.widgets.event_log import EventLog
+from farense_tui.tui.widgets.progress_panel import ProgressPanel
+from farense_tui.tui.widgets.runs_table import RunsTable
+
+LIST_EVERY = 3.0  # seconds between listings of runs/ while this screen is shown
+
+
+class TrainingScreen(Screen):
+    """Watch and steer the active run; pick another run below to attach to or resume."""
+
+    CSS_PATH = "../styles/training.tcss"
+    BINDINGS = [
+        Binding("p", "app.toggle_pause", "Pause", tooltip="Pause the active run, or continue it"),
+        Binding("s", "app.stop_run", "Stop", tooltip="Checkpoint the active run and stop it"),
+        Binding("w", "app.save_run", "Save", tooltip="Write a checkpoint now and keep training"),
+        Binding("m", "app.switch_profile", "Profile", tooltip="Restart the active run with another profile"),
+        Binding("a", "attach", "Attach", tooltip="Watch the run selected in the table"),
+        Binding("r", "resume", "Resume", tooltip="Resume the selected run from its last checkpoint"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shown: RunStatus | None = None  # the status object whose log is in the EventLog
+        self.logged = 0  # how many of its notable events the EventLog shows
+        self.offered: tuple | None = None  # the dead/failed situation already offered a resume for
+
+    def compose(self) -> ComposeResult:
+        yield from chrome()
+        yield ProgressPanel(id="progress")
+        with Vertical(id="training-lower"):
+            yield EventLog(id="events")
+            yield RunsTable(id="runs")
+        yield KeyBar()
+
+    def on_mount(self) -> None:
+        self.app.run_changed.subscribe(self, self.show_status)
+        self.show_status(self.app.run_status)
+        self.set_interval(1.0, self.tick)
+        self.set_interval(LIST_EVERY, self.list_runs)
+        self.list_runs()
+
+    def on_screen_resume(self) -> None:
+        self.list_runs()
+        self.offer_if_needed()
+
+    def tick(self) -> None:
+        """Elapsed time moves on between events."""
+        if self.shown is not None and self.shown.alive and self.shown.status not in ENDED:
+            self.query_one(ProgressPanel).show(self.shown)
+
+    # ---- the active run -----------------------------------------------------------------------
+    def show_status(self, status: RunStatus) -> None:
+        log = self.query_one(EventLog)
+        if status is not self.shown:  # attached to another run (or re-attached): replay its log
+            log.clear()
+            self.shown, self.logged = status, status.notable_count - len(status.log)
+        new = status.notable_count - self.logged
+        for event in list(status.log)[-new:] if new > 0 else ():
+            log.add(event)
+        self.logged = status.notable_count
+        self.query_one(ProgressPanel).show(status)
+        self.offer_if_needed()
+
+    def offer_if_needed(self) -> None:
+        """A dead run, or one failed in a way smaller settings may fix: ask once what to do."""
+        s = self.shown
+        if s is None or not s.needs_choice or self.app.screen is not self:
+            return
+        situation = (s.run_dir, s.status, s.events_seen)
+        if situation != self.offered:
+            self.offered = situation
+            self.app.offer_resume(s.run_dir)
+
+    # ---- runs/ --------------------------------------------------------------------------------
+    def list_runs(self) -> None:
+        if self.app.screen is self:
+            self.read_runs()
+
+    @work(thread=True, exclusive=True, group="list-runs", exit_on_error=False, description="list runs/")
+    def read_runs(self) -> None:
+        self.post_message(RunsListed(runs.list_runs()))
+
+    @on(RunsListed)
+    def show_runs(self, message: RunsListed) -> None:
+        message.stop()  # the App's own RunsListed handler is for the listing at start only
+        self.query_one(RunsTable).show_runs(message.runs)
+
+    def selected_run(self):
+        table = self.query_one(RunsTable)
+        path = table.selected
+        if path is None:
+            self.notify("No run selected: the table is empty", severity="warning")
+        return path
+
+    def action_attach(self) -> None:
+        """Make the selected run the active one (its whole history is read first)."""
+        if (path := self.selected_run()) is not None:
+            self.app.attach(path)
+            self.notify(f"Attached to {path.name}")
+
+    @on(DataTable.RowSelected, "#runs")
+    def attach_on_enter(self) -> None:
+        self.action_attach()
+
+    def action_resume(self) -> None:
+        """Resume the selected run (dead, failed or stopped) from its last checkpoint."""
+        if (path := self.selected_run()) is not None:
+            self.app.offer_resume(path)

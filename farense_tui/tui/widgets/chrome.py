@@ -1,0 +1,106 @@
+"""The two lines at the top of every screen: the mode bar and the active run's header line.
+
+Both read App-level state (the current mode, the App's `RunStatus`) through Signals, because a
+screen of an inactive mode cannot be queried: every screen has its own copy and each keeps
+itself up to date.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.content import Content
+from textual.widget import Widget
+
+from farense_tui.tui.run_status import RunStatus, fmt_duration, fmt_loss
+
+MODES = (("config", "Config"), ("training", "Training"), ("monitor", "Monitor"), ("chat", "Chat"))
+
+STATUS_STYLE = {
+    "training": "$success", "evaluating": "$success", "saving": "$success", "loading": "$accent",
+    "paused": "$warning", "stopping": "$warning", "switching": "$warning", "recovering": "$warning",
+    "finished": "$primary", "stopped": "$foreground-muted", "failed": "$error", "dead": "$error",
+}
+
+
+class ModeBar(Widget):
+    """"1 Config  2 Training  3 Monitor  4 Chat" — the current mode highlighted, each clickable."""
+
+    DEFAULT_CSS = """
+    ModeBar { height: 1; background: $panel; }
+    """
+
+    def on_mount(self) -> None:
+        self.app.mode_change_signal.subscribe(self, lambda _mode: self.refresh())
+
+    def render(self) -> Content:
+        current = self.app.current_mode
+        parts: list[Content | str] = []
+        for number, (mode, label) in enumerate(MODES, 1):
+            text = f" {number} {label} "
+            if mode == current:
+                parts.append(Content.styled(text, "bold reverse $accent"))
+            else:
+                parts.append(Content.from_markup(f"[@click=app.switch_mode('{mode}')]$text[/]", text=text))
+            parts.append(" ")
+        title = "farense-tui"
+        used = sum(len(p) for p in parts)
+        if self.size.width - used > len(title) + 1:
+            parts.append(Content.styled(title.rjust(self.size.width - used - 1), "$foreground-muted"))
+        return Content.assemble(*parts)
+
+
+class RunHeader(Widget):
+    """One line: the active run's id, status, step/total, loss and ETA, fed by the App's signal."""
+
+    DEFAULT_CSS = """
+    RunHeader { height: 1; background: $boost; padding: 0 1; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.status = RunStatus()
+
+    def on_mount(self) -> None:
+        signal = getattr(self.app, "run_changed", None)
+        if signal is not None:
+            signal.subscribe(self, self.show)
+            self.show(self.app.run_status)
+
+    def show(self, status: RunStatus) -> None:
+        self.status = status
+        self.refresh()
+
+    def render(self) -> Content:
+        s = self.status
+        if s.run_dir is None:
+            return Content.styled("No active run — start one on Config (1) or attach on Training (2)",
+                                  "$foreground-muted")
+        status = s.status
+        total = s.total_steps or "?"
+        facts = [f"step {s.step}/{total}", f"loss {fmt_loss(s.loss)}"]
+        if status not in ("finished", "stopped", "failed", "dead"):
+            facts.append(f"ETA {fmt_duration(s.eta)}")
+        extra = [f"best val {fmt_loss(s.best_val_loss)}" if s.best_val_loss is not None else "",
+                 f"{s.tokens_per_sec:.0f} tok/s" if s.tokens_per_sec is not None else "",
+                 f"profile {s.profile}" if s.profile else ""]
+        width = self.size.width - 2
+        for fact in filter(None, extra):  # more facts when the line has room for them
+            if len(s.run_id) + len(status) + 4 + len("  ".join([*facts, fact])) + 2 <= width:
+                facts.append(fact)
+        tail = "  " + "  ".join(facts)
+        room = max(8, width - len(status) - 3 - len(tail))
+        run_id = s.run_id if len(s.run_id) <= room else "…" + s.run_id[-(room - 1):]
+        mark = "●" if s.alive else "○"
+        return Content.assemble(
+            (f"{mark} ", STATUS_STYLE.get(status, "")),
+            (run_id, "bold"),
+            "  ",
+            (status, f"bold {STATUS_STYLE.get(status, '')}".strip()),
+            tail,
+        )
+
+
+def chrome() -> ComposeResult:
+    """The top lines every cockpit screen starts with: `yield from chrome()` in compose."""
+    yield ModeBar()
+    yield RunHeader()

@@ -1,0 +1,80 @@
+"""The Training screen's top: a banner for what went wrong, the progress bar, and the latest figures.
+
+Every figure is read from the run's events (via `RunStatus`); a figure the run has not produced
+yet shows as "--", never as a guess.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import ProgressBar, Static
+
+from farense_tui.tui.run_status import RunStatus, fmt_duration, fmt_loss, fmt_lr, recovery_change
+
+
+def banner_text(s: RunStatus) -> tuple[str, str]:
+    """(text, kind) of the banner; kind "" hides it, "-error" or "-warning" colours it."""
+    if s.run_dir is None:
+        return "", ""
+    if s.status == "dead":
+        return (f"✗ The engine process of this run is gone (step {s.step}, last checkpoint step "
+                f"{s.checkpoint_step}). Press r to resume it: as is or with smaller settings."), "-error"
+    if s.status == "failed":
+        hint = " Press r to resume with smaller settings or as is." if s.recoverable else ""
+        return f"✗ Failed: {s.message}.{hint}", "-error"
+    if s.last_recovery is not None:
+        e = s.last_recovery
+        message, change = e.get("message", ""), recovery_change(e)
+        now = "" if change in message else f" Now: {change}."
+        return f"⚠ Restarted from step {e.get('resume_step', '?')}: {message}.{now}", "-warning"
+    return "", ""
+
+
+class ProgressPanel(Vertical):
+    """Banner, progress bar with step/epoch/elapsed/ETA, and loss / val / lr / tok/s / state lines."""
+
+    DEFAULT_CSS = """
+    ProgressPanel { height: auto; padding: 0 1; }
+    ProgressPanel #banner { display: none; height: auto; padding: 0 1; }
+    ProgressPanel #banner.-error { display: block; background: $error 25%; color: $text; }
+    ProgressPanel #banner.-warning { display: block; background: $warning 25%; color: $text; }
+    ProgressPanel #progress-line { height: 1; }
+    ProgressPanel ProgressBar { width: 1fr; max-width: 48; }
+    ProgressPanel ProgressBar Bar { width: 1fr; }
+    ProgressPanel #timing { width: auto; padding-left: 1; }
+    ProgressPanel #figures { height: 1; }
+    ProgressPanel #state { height: 1; color: $foreground-muted; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="banner", markup=False)
+        with Horizontal(id="progress-line"):
+            yield ProgressBar(total=1, show_eta=False, id="bar")
+            yield Static("", id="timing", markup=False)
+        yield Static("", id="figures", markup=False)
+        yield Static("", id="state", markup=False)
+
+    def show(self, s: RunStatus) -> None:
+        text, kind = banner_text(s)
+        banner = self.query_one("#banner", Static)
+        banner.update(text)
+        banner.set_classes(kind)
+        self.query_one("#bar", ProgressBar).update(total=max(s.total_steps, 1), progress=s.step)
+        total = s.total_steps or "?"
+        self.query_one("#timing", Static).update(
+            f"step {s.step}/{total} · epoch {s.epoch} · elapsed {fmt_duration(s.elapsed)} · ETA {fmt_duration(s.eta)}"
+        )
+        best = f" (best {fmt_loss(s.best_val_loss)})" if s.best_val_loss is not None else ""
+        tps = f"{s.tokens_per_sec:.0f}" if s.tokens_per_sec is not None else "--"
+        self.query_one("#figures", Static).update(
+            f"loss {fmt_loss(s.loss)}   val {fmt_loss(s.val_loss)}{best}   lr {fmt_lr(s.learning_rate)}   {tps} tok/s"
+        )
+        if s.run_dir is None:
+            state = "No active run: start one on Config (1), or pick one below and press a to attach."
+        else:
+            # A training state's message is the step it started at; the line above says more.
+            quiet = s.status == "training" or not s.message
+            state = s.status if quiet else f"{s.status}: {s.message}"
+            state += f" · profile {s.profile}"
+        self.query_one("#state", Static).update(state)

@@ -1,0 +1,58 @@
+"""Every run in runs/ with status, steps, best validation loss, profile and when it was created."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from farense_tui.tui.run_status import fmt_loss
+from farense_tui.tui.widgets.chrome import STATUS_STYLE
+
+COLOURS = {"$success": "green", "$warning": "yellow", "$error": "red", "$primary": "blue",
+           "$accent": "cyan", "$foreground-muted": "dim"}
+
+
+class RunsTable(DataTable):
+    """A row per run (key: the run folder); the cursor stays on the same run across refreshes."""
+
+    DEFAULT_CSS = """
+    RunsTable { height: 1fr; border: round $panel-lighten-2; }
+    RunsTable:focus { border: round $accent; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
+        super().__init__(cursor_type="row", zebra_stripes=True, id=id)
+        self.border_title = "Runs (a attach · r resume)"
+        self.infos: dict[str, object] = {}
+
+    def on_mount(self) -> None:
+        self.add_columns("run", "status", "steps", "best val", "profile", "created")
+
+    @property
+    def selected(self) -> Path | None:
+        if not self.row_count:
+            return None
+        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
+        return Path(key.value) if key.value else None
+
+    def show_runs(self, infos: list) -> None:
+        """Replace the rows with `infos` (engine RunInfo, newest first).
+
+        The cursor stays on the run it was on, unless it was on the top row: then it stays on top,
+        so a run that just appeared (started by the CLI, say) is the one `a` attaches to.
+        """
+        keep = self.selected if self.cursor_row > 0 else None
+        self.infos = {str(r.path): r for r in infos}
+        self.clear()
+        for r in infos:
+            colour = COLOURS.get(STATUS_STYLE.get(r.status, ""), "")
+            self.add_row(
+                r.run_id, Text(r.status, style=colour), f"{r.step}/{r.total_steps or '?'}",
+                fmt_loss(r.best_val_loss), r.profile, time.strftime("%m-%d %H:%M", time.localtime(r.created)),
+                key=str(r.path),
+            )
+        if keep is not None and str(keep) in self.infos:
+            self.move_cursor(row=self.get_row_index(str(keep)))

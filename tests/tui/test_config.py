@@ -1,0 +1,81 @@
+"""The Config screen without training: profile choice, inline validation, data check, save as profile."""
+
+from __future__ import annotations
+
+from textual.widgets import Input, Select, Static
+
+from farense_tui.engine.profiles import load_profile
+from farense_tui.tui.app import create_app
+from farense_tui.tui.widgets.dialogs import NamePrompt
+from tests import tiny_model
+from tests.tui.conftest import wait_until
+
+
+def text(widget) -> str:
+    return str(widget.render())
+
+
+async def test_profile_is_chosen_for_the_machine_and_settings_follow_the_select(farense_home):
+    app = create_app(attach_live=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.query_one("#profile", Select).value == "mac-16gb",
+                         what="auto profile")
+        assert "16 GB RAM" in text(screen.query_one("#profile-reason"))
+        screen.query_one("#profile", Select).value = "mac-8gb"
+        await wait_until(pilot, lambda: screen.profile.name == "mac-8gb", what="profile loaded")
+        assert screen.query_one("#field-batch_size", Input).value == str(load_profile("mac-8gb").batch_size)
+        assert "Chosen by you" in text(screen.query_one("#profile-reason"))
+
+
+async def test_a_bad_value_says_what_is_allowed_and_blocks_start(farense_home):
+    app = create_app(attach_live=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: app.hardware is not None, what="hardware")
+        field = screen.query_one("#field-batch_size", Input)
+        field.focus()
+        await pilot.press("x", "9")  # focus selects the old value, so typing replaces it
+        hint = screen.query_one("#hint-batch_size", Static)
+        await wait_until(pilot, lambda: hint.has_class("-invalid"), what="the error")
+        assert text(hint) == "expected a whole number from 1 to 512"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.current_mode == "config" and not list((farense_home / "runs").iterdir())
+        assert any("Fix batch_size" in n.message for n in app._notifications)
+        await pilot.press("backspace", "backspace", "8")
+        await wait_until(pilot, lambda: not hint.has_class("-invalid"), what="the error to clear")
+        assert screen.profile.batch_size == 8
+
+
+async def test_data_problems_are_shown_and_block_start(farense_home, home_model):
+    bad = farense_home / "data" / "broken"
+    tiny_model.write_data(bad)
+    (bad / "valid.jsonl").unlink()
+    app = create_app(attach_live=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        screen.query_one("#data-path", Input).value = "data/broken"
+        summary = screen.query_one("#data-summary", Static)
+        await wait_until(pilot, lambda: "valid.jsonl missing" in text(summary), what="the data check")
+        assert "train  24 examples, chat · tokens" in text(summary)  # counted with the model's tokenizer
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert any("The data has problems" in n.message for n in app._notifications)
+        assert not list((farense_home / "runs").iterdir())
+
+
+async def test_save_as_profile_writes_the_edited_settings(farense_home):
+    app = create_app(attach_live=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.profile.name == "mac-16gb", what="auto profile")
+        screen.query_one("#field-lora_rank", Input).value = "16"
+        await wait_until(pilot, lambda: screen.profile.lora_rank == 16, what="edit applied")
+        await pilot.press("ctrl+o")
+        await wait_until(pilot, lambda: isinstance(app.screen, NamePrompt), what="the name prompt")
+        await pilot.press(*"rank16", "enter")  # the suggested name is selected: typing replaces it
+        await wait_until(pilot, lambda: (farense_home / "profiles" / "rank16.toml").exists(), what="the file")
+        saved = load_profile("rank16")
+        assert saved.lora_rank == 16 and saved.batch_size == load_profile("mac-16gb").batch_size
+        assert screen.query_one("#profile", Select).value == "rank16"
