@@ -72,7 +72,8 @@ async def test_pause_resume_and_stop_keys_reach_the_engine(tiny_model_dir, tiny_
 
 
 async def test_a_dead_run_is_offered_resume_and_resumes(tiny_model_dir, tiny_data):
-    run_dir = start_run(tiny_config(tiny_model_dir, tiny_data, iters=10, save_every=2, eval_every=100))
+    # long enough that it is still training when killed, even on a fast idle machine
+    run_dir = start_run(tiny_config(tiny_model_dir, tiny_data, iters=150, save_every=2, eval_every=1000))
     app = create_app(attach_live=False)
     async with app.run_test(size=(80, 24)) as pilot:
         app.switch_mode("training")
@@ -85,7 +86,7 @@ async def test_a_dead_run_is_offered_resume_and_resumes(tiny_model_dir, tiny_dat
         assert {b.id for b in app.screen.query(Button)} == {"smaller", "as-is", "leave"}
         await pilot.click("#as-is")
         await wait_until(pilot, lambda: app.run_status.status == "finished", timeout=120, what="resumed run to finish")
-    assert runs.info(run_dir).step == 10
+    assert runs.info(run_dir).step == 150
 
 
 async def test_quitting_with_a_live_run_asks_first(monkeypatch):
