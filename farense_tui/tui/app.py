@@ -15,9 +15,9 @@ import psutil
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.signal import Signal
-from textual.widgets import Header, Input, TextArea
+from textual.widgets import Input, TextArea
 from textual.worker import Worker, WorkerState
 
 from farense_tui.engine import hardware as hw
@@ -31,7 +31,7 @@ from farense_tui.tui.screens.chat import ChatScreen
 from farense_tui.tui.screens.config import ConfigScreen
 from farense_tui.tui.screens.monitor import MonitorScreen
 from farense_tui.tui.screens.training import TrainingScreen
-from farense_tui.tui.widgets.chrome import MODES as MODE_LABELS, ModeBar, RunHeader
+from farense_tui.tui.widgets.chrome import MODES as MODE_LABELS
 from farense_tui.tui.widgets.dialogs import quit_dialog
 
 GB = 1024**3
@@ -73,7 +73,6 @@ class FarenseApp(ControlsRuns, WatchesRuns, App[int]):
 
     # ---- services ---------------------------------------------------------------------------
     def on_mount(self) -> None:
-        self.screen_change_signal.subscribe(self, self.add_chrome)
         if self.detect_hardware:
             self.measure_hardware()
         if self.attach_live:
@@ -162,14 +161,6 @@ class FarenseApp(ControlsRuns, WatchesRuns, App[int]):
             self.notify(f"{worker.description} failed: {worker.error}", severity="error", timeout=10)
 
     # ---- screens ------------------------------------------------------------------------------
-    def add_chrome(self, screen: Screen) -> None:
-        """Give a mode screen that lacks them the mode bar and run header (theirs may not yield them)."""
-        if isinstance(screen, ModalScreen) or screen.query(RunHeader) or not screen.children:
-            return
-        for header in screen.query(Header):
-            header.display = False  # the mode bar and run header say what it would, in fewer lines
-        screen.mount(ModeBar(), RunHeader(), before=0)
-
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Every action in the palette: modes, run control, and the current screen's keys."""
         yield from super().get_system_commands(screen)

@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Checkbox, Footer, Header, Input, Label, Select, Static
+from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from farense_tui.tui.widgets.chat_events import (
     ChatFailed,
@@ -32,6 +32,8 @@ from farense_tui.tui.widgets.chat_events import (
 )
 from farense_tui.tui.widgets.chat_message import ChatMessage, SideBySide
 from farense_tui.tui.widgets.chat_targets import TargetChoice, list_targets, release_mlx_streams
+from farense_tui.tui.widgets.chrome import chrome
+from farense_tui.tui.widgets.key_bar import KeyBar
 
 PICK_PROMPT = "choose a base model or an adapter"
 
@@ -69,7 +71,7 @@ class ChatScreen(Screen):
     # -- layout --------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield from chrome()
         with Horizontal(id="settings"):
             yield Select([], prompt="listing models and runs…", id="target", compact=True)
         with Horizontal(id="params"):
@@ -84,7 +86,7 @@ class ChatScreen(Screen):
         yield VerticalScroll(id="conversation")
         yield Static(id="status", markup=False)
         yield Input(placeholder="ask something — enter sends", id="prompt")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#conversation").anchor()

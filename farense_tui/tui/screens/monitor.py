@@ -13,10 +13,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Static
 
 from farense_tui.tui.history import MetricHistory
 from farense_tui.tui.widgets.charts import LossChart, MemoryChart, MetricChart, SpeedChart
+from farense_tui.tui.widgets.chrome import chrome
+from farense_tui.tui.widgets.key_bar import KeyBar
 
 EMPTY_TEXT = "no run attached — start one on Config or attach on Training"
 VIEWS = ("all", "loss", "memory", "speed")
@@ -38,7 +40,7 @@ class MonitorScreen(Screen):
         self.redraws = 0
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield from chrome()
         with Vertical(id="charts", classes="-view-all"):
             yield LossChart(id="loss")
             with Horizontal(id="small"):
@@ -46,7 +48,7 @@ class MonitorScreen(Screen):
                 yield SpeedChart(id="speed")
         yield Static(id="summary", markup=False)
         yield Static(EMPTY_TEXT, id="empty", markup=False)
-        yield Footer()
+        yield KeyBar()
 
     @property
     def history(self) -> MetricHistory:
