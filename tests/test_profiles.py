@@ -71,3 +71,44 @@ def test_save_and_reload_roundtrip():
 def test_replace_validates():
     with pytest.raises(UserError, match="batch_size"):
         load_profile("cpu").replace(batch_size=0)
+
+
+def test_selection_with_unknown_model_falls_back_to_ram_class():
+    chosen, reason = choose_profile(machine(16), available_profiles(), "nobody-here/not-downloaded")
+    assert chosen.name == "mac-16gb"
+    assert "16 GB RAM" in reason and "cannot be predicted" in reason
+
+
+def test_selection_with_a_small_local_model_keeps_the_ram_class(tiny_model_dir):
+    chosen, reason = choose_profile(machine(16), available_profiles(), str(tiny_model_dir))
+    assert chosen.name == "mac-16gb"
+    assert "predicted to fit tiny-llama" in reason and "peak ≈" in reason and "12.8 GB usable" in reason
+
+
+def test_profiles_command_shows_predicted_peaks(tiny_model_dir, capsys):
+    from farense_tui.cli.main import main
+
+    assert main(["profiles", "--model", str(tiny_model_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "peak" in out and "MLX peak" in out and "usable memory" in out
+    assert "▶" in out and "Chosen:" in out
+    assert "Predicted peak of" in out and "activations" in out and "logits" in out
+    assert "Metal peaks were not measured" in out
+
+
+def test_profiles_command_without_a_model(capsys):
+    from farense_tui.cli.main import main
+
+    assert main(["profiles"]) == 0  # the test home has no demo model
+    out = capsys.readouterr().out
+    assert "choosing by RAM class only" in out and "Chosen:" in out
+    assert main(["profiles", "--model", "nobody-here/not-downloaded"]) == 0
+    assert "cannot be predicted" in capsys.readouterr().out
+
+
+def test_profiles_command_with_data_length(tiny_model_dir, capsys):
+    from farense_tui.cli.main import main
+
+    assert main(["profiles", "--model", str(tiny_model_dir), "--seq", "64"]) == 0
+    out = capsys.readouterr().out
+    assert "padded to 64 tokens" in out and "×64 tokens per micro-batch" in out
