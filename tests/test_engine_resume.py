@@ -99,3 +99,12 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_last_good_checkpoint(tiny
     assert "learning_rate 1e-4" in errors[-1]["message"]
     assert info.checkpoint_step == 4
     assert not any(e["type"] == "recovery" for e in events(run_dir))
+
+
+def test_gradient_checkpointing_trains_the_same_losses(tiny_model_dir, tiny_data):
+    plain = start_run(tiny_config(tiny_model_dir, tiny_data, iters=6))
+    checkpointed = start_run(tiny_config(tiny_model_dir, tiny_data, iters=6, grad_checkpoint=True))
+    assert wait_done(plain).status == "finished" and wait_done(checkpointed).status == "finished"
+    a, b = losses(plain), losses(checkpointed)
+    assert sorted(a) == sorted(b) == list(range(1, 7))
+    assert all(abs(a[s] - b[s]) < 1e-4 for s in a), (a, b)

@@ -17,6 +17,10 @@ from farense_tui.engine.errors import UserError
 PAD_TO = 32  # pad lengths to a multiple of 32, as mlx-lm does, so compiled shapes repeat
 
 
+def padded_length(n: int) -> int:
+    return 1 + PAD_TO * ((n + PAD_TO - 1) // PAD_TO)
+
+
 class StepOrder:
     def __init__(self, lengths: list[int], effective_batch: int, seed: int):
         if len(lengths) < effective_batch:
@@ -52,7 +56,7 @@ def micro_batches(dataset, indices: list[int], batch_size: int, max_seq_length: 
         tokens = [t for t, _ in items]
         offsets = [o for _, o in items]
         lengths = [min(len(t), max_seq_length) for t in tokens]
-        width = min(1 + PAD_TO * ((max(lengths) + PAD_TO - 1) // PAD_TO), max_seq_length)
+        width = min(padded_length(max(lengths)), max_seq_length)
         arr = np.zeros((len(items), width), np.int32)
         for row, (toks, n) in enumerate(zip(tokens, lengths)):
             arr[row, :n] = toks[:n]

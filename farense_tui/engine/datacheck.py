@@ -119,6 +119,15 @@ class DataReport:
         train = self.splits.get("train")
         return train is not None and train.count > 0
 
+    def padded_length(self) -> int | None:
+        """The longest batch the train and valid splits can make, padded as training pads it;
+        None when lengths are characters (no tokenizer). What the memory estimate needs."""
+        from farense_tui.engine.batching import padded_length
+
+        longest = [max(s.token_lengths) for n, s in self.splits.items()
+                   if n in REQUIRED_SPLITS and s.token_lengths and s.length_unit == "tokens"]
+        return padded_length(max(longest)) if longest else None
+
     def summary_lines(self) -> list[str]:
         unit = "tokens" if self.tokenizer_name else "characters"
         lines = []

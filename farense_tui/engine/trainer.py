@@ -19,7 +19,7 @@ import mlx.nn as nn
 import mlx.optimizers as optim
 from mlx.utils import tree_flatten, tree_map
 from mlx_lm.tuner.datasets import CacheDataset, create_dataset
-from mlx_lm.tuner.trainer import default_loss
+from mlx_lm.tuner.trainer import default_loss, grad_checkpoint
 from mlx_lm.tuner.utils import build_schedule
 
 from farense_tui.engine import checkpoint as ckpt
@@ -75,6 +75,8 @@ class Trainer:
         mx.random.seed(self.p.seed)
         self.model, self.tokenizer = load_base(self.cfg.model, self.p.base_precision)
         self.num_layers, self.lora = add_lora(self.model, self.p)
+        if self.p.grad_checkpoint:
+            grad_checkpoint(self.model.layers[0])  # mlx-lm's: blocks recompute activations in backward
         self.train_set, self.valid_set = self._datasets()
         lengths = [len(self.train_set[i][0]) for i in range(len(self.train_set))]
         self.order = StepOrder(lengths, self.p.effective_batch, self.p.seed)

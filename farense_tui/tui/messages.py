@@ -39,11 +39,13 @@ class HardwareDetected(Message):
 class DataChecked(Message):
     """A data folder was checked; `error` is set when the folder itself is unusable."""
 
-    def __init__(self, key: tuple, report: DataReport | None, error: str = "") -> None:
+    def __init__(self, key: tuple, report: DataReport | None, error: str = "",
+                 auto: tuple[str, str] | None = None) -> None:
         super().__init__()
         self.key = key  # what was checked: (data, model, max_seq_length, mask_prompt, batch_size)
         self.report = report
         self.error = error
+        self.auto = auto  # (profile, reason) chosen for this model and data's length, if predictable
 
 
 class ModelProgressed(Message):

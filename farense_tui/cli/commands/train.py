@@ -48,14 +48,15 @@ def run(args) -> int:
     return follow(run_dir)
 
 
-def _profile(name: str | None):
+def _profile(name: str | None, model: str | None = None, seq_len: int | None = None):
+    """The named profile, or the one chosen for this machine, model and the data's padded length."""
     from farense_tui.engine.hardware import detect
     from farense_tui.engine.profiles import available_profiles, load_profile
     from farense_tui.engine.selection import choose_profile
 
     if name:
         return load_profile(name)
-    profile, reason = choose_profile(detect(), available_profiles())
+    profile, reason = choose_profile(detect(), available_profiles(), model_spec=model, seq_len=seq_len)
     print(f"profile {profile.name}: {reason}")
     return profile
 
@@ -66,14 +67,15 @@ def _new_run(args) -> Path:
     from farense_tui.engine.models import resolve_model
     from farense_tui.engine.runconfig import RunConfig
 
-    profile = _profile(args.profile)
+    model = resolve_model(args.model, progress=print)
+    data = Path(args.data) if args.data else paths.data_dir()
+    tokenizer = load_tokenizer_for(model) if Path(model).is_dir() else None
+    lengths = check_data(data, tokenizer) if not args.profile else None
+    profile = _profile(args.profile, model, lengths.padded_length() if lengths else None)
     if args.iters:
         profile = profile.replace(iters=args.iters)
     elif args.epochs:
         profile = profile.replace(epochs=args.epochs, iters=0)
-    model = resolve_model(args.model, progress=print)
-    data = Path(args.data) if args.data else paths.data_dir()
-    tokenizer = load_tokenizer_for(model) if Path(model).is_dir() else None
     report = check_data(data, tokenizer, profile.max_seq_length, mask_prompt=profile.mask_prompt,
                         batch_size=profile.batch_size)
     if not report.ok:

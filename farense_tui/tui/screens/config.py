@@ -186,10 +186,14 @@ class ConfigScreen(Screen):
         try:
             tokenizer = self.tokenizer_for(spec)
             report = datacheck.check_data(Path(data), tokenizer, max_seq, mask_prompt=mask, batch_size=batch)
+            auto = None
+            if self.app.hardware is not None:  # predicted peak for this model at the data's real length
+                auto = choose_profile(self.app.hardware, self.profiles, model_spec=spec,
+                                      seq_len=report.padded_length())
         except UserError as exc:
             self.post_message(DataChecked(key, None, str(exc)))
             return
-        self.post_message(DataChecked(key, report))
+        self.post_message(DataChecked(key, report, auto=(auto[0].name, auto[1]) if auto else None))
 
     def tokenizer_for(self, spec: str):
         """The model's tokenizer when it is a local folder (cached); None counts characters instead."""
@@ -211,6 +215,17 @@ class ConfigScreen(Screen):
         summary = self.query_one("#data-summary", Static)
         summary.update(text)
         summary.set_class(bool(message.error) or not message.report.ok, "-problem")
+        if message.auto:
+            self.follow_auto(*message.auto)
+
+    def follow_auto(self, name: str, reason: str) -> None:
+        """Take the model-aware choice, unless the user picked or edited a profile themselves."""
+        select = self.query_one("#profile", Select)
+        untouched = select.value == self.auto_name and self.profile == self.profiles.get(self.auto_name)
+        self.auto_name, self.auto_reason = name, reason
+        if untouched and select.value != name:
+            select.value = name  # loads its fields through load_profile
+        self.show_reason(str(select.value))
 
     # ---- start --------------------------------------------------------------------------------
     @on(Button.Pressed, "#start")
