@@ -38,8 +38,8 @@ def test_train_prints_progress_then_runs_and_chat_json(tiny_model_dir, tiny_data
     progress = [l for l in lines if l.startswith("step ")]
     assert [l.split()[1] for l in progress] == ["2/8", "4/8", "6/8", "8/8"]
     assert all(k in progress[-1] for k in ("loss", "val", "tok/s", "mem", "ETA"))
-    assert any("eval  step 4: val loss" in l for l in lines)
-    assert any("saved checkpoints/step-0000004 (periodic)" in l for l in lines)
+    assert any(l.startswith("  eval") and "step 4: val loss" in l for l in lines)
+    assert any("step 4 (periodic) → checkpoints/step-0000004" in l for l in lines)
     assert "finished at step 8/8" in out.stdout and "farense-tui chat --run" in out.stdout
 
     listed = cli("runs")

@@ -14,7 +14,7 @@ from farense_tui.engine.errors import UserError
 from farense_tui.engine.profiles import available_profiles
 from farense_tui.engine.recovery import downshift
 from farense_tui.engine.runconfig import RunConfig
-from farense_tui.tui.run_status import ENDED, RunStatus
+from farense_tui.engine.run_status import ENDED, RunStatus
 from farense_tui.tui.widgets.dialogs import ProfilePicker, recovery_dialog
 
 RUNNING = ("loading", "training", "evaluating", "saving", "paused", "switching", "recovering")

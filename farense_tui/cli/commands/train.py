@@ -12,9 +12,6 @@ from pathlib import Path
 
 from farense_tui.engine.errors import UserError
 
-NOTABLE = ("eval", "checkpoint", "warning", "error", "recovery", "finished")
-
-
 def register(sub) -> None:
     p = sub.add_parser("train", help="train headless (progress line; Ctrl-C stops and saves)")
     p.add_argument("--profile", help="memory profile name or .toml path (default: chosen for this machine)")
@@ -92,22 +89,30 @@ def follow(run_dir: Path) -> int:
     """Print the run's events until it ends; Ctrl-C sends stop-and-save and waits for it."""
     from farense_tui.engine import runs
     from farense_tui.engine.events import EventReader
-    from farense_tui.engine.progress import Progress
+    from farense_tui.engine.run_status import RunStatus, describe_event, progress_line
     from farense_tui.engine.runconfig import RunConfig
 
-    budget = RunConfig.load(run_dir / "config.toml").profile.memory_budget_gb
-    reader, progress, tty = EventReader(run_dir / "events.jsonl"), Progress(), sys.stdout.isatty()
-    log_every = RunConfig.load(run_dir / "config.toml").profile.log_every
+    profile = RunConfig.load(run_dir / "config.toml").profile
+    status = RunStatus(run_dir=run_dir, budget_gb=profile.memory_budget_gb, log_every=profile.log_every)
+    reader, tty = EventReader(run_dir / "events.jsonl"), sys.stdout.isatty()
+
+    def show(events: list[dict]) -> None:
+        for event in events:  # one at a time, so each line shows the figures as of its event
+            if not status.add_events([event]):
+                continue
+            if event["type"] != "step":
+                print(("\r\x1b[2K" if tty else "") + f"  {event['type']:<10} {describe_event(event)}", flush=True)
+            elif not tty:
+                print(progress_line(status), flush=True)
+        if tty and any(e["type"] == "step" for e in events):
+            print("\r\x1b[2K" + progress_line(status), end="", flush=True)
+
     stopping = False
     while True:
         try:
-            for event in reader.read_new():
-                progress.add(event)
-                _print_event(event, progress, budget, tty, log_every)
+            show(reader.read_new())
             if not runs.is_alive(run_dir):
-                for event in reader.read_new():
-                    progress.add(event)
-                    _print_event(event, progress, budget, tty, log_every)
+                show(reader.read_new())
                 break
             time.sleep(0.2)
         except KeyboardInterrupt:
@@ -128,35 +133,3 @@ def follow(run_dir: Path) -> int:
     elif info.status in ("stopped", "failed", "dead") and info.checkpoint_step:
         print(f"resume with: farense-tui train --resume {info.run_id}")
     return 0 if info.status in ("finished", "stopped") else 1
-
-
-def _print_event(event: dict, progress, budget: float, tty: bool, log_every: int) -> None:
-    kind = event["type"]
-    if kind == "step":
-        if tty:
-            print("\r\x1b[2K" + progress.line(budget), end="", flush=True)
-        elif event["step"] % log_every == 0 or event["step"] == event["total_steps"]:
-            print(progress.line(budget), flush=True)
-        return
-    if kind == "state" and event["state"] not in ("failed", "stopped", "paused", "loading"):
-        return
-    text = _describe(event)
-    print(("\r\x1b[2K" if tty else "") + text, flush=True)
-
-
-def _describe(event: dict) -> str:
-    kind = event["type"]
-    if kind == "eval":
-        best = " ★ new best" if event["is_best"] else ""
-        return f"  eval  step {event['step']}: val loss {event['val_loss']:.4f}{best}"
-    if kind == "checkpoint":
-        return f"  saved {event['path']} ({event['reason']})"
-    if kind == "recovery":
-        return f"  RECOVERY {event['message']}"
-    if kind == "error":
-        return f"  ERROR ({event['kind']}) {event['message']}"
-    if kind == "warning":
-        return f"  warning: {event['message']}"
-    if kind == "finished":
-        return f"  finished at step {event['step']}"
-    return f"  {event.get('state', kind)}: {event.get('message', '')}"

@@ -7,44 +7,16 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from pathlib import Path
 
 from rich.table import Table
 from rich.text import Text
 from textual.events import Resize
 from textual.widgets import RichLog
 
-from farense_tui.tui.run_status import fmt_loss, recovery_change
+from farense_tui.engine.run_status import describe_event
 
 STYLES = {"state": "cyan", "step": "dim", "eval": "green", "checkpoint": "blue", "warning": "yellow",
           "error": "bold red", "recovery": "bold yellow", "finished": "bold green"}
-
-
-def describe(e: dict) -> str:
-    """One event in words."""
-    kind = e.get("type")
-    if kind == "state":
-        message = e.get("message", "")
-        return f"{e.get('state')}: {message}" if message else str(e.get("state"))
-    if kind == "step":
-        return (f"step {e.get('step')}/{e.get('total_steps')}: loss {fmt_loss(e.get('loss'))}, "
-                f"{e.get('tokens_per_sec', 0):.0f} tok/s")
-    if kind == "eval":
-        best = ", new best" if e.get("is_best") else ""
-        return f"step {e.get('step')}: val loss {fmt_loss(e.get('val_loss'))}{best} ({e.get('eval_time', 0):.1f} s)"
-    if kind == "checkpoint":
-        return f"step {e.get('step')} ({e.get('reason')}) → {e.get('path')}"
-    if kind == "error":
-        return f"{e.get('kind')}: {e.get('message')}"
-    if kind == "recovery":
-        message, change = str(e.get("message", "")), recovery_change(e)
-        now = "" if change in message else f"; now {change}"
-        return f"{message}{now}; continues from step {e.get('resume_step')}"
-    if kind == "finished":
-        adapters = [Path(p).name for p in (e.get("final_adapter"), e.get("best_adapter")) if p]
-        return (f"finished at step {e.get('step')}, best validation {fmt_loss(e.get('best_val_loss'))}; "
-                f"adapters in the run folder: {', '.join(adapters) or 'none'}")
-    return str(e.get("message", ""))
 
 
 class EventLog(RichLog):
@@ -81,7 +53,7 @@ class EventLog(RichLog):
         row.add_column(width=8, style="dim")
         row.add_column(width=10, style=STYLES.get(kind, ""))
         row.add_column(ratio=1)
-        row.add_row(stamp, kind, Text(describe(e)))
+        row.add_row(stamp, kind, Text(describe_event(e)))
         self.write(row, expand=True)
 
     def on_resize(self, event: Resize) -> None:

@@ -1,7 +1,8 @@
-"""What the cockpit knows about the active run, folded from its events: plain Python, no Textual.
+"""What is known about a run, folded from its events, and those events in words.
 
-The App owns one `RunStatus`, feeds it every batch of events the watcher reads, and publishes it
-to the header line and the Training screen. Every figure comes from a real event of the run;
+One fold serves every reader: the cockpit's App owns one `RunStatus`, feeds it every batch of
+events the watcher reads and publishes it to the header line and the Training screen; the
+headless `farense-tui train` prints `progress_line` from one and `describe_event` for its log. Every figure comes from a real event of the run;
 nothing is estimated except the ETA, which is the recent pace applied to the steps left.
 """
 
@@ -187,3 +188,44 @@ def recovery_change(event: dict) -> str:
     parts = [f"{label} {before.get(key)}→{after.get(key)}" for key, label in names.items()
              if key in before and key in after and before[key] != after[key]]
     return ", ".join(parts) or "same settings"
+
+
+def describe_event(e: dict) -> str:
+    """One event in words."""
+    kind = e.get("type")
+    if kind == "state":
+        message = e.get("message", "")
+        return f"{e.get('state')}: {message}" if message else str(e.get("state"))
+    if kind == "step":
+        return (f"step {e.get('step')}/{e.get('total_steps')}: loss {fmt_loss(e.get('loss'))}, "
+                f"{e.get('tokens_per_sec', 0):.0f} tok/s")
+    if kind == "eval":
+        best = ", new best" if e.get("is_best") else ""
+        return f"step {e.get('step')}: val loss {fmt_loss(e.get('val_loss'))}{best} ({e.get('eval_time', 0):.1f} s)"
+    if kind == "checkpoint":
+        return f"step {e.get('step')} ({e.get('reason')}) → {e.get('path')}"
+    if kind == "error":
+        return f"{e.get('kind')}: {e.get('message')}"
+    if kind == "recovery":
+        message, change = str(e.get("message", "")), recovery_change(e)
+        now = "" if change in message else f"; now {change}"
+        return f"{message}{now}; continues from step {e.get('resume_step')}"
+    if kind == "finished":
+        adapters = [Path(p).name for p in (e.get("final_adapter"), e.get("best_adapter")) if p]
+        return (f"finished at step {e.get('step')}, best validation {fmt_loss(e.get('best_val_loss'))}; "
+                f"adapters in the run folder: {', '.join(adapters) or 'none'}")
+    return str(e.get("message", ""))
+
+
+def progress_line(s: RunStatus) -> str:
+    """One line for a terminal or a log file: step, epoch, loss, val loss, tok/s, memory, ETA."""
+    parts = [f"step {s.step}/{s.total_steps or '?'}", f"ep {s.epoch}", f"loss {fmt_loss(s.loss)}"]
+    if s.val_loss is not None:
+        best = f" (best {fmt_loss(s.best_val_loss)})" if s.best_val_loss is not None else ""
+        parts.append(f"val {fmt_loss(s.val_loss)}{best}")
+    if s.tokens_per_sec is not None:
+        parts.append(f"{s.tokens_per_sec:.0f} tok/s")
+    if s.mem_peak_gb is not None:
+        parts.append(f"mem {s.mem_peak_gb:.2f}" + (f"/{s.budget_gb:.1f} GB" if s.budget_gb else " GB"))
+    parts.append(f"ETA {fmt_duration(s.eta)}")
+    return " │ ".join(parts)
