@@ -7,10 +7,6 @@ long text, so every batch is padded exactly to the profile's max_seq_length. Eac
 events carry mem_peak_gb (MLX peak since the model was loaded); the table compares it with
 estimate_for(model, profile).mlx_peak_gb.
 
-Gradient-checkpointing rows: if the engine's trainer does not apply profile.grad_checkpoint,
-they run the engine's Trainer in a child process with mlx-lm's grad_checkpoint patched onto the
-model's blocks (marked "patched"), so the estimate's checkpointing formula is still checked.
-
 --sweep: in-process, measures the training step (model_setup.add_lora, mlx-lm default_loss,
 nn.value_and_grad + mx.compile + AdamW, as Trainer._compile_steps) on random llama shapes at two
 depths, and fits the per-token element counts of memory_estimate (non-negative least squares).
@@ -25,12 +21,10 @@ All of this is MLX's CPU backend on Linux; Metal peaks are not measured here.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -71,12 +65,6 @@ def long_text_data(folder: Path, model_dir: Path, min_tokens: int, n_train: int 
 
 # ---- engine runs -----------------------------------------------------------------------------
 
-def engine_applies_grad_checkpoint() -> bool:
-    from farense_tui.engine import trainer
-
-    return "grad_checkpoint" in inspect.getsource(trainer.Trainer)
-
-
 def calibration_profile(batch: int, seq: int, lora_layers: int, grad_ckpt: bool, steps: int):
     from farense_tui.engine.profiles import load_profile
 
@@ -87,37 +75,26 @@ def calibration_profile(batch: int, seq: int, lora_layers: int, grad_ckpt: bool,
     )
 
 
-def run_one(model_dir: Path, data: Path, profile, patched: bool, timeout: float = 600) -> dict:
+def run_one(model_dir: Path, data: Path, profile, timeout: float = 600) -> dict:
     from farense_tui.engine import runs
-    from farense_tui.engine.blas import with_fast_blas
     from farense_tui.engine.events import read_all
     from farense_tui.engine.runconfig import RunConfig
 
     cfg = RunConfig(profile=profile, model=str(model_dir), data=str(data))
     run_dir = runs.create_run(cfg)
     tic = time.monotonic()
-    if patched:  # the engine's Trainer, in its own process, with mlx-lm's grad_checkpoint applied
-        env = with_fast_blas(dict(os.environ))
-        proc = subprocess.Popen(
-            [sys.executable, __file__, "--patched-worker", str(run_dir)], env=env,
-            stdout=open(run_dir / "engine.log", "ab"), stderr=subprocess.STDOUT,
-        )
-        alive = lambda: proc.poll() is None  # noqa: E731
-    else:
-        runs.start(run_dir)
-        alive = lambda: runs.is_alive(run_dir)  # noqa: E731
+    runs.start(run_dir)
     hwm = 0.0  # the worker's resident-memory high-water mark (VmHWM), polled while it lives
-    while alive():
+    while runs.is_alive(run_dir):
         if time.monotonic() - tic > timeout:
             raise TimeoutError(f"{run_dir} still running after {timeout} s")
         hwm = max(hwm, _vm_hwm_gb(run_dir / "engine.pid"))
         time.sleep(0.1)
-    code = proc.returncode if patched else 0
     events = read_all(run_dir / "events.jsonl")
     steps = [e for e in events if e["type"] == "step"]
-    if not steps or code:
+    if not steps:
         tail = (run_dir / "engine.log").read_text()[-2000:]
-        raise RuntimeError(f"run {run_dir.name} gave no step events (exit {code}):\n{tail}")
+        raise RuntimeError(f"run {run_dir.name} gave no step events:\n{tail}")
     last = steps[-1]
     return {
         "measured_gb": max(e["mem_peak_gb"] for e in steps),
@@ -137,29 +114,6 @@ def _vm_hwm_gb(pid_file: Path) -> float:
     return int(line.split()[1]) * 1024 / 1024**3 if line else 0.0
 
 
-def patched_worker(run_dir: Path) -> int:
-    (run_dir / "engine.pid").write_text(str(os.getpid()))
-    """Like farense_tui.engine.worker, with gradient checkpointing applied to the model's blocks."""
-    import mlx.core as mx
-    from mlx_lm.tuner.trainer import grad_checkpoint
-
-    from farense_tui.engine.events import EventWriter
-    from farense_tui.engine.runconfig import RunConfig
-    from farense_tui.engine.trainer import Trainer
-
-    class CheckpointedTrainer(Trainer):
-        def _compile_steps(self):
-            if self.p.grad_checkpoint:
-                grad_checkpoint(self.model.layers[0])
-            super()._compile_steps()
-
-    events = EventWriter(run_dir / "events.jsonl")
-    try:
-        return CheckpointedTrainer(run_dir, RunConfig.load(run_dir / "config.toml"), events).run()
-    finally:
-        events.close()
-
-
 def calibrate(args) -> list[dict]:
     from farense_tui.engine.memory_estimate import estimate_for
 
@@ -168,7 +122,6 @@ def calibrate(args) -> list[dict]:
     for sub in ("models", "runs", "data"):
         (home / sub).mkdir()
     os.environ["FARENSE_HOME"] = str(home)
-    engine_ckpt = engine_applies_grad_checkpoint()
     batches = [int(b) for b in args.batches.split(",")]
     seqs = [int(s) for s in args.seqs.split(",")]
     plan = []
@@ -195,12 +148,11 @@ def calibrate(args) -> list[dict]:
     results = []
     for name, batch, seq, lora_layers, ckpt in plan:
         profile = calibration_profile(batch, seq, lora_layers, ckpt, args.steps)
-        patched = ckpt and not engine_ckpt
-        got = run_one(models[name], data[name], profile, patched)
+        got = run_one(models[name], data[name], profile)
         est = estimate_for(models[name], profile)
         row = {
             "model": name, "batch": batch, "seq": seq, "lora_layers": est.info["lora_layers"],
-            "grad_ckpt": ckpt, "how": "patched" if patched else "engine", **got,
+            "grad_ckpt": ckpt, **got,
             "estimated_gb": est.mlx_peak_gb, "parts": est.parts,
         }
         row["error_pct"] = 100 * (row["estimated_gb"] - row["measured_gb"]) / row["measured_gb"]
@@ -211,7 +163,7 @@ def calibrate(args) -> list[dict]:
 
 
 def fmt_row(r: dict) -> str:
-    ck = f"yes ({r['how']})" if r["grad_ckpt"] else "no"
+    ck = "yes" if r["grad_ckpt"] else "no"
     total = r["estimated_gb"] + r["parts"]["runtime"]
     return (
         f"| {r['model']} | {r['lora_layers']} | {r['batch']} | {r['seq']} | {ck} | "
@@ -380,10 +332,7 @@ def main() -> int:
                         "checkpointing or all-blocks rows)")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--sweep", action="store_true", help="fit the element counts on random shapes")
-    parser.add_argument("--patched-worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.patched_worker:
-        return patched_worker(args.patched_worker)
     if args.sweep:
         sweep(args)
         return 0

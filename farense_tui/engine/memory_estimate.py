@@ -34,7 +34,7 @@ from pathlib import Path
 
 GB = 1024**3
 
-# --- constants fitted by bench/calibrate_memory.py --sweep (see bench/memory_results.md) ---------
+# --- constants fitted by bench/calibrate_memory.py --sweep (see BENCHMARKS.md) ---------
 # Elements one LoRA'd block keeps per token for the backward pass, without gradient checkpointing:
 # hidden-sized tensors (block input, normed inputs, query, attention output, residual, ...),
 # key/value-sized tensors, MLP-intermediate-sized tensors (gate, up, silu, product) and rows of

@@ -94,6 +94,6 @@ def run(args) -> int:
             f"{info['lora_layers']} blocks, {info['batch_size']}×{info['seq_len']} tokens per micro-batch, "
             f"{'with' if info['grad_checkpoint'] else 'no'} gradient checkpointing)"
         )
-        print("  Calibrated against MLX peaks measured on the CPU backend (bench/memory_results.md); "
+        print("  Calibrated against MLX peaks measured on the CPU backend (BENCHMARKS.md); "
               "Metal peaks were not measured.")
     return 0
