@@ -147,7 +147,7 @@ def info(run_dir: Path) -> RunInfo:
     return RunInfo(
         run_id=run_dir.name, path=run_dir, status=status, message=state.get("message", ""),
         step=step["step"] if step else saved.get("step", 0),
-        total_steps=step["total_steps"] if step else saved.get("total_steps", 0),
+        total_steps=step["total_steps"] if step else state.get("total_steps") or saved.get("total_steps", 0),
         loss=step["loss"] if step else None, best_val_loss=best,
         created=(run_dir / "config.toml").stat().st_ctime, model=cfg.model, profile=cfg.profile.name,
         alive=alive, recoverable=status == "dead" or bool(state.get("recoverable")),
