@@ -35,20 +35,16 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
 from farense_tui.engine import paths
 from farense_tui.engine.demo_model import DEMO_MODEL
+from farense_tui.engine.data_records import char_length, check_record, detect_format, json_type, unknown_format_message
+from farense_tui.engine.data_report import (
+    REQUIRED_SPLITS, SPLITS, DataReport, Problem, SplitReport,
+)
 from farense_tui.engine.errors import UserError
-
-SPLITS = ("train", "valid", "test")
-REQUIRED_SPLITS = ("train", "valid")
-ROLES = ("system", "user", "assistant", "tool")
-FORMATS = ("chat", "completions", "text")
-FORMAT_HELP = 'chat {"messages": [...]}, completions {"prompt", "completion"}, text {"text"}'
-DEFAULT_PROBLEMS_PER_FILE = 20
 
 # Other names people give their splits; mlx-lm reads only train/valid/test.jsonl.
 _SPLIT_ALIASES = {
@@ -56,249 +52,6 @@ _SPLIT_ALIASES = {
     "valid": ("val", "validation", "dev", "eval"),
     "test": ("testing", "tst"),
 }
-
-
-@dataclass
-class Problem:
-    """One thing to fix: where (file, 1-based line; 0 = the file or folder itself) and what."""
-
-    file: Path
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        if self.line > 0:
-            return f"{self.file}:{self.line}: {self.message}"
-        return f"{self.file}: {self.message}"
-
-
-@dataclass
-class SplitReport:
-    """What one file holds: its examples, format, problems and lengths of the valid examples."""
-
-    name: str
-    path: Path
-    count: int = 0  # examples: the non-blank lines of the file
-    format: str | None = None  # "chat" | "completions" | "text"; None when no line had one
-    problems: list[Problem] = field(default_factory=list)
-    token_lengths: list[int] = field(default_factory=list)  # one per valid example
-    truncated: int = 0  # valid examples longer than max_seq_length (0 when lengths are characters)
-    length_unit: str = "tokens"  # "tokens" or "characters"
-    prompt_only: int = 0  # with mask_prompt: examples whose prompt alone fills max_seq_length
-
-    @property
-    def valid_count(self) -> int:
-        return len(self.token_lengths)
-
-
-@dataclass
-class DataReport:
-    """The result of `check_data`: one SplitReport per file found, plus folder-level problems."""
-
-    folder: Path
-    splits: dict[str, SplitReport]
-    max_seq_length: int | None
-    tokenizer_name: str | None
-    folder_problems: list[Problem] = field(default_factory=list)
-    single_file: bool = False
-
-    @property
-    def problems(self) -> list[Problem]:
-        out = list(self.folder_problems)
-        for split in self.splits.values():
-            out.extend(split.problems)
-        return out
-
-    @property
-    def ok(self) -> bool:
-        """No problems and examples to train on (in a folder: a non-empty train split)."""
-        if self.problems:
-            return False
-        if self.single_file:
-            return any(s.count > 0 for s in self.splits.values())
-        train = self.splits.get("train")
-        return train is not None and train.count > 0
-
-    def padded_length(self) -> int | None:
-        """The longest batch the train and valid splits can make, padded as training pads it;
-        None when lengths are characters (no tokenizer). What the memory estimate needs."""
-        from farense_tui.engine.batching import padded_length
-
-        longest = [max(s.token_lengths) for n, s in self.splits.items()
-                   if n in REQUIRED_SPLITS and s.token_lengths and s.length_unit == "tokens"]
-        return padded_length(max(longest)) if longest else None
-
-    def summary_lines(self) -> list[str]:
-        unit = "tokens" if self.tokenizer_name else "characters"
-        lines = []
-        if self.tokenizer_name:
-            lines.append(f"Lengths in tokens (tokenizer: {self.tokenizer_name}, chat template applied)")
-        else:
-            lines.append(
-                "Lengths in characters: no tokenizer given, so truncation is not checked "
-                "(give a model to count tokens)"
-            )
-        if self.max_seq_length:
-            lines.append(f"max_seq_length: {self.max_seq_length} tokens")
-        elif self.tokenizer_name:
-            lines.append("max_seq_length: not given, so truncation is not checked")
-        width = max((len(n) for n in self.splits), default=5)
-        for name in (*SPLITS, *sorted(set(self.splits) - set(SPLITS))):
-            split = self.splits.get(name)
-            if split is None:
-                if not self.single_file and name in SPLITS:
-                    need = "missing" if name in REQUIRED_SPLITS else "not present (optional)"
-                    lines.append(f"{name:<{width}}  {need}")
-                continue
-            lines.append(_split_line(split, width, unit, self.max_seq_length))
-        return lines
-
-    def problem_lines(self, per_file: int = DEFAULT_PROBLEMS_PER_FILE) -> list[str]:
-        """Every problem as one line, at most `per_file` per file followed by '… and N more'."""
-        lines = [str(p) for p in self.folder_problems]
-        for split in self.splits.values():
-            shown = split.problems[:per_file]
-            lines.extend(str(p) for p in shown)
-            if len(split.problems) > len(shown):
-                lines.append(f"{split.path}: … and {len(split.problems) - len(shown)} more")
-        return lines
-
-
-def _split_line(split: SplitReport, width: int, unit: str, max_seq_length: int | None) -> str:
-    noun = "example" if split.count == 1 else "examples"
-    text = f"{split.name:<{width}}  {split.path}  {split.count} {noun}"
-    if split.format:
-        text += f", {split.format}"
-    if split.valid_count != split.count:
-        text += f", {split.valid_count} valid"
-    if split.token_lengths:
-        s = sorted(split.token_lengths)
-        text += (
-            f"; {unit} min {s[0]} / median {_percentile(s, 50)} / "
-            f"p95 {_percentile(s, 95)} / max {s[-1]}"
-        )
-        if max_seq_length and split.length_unit == "tokens":
-            if split.truncated:
-                text += f"; {split.truncated} over {max_seq_length} (would be truncated)"
-            else:
-                text += f"; none over {max_seq_length}"
-            if split.prompt_only:
-                text += f", {split.prompt_only} with nothing left to train on"
-    return text
-
-
-def _percentile(sorted_values: list[int], q: float) -> int:
-    """Nearest-rank percentile of an ascending list."""
-    if not sorted_values:
-        raise ValueError("no values")
-    rank = max(1, -(-len(sorted_values) * q // 100))  # ceil(n * q / 100), at least 1
-    return sorted_values[int(rank) - 1]
-
-
-def _json_type(value) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
-
-
-def detect_format(record: dict) -> str | None:
-    """mlx-lm's choice, in its order: prompt+completion, then messages, then text."""
-    if "prompt" in record and "completion" in record:
-        return "completions"
-    if "messages" in record:
-        return "chat"
-    if "text" in record:
-        return "text"
-    return None
-
-
-def _unknown_format_message(record: dict) -> str:
-    keys = ", ".join(repr(k) for k in record) or "none"
-    msg = f"unknown format: found keys {keys}; expected one of: {FORMAT_HELP}"
-    if "prompt" in record:
-        msg += " ('prompt' needs 'completion' beside it)"
-    elif "completion" in record:
-        msg += " ('completion' needs 'prompt' beside it)"
-    return msg
-
-
-def _check_string(record: dict, key: str, where: str = "") -> str | None:
-    value = record.get(key)
-    if key not in record:
-        return f"missing key {key!r}{where}"
-    if not isinstance(value, str):
-        return f"{key!r}{where} must be a string, got {_json_type(value)}"
-    if not value.strip():
-        return f"{key!r}{where} is empty"
-    return None
-
-
-def _check_tools(record: dict) -> list[str]:
-    if "tools" in record and record["tools"] is not None and not isinstance(record["tools"], list):
-        return [f"'tools' must be an array of tool definitions, got {_json_type(record['tools'])}"]
-    return []
-
-
-def _check_chat(record: dict, mask_prompt: bool) -> list[str]:
-    messages = record["messages"]
-    if not isinstance(messages, list) or not messages:
-        got = "an empty array" if isinstance(messages, list) else _json_type(messages)
-        return [f"'messages' must be a non-empty array of {{role, content}} objects, got {got}"]
-    errors = _check_tools(record)
-    roles = []
-    for i, msg in enumerate(messages):
-        where = f" in messages[{i}]"
-        if not isinstance(msg, dict):
-            errors.append(f"messages[{i}] must be an object with 'role' and 'content', got {_json_type(msg)}")
-            continue
-        role = msg.get("role")
-        if "role" not in msg:
-            errors.append(f"missing key 'role'{where}")
-        elif role not in ROLES:
-            errors.append(f"role {role!r}{where} is not one of: {', '.join(ROLES)}")
-        roles.append(role)
-        if role == "assistant" and msg.get("tool_calls") and not msg.get("content"):
-            continue  # a tool call needs no text
-        err = _check_string(msg, "content", where)
-        if err:
-            errors.append(err)
-    if "assistant" not in roles:
-        errors.append("no message with role 'assistant': nothing for the model to learn")
-    elif mask_prompt and roles and roles[-1] in ROLES and roles[-1] != "assistant":
-        errors.append(
-            f"last message is from {roles[-1]!r}: with mask_prompt only the last message is "
-            "trained on, so it should be the assistant's"
-        )
-    return errors
-
-
-def check_record(record, fmt: str, mask_prompt: bool = False) -> list[str]:
-    """The problems of one parsed line already known to be in format `fmt`."""
-    if fmt == "chat":
-        return _check_chat(record, mask_prompt)
-    if fmt == "completions":
-        errors = [e for e in (_check_string(record, "prompt"), _check_string(record, "completion")) if e]
-        return errors + _check_tools(record)
-    err = _check_string(record, "text")
-    return [err] if err else []
-
-
-def _char_length(record: dict, fmt: str) -> int:
-    if fmt == "chat":
-        return sum(len(m.get("content") or "") for m in record["messages"] if isinstance(m, dict))
-    if fmt == "completions":
-        return len(record["prompt"]) + len(record["completion"])
-    return len(record["text"])
 
 
 def _read_lines(path: Path):
@@ -372,11 +125,11 @@ def check_file(
             problem(number, "invalid JSON: nested too deeply")
             continue
         if not isinstance(record, dict):
-            problem(number, f"expected one JSON object per line, got {_json_type(record)}")
+            problem(number, f"expected one JSON object per line, got {json_type(record)}")
             continue
         fmt = detect_format(record)
         if fmt is None:
-            problem(number, _unknown_format_message(record))
+            problem(number, unknown_format_message(record))
             continue
         if first_format is None:
             first_format = (fmt, number)
@@ -399,7 +152,7 @@ def check_file(
                 "at least one full batch")
 
     if tokenizer is None:
-        report.token_lengths = [_char_length(r, report.format) for _, r in good]
+        report.token_lengths = [char_length(r, report.format) for _, r in good]
         return report
     if good and report.format in ("chat", "completions") and not _has_chat_template(tokenizer):
         problem(0, f"tokenizer {_tokenizer_name(tokenizer)} has no chat template, which "

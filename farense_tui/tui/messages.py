@@ -6,7 +6,7 @@ from pathlib import Path
 
 from textual.message import Message
 
-from farense_tui.engine.datacheck import DataReport
+from farense_tui.engine.data_report import DataReport
 from farense_tui.engine.hardware import Hardware
 
 
