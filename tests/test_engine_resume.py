@@ -8,7 +8,7 @@ import time
 import mlx.core as mx
 
 from farense_tui.engine import checkpoint as ckpt
-from farense_tui.engine import runs
+from farense_tui.engine import commands, runs
 from farense_tui.engine.runconfig import Faults
 from tests.engine_helpers import events, kill, losses, start_run, tiny_config, wait_done, wait_for
 
@@ -21,7 +21,7 @@ def test_stop_then_resume_reproduces_the_uninterrupted_losses(tiny_model_dir, ti
 
     run_dir = start_run(tiny_config(tiny_model_dir, tiny_data))
     wait_for(lambda: any(e["step"] >= 3 for e in events(run_dir, "step")), what="step 3")
-    runs.send(run_dir, "stop")
+    commands.send(run_dir, "stop")
     info = wait_done(run_dir)
     stopped_at = info.checkpoint_step
     assert info.status == "stopped" and 3 <= stopped_at < 12
@@ -61,7 +61,7 @@ def test_kill_during_checkpoint_write_leaves_previous_checkpoint(tiny_model_dir,
 def test_pause_and_stop_are_honoured_within_one_step(tiny_model_dir, tiny_data):
     run_dir = start_run(tiny_config(tiny_model_dir, tiny_data, iters=400, save_every=1000, eval_every=1000))
     wait_for(lambda: events(run_dir, "step"), what="first step")
-    runs.send(run_dir, "pause")
+    commands.send(run_dir, "pause")
     sent_at = events(run_dir, "step")[-1]["step"]
     paused = wait_for(lambda: [e for e in events(run_dir, "state") if e["state"] == "paused"], 30, "paused")
     time.sleep(1.0)
@@ -71,9 +71,9 @@ def test_pause_and_stop_are_honoured_within_one_step(tiny_model_dir, tiny_data):
     time.sleep(0.5)
     assert events(run_dir, "step")[-1]["step"] == during  # nothing trains while paused
 
-    runs.send(run_dir, "resume")
+    commands.send(run_dir, "resume")
     wait_for(lambda: events(run_dir, "step")[-1]["step"] > during + 2, 30, "training to continue")
-    runs.send(run_dir, "stop")
+    commands.send(run_dir, "stop")
     sent_at = events(run_dir, "step")[-1]["step"]
     info = wait_done(run_dir, 60)
     assert info.status == "stopped"
@@ -83,9 +83,9 @@ def test_pause_and_stop_are_honoured_within_one_step(tiny_model_dir, tiny_data):
 def test_save_now_writes_a_checkpoint(tiny_model_dir, tiny_data):
     run_dir = start_run(tiny_config(tiny_model_dir, tiny_data, iters=400, save_every=1000, eval_every=1000))
     wait_for(lambda: events(run_dir, "step"), what="first step")
-    runs.send(run_dir, "save")
+    commands.send(run_dir, "save")
     saved = wait_for(lambda: [e for e in events(run_dir, "checkpoint") if e["reason"] == "save-now"], 30, "save")
-    runs.send(run_dir, "stop")
+    commands.send(run_dir, "stop")
     wait_done(run_dir, 60)
     assert (run_dir / saved[0]["path"] / "adapters.safetensors").exists()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from farense_tui.engine import runs
+from farense_tui.engine import commands, runs
 from farense_tui.engine.profiles import load_profile
 from farense_tui.engine.recovery import downshift
 from farense_tui.engine.runconfig import Faults, RunConfig
@@ -83,7 +83,7 @@ def test_switching_profile_by_hand_continues_from_the_saved_step(tiny_model_dir,
     from tests.engine_helpers import wait_for
 
     wait_for(lambda: events(run_dir, "step"), what="first step")
-    runs.send(run_dir, "switch", profile="small")
+    commands.send(run_dir, "switch", profile="small")
     switched = wait_for(lambda: events(run_dir, "recovery"), 60, "the switch")
     info = wait_done(run_dir)
     assert info.status == "finished"

@@ -88,16 +88,6 @@ def start(run_dir: Path) -> subprocess.Popen:
     return proc
 
 
-def send(run_dir: Path, cmd: str, **fields) -> None:
-    """Append one command; O_APPEND keeps concurrent senders' lines whole."""
-    line = json.dumps({"cmd": cmd, "time": time.time(), **fields}) + "\n"
-    fd = os.open(run_dir / "commands.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line.encode())
-    finally:
-        os.close(fd)
-
-
 def is_alive(run_dir: Path) -> bool:
     pid_file = run_dir / "supervisor.pid"
     try:

@@ -12,24 +12,23 @@ import os
 import time
 from functools import partial
 from pathlib import Path
-from types import SimpleNamespace
 
 import mlx.core as mx
 import mlx.nn as nn
 import mlx.optimizers as optim
 from mlx.utils import tree_flatten, tree_map
-from mlx_lm.tuner.datasets import CacheDataset, create_dataset
 from mlx_lm.tuner.trainer import default_loss, grad_checkpoint
 from mlx_lm.tuner.utils import build_schedule
 
 from farense_tui.engine import checkpoint as ckpt
 from farense_tui.engine.batching import StepOrder, micro_batches
 from farense_tui.engine.errors import UserError
-from farense_tui.engine.events import EventReader, EventWriter
-from farense_tui.engine.jsonl import read_jsonl
+from farense_tui.engine.commands import CommandInbox
+from farense_tui.engine.events import EventWriter
 from farense_tui.engine.memory import MemoryWatch, fmt_gb
 from farense_tui.engine.model_setup import add_lora, load_base
 from farense_tui.engine.runconfig import RunConfig
+from farense_tui.engine.splits import load_splits
 
 EXIT_DONE, EXIT_FAILED, EXIT_OVER_BUDGET, EXIT_SWITCH = 0, 1, 75, 76
 
@@ -45,11 +44,7 @@ class Trainer:
         self.cfg = cfg
         self.p = cfg.profile
         self.events = events
-        self.commands = EventReader(run_dir / "commands.jsonl")
-        # A restarted engine must not replay commands an earlier one already consumed.
-        self.commands_offset_file = run_dir / "commands.offset"
-        saved = ckpt.read_json(self.commands_offset_file)
-        self.commands.offset = saved["offset"] if saved else 0
+        self.commands = CommandInbox(run_dir)
         self.paused = False
         self.step = 0
         self.best_val_loss = math.inf
@@ -77,7 +72,7 @@ class Trainer:
         self.num_layers, self.lora = add_lora(self.model, self.p)
         if self.p.grad_checkpoint:
             grad_checkpoint(self.model.layers[0])  # mlx-lm's: blocks recompute activations in backward
-        self.train_set, self.valid_set = self._datasets()
+        self.train_set, self.valid_set = load_splits(Path(self.cfg.data), self.tokenizer, self.p.mask_prompt)
         lengths = [len(self.train_set[i][0]) for i in range(len(self.train_set))]
         self.order = StepOrder(lengths, self.p.effective_batch, self.p.seed)
         self.total_steps = self.p.iters or self.p.epochs * self.order.steps_per_epoch
@@ -98,18 +93,6 @@ class Trainer:
         self._restore()
         self.memory = MemoryWatch(self.p.memory_budget_gb, self.p.backend)
         self._compile_steps()
-
-    def _datasets(self):
-        folder = Path(self.cfg.data)
-        splits = {}
-        for name in ("train", "valid"):
-            rows = read_jsonl(folder / f"{name}.jsonl")
-            if not rows:
-                raise UserError(f"{folder / f'{name}.jsonl'}: no examples")
-            mask = self.p.mask_prompt and "text" not in rows[0]
-            ds = create_dataset(rows, self.tokenizer, SimpleNamespace(mask_prompt=mask))
-            splits[name] = CacheDataset(ds)
-        return splits["train"], splits["valid"]
 
     def _schedule(self):
         warmup = min(self.p.warmup_steps, max(self.total_steps - 1, 0))
@@ -297,10 +280,7 @@ class Trainer:
     # ---- commands ----------------------------------------------------------------------------
     def _handle_commands(self) -> None:
         while True:
-            new = self.commands.read_new()
-            if new:
-                ckpt.atomic_write_json(self.commands_offset_file, {"offset": self.commands.offset})
-            for command in new:
+            for command in self.commands.take():
                 self._apply(command)
             if not self.paused:
                 return

@@ -21,7 +21,7 @@ from textual.widgets import Input, TextArea
 from textual.worker import Worker, WorkerState
 
 from farense_tui.engine import hardware as hw
-from farense_tui.engine import runs
+from farense_tui.engine import commands, runs
 from farense_tui.tui.history import MetricHistory
 from farense_tui.tui.messages import HardwareDetected, RunEventsArrived, RunLivenessChanged, RunsListed
 from farense_tui.tui.run_control import ControlsRuns
@@ -202,7 +202,7 @@ class FarenseApp(ControlsRuns, WatchesRuns, App[int]):
         def chosen(answer: str | None) -> None:
             self.asking_to_quit = False
             if answer == "stop":
-                runs.send(status.run_dir, "stop")
+                commands.send(status.run_dir, "stop")
                 self.farewell = f"Run {status.run_id} is saving a checkpoint and stopping; resume it any time."
                 self.exit(0)
             elif answer == "leave":

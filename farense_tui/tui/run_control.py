@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from farense_tui.engine import runs
+from farense_tui.engine import commands, runs
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.profiles import available_profiles
 from farense_tui.engine.recovery import downshift
@@ -59,19 +59,19 @@ class ControlsRuns:
         if (run_dir := self._live_run("pause")) is None:
             return
         cmd = "resume" if self.run_status.status == "paused" else "pause"
-        runs.send(run_dir, cmd)
+        commands.send(run_dir, cmd)
         self.notify("Continuing…" if cmd == "resume" else "Pausing after the current step…")
 
     def action_stop_run(self) -> None:
         """Checkpoint the active run and stop it (resume it any time)."""
         if (run_dir := self._live_run("stop")) is not None:
-            runs.send(run_dir, "stop")
+            commands.send(run_dir, "stop")
             self.notify("Stopping: a checkpoint is written after the current step…")
 
     def action_save_run(self) -> None:
         """Write a checkpoint of the active run now, and keep training."""
         if (run_dir := self._live_run("save")) is not None:
-            runs.send(run_dir, "save")
+            commands.send(run_dir, "save")
             self.notify("Saving a checkpoint after the current step…")
 
     def action_switch_profile(self) -> None:
@@ -88,7 +88,7 @@ class ControlsRuns:
 
         def chosen(name: str | None) -> None:
             if name:
-                runs.send(run_dir, "switch", profile=name)
+                commands.send(run_dir, "switch", profile=name)
                 self.notify(f"Switching to {name}: checkpoint, then restart with its memory settings")
 
         self.push_screen(ProfilePicker("Switch the run to profile", described, self.run_status.profile), chosen)

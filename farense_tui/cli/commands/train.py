@@ -87,7 +87,7 @@ def _new_run(args) -> Path:
 
 def follow(run_dir: Path) -> int:
     """Print the run's events until it ends; Ctrl-C sends stop-and-save and waits for it."""
-    from farense_tui.engine import runs
+    from farense_tui.engine import commands, runs
     from farense_tui.engine.events import EventReader
     from farense_tui.engine.run_status import RunStatus, describe_event, progress_line
     from farense_tui.engine.runconfig import RunConfig
@@ -121,7 +121,7 @@ def follow(run_dir: Path) -> int:
                 return 130
             stopping = True
             print("\nCtrl-C: stopping and saving a checkpoint (Ctrl-C again to leave it running)…")
-            runs.send(run_dir, "stop")
+            commands.send(run_dir, "stop")
     if tty:
         print()
     info = runs.info(run_dir)

@@ -1,11 +1,30 @@
-"""Read a JSONL file with messages that name the file and line (full checks live in datacheck)."""
+"""Load a run's train and valid splits into mlx-lm datasets (its formats, chat template, masking).
+
+Reading stops at the first bad line with a message naming the file and line; `farense-tui data
+check` (datacheck.py) lists every problem before a run starts.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
+
+from mlx_lm.tuner.datasets import CacheDataset, create_dataset
 
 from farense_tui.engine.errors import UserError
+
+
+def load_splits(folder: Path, tokenizer, mask_prompt: bool) -> tuple[CacheDataset, CacheDataset]:
+    """(train, valid) as mlx-lm datasets; prompt masking for chat and completions data only."""
+    splits = []
+    for name in ("train", "valid"):
+        rows = read_jsonl(folder / f"{name}.jsonl")
+        if not rows:
+            raise UserError(f"{folder / f'{name}.jsonl'}: no examples")
+        mask = mask_prompt and "text" not in rows[0]
+        splits.append(CacheDataset(create_dataset(rows, tokenizer, SimpleNamespace(mask_prompt=mask))))
+    return splits[0], splits[1]
 
 
 def read_jsonl(path: Path) -> list[dict]:
