@@ -47,3 +47,22 @@ def test_truncates_to_max_sequence_length():
 def test_too_little_data_is_a_clear_message():
     with pytest.raises(UserError, match="has 3 examples but one optimizer step needs 8"):
         StepOrder([10, 20, 30], 8, seed=0)
+
+
+def test_validation_covers_every_example_including_the_last_partial_batch(tiny_model_dir, tiny_data):
+    """6 examples with batch 4: mlx-lm's evaluate() would score 4; ours scores all 6."""
+    from mlx_lm import load
+    from mlx_lm.tuner.trainer import default_loss
+
+    from farense_tui.engine.evaluation import validation_loss
+    from farense_tui.engine.splits import load_splits
+
+    model, tokenizer = load(str(tiny_model_dir))
+    _, valid = load_splits(tiny_data, tokenizer, mask_prompt=True)
+    assert len(valid) == 6
+    total = count = 0.0
+    for i in range(len(valid)):  # one example at a time, weighted by its target tokens
+        (batch, lengths), = micro_batches(valid, [i], 1, 256)
+        loss, ntoks = default_loss(model, batch, lengths)
+        total, count = total + loss.item() * ntoks.item(), count + ntoks.item()
+    assert abs(validation_loss(model, valid, 4, 256) - total / count) < 1e-4

@@ -24,6 +24,7 @@ from farense_tui.engine import checkpoint as ckpt
 from farense_tui.engine.batching import StepOrder, micro_batches
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.commands import CommandInbox
+from farense_tui.engine.evaluation import validation_loss
 from farense_tui.engine.events import EventWriter
 from farense_tui.engine.memory import MemoryWatch, fmt_gb
 from farense_tui.engine.model_setup import add_lora, load_base
@@ -234,7 +235,8 @@ class Trainer:
         """Validation loss on the valid split; keeps the best adapter. Returns True if evaluated."""
         self._set_state(state="evaluating", message=f"validation at step {self.step}")
         tic = time.perf_counter()
-        val_loss = self._validation_loss()
+        val_loss = validation_loss(self.model, self.valid_set, self.p.batch_size, self.p.max_seq_length,
+                                   self.p.val_batches)
         self.model.train()
         is_best = self.step > 0 and val_loss < self.best_val_loss
         if is_best:
@@ -250,22 +252,6 @@ class Trainer:
         )
         self._set_state(state="training", message=f"step {self.step}/{self.total_steps}")
         return True
-
-    def _validation_loss(self) -> float:
-        """Token-weighted loss over the whole valid split (or `val_batches` batches).
-
-        Ours, not mlx-lm's evaluate(), because that one drops the last partial batch.
-        """
-        self.model.eval()
-        order = sorted(range(len(self.valid_set)), key=lambda i: len(self.valid_set[i][0]))
-        if self.p.val_batches > 0:
-            order = order[: self.p.val_batches * self.p.batch_size]
-        total, tokens = mx.array(0.0), mx.array(0)
-        for batch, lengths in micro_batches(self.valid_set, order, self.p.batch_size, self.p.max_seq_length):
-            loss, ntoks = default_loss(self.model, batch, lengths)
-            total, tokens = total + loss * ntoks, tokens + ntoks
-            mx.eval(total, tokens)
-        return (total / tokens).item()
 
     def _early_stop(self) -> bool:
         patience = self.p.early_stop_patience

@@ -36,7 +36,10 @@ def swatch(color: RGB, text: str, mark: str = "━") -> str:
 
 
 class MetricChart(PlotextPlot):
-    """Base of the Monitor charts: a plot that redraws from the history on request."""
+    """Base of the Monitor charts: a plot that redraws from the history on request.
+
+    Each chart defines `plot(history, points)`, drawing its series with at most `points` points.
+    """
 
     DEFAULT_CSS = """
     MetricChart {
@@ -67,9 +70,6 @@ class MetricChart(PlotextPlot):
         self._set_ticks()
         self.draw_count += 1
         self.refresh()
-
-    def plot(self, history: MetricHistory, points: int) -> None:
-        raise NotImplementedError
 
     def y_floor(self) -> float | None:
         """A lower end the y axis always shows (0 for memory and speed); None to fit the data."""

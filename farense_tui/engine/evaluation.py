@@ -1,0 +1,26 @@
+"""Validation loss over a whole split, token-weighted, as mlx-lm's loss computes it per batch.
+
+Ours, not mlx-lm's evaluate(), because that one drops the last partial batch: with 30 valid
+examples and batch 4 it would score 28.
+"""
+
+from __future__ import annotations
+
+import mlx.core as mx
+from mlx_lm.tuner.trainer import default_loss
+
+from farense_tui.engine.batching import micro_batches
+
+
+def validation_loss(model, dataset, batch_size: int, max_seq_length: int, max_batches: int = -1) -> float:
+    """Mean loss per target token over the split (or its first `max_batches` batches by length)."""
+    model.eval()
+    order = sorted(range(len(dataset)), key=lambda i: len(dataset[i][0]))
+    if max_batches > 0:
+        order = order[: max_batches * batch_size]
+    total, tokens = mx.array(0.0), mx.array(0)
+    for batch, lengths in micro_batches(dataset, order, batch_size, max_seq_length):
+        loss, ntoks = default_loss(model, batch, lengths)
+        total, tokens = total + loss * ntoks, tokens + ntoks
+        mx.eval(total, tokens)
+    return (total / tokens).item()
