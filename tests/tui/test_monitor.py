@@ -72,6 +72,21 @@ def charts(app: App) -> tuple[LossChart, MemoryChart, SpeedChart]:
     return screen.query_one(LossChart), screen.query_one(MemoryChart), screen.query_one(SpeedChart)
 
 
+async def test_total_ram_line_is_only_drawn_when_the_curves_come_near_it():
+    """A 1 GB run on a 64 GB machine: the RAM line would flatten every curve; the legend names it."""
+    history = MetricHistory()
+    history.reset(Path("/runs/x"), budget_gb=2.0, total_ram_gb=64.0)
+    history.add_events([{"type": "step", "time": 10.0 + i, "step": i, "loss": 2.0, "tokens_per_sec": 50.0,
+                         "mem_active_gb": 0.8, "mem_peak_gb": 1.0, "rss_gb": 1.1, "sys_used_gb": 9.0}
+                        for i in range(1, 20)])
+    app = Host(history)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.3)
+        _, memory, _ = charts(app)
+        assert memory.markers == {"budget": 2.0}
+        assert "RAM 64 (off scale)" in str(memory.border_title)
+
+
 async def test_charts_receive_downsampled_points():
     history = synthetic_history()
     app = Host(history)

@@ -123,6 +123,9 @@ class LossChart(MetricChart):
             self.plt.vertical_line(restart.step, color=RESTART)
 
 
+RAM_IN_VIEW = 0.4  # draw the total-RAM line once the curves or the budget reach 40% of it
+
+
 class MemoryChart(MetricChart):
     """Unified memory against time: MLX active and peak, process RSS, system used; RAM and budget lines."""
 
@@ -140,8 +143,13 @@ class MemoryChart(MetricChart):
             curves[key] = ([x / divisor for x in xs], ys)
         all_x = [x for xs, _ in curves.values() for x in xs]
         legend = [swatch(MEMORY_COLORS[k], MEMORY_SHORT[k]) for k in MEMORY_FIELDS]
+        highest = max([y for _, ys in curves.values() for y in ys] + [history.budget_gb or 0.0])
         for name, value, color in (("RAM", history.total_ram_gb, RAM), ("budget", history.budget_gb, BUDGET)):
             if not value:
+                continue
+            if name == "RAM" and highest < RAM_IN_VIEW * value:
+                # Far above the curves, the line would squash them onto the bottom row: name it only.
+                legend.append(swatch(color, f"RAM {value:.3g} (off scale)", "─"))
                 continue
             self.markers[name] = value
             legend.append(swatch(color, f"{name} {value:.3g}", "─"))
