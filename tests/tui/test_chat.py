@@ -268,9 +268,11 @@ async def test_escape_leaves_the_text_box_when_nothing_streams():
     app = scripted_host()
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await choose(pilot, f"run:{FAKE_RUN}:best")
-        assert isinstance(screen.focused, Input)
+        # focus() takes effect on a later turn of the message loop than the load notice
+        await wait_until(pilot, lambda: isinstance(screen.focused, Input), 10, "the prompt to take focus")
         await pilot.press("escape")
-        assert screen.focused is None  # so the App's 1-4 keys switch screens again
+        # nothing focused, so the App's 1-4 keys switch screens again
+        await wait_until(pilot, lambda: screen.focused is None, 10, "the prompt to let go of focus")
 
 
 # -- snapshots --------------------------------------------------------------------------------------
