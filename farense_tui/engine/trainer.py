@@ -1,6 +1,6 @@
 """The training loop of one engine process.
 
-Written on mlx-lm's pieces (loading, LoRA layers, datasets, loss, evaluate, adapter format)
+Written on mlx-lm's pieces (loading, LoRA layers, datasets, loss, gradient checkpointing, adapters)
 because its train() has no per-step hook, no pause/stop, and saves no optimizer state; this loop
 adds those, exact resume, best-adapter keeping, NaN and memory-budget guards, and typed events.
 """
@@ -22,8 +22,8 @@ from mlx_lm.tuner.utils import build_schedule
 
 from farense_tui.engine import checkpoint as ckpt
 from farense_tui.engine.batching import StepOrder, micro_batches
-from farense_tui.engine.errors import UserError
 from farense_tui.engine.commands import CommandInbox
+from farense_tui.engine.errors import UserError
 from farense_tui.engine.evaluation import validation_loss
 from farense_tui.engine.events import EventWriter
 from farense_tui.engine.memory import MemoryWatch, fmt_gb
