@@ -124,6 +124,7 @@ class RunStatus:
     def _on_state(self, e: dict) -> None:
         was = self.state
         self.state, self.message = e.get("state", ""), e.get("message", "")
+        self.total_steps = int(e.get("total_steps") or self.total_steps)  # known before the first step
         self.recoverable = bool(e.get("recoverable", False))
         if was == "paused":
             self.pace.clear()  # the pause is not the pace

@@ -42,3 +42,10 @@ def test_recovery_change_names_what_changed():
     e = {"from": {"batch_size": 4, "grad_accumulation": 2, "max_seq_length": 512},
          "to": {"batch_size": 2, "grad_accumulation": 4, "max_seq_length": 512}}
     assert recovery_change(e) == "batch 4→2, accumulation 2→4"
+
+
+def test_total_steps_known_from_state_events_before_the_first_step():
+    status = RunStatus()
+    status.add_events([{"type": "state", "time": 1.0, "state": "evaluating", "message": "validation at step 0",
+                        "step": 0, "total_steps": 111}])
+    assert (status.step, status.total_steps) == (0, 111)
