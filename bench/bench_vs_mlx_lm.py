@@ -27,11 +27,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from farense_tui.engine import runs  # noqa: E402
-from farense_tui.engine.blas import with_fast_blas  # noqa: E402
-from farense_tui.engine.events import read_all  # noqa: E402
-from farense_tui.engine.models import resolve_model  # noqa: E402
-from farense_tui.engine.profiles import load_profile  # noqa: E402
-from farense_tui.engine.runconfig import RunConfig  # noqa: E402
+from farense_tui.engine.machine.blas import with_fast_blas  # noqa: E402
+from farense_tui.engine.runs.events import read_all  # noqa: E402
+from farense_tui.engine.models.local import resolve_model  # noqa: E402
+from farense_tui.engine.profiles.profile import load_profile  # noqa: E402
+from farense_tui.engine.runs.config import RunConfig  # noqa: E402
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 REPORT = re.compile(r"^\s*(\d+)\s+([\d.]+)\s+[▼▲]\s+([\d,]+)\s+([\d.]+)k", re.M)

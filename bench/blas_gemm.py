@@ -14,11 +14,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from farense_tui.engine.blas import with_fast_blas  # noqa: E402
+from farense_tui.engine.machine.blas import with_fast_blas  # noqa: E402
 
 PROBE = """
 import time, mlx.core as mx
-from farense_tui.engine.blas import blas_in_use
+from farense_tui.engine.machine.blas import blas_in_use
 n = 1024
 a = mx.random.normal((n, n)); mx.eval(a @ a)
 tic = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Calibrate farense_tui.engine.memory_estimate against measured MLX peaks.
+"""Calibrate farense_tui.engine.profiles.memory_estimate against measured MLX peaks.
 
 Default mode: short real engine runs (runs.create_run + runs.start, the supervisor and worker
 processes, 3 optimizer steps each) of the tiny test model and the demo model (float32 base, cpu
@@ -33,7 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from farense_tui.engine import memory_estimate as me  # noqa: E402
+from farense_tui.engine.profiles import memory_estimate as me  # noqa: E402
 
 DEMO = REPO / "models" / "smollm2-135m-instruct"
 WORDS = ("o Farense joga no Estádio de São Luís em Faro desde 1923 e as cores são preto e branco "
@@ -66,7 +66,7 @@ def long_text_data(folder: Path, model_dir: Path, min_tokens: int, n_train: int 
 # ---- engine runs -----------------------------------------------------------------------------
 
 def calibration_profile(batch: int, seq: int, lora_layers: int, grad_ckpt: bool, steps: int):
-    from farense_tui.engine.profiles import load_profile
+    from farense_tui.engine.profiles.profile import load_profile
 
     return load_profile("cpu").replace(
         name="cpu", batch_size=batch, grad_accumulation=1, max_seq_length=seq, iters=steps,
@@ -77,8 +77,8 @@ def calibration_profile(batch: int, seq: int, lora_layers: int, grad_ckpt: bool,
 
 def run_one(model_dir: Path, data: Path, profile, timeout: float = 600) -> dict:
     from farense_tui.engine import runs
-    from farense_tui.engine.events import read_all
-    from farense_tui.engine.runconfig import RunConfig
+    from farense_tui.engine.runs.events import read_all
+    from farense_tui.engine.runs.config import RunConfig
 
     cfg = RunConfig(profile=profile, model=str(model_dir), data=str(data))
     run_dir = runs.create_run(cfg)
@@ -115,7 +115,7 @@ def _vm_hwm_gb(pid_file: Path) -> float:
 
 
 def calibrate(args) -> list[dict]:
-    from farense_tui.engine.memory_estimate import estimate_for
+    from farense_tui.engine.profiles.memory_estimate import estimate_for
 
     home = Path(tempfile.mkdtemp(prefix="farense-memcal-"))
     shutil.copytree(REPO / "profiles", home / "profiles")
@@ -224,8 +224,8 @@ def measure_step(cfg: dict, layers: int, batch: int, seq: int, targets=None) -> 
     from mlx_lm.models import llama
     from mlx_lm.tuner.trainer import default_loss
 
-    from farense_tui.engine.model_setup import add_lora
-    from farense_tui.engine.profiles import Profile
+    from farense_tui.engine.models.loading import add_lora
+    from farense_tui.engine.profiles.profile import Profile
 
     full = dict(model_type="llama", rms_norm_eps=1e-5, rope_theta=10000.0, tie_word_embeddings=True,
                 num_hidden_layers=layers, **cfg)
@@ -312,7 +312,7 @@ def _nnls(a, b):
 
 def ensure_fast_blas() -> None:
     """Re-run this script with OpenBLAS preloaded (as engine processes get it), once."""
-    from farense_tui.engine.blas import with_fast_blas
+    from farense_tui.engine.machine.blas import with_fast_blas
 
     env = with_fast_blas(dict(os.environ))
     if env.get("LD_PRELOAD") != os.environ.get("LD_PRELOAD") and not os.environ.get("_MEMCAL_REEXEC"):

@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 from farense_tui.engine import runs
-from farense_tui.engine.events import read_all
-from farense_tui.engine.profiles import load_profile
-from farense_tui.engine.runconfig import Faults, RunConfig
+from farense_tui.engine.runs.events import read_all
+from farense_tui.engine.profiles.profile import load_profile
+from farense_tui.engine.runs.config import Faults, RunConfig
 
 TINY = dict(batch_size=2, grad_accumulation=2, iters=12, save_every=4, eval_every=4, warmup_steps=2,
             lora_layers=-1, learning_rate=1e-2, max_seq_length=256)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from farense_tui.engine.batching import StepOrder, micro_batches
+from farense_tui.engine.training.batching import StepOrder, micro_batches
 from farense_tui.engine.errors import UserError
 
 LENGTHS = [5 + (i * 7) % 40 for i in range(50)]
@@ -54,8 +54,8 @@ def test_validation_covers_every_example_including_the_last_partial_batch(tiny_m
     from mlx_lm import load
     from mlx_lm.tuner.trainer import default_loss
 
-    from farense_tui.engine.evaluation import validation_loss
-    from farense_tui.engine.splits import load_splits
+    from farense_tui.engine.training.evaluation import validation_loss
+    from farense_tui.engine.training.splits import load_splits
 
     model, tokenizer = load(str(tiny_model_dir))
     _, valid = load_splits(tiny_data, tokenizer, mask_prompt=True)

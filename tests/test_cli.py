@@ -20,7 +20,7 @@ def cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def tiny_profile(farense_home):
-    from farense_tui.engine.profiles import load_profile, save_profile
+    from farense_tui.engine.profiles.profile import load_profile, save_profile
 
     profile = load_profile("cpu").replace(
         name="tiny", batch_size=2, grad_accumulation=2, save_every=4, eval_every=4, warmup_steps=2,

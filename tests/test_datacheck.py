@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from farense_tui.cli.main import main
-from farense_tui.engine.data_report import Problem
-from farense_tui.engine.datacheck import check_data, load_tokenizer_for
+from farense_tui.engine.data.report import Problem
+from farense_tui.engine.data.check import check_data, load_tokenizer_for
 from farense_tui.engine.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]

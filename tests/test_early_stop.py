@@ -6,9 +6,10 @@ evaluation is best is decided by the test, not by how training happens to go.
 
 from __future__ import annotations
 
-from farense_tui.engine import runs, trainer
-from farense_tui.engine.events import EventWriter, read_all
-from farense_tui.engine.runconfig import RunConfig
+from farense_tui.engine import runs
+from farense_tui.engine.training import trainer
+from farense_tui.engine.runs.events import EventWriter, read_all
+from farense_tui.engine.runs.config import RunConfig
 from tests.engine_helpers import tiny_config
 
 

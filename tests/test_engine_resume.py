@@ -7,9 +7,10 @@ import time
 
 import mlx.core as mx
 
-from farense_tui.engine import checkpoint as ckpt
-from farense_tui.engine import commands, runs
-from farense_tui.engine.runconfig import Faults
+from farense_tui.engine.runs import checkpoints as ckpt
+from farense_tui.engine.runs import commands
+from farense_tui.engine import runs
+from farense_tui.engine.runs.config import Faults
 from tests.engine_helpers import events, kill, losses, start_run, tiny_config, wait_done, wait_for
 
 

@@ -11,7 +11,7 @@ import pytest
 from mlx.utils import tree_flatten
 
 from farense_tui.engine.errors import UserError
-from farense_tui.engine.gguf_convert import convert_gguf
+from farense_tui.engine.models.gguf_import import convert_gguf
 
 REPO = Path(__file__).resolve().parents[1]
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]

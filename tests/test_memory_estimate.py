@@ -8,10 +8,10 @@ import random
 
 import pytest
 
-from farense_tui.engine.hardware import Hardware
-from farense_tui.engine.memory_estimate import GB, estimate_for, estimate_peak, model_shape
-from farense_tui.engine.profiles import available_profiles, load_profile
-from farense_tui.engine.selection import choose_profile
+from farense_tui.engine.machine.hardware import Hardware
+from farense_tui.engine.profiles.memory_estimate import GB, estimate_for, estimate_peak, model_shape
+from farense_tui.engine.profiles.profile import available_profiles, load_profile
+from farense_tui.engine.profiles.choice import choose_profile
 from tests.engine_helpers import events, start_run, tiny_config, wait_done
 
 # Mistral-7B v0.1 as the first user ran it: 4-bit, group size 64 (ORIGIN.md).

@@ -13,9 +13,9 @@ import pytest
 from mlx.utils import tree_flatten
 
 from farense_tui.cli.main import main
-from farense_tui.engine import demo_model
+from farense_tui.engine.models import demo as demo_model
 from farense_tui.engine.errors import UserError
-from farense_tui.engine.models import DEMO_MODEL, list_models, model_info, resolve_model
+from farense_tui.engine.models.local import DEMO_MODEL, list_models, model_info, resolve_model
 from tests.test_gguf_convert import tiny_llama, write_tiny_gguf
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from farense_tui.engine.errors import UserError
-from farense_tui.engine.hardware import Hardware
-from farense_tui.engine.profiles import available_profiles, load_profile, load_profile_file, save_profile
-from farense_tui.engine.selection import choose_profile
+from farense_tui.engine.machine.hardware import Hardware
+from farense_tui.engine.profiles.profile import available_profiles, load_profile, load_profile_file, save_profile
+from farense_tui.engine.profiles.choice import choose_profile
 
 
 def machine(ram_gb: float, gpu: bool = True) -> Hardware:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from farense_tui.engine import commands, runs
-from farense_tui.engine.profiles import load_profile
-from farense_tui.engine.recovery import downshift
-from farense_tui.engine.runconfig import Faults, RunConfig
+from farense_tui.engine.runs import commands
+from farense_tui.engine import runs
+from farense_tui.engine.profiles.profile import load_profile
+from farense_tui.engine.profiles.downshift import downshift
+from farense_tui.engine.runs.config import Faults, RunConfig
 from tests.engine_helpers import events, losses, start_run, tiny_config, wait_done
 
 
@@ -62,7 +63,7 @@ def test_recovery_off_offers_the_choice_and_resume_smaller_continues(tiny_model_
 
 def test_downshift_order():
     p = load_profile("mac-16gb")
-    from farense_tui.engine.profiles import available_profiles
+    from farense_tui.engine.profiles.profile import available_profiles
 
     profiles = available_profiles()
     steps = []
@@ -76,7 +77,7 @@ def test_downshift_order():
 
 
 def test_switching_profile_by_hand_continues_from_the_saved_step(tiny_model_dir, tiny_data, farense_home):
-    from farense_tui.engine.profiles import save_profile
+    from farense_tui.engine.profiles.profile import save_profile
 
     save_profile(load_profile("cpu").replace(name="small", batch_size=1, max_seq_length=128, memory_budget_gb=4.0))
     run_dir = start_run(tiny_config(tiny_model_dir, tiny_data, iters=40, save_every=100, eval_every=100))

@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from farense_tui.engine.blas import ensure_fast_blas
+    from farense_tui.engine.machine.blas import ensure_fast_blas
 
     if argv is None:  # a real command line; called in-process (tests) we must not exec
         ensure_fast_blas()

@@ -20,12 +20,13 @@ from textual.signal import Signal
 from textual.widgets import Input, TextArea
 from textual.worker import Worker, WorkerState
 
-from farense_tui.engine import hardware as hw
-from farense_tui.engine import commands, runs
+from farense_tui.engine.machine import hardware as hw
+from farense_tui.engine.runs import commands
+from farense_tui.engine import runs
 from farense_tui.tui.history import MetricHistory
 from farense_tui.tui.messages import HardwareDetected, RunEventsArrived, RunLivenessChanged, RunsListed
 from farense_tui.tui.run_control import ControlsRuns
-from farense_tui.engine.run_status import ENDED, RunStatus, recovery_change
+from farense_tui.engine.runs.status import ENDED, RunStatus, recovery_change
 from farense_tui.tui.run_watcher import WatchesRuns
 from farense_tui.tui.screens.chat import ChatScreen
 from farense_tui.tui.screens.config import ConfigScreen

@@ -1,7 +1,7 @@
 """Metric history of the active run: plain Python, fed with run events, read by the Monitor charts.
 
 The App owns one `MetricHistory` and feeds it every batch of events it reads from the run's
-events.jsonl (schema in `farense_tui.engine.events`). Charts poll `version` and replot only when it
+events.jsonl (schema in `farense_tui.engine.runs.events`). Charts poll `version` and replot only when it
 changed, asking for a downsampled copy of each series about twice as wide as the chart.
 
 Series are keyed by step where the run re-does work: after a recovery (or a resume) the engine

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from textual.message import Message
 
-from farense_tui.engine.data_report import DataReport
-from farense_tui.engine.hardware import Hardware
+from farense_tui.engine.data.report import DataReport
+from farense_tui.engine.machine.hardware import Hardware
 
 
 class RunEventsArrived(Message):

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from farense_tui.engine import commands, runs
+from farense_tui.engine.runs import commands
+from farense_tui.engine import runs
 from farense_tui.engine.errors import UserError
-from farense_tui.engine.profiles import available_profiles
-from farense_tui.engine.recovery import downshift
-from farense_tui.engine.runconfig import RunConfig
-from farense_tui.engine.run_status import ENDED, RunStatus
+from farense_tui.engine.profiles.profile import available_profiles
+from farense_tui.engine.profiles.downshift import downshift
+from farense_tui.engine.runs.config import RunConfig
+from farense_tui.engine.runs.status import ENDED, RunStatus
 from farense_tui.tui.widgets.dialogs import ProfilePicker, recovery_dialog
 
 RUNNING = ("loading", "training", "evaluating", "saving", "paused", "switching", "recovering")

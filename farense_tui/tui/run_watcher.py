@@ -15,7 +15,7 @@ from textual import work
 from textual.worker import get_current_worker
 
 from farense_tui.engine import runs
-from farense_tui.engine.events import EventReader
+from farense_tui.engine.runs.events import EventReader
 from farense_tui.tui.messages import RunEventsArrived, RunLivenessChanged
 
 POLL_LIVE = 0.2  # seconds between reads while the run's process is alive

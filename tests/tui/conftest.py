@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from farense_tui.engine import hardware, runs
-from farense_tui.engine.hardware import Hardware
-from farense_tui.engine.profiles import load_profile
-from farense_tui.engine.runconfig import RunConfig
+from farense_tui.engine.machine import hardware
+from farense_tui.engine import runs
+from farense_tui.engine.machine.hardware import Hardware
+from farense_tui.engine.profiles.profile import load_profile
+from farense_tui.engine.runs.config import RunConfig
 
 FIXED_HARDWARE = Hardware(
     ram_total_gb=16.0, ram_available_gb=9.5, swap_used_gb=0.0, chip="Apple M1 (fixed for tests)",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from farense_tui.engine import run_status
-from farense_tui.engine.run_status import RunStatus, fmt_duration, recovery_change
+from farense_tui.engine.runs import status as run_status
+from farense_tui.engine.runs.status import RunStatus, fmt_duration, recovery_change
 from tests.tui.conftest import T0, training_history
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import Input, Select, Static
 
-from farense_tui.engine.profiles import load_profile
+from farense_tui.engine.profiles.profile import load_profile
 from farense_tui.tui.app import create_app
 from farense_tui.tui.widgets.dialogs import NamePrompt
 from tests import tiny_model

@@ -8,7 +8,7 @@ from pathlib import Path
 from textual.app import App
 from textual.screen import Screen
 
-from farense_tui.engine.events import read_all
+from farense_tui.engine.runs.events import read_all
 from farense_tui.tui.history import MetricHistory
 from farense_tui.tui.screens.monitor import EMPTY_TEXT, MonitorScreen
 from farense_tui.tui.widgets.charts import LossChart, MemoryChart, SpeedChart, nice_ticks, tick_label

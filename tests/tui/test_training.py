@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.widgets import Button, Input, Select
 
 from farense_tui.engine import runs
-from farense_tui.engine.events import read_all
+from farense_tui.engine.runs.events import read_all
 from farense_tui.tui.app import create_app
 from farense_tui.tui.widgets.dialogs import ChoiceDialog, ProfilePicker
 from farense_tui.tui.widgets.runs_table import RunsTable

@@ -11,7 +11,7 @@ import dataclasses
 import pytest
 
 from farense_tui.engine import runs
-from farense_tui.engine import run_status
+from farense_tui.engine.runs import status as run_status
 from farense_tui.tui.app import create_app
 from tests.tui.conftest import T0, fabricate_run, training_history, wait_until
 

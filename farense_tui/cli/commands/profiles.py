@@ -22,11 +22,11 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from farense_tui.engine import paths
-    from farense_tui.engine.demo_model import DEMO_MODEL
-    from farense_tui.engine.hardware import detect
-    from farense_tui.engine.memory_estimate import DEFAULT_HEADROOM, LABELS, fmt, model_folder
-    from farense_tui.engine.profiles import available_profiles, load_profile
-    from farense_tui.engine.selection import choose_profile, fits_profile, make_estimator, usable_gb
+    from farense_tui.engine.models.demo import DEMO_MODEL
+    from farense_tui.engine.machine.hardware import detect
+    from farense_tui.engine.profiles.memory_estimate import DEFAULT_HEADROOM, LABELS, fmt, model_folder
+    from farense_tui.engine.profiles.profile import available_profiles, load_profile
+    from farense_tui.engine.profiles.choice import choose_profile, fits_profile, make_estimator, usable_gb
 
     hw = detect()
     profiles = available_profiles()

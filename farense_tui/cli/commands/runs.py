@@ -11,7 +11,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from farense_tui.engine.runs import list_runs
+    from farense_tui.engine.runs.folder import list_runs
 
     found = list_runs()
     if not found:

@@ -47,9 +47,9 @@ def run(args) -> int:
 
 def _profile(name: str | None, model: str | None = None, seq_len: int | None = None):
     """The named profile, or the one chosen for this machine, model and the data's padded length."""
-    from farense_tui.engine.hardware import detect
-    from farense_tui.engine.profiles import available_profiles, load_profile
-    from farense_tui.engine.selection import choose_profile
+    from farense_tui.engine.machine.hardware import detect
+    from farense_tui.engine.profiles.profile import available_profiles, load_profile
+    from farense_tui.engine.profiles.choice import choose_profile
 
     if name:
         return load_profile(name)
@@ -59,10 +59,11 @@ def _profile(name: str | None, model: str | None = None, seq_len: int | None = N
 
 
 def _new_run(args) -> Path:
-    from farense_tui.engine import paths, runs
-    from farense_tui.engine.datacheck import check_data, load_tokenizer_for
-    from farense_tui.engine.models import resolve_model
-    from farense_tui.engine.runconfig import RunConfig
+    from farense_tui.engine import paths
+    from farense_tui.engine import runs
+    from farense_tui.engine.data.check import check_data, load_tokenizer_for
+    from farense_tui.engine.models.local import resolve_model
+    from farense_tui.engine.runs.config import RunConfig
 
     model = resolve_model(args.model, progress=print)
     data = Path(args.data) if args.data else paths.data_dir()
@@ -87,10 +88,11 @@ def _new_run(args) -> Path:
 
 def follow(run_dir: Path) -> int:
     """Print the run's events until it ends; Ctrl-C sends stop-and-save and waits for it."""
-    from farense_tui.engine import commands, runs
-    from farense_tui.engine.events import EventReader
-    from farense_tui.engine.run_status import RunStatus, describe_event, progress_line
-    from farense_tui.engine.runconfig import RunConfig
+    from farense_tui.engine.runs import commands
+    from farense_tui.engine import runs
+    from farense_tui.engine.runs.events import EventReader
+    from farense_tui.engine.runs.status import RunStatus, describe_event, progress_line
+    from farense_tui.engine.runs.config import RunConfig
 
     profile = RunConfig.load(run_dir / "config.toml").profile
     status = RunStatus(run_dir=run_dir, budget_gb=profile.memory_budget_gb, log_every=profile.log_every)

@@ -109,7 +109,7 @@ class ChatScreen(Screen):
     def service(self):
         if self._service is None:
             if self._service_factory is None:
-                from farense_tui.engine.chat import ChatService
+                from farense_tui.engine.chat.service import ChatService
 
                 self._service_factory = ChatService
             self._service = self._service_factory(self._emit)
@@ -172,7 +172,7 @@ class ChatScreen(Screen):
         try:
             target = choice.build()
             if self._service_factory is None:
-                from farense_tui.engine.chat import ChatService
+                from farense_tui.engine.chat.service import ChatService
 
                 self._service_factory = ChatService
         except UserError as exc:

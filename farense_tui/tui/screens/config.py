@@ -15,12 +15,15 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Input, Select, Static
 
-from farense_tui.engine import datacheck, models, paths, runs
+from farense_tui.engine.data import check as datacheck
+from farense_tui.engine.models import local as models
+from farense_tui.engine import paths
+from farense_tui.engine import runs
 from farense_tui.engine.errors import UserError
-from farense_tui.engine.hardware import Hardware
-from farense_tui.engine.profiles import Profile, available_profiles, save_profile
-from farense_tui.engine.runconfig import RunConfig
-from farense_tui.engine.selection import choose_profile
+from farense_tui.engine.machine.hardware import Hardware
+from farense_tui.engine.profiles.profile import Profile, available_profiles, save_profile
+from farense_tui.engine.runs.config import RunConfig
+from farense_tui.engine.profiles.choice import choose_profile
 from farense_tui.tui.messages import DataChecked, ModelProgressed, RunStarted, RunStartFailed
 from farense_tui.tui.widgets.chrome import chrome
 from farense_tui.tui.widgets.key_bar import KeyBar

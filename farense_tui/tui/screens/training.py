@@ -15,7 +15,7 @@ from textual.widgets import DataTable
 
 from farense_tui.engine import runs
 from farense_tui.tui.messages import RunsListed
-from farense_tui.engine.run_status import ENDED, RunStatus
+from farense_tui.engine.runs.status import ENDED, RunStatus
 from farense_tui.tui.widgets.chrome import chrome
 from farense_tui.tui.widgets.key_bar import KeyBar
 from farense_tui.tui.widgets.event_log import EventLog

@@ -57,7 +57,7 @@ class TargetPrepared(ChatEvent, bubble=False):
     def __init__(self, key: str, target) -> None:
         super().__init__()
         self.key = key
-        self.target = target  # farense_tui.engine.chat.ChatTarget
+        self.target = target  # farense_tui.engine.chat.service.ChatTarget
 
 
 class TargetsListed(ChatEvent, bubble=False):

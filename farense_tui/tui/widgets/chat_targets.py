@@ -21,7 +21,7 @@ class TargetChoice:
 
     key: str
     label: str
-    build: Callable[[], object]  # -> farense_tui.engine.chat.ChatTarget
+    build: Callable[[], object]  # -> farense_tui.engine.chat.service.ChatTarget
 
 
 def list_targets(has_gpu: bool | None = None) -> list[TargetChoice]:
@@ -30,9 +30,9 @@ def list_targets(has_gpu: bool | None = None) -> list[TargetChoice]:
     Only folders are read (no events, no processes, no mlx-lm import), so listing again each time
     the Chat screen shows costs next to nothing.
     """
-    from farense_tui.engine import checkpoint as ckpt
+    from farense_tui.engine.runs import checkpoints as ckpt
     from farense_tui.engine import paths
-    from farense_tui.engine.models import list_models
+    from farense_tui.engine.models.local import list_models
 
     choices: list[TargetChoice] = []
     for config in sorted(paths.runs_dir().glob("*/config.toml"), reverse=True):
@@ -65,14 +65,14 @@ def base_precision(quantization: str, has_gpu: bool) -> str:
 
 
 def gpu_available() -> bool:
-    from farense_tui.engine.hardware import detect
+    from farense_tui.engine.machine.hardware import detect
 
     return detect().has_gpu
 
 
 def _run_builder(run_dir: Path, which: str) -> Callable[[], object]:
     def build():
-        from farense_tui.engine.chat import target_for_run
+        from farense_tui.engine.chat.service import target_for_run
 
         return target_for_run(run_dir, which)
 
@@ -81,7 +81,7 @@ def _run_builder(run_dir: Path, which: str) -> Callable[[], object]:
 
 def _base_builder(path: Path, precision: str) -> Callable[[], object]:
     def build():
-        from farense_tui.engine.chat import ChatTarget
+        from farense_tui.engine.chat.service import ChatTarget
 
         return ChatTarget(model=str(path), adapter=None, precision=precision, label=f"{path.name} (base)")
 

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.content import Content
 from textual.widget import Widget
 
-from farense_tui.engine.run_status import RunStatus, fmt_duration, fmt_loss
+from farense_tui.engine.runs.status import RunStatus, fmt_duration, fmt_loss
 
 MODES = (("config", "Config"), ("training", "Training"), ("monitor", "Monitor"), ("chat", "Chat"))
 

@@ -6,7 +6,7 @@ hold no absolute paths.
 
 from __future__ import annotations
 
-from farense_tui.engine.data_report import SPLITS, DataReport, SplitReport
+from farense_tui.engine.data.report import SPLITS, DataReport, SplitReport
 
 MAX_PROBLEMS = 4
 

@@ -13,7 +13,7 @@ from rich.text import Text
 from textual.events import Resize
 from textual.widgets import RichLog
 
-from farense_tui.engine.run_status import describe_event
+from farense_tui.engine.runs.status import describe_event
 
 STYLES = {"state": "cyan", "step": "dim", "eval": "green", "checkpoint": "blue", "warning": "yellow",
           "error": "bold red", "recovery": "bold yellow", "finished": "bold green"}

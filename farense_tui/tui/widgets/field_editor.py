@@ -14,7 +14,7 @@ from textual.message import Message
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from farense_tui.engine.errors import UserError
-from farense_tui.engine.profiles import FIELDS, Profile, coerce_value, describe_field
+from farense_tui.engine.profiles.profile import FIELDS, Profile, coerce_value, describe_field
 
 SKIPPED = ("name",)  # the name is given when saving, not edited here
 EDITABLE = [name for name in FIELDS if name not in SKIPPED]

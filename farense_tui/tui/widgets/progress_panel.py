@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import ProgressBar, Static
 
-from farense_tui.engine.run_status import RunStatus, fmt_duration, fmt_loss, fmt_lr, recovery_change
+from farense_tui.engine.runs.status import RunStatus, fmt_duration, fmt_loss, fmt_lr, recovery_change
 
 
 def banner_text(s: RunStatus) -> tuple[str, str]:

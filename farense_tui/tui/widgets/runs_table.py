@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.text import Text
 from textual.widgets import DataTable
 
-from farense_tui.engine.run_status import fmt_loss
+from farense_tui.engine.runs.status import fmt_loss
 from farense_tui.tui.widgets.chrome import STATUS_STYLE
 
 COLOURS = {"$success": "green", "$warning": "yellow", "$error": "red", "$primary": "blue",

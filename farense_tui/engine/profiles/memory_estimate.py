@@ -299,7 +299,7 @@ def _saved_per_layer(shape: ModelShape, targets: list[str], length: int) -> floa
 
 def read_model(path: Path) -> tuple[dict, dict, int]:
     """(config, safetensors tensor headers, logical parameter count) without loading weights."""
-    from farense_tui.engine.models import _count_params, _safetensors_header
+    from farense_tui.engine.models.local import _count_params, _safetensors_header
 
     config = json.loads((path / "config.json").read_text())
     tensors: dict = {}
@@ -313,7 +313,7 @@ def read_model(path: Path) -> tuple[dict, dict, int]:
 def model_folder(spec) -> Path | None:
     """The local folder for a model spec ("demo", a name in models/, a path, a cached Hub id)."""
     from farense_tui.engine import paths
-    from farense_tui.engine.demo_model import DEMO_MODEL
+    from farense_tui.engine.models.demo import DEMO_MODEL
 
     if spec is None or spec in ("demo", DEMO_MODEL):
         spec = DEMO_MODEL

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from farense_tui.engine.errors import UserError
-from farense_tui.engine.hardware import Hardware
-from farense_tui.engine.memory_estimate import (
+from farense_tui.engine.machine.hardware import Hardware
+from farense_tui.engine.profiles.memory_estimate import (
     DEFAULT_HEADROOM,
     MemoryEstimate,
     estimate_peak,
@@ -23,7 +23,7 @@ from farense_tui.engine.memory_estimate import (
     model_folder,
     read_model,
 )
-from farense_tui.engine.profiles import Profile
+from farense_tui.engine.profiles.profile import Profile
 
 Estimator = Callable[[Profile], "MemoryEstimate | None"]
 

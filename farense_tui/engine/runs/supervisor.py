@@ -1,4 +1,4 @@
-"""The supervisor process: `python -m farense_tui.engine.supervisor RUN_DIR`.
+"""The supervisor process: `python -m farense_tui.engine.runs.supervisor RUN_DIR`.
 
 Started in its own session so it outlives the terminal (an SSH drop, a closed TUI). It runs the
 engine process, and when that dies of memory (a signal such as Metal's abort, an MLX allocation
@@ -16,12 +16,13 @@ import sys
 import time
 from pathlib import Path
 
-from farense_tui.engine import checkpoint as ckpt
-from farense_tui.engine.events import EventWriter, read_all
-from farense_tui.engine.profiles import available_profiles, load_profile
-from farense_tui.engine.recovery import adopt, downshift, settings
-from farense_tui.engine.runconfig import RunConfig
-from farense_tui.engine.trainer import EXIT_DONE, EXIT_OVER_BUDGET, EXIT_SWITCH
+from farense_tui.engine.files import atomic_write_json, read_json
+from farense_tui.engine.runs import checkpoints as ckpt
+from farense_tui.engine.runs.events import EventWriter, read_all
+from farense_tui.engine.profiles.profile import available_profiles, load_profile
+from farense_tui.engine.profiles.downshift import adopt, downshift, settings
+from farense_tui.engine.runs.config import RunConfig
+from farense_tui.engine.runs.exit_codes import EXIT_DONE, EXIT_OVER_BUDGET, EXIT_SWITCH
 
 MAX_RECOVERIES = 8
 OOM_MARKERS = ("insufficient memory", "unable to allocate", "out of memory", "resource limit exceeded")
@@ -30,7 +31,7 @@ OOM_MARKERS = ("insufficient memory", "unable to allocate", "out of memory", "re
 def run_engine(run_dir: Path) -> int:
     with open(run_dir / "engine.log", "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "farense_tui.engine.worker", str(run_dir)],
+            [sys.executable, "-m", "farense_tui.engine.training.engine_process", str(run_dir)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
         return proc.wait()
@@ -64,9 +65,9 @@ def last_switch_profile(run_dir: Path) -> str | None:
 
 
 def record_failure(run_dir: Path, what: str) -> None:
-    state = ckpt.read_json(run_dir / "training_state.json") or {}
+    state = read_json(run_dir / "training_state.json") or {}
     failures = state.get("failures", []) + [{"time": time.time(), "what": what}]
-    ckpt.atomic_write_json(run_dir / "training_state.json", {**state, "failures": failures})
+    atomic_write_json(run_dir / "training_state.json", {**state, "failures": failures})
 
 
 def supervise(run_dir: Path) -> int:

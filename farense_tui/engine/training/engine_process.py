@@ -1,4 +1,4 @@
-"""The engine process: `python -m farense_tui.engine.worker RUN_DIR` trains one run.
+"""The engine process: `python -m farense_tui.engine.training.engine_process RUN_DIR` trains one run.
 
 It runs in its own process because an out-of-memory on Metal can abort the process; the
 supervisor that started it survives and decides what happens next. MLX is used from this
@@ -12,9 +12,10 @@ import sys
 import traceback
 from pathlib import Path
 
-from farense_tui.engine.events import EventWriter
-from farense_tui.engine.runconfig import RunConfig
-from farense_tui.engine.trainer import EXIT_FAILED, Trainer
+from farense_tui.engine.runs.events import EventWriter
+from farense_tui.engine.runs.config import RunConfig
+from farense_tui.engine.runs.exit_codes import EXIT_FAILED
+from farense_tui.engine.training.trainer import Trainer
 
 
 def main(argv: list[str]) -> int:

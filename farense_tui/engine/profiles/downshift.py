@@ -6,7 +6,7 @@ sequence; then move to the next smaller profile of the same backend.
 
 from __future__ import annotations
 
-from farense_tui.engine.profiles import Profile
+from farense_tui.engine.profiles.profile import Profile
 
 MIN_SEQ = 64
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from farense_tui.engine import paths
-from farense_tui.engine.demo_model import DEMO_MODEL, Progress, ensure_demo_model
+from farense_tui.engine.models.demo import DEMO_MODEL, Progress, ensure_demo_model
 from farense_tui.engine.errors import UserError
 
 __all__ = ["DEMO_MODEL", "ModelInfo", "list_models", "model_info", "resolve_model"]

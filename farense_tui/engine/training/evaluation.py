@@ -9,7 +9,7 @@ from __future__ import annotations
 import mlx.core as mx
 from mlx_lm.tuner.trainer import default_loss
 
-from farense_tui.engine.batching import micro_batches
+from farense_tui.engine.training.batching import micro_batches
 
 
 def validation_loss(model, dataset, batch_size: int, max_seq_length: int, max_batches: int = -1) -> float:

@@ -17,14 +17,15 @@ from pathlib import Path
 
 import psutil
 
-from farense_tui.engine import checkpoint as ckpt
+from farense_tui.engine.files import atomic_write_json, read_json
+from farense_tui.engine.runs import checkpoints as ckpt
 from farense_tui.engine import paths
-from farense_tui.engine.blas import with_fast_blas
+from farense_tui.engine.machine.blas import with_fast_blas
 from farense_tui.engine.errors import UserError
-from farense_tui.engine.profiles import Profile
-from farense_tui.engine.events import EventWriter
-from farense_tui.engine.recovery import downshift, settings
-from farense_tui.engine.runconfig import RunConfig
+from farense_tui.engine.profiles.profile import Profile
+from farense_tui.engine.runs.events import EventWriter
+from farense_tui.engine.profiles.downshift import downshift, settings
+from farense_tui.engine.runs.config import RunConfig
 
 ENDED = ("finished", "stopped", "failed")
 TAIL_BYTES = 256 * 1024
@@ -79,7 +80,7 @@ def start(run_dir: Path) -> subprocess.Popen:
         raise UserError(f"run {run_dir.name} is already running")
     log = open(run_dir / "engine.log", "ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "farense_tui.engine.supervisor", str(run_dir)],
+        [sys.executable, "-m", "farense_tui.engine.runs.supervisor", str(run_dir)],
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True, env=with_fast_blas({**os.environ, "FARENSE_HOME": str(paths.home())}),
     )
@@ -95,7 +96,7 @@ def is_alive(run_dir: Path) -> bool:
         if proc.status() == psutil.STATUS_ZOMBIE:
             return False
         # Just after fork the child still shows our cmdline; its start time tells it is the same one.
-        return "farense_tui.engine.supervisor" in " ".join(proc.cmdline()) or (
+        return "farense_tui.engine.runs.supervisor" in " ".join(proc.cmdline()) or (
             abs(proc.create_time() - pid_file.stat().st_mtime) < 5
         )
     except (OSError, ValueError, psutil.Error):
@@ -128,7 +129,7 @@ def info(run_dir: Path) -> RunInfo:
     events = tail_events(run_dir)
     state = next((e for e in reversed(events) if e["type"] == "state"), {"state": "created", "message": ""})
     step = next((e for e in reversed(events) if e["type"] == "step"), None)
-    saved = ckpt.read_json(run_dir / "training_state.json") or {}
+    saved = read_json(run_dir / "training_state.json") or {}
     alive = is_alive(run_dir)
     status = state["state"]
     if not alive and status not in ENDED and status != "created":
@@ -171,8 +172,8 @@ def find_run(run: str) -> Path:
 
 def resume(run_dir: Path, profile: Profile | None = None, smaller: bool = False) -> subprocess.Popen:
     """Continue a stopped, failed or dead run from its last checkpoint, optionally with other settings."""
-    from farense_tui.engine.profiles import available_profiles
-    from farense_tui.engine.recovery import adopt
+    from farense_tui.engine.profiles.profile import available_profiles
+    from farense_tui.engine.profiles.downshift import adopt
 
     cfg = RunConfig.load(run_dir / "config.toml")
     before = settings(cfg.profile)

@@ -20,19 +20,18 @@ from mlx.utils import tree_flatten, tree_map
 from mlx_lm.tuner.trainer import default_loss, grad_checkpoint
 from mlx_lm.tuner.utils import build_schedule
 
-from farense_tui.engine import checkpoint as ckpt
-from farense_tui.engine.batching import StepOrder, micro_batches
-from farense_tui.engine.commands import CommandInbox
+from farense_tui.engine.runs import checkpoints
+from farense_tui.engine.training import checkpoint_writer as ckpt
+from farense_tui.engine.training.batching import StepOrder, micro_batches
+from farense_tui.engine.runs.commands import CommandInbox
 from farense_tui.engine.errors import UserError
-from farense_tui.engine.evaluation import validation_loss
-from farense_tui.engine.events import EventWriter
-from farense_tui.engine.memory import MemoryWatch, fmt_gb
-from farense_tui.engine.model_setup import add_lora, load_base
-from farense_tui.engine.runconfig import RunConfig
-from farense_tui.engine.splits import load_splits
-
-EXIT_DONE, EXIT_FAILED, EXIT_OVER_BUDGET, EXIT_SWITCH = 0, 1, 75, 76
-
+from farense_tui.engine.training.evaluation import validation_loss
+from farense_tui.engine.runs.events import EventWriter
+from farense_tui.engine.training.memory_watch import MemoryWatch, fmt_gb
+from farense_tui.engine.models.loading import add_lora, load_base
+from farense_tui.engine.runs.config import RunConfig
+from farense_tui.engine.runs.exit_codes import EXIT_DONE, EXIT_FAILED, EXIT_OVER_BUDGET, EXIT_SWITCH
+from farense_tui.engine.training.splits import load_splits
 
 class StopTraining(Exception):
     def __init__(self, code: int):
@@ -102,8 +101,8 @@ class Trainer:
         return build_schedule({"name": "cosine_decay", "warmup": warmup, "arguments": [lr, decay, lr * 0.1]})
 
     def _restore(self) -> None:
-        found = ckpt.latest_checkpoint(self.run_dir)
-        ckpt.clean_partial(self.run_dir)
+        found = checkpoints.latest_checkpoint(self.run_dir)
+        checkpoints.clean_partial(self.run_dir)
         if found is None:
             return
         folder, state = found

@@ -12,14 +12,8 @@ from __future__ import annotations
 import mlx.core as mx
 import numpy as np
 
+from farense_tui.engine.data.padding import padded_length
 from farense_tui.engine.errors import UserError
-
-PAD_TO = 32  # pad lengths to a multiple of 32, as mlx-lm does, so compiled shapes repeat
-
-
-def padded_length(n: int) -> int:
-    return 1 + PAD_TO * ((n + PAD_TO - 1) // PAD_TO)
-
 
 class StepOrder:
     def __init__(self, lengths: list[int], effective_batch: int, seed: int):

@@ -12,8 +12,8 @@ import os
 import time
 from pathlib import Path
 
-from farense_tui.engine import checkpoint as ckpt
-from farense_tui.engine.events import EventReader
+from farense_tui.engine.files import atomic_write_json, read_json
+from farense_tui.engine.runs.events import EventReader
 
 
 def send(run_dir: Path, cmd: str, **fields) -> None:
@@ -32,11 +32,11 @@ class CommandInbox:
     def __init__(self, run_dir: Path):
         self.reader = EventReader(run_dir / "commands.jsonl")
         self.offset_file = run_dir / "commands.offset"
-        saved = ckpt.read_json(self.offset_file)
+        saved = read_json(self.offset_file)
         self.reader.offset = saved["offset"] if saved else 0
 
     def take(self) -> list[dict]:
         new = self.reader.read_new()
         if new:
-            ckpt.atomic_write_json(self.offset_file, {"offset": self.reader.offset})
+            atomic_write_json(self.offset_file, {"offset": self.reader.offset})
         return new

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from farense_tui.engine.data.padding import padded_length
+
 SPLITS = ("train", "valid", "test")
 REQUIRED_SPLITS = ("train", "valid")
 DEFAULT_PROBLEMS_PER_FILE = 20
@@ -74,7 +76,6 @@ class DataReport:
     def padded_length(self) -> int | None:
         """The longest batch the train and valid splits can make, padded as training pads it;
         None when lengths are characters (no tokenizer). What the memory estimate needs."""
-        from farense_tui.engine.batching import padded_length
 
         longest = [max(s.token_lengths) for n, s in self.splits.items()
                    if n in REQUIRED_SPLITS and s.token_lengths and s.length_unit == "tokens"]

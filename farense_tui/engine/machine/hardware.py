@@ -63,7 +63,7 @@ def _mlx_device() -> tuple[str, bool]:
 
 
 def detect() -> Hardware:
-    from farense_tui.engine.blas import blas_in_use
+    from farense_tui.engine.machine.blas import blas_in_use
 
     vm = psutil.virtual_memory()
     device, gpu = _mlx_device()

@@ -15,7 +15,7 @@ from pathlib import Path
 import tomli_w
 
 from farense_tui.engine.errors import UserError
-from farense_tui.engine.profiles import Profile, profile_from_dict
+from farense_tui.engine.profiles.profile import Profile, profile_from_dict
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -22,10 +22,10 @@ from mlx_lm.sample_utils import make_sampler
 from mlx_lm.tuner.lora import LoRALinear
 from mlx_lm.tuner.utils import load_adapters
 
-from farense_tui.engine import checkpoint as ckpt
+from farense_tui.engine.runs import checkpoints as ckpt
 from farense_tui.engine.errors import UserError
-from farense_tui.engine.model_setup import load_base
-from farense_tui.engine.runconfig import RunConfig
+from farense_tui.engine.models.loading import load_base
+from farense_tui.engine.runs.config import RunConfig
 
 
 @dataclass

@@ -39,9 +39,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from farense_tui.engine import paths
-from farense_tui.engine.demo_model import DEMO_MODEL
-from farense_tui.engine.data_records import char_length, check_record, detect_format, json_type, unknown_format_message
-from farense_tui.engine.data_report import (
+from farense_tui.engine.models.demo import DEMO_MODEL
+from farense_tui.engine.data.records import char_length, check_record, detect_format, json_type, unknown_format_message
+from farense_tui.engine.data.report import (
     REQUIRED_SPLITS, SPLITS, DataReport, Problem, SplitReport,
 )
 from farense_tui.engine.errors import UserError

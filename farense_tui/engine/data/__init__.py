@@ -1,0 +1,1 @@
+"""Training data: record formats, the data check and its report; no MLX."""

@@ -1,0 +1,1 @@
+"""The machine: RAM, chip, MLX device and BLAS, detected without loading MLX."""

@@ -1,0 +1,1 @@
+"""Memory profiles: the TOML files, the choice for a machine, the memory estimate, the downshift."""

@@ -1,0 +1,1 @@
+"""The engine process that trains one run on MLX: trainer loop, batching, evaluation, memory watch, checkpoint writing."""
