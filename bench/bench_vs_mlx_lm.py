@@ -52,7 +52,7 @@ def run_mlx_lm(a, model: Path, data: Path, work: Path) -> dict:
     config = {
         "lora_parameters": {"rank": a.rank, "scale": a.scale, "dropout": 0.0, "keys": KEYS},
         "mask_prompt": True, "optimizer": "adamw", "optimizer_config": {"adamw": {"weight_decay": 0.0}},
-        # the schedule our engine builds for warmup 0 (trainer._schedule), so both optimise alike
+        # the schedule our engine builds for warmup 0 (training/setup.py schedule), so both optimise alike
         "lr_schedule": {"name": "cosine_decay", "warmup": 0, "arguments": [a.lr, a.iters, a.lr * 0.1]},
     }
     cfg_file = work / "mlx_lm_config.yaml"

@@ -7,8 +7,8 @@ long text, so every batch is padded exactly to the profile's max_seq_length. Eac
 events carry mem_peak_gb (MLX peak since the model was loaded); the table compares it with
 estimate_for(model, profile).mlx_peak_gb.
 
---sweep: in-process, measures the training step (model_setup.add_lora, mlx-lm default_loss,
-nn.value_and_grad + mx.compile + AdamW, as Trainer._compile_steps) on random llama shapes at two
+--sweep: in-process, measures the training step (models/loading.add_lora, mlx-lm default_loss,
+nn.value_and_grad + mx.compile + AdamW, as training/steps.py CompiledSteps) on random llama shapes at two
 depths, and fits the per-token element counts of memory_estimate (non-negative least squares).
 
     python bench/calibrate_memory.py                       # the table (~5-10 min on 2 cores)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import mlx.core as mx
@@ -47,9 +46,8 @@ def test_kill_during_checkpoint_write_leaves_previous_checkpoint(tiny_model_dir,
     kill(run_dir / "engine.pid")
     wait_for(lambda: not runs.is_alive(run_dir), what="processes to die")
 
-    state = json.loads((run_dir / "training_state.json").read_text())
-    assert state["checkpoint"] == "step-0000004" and state["step"] == 4
-    folder, _ = ckpt.latest_checkpoint(run_dir)
+    folder, state = ckpt.latest_checkpoint(run_dir)
+    assert state.checkpoint == "step-0000004" and state.step == 4
     assert mx.load(str(folder / "adapters.safetensors")) and mx.load(str(folder / "optimizer.safetensors"))
     assert runs.info(run_dir).status == "dead" and runs.info(run_dir).recoverable
 

@@ -10,7 +10,8 @@ import pytest
 
 import farense_tui.engine as engine
 
-MLX_FREE = ("machine", "data", "profiles", "runs", "models.local", "models.demo", "files", "paths", "errors")
+MLX_FREE = ("machine", "data", "profiles", "runs", "models.local", "models.demo", "chat.targets", "files", "paths",
+            "errors")
 """Engine packages and modules that must load without MLX; training/, chat/ and model loading use it."""
 
 

@@ -7,6 +7,7 @@ from farense_tui.engine import runs
 from farense_tui.engine.profiles.profile import load_profile
 from farense_tui.engine.profiles.downshift import downshift
 from farense_tui.engine.runs.config import Faults, RunConfig
+from farense_tui.engine.runs.training_state import TrainingState
 from tests.engine_helpers import events, losses, start_run, tiny_config, wait_done
 
 
@@ -30,7 +31,8 @@ def test_abort_like_metal_oom_restarts_with_half_batch_double_accumulation(tiny_
     assert sorted(losses(run_dir)) == list(range(1, 13))
     assert (run_dir / "final" / "adapters.safetensors").exists()
     assert RunConfig.load(run_dir / "config.toml").profile.batch_size == 1
-    assert "failures" in (run_dir / "training_state.json").read_text()
+    failures = TrainingState.load(run_dir).failures
+    assert [f["what"] for f in failures] == [error["message"]]
 
 
 def test_budget_too_small_walks_down_every_setting_then_gives_up(tiny_model_dir, tiny_data):

@@ -2,13 +2,15 @@
 
 The App owns the state every screen shows — the active run's `RunStatus`, its `MetricHistory`
 and the detected hardware — and fans it out through Signals, because a screen of an inactive
-mode cannot be queried. Work that waits on files or processes runs in thread workers that post
-messages back (see run_watcher.py); run commands live in run_control.py.
+mode cannot be queried. It also owns three services, declared in `__init__`: the watcher that
+follows the active run in a thread worker (run_watcher.py), the run commands (run_control.py)
+and the chat model (chat_session.py); keys and palette commands delegate to them.
 """
 
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 from typing import Iterable
 
 import psutil
@@ -20,14 +22,17 @@ from textual.signal import Signal
 from textual.widgets import Input, TextArea
 from textual.worker import Worker, WorkerState
 
+from farense_tui.engine import runs
+from farense_tui.engine.errors import UserError
 from farense_tui.engine.machine import hardware as hw
 from farense_tui.engine.runs import commands
-from farense_tui.engine import runs
+from farense_tui.engine.runs.config import RunConfig
+from farense_tui.engine.runs.status import ENDED, RunStatus, describe_recovery
+from farense_tui.tui.chat_session import ChatSession
 from farense_tui.tui.history import MetricHistory
 from farense_tui.tui.messages import HardwareDetected, RunEventsArrived, RunLivenessChanged, RunsListed
-from farense_tui.tui.run_control import ControlsRuns
-from farense_tui.engine.runs.status import ENDED, RunStatus, recovery_change
-from farense_tui.tui.run_watcher import WatchesRuns
+from farense_tui.tui.run_control import RunControl
+from farense_tui.tui.run_watcher import RunWatcher
 from farense_tui.tui.screens.chat import ChatScreen
 from farense_tui.tui.screens.config import ConfigScreen
 from farense_tui.tui.screens.monitor import MonitorScreen
@@ -38,7 +43,7 @@ from farense_tui.tui.widgets.dialogs import quit_dialog
 GB = 1024**3
 
 
-class FarenseApp(ControlsRuns, WatchesRuns, App[int]):
+class FarenseApp(App[int]):
     """farense-tui: configure, train, monitor and chat with LoRA fine-tunes of MLX models."""
 
     TITLE = "farense-tui"
@@ -67,6 +72,10 @@ class FarenseApp(ControlsRuns, WatchesRuns, App[int]):
         self.asking_to_quit = False
         self.run_changed: Signal[RunStatus] = Signal(self, "run-changed")
         self.hardware_changed: Signal[hw.Hardware] = Signal(self, "hardware-changed")
+        # The services: each outlives the screens; the chat model starts with its first load.
+        self.watcher: RunWatcher = RunWatcher(self)
+        self.control: RunControl = RunControl(self)
+        self.chat: ChatSession = ChatSession()
 
     @property
     def total_ram_gb(self) -> float:
@@ -80,7 +89,8 @@ class FarenseApp(ControlsRuns, WatchesRuns, App[int]):
             self.find_runs()
 
     def on_unmount(self) -> None:
-        self.workers.cancel_group(self, "watch")
+        self.watcher.close()
+        self.chat.close()
 
     @work(thread=True, exclusive=True, group="hardware", exit_on_error=False, description="detect the hardware")
     def measure_hardware(self) -> None:
@@ -114,6 +124,21 @@ class FarenseApp(ControlsRuns, WatchesRuns, App[int]):
                         severity="warning", timeout=8)
 
     # ---- the active run -----------------------------------------------------------------------
+    def attach(self, run_dir: Path) -> None:
+        """Make `run_dir` the active run and follow its events from the start of the file."""
+        try:
+            cfg = RunConfig.load(run_dir / "config.toml")
+            model, profile, budget = cfg.model, cfg.profile.name, cfg.profile.memory_budget_gb
+            log_every, iters = cfg.profile.log_every, cfg.profile.iters
+        except (UserError, KeyError) as exc:
+            self.notify(f"Cannot attach to {run_dir.name}: {exc}", severity="error")
+            return
+        self.run_status = RunStatus(run_dir=run_dir, model=model, profile=profile, budget_gb=budget,
+                                    log_every=log_every, total_steps=iters)
+        self.history.reset(run_dir, budget, self.total_ram_gb)
+        self.watcher.watch(run_dir)
+        self.run_changed.publish(self.run_status)
+
     @on(RunEventsArrived)
     def absorb_run_events(self, message: RunEventsArrived) -> None:
         status = self.run_status
@@ -135,7 +160,7 @@ class FarenseApp(ControlsRuns, WatchesRuns, App[int]):
         """Toasts for what must not be missed: recoveries, errors, the end of the run."""
         kind = event["type"]
         if kind == "recovery":
-            self.notify(f"{event.get('message', '')}\nNow: {recovery_change(event)}",
+            self.notify(describe_recovery(event),
                         title="Recovered", severity="warning", timeout=12)
         elif kind == "error":
             self.notify(event.get("message", ""), title=f"Run error ({event.get('kind')})", severity="error")
@@ -160,6 +185,27 @@ class FarenseApp(ControlsRuns, WatchesRuns, App[int]):
         if event.state == WorkerState.ERROR:
             worker = event.worker
             self.notify(f"{worker.description} failed: {worker.error}", severity="error", timeout=10)
+
+    # ---- run commands (keys, palette and screens reach them here) -----------------------------
+    def action_toggle_pause(self) -> None:
+        """Pause the active run, or continue it when paused."""
+        self.control.toggle_pause()
+
+    def action_stop_run(self) -> None:
+        """Checkpoint the active run and stop it (resume it any time)."""
+        self.control.stop()
+
+    def action_save_run(self) -> None:
+        """Write a checkpoint of the active run now, and keep training."""
+        self.control.save()
+
+    def action_switch_profile(self) -> None:
+        """Checkpoint the active run and restart it with another profile (same effective batch)."""
+        self.control.switch_profile()
+
+    def offer_resume(self, run_dir: Path) -> None:
+        """Ask how to continue a stopped, failed or dead run: smaller, as is, or leave it."""
+        self.control.offer_resume(run_dir)
 
     # ---- screens ------------------------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

@@ -1,80 +1,143 @@
-"""Messages that cross from worker threads to the UI: past-tense events, posted with post_message."""
+"""Messages that cross from worker threads to the UI: past-tense events, posted with post_message.
+
+Each is a dataclass (Textual's Message initialises itself in `__post_init__`). The chat ones say
+`bubble=False` each (Textual resets it per subclass): they are for the Chat screen alone.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from farense_tui.engine.data.report import DataReport
-from farense_tui.engine.machine.hardware import Hardware
+if TYPE_CHECKING:
+    from farense_tui.engine.chat.service import ChatTarget
+    from farense_tui.engine.chat.targets import TargetChoice
+    from farense_tui.engine.data.report import DataReport
+    from farense_tui.engine.machine.hardware import Hardware
+    from farense_tui.engine.runs.folder import RunInfo
 
 
+# ---- runs -----------------------------------------------------------------------------------
+@dataclass
 class RunEventsArrived(Message):
     """New complete lines of a run's events.jsonl, in file order (one message per batch)."""
 
-    def __init__(self, run_dir: Path, events: list[dict]) -> None:
-        super().__init__()
-        self.run_dir = run_dir
-        self.events = events
+    run_dir: Path
+    events: list[dict]
 
 
+@dataclass
 class RunLivenessChanged(Message):
     """The run's supervisor process was found alive or gone (posted on a change only)."""
 
-    def __init__(self, run_dir: Path, alive: bool) -> None:
-        super().__init__()
-        self.run_dir = run_dir
-        self.alive = alive
+    run_dir: Path
+    alive: bool
 
 
-class HardwareDetected(Message):
-    """The machine was measured (RAM, chip, MLX device, BLAS)."""
+@dataclass
+class RunsListed(Message):
+    """A fresh listing of runs/ (newest first)."""
 
-    def __init__(self, hardware: Hardware) -> None:
-        super().__init__()
-        self.hardware = hardware
-
-
-class DataChecked(Message):
-    """A data folder was checked; `error` is set when the folder itself is unusable."""
-
-    def __init__(self, key: tuple, report: DataReport | None, error: str = "",
-                 auto: tuple[str, str] | None = None) -> None:
-        super().__init__()
-        self.key = key  # what was checked: (data, model, max_seq_length, mask_prompt, batch_size)
-        self.report = report
-        self.error = error
-        self.auto = auto  # (profile, reason) chosen for this model and data's length, if predictable
+    runs: list[RunInfo]
 
 
-class ModelProgressed(Message):
-    """A line of progress while the model is prepared (the demo model's download and conversion)."""
-
-    def __init__(self, line: str) -> None:
-        super().__init__()
-        self.line = line
-
-
+@dataclass
 class RunStarted(Message):
     """A run was created and its supervisor started."""
 
-    def __init__(self, run_dir: Path) -> None:
-        super().__init__()
-        self.run_dir = run_dir
+    run_dir: Path
 
 
+@dataclass
 class RunStartFailed(Message):
     """Preparing or starting a run failed; `reason` says why in words."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__()
-        self.reason = reason
+    reason: str
 
 
-class RunsListed(Message):
-    """A fresh listing of runs/ (engine RunInfo objects, newest first)."""
+# ---- the machine, models and data -----------------------------------------------------------
+@dataclass
+class HardwareDetected(Message):
+    """The machine was measured (RAM, chip, MLX device, BLAS)."""
 
-    def __init__(self, runs: list) -> None:
-        super().__init__()
-        self.runs = runs
+    hardware: Hardware
+
+
+@dataclass
+class DataChecked(Message):
+    """A data folder was checked; `error` is set when the folder itself is unusable."""
+
+    key: tuple
+    """What was checked: (data, model, max_seq_length, mask_prompt, batch_size)."""
+    report: DataReport | None
+    error: str = ""
+    auto: tuple[str, str] | None = None
+    """(profile, reason) chosen for this model and data's length, if predictable."""
+
+
+@dataclass
+class ModelProgressed(Message):
+    """A line of progress while the model is prepared (the demo model's download and conversion)."""
+
+    line: str
+
+
+# ---- chat -----------------------------------------------------------------------------------
+@dataclass
+class TargetsListed(Message, bubble=False):
+    """The base models and run adapters that can be chatted with were listed (`error`: why not)."""
+
+    choices: list[TargetChoice]
+    error: str | None = None
+
+
+@dataclass
+class TargetPrepared(Message, bubble=False):
+    """The chosen target was built and can be loaded (mlx-lm is imported by now)."""
+
+    key: str
+    target: ChatTarget
+
+
+@dataclass
+class ModelLoading(Message, bubble=False):
+    """The chat service began loading a model (and adapter)."""
+
+    label: str
+
+
+@dataclass
+class ModelLoaded(Message, bubble=False):
+    """The chat service holds the model now, ready to answer."""
+
+    label: str
+    has_adapter: bool
+
+
+@dataclass
+class TokenGenerated(Message, bubble=False):
+    """One more piece of a reply, on `side` ("base" or "adapter")."""
+
+    side: str
+    text: str
+
+
+@dataclass
+class ReplyFinished(Message, bubble=False):
+    """A reply ended: by itself, at max tokens (finish_reason "length") or stopped by the user."""
+
+    side: str
+    tokens: int
+    tps: float
+    finish_reason: str | None
+    stopped: bool
+
+
+@dataclass
+class ChatFailed(Message, bubble=False):
+    """Listing, loading or answering failed; `message` says why in words."""
+
+    message: str

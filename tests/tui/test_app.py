@@ -6,9 +6,9 @@ import json
 import time
 
 from farense_tui.engine import runs
+from farense_tui.engine.runs import folder
+from farense_tui.engine.runs.follow import follow
 from farense_tui.tui.app import create_app
-from farense_tui.tui.messages import RunEventsArrived, RunLivenessChanged
-from farense_tui.tui.run_watcher import tail_run
 from farense_tui.tui.widgets.chrome import RunHeader
 from tests.tui.conftest import T0, fabricate_run, training_history, wait_until
 
@@ -62,7 +62,7 @@ async def test_palette_offers_modes_run_control_and_screen_keys():
 
 async def test_a_live_recovery_shows_a_notice_a_log_line_and_a_banner(monkeypatch):
     run_dir = fabricate_run("20260101-120000-tiny-llama", training_history(total=30, upto=9, recovery_at=None))
-    monkeypatch.setattr(runs, "is_alive", lambda path: True)
+    monkeypatch.setattr(folder, "is_alive", lambda path: True)
     app = create_app(attach_live=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("2")
@@ -84,7 +84,7 @@ async def test_a_live_recovery_shows_a_notice_a_log_line_and_a_banner(monkeypatc
 async def test_the_tui_stays_up_and_says_so_when_the_engine_dies(monkeypatch):
     run_dir = fabricate_run("20260101-120000-tiny-llama", training_history(total=30, upto=9, recovery_at=None))
     alive = {"now": True}
-    monkeypatch.setattr(runs, "is_alive", lambda path: alive["now"])
+    monkeypatch.setattr(folder, "is_alive", lambda path: alive["now"])
     app = create_app(attach_live=False)
     async with app.run_test(size=(80, 24)) as pilot:
         app.attach(run_dir)  # stays on Config: the dialog waits for the Training screen
@@ -100,11 +100,11 @@ async def test_the_tui_stays_up_and_says_so_when_the_engine_dies(monkeypatch):
         assert app.is_running
 
 
-def test_watcher_posts_one_message_per_batch_and_liveness_changes(tmp_path):
+def test_follow_calls_back_once_per_batch_and_on_liveness_changes(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in training_history(upto=3)))
-    posted, checks = [], {"n": 0}
+    batches, liveness, checks = [], [], {"n": 0}
 
     def is_alive(path) -> bool:
         checks["n"] += 1
@@ -113,9 +113,8 @@ def test_watcher_posts_one_message_per_batch_and_liveness_changes(tmp_path):
                 fh.write(json.dumps({"type": "state", "time": T0, "state": "paused", "message": ""}) + "\n")
         return checks["n"] <= 3
 
-    tail_run(run_dir, posted.append, lambda: checks["n"] >= 6, is_alive=is_alive, poll=(0.01, 0.01),
-             liveness_every=0)
-    batches = [m for m in posted if isinstance(m, RunEventsArrived)]
-    assert len(batches) == 2 and batches[1].events[0]["state"] == "paused"
-    assert len(batches[0].events) == len(training_history(upto=3))
-    assert [m.alive for m in posted if isinstance(m, RunLivenessChanged)] == [True, False]
+    follow(run_dir, batches.append, lambda: checks["n"] >= 6, on_liveness=liveness.append, is_alive=is_alive,
+           poll=(0.01, 0.01), liveness_every=0)
+    assert len(batches) == 2 and batches[1][0]["state"] == "paused"
+    assert len(batches[0]) == len(training_history(upto=3))
+    assert liveness == [True, False]

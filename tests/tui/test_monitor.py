@@ -160,6 +160,25 @@ async def test_hidden_monitor_does_not_replot():
         assert monitor.query_one(LossChart).series["train"][0][-1] == 40
 
 
+async def test_repaints_reuse_the_drawing_until_the_next_replot():
+    """A repaint (a screen switch, a toast) must not rebuild a plot: only new data does."""
+    history = synthetic_history(steps=20, recovery_at=None)
+    app = Host(history)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.3)
+        loss = app.screen.query_one(LossChart)
+        builds = []
+        real_build = loss.plt.build
+        loss.plt.build = lambda: builds.append(1) or real_build()
+        for _ in range(3):
+            loss.refresh()
+            await pilot.pause(0.05)
+        assert builds == []
+        history.add_events(synthetic_events(steps=25, recovery_at=None)[-5:])
+        await pilot.pause(0.6)
+        assert len(builds) == 1
+
+
 async def test_view_key_cycles_through_single_charts():
     app = Host(synthetic_history())
     async with app.run_test(size=(80, 24)) as pilot:

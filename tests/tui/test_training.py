@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 from textual.widgets import Button, Input, Select
 
 from farense_tui.engine import runs
+from farense_tui.engine.runs import folder
 from farense_tui.engine.runs.events import read_all
 from farense_tui.tui.app import create_app
 from farense_tui.tui.widgets.dialogs import ChoiceDialog, ProfilePicker
+from farense_tui.tui.widgets.event_log import EventLog
 from farense_tui.tui.widgets.runs_table import RunsTable
 from tests.engine_helpers import start_run, tiny_config
 from tests.tui.conftest import event_types, fabricate_run, kill_engine, training_history, wait_until
@@ -91,7 +95,7 @@ async def test_a_dead_run_is_offered_resume_and_resumes(tiny_model_dir, tiny_dat
 
 async def test_quitting_with_a_live_run_asks_first(monkeypatch):
     run_dir = fabricate_run("20260101-120000-tiny-llama", training_history(total=30, upto=9, recovery_at=None))
-    monkeypatch.setattr(runs, "is_alive", lambda path: path == run_dir)  # its engine "still running"
+    monkeypatch.setattr(folder, "is_alive", lambda path: path == run_dir)  # its engine "still running"
     app = create_app(attach_live=True)  # finds the live run at start, as a returning user would
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.run_status.run_dir == run_dir and app.run_status.alive,
@@ -112,7 +116,7 @@ async def test_quitting_with_a_live_run_asks_first(monkeypatch):
 
 async def test_switch_profile_key_sends_the_chosen_profile(monkeypatch):
     run_dir = fabricate_run("20260101-120000-tiny-llama", training_history(total=30, upto=9, recovery_at=None))
-    monkeypatch.setattr(runs, "is_alive", lambda path: path == run_dir)
+    monkeypatch.setattr(folder, "is_alive", lambda path: path == run_dir)
     app = create_app(attach_live=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("2")
@@ -123,3 +127,19 @@ async def test_switch_profile_key_sends_the_chosen_profile(monkeypatch):
         await pilot.press("home", "enter")  # the first profile: cpu (profiles sort by backend, RAM)
         await wait_until(pilot, lambda: not isinstance(app.screen, ProfilePicker), what="picked")
     assert read_all(run_dir / "commands.jsonl")[-1] | {"time": 0} == {"cmd": "switch", "profile": "cpu", "time": 0}
+
+
+async def test_a_hidden_training_screen_catches_up_when_shown(monkeypatch):
+    """Events that arrive while another mode is shown are drawn on the return, not while hidden."""
+    run_dir = fabricate_run("20260101-120000-tiny-llama", training_history(total=30, upto=9, recovery_at=None))
+    app = create_app(attach_live=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        training = app.screen
+        await pilot.press("3")
+        app.attach(run_dir)
+        await wait_until(pilot, lambda: app.run_status.step == 9, what="run history")
+        assert training.shown is not app.run_status and training.query_one(EventLog).events == deque()
+        await pilot.press("2")
+        await wait_until(pilot, lambda: training.shown is app.run_status, what="caught up")
+        assert training.query_one(EventLog).events[-1]["type"] == "checkpoint"

@@ -11,6 +11,7 @@ import dataclasses
 import pytest
 
 from farense_tui.engine import runs
+from farense_tui.engine.runs import folder
 from farense_tui.engine.runs import status as run_status
 from farense_tui.tui.app import create_app
 from tests.tui.conftest import T0, fabricate_run, training_history, wait_until
@@ -26,7 +27,7 @@ def training_app(monkeypatch):
          "best_val_loss": 2.4},
         {"type": "state", "time": T0 + 80, "state": "finished", "message": "finished at step 12"}])
     active = fabricate_run(ACTIVE, training_history(total=30, upto=18, recovery_at=10))
-    monkeypatch.setattr(runs, "is_alive", lambda run_dir: run_dir.name == ACTIVE)
+    monkeypatch.setattr(folder, "is_alive", lambda run_dir: run_dir.name == ACTIVE)
     monkeypatch.setattr(run_status, "clock", lambda: T0 + 70.0)
     created = {ACTIVE: T0, OLDER: T0 - 97200}
     real_list = runs.list_runs

@@ -24,7 +24,8 @@ def run(args) -> int:
     from farense_tui.engine import paths
     from farense_tui.engine.models.demo import DEMO_MODEL
     from farense_tui.engine.machine.hardware import detect
-    from farense_tui.engine.profiles.memory_estimate import DEFAULT_HEADROOM, LABELS, fmt, model_folder
+    from farense_tui.engine.models.local import local_folder
+    from farense_tui.engine.profiles.memory_estimate import DEFAULT_HEADROOM, LABELS, fmt
     from farense_tui.engine.profiles.profile import available_profiles, load_profile
     from farense_tui.engine.profiles.choice import choose_profile, fits_profile, make_estimator, usable_gb
 
@@ -50,7 +51,7 @@ def run(args) -> int:
         print("  choosing by RAM class only")
     else:
         first = next(e for e in estimates.values() if e is not None)
-        print(f"  {model_folder(spec)}  ({first.info['params'] / 1e6:.0f}M parameters, "
+        print(f"  {local_folder(spec)}  ({first.info['params'] / 1e6:.0f}M parameters, "
               f"{first.info['layers']} blocks, vocabulary {first.info['vocab']})")
         padded = f"padded to {args.seq} tokens" if args.seq else "padded to each profile's max_seq_length (worst case)"
         print(f"  predicted peaks assume batches {padded}")

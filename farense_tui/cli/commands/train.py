@@ -7,10 +7,8 @@ prints its events, and on Ctrl-C asks it to stop and save, then waits for the ch
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
-from farense_tui.engine.errors import UserError
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train headless (progress line; Ctrl-C stops and saves)")
@@ -29,12 +27,13 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from farense_tui.engine import runs
+    from farense_tui.engine.profiles.profile import load_profile
 
     if args.attach:
         return follow(runs.find_run(args.attach))
     if args.resume:
         run_dir = runs.find_run(args.resume)
-        profile = _profile(args.profile) if args.profile else None
+        profile = load_profile(args.profile) if args.profile else None
         runs.resume(run_dir, profile=profile)
         print(f"resuming {run_dir.name} from step {runs.info(run_dir).checkpoint_step}")
     else:
@@ -45,58 +44,35 @@ def run(args) -> int:
     return follow(run_dir)
 
 
-def _profile(name: str | None, model: str | None = None, seq_len: int | None = None):
-    """The named profile, or the one chosen for this machine, model and the data's padded length."""
-    from farense_tui.engine.machine.hardware import detect
-    from farense_tui.engine.profiles.profile import available_profiles, load_profile
-    from farense_tui.engine.profiles.choice import choose_profile
-
-    if name:
-        return load_profile(name)
-    profile, reason = choose_profile(detect(), available_profiles(), model_spec=model, seq_len=seq_len)
-    print(f"profile {profile.name}: {reason}")
-    return profile
-
-
 def _new_run(args) -> Path:
-    from farense_tui.engine import paths
-    from farense_tui.engine import runs
-    from farense_tui.engine.data.check import check_data, load_tokenizer_for
-    from farense_tui.engine.models.local import resolve_model
-    from farense_tui.engine.runs.config import RunConfig
+    from farense_tui.engine.runs.plan import plan_run, start_plan
 
-    model = resolve_model(args.model, progress=print)
-    data = Path(args.data) if args.data else paths.data_dir()
-    tokenizer = load_tokenizer_for(model) if Path(model).is_dir() else None
-    lengths = check_data(data, tokenizer) if not args.profile else None
-    profile = _profile(args.profile, model, lengths.padded_length() if lengths else None)
-    if args.iters:
-        profile = profile.replace(iters=args.iters)
-    elif args.epochs:
-        profile = profile.replace(epochs=args.epochs, iters=0)
-    report = check_data(data, tokenizer, profile.max_seq_length, mask_prompt=profile.mask_prompt,
-                        batch_size=profile.batch_size)
-    if not report.ok:
-        raise UserError("the data is not ready:\n  " + "\n  ".join(report.problem_lines()))
-    cfg = RunConfig(profile=profile, model=model, data=str(data.resolve()), auto_recover=not args.no_recover)
-    run_dir = runs.create_run(cfg)
-    runs.start(run_dir)
+    overrides = {"iters": args.iters} if args.iters else {"epochs": args.epochs, "iters": 0} if args.epochs else None
+    plan = plan_run(args.model, Path(args.data) if args.data else None, args.profile, overrides=overrides,
+                    progress=print, auto_recover=not args.no_recover)
+    profile = plan.profile
+    if not args.profile:
+        print(f"profile {profile.name}: {plan.reason}")
+    run_dir = start_plan(plan)
     print(f"run {run_dir.name}: {profile.name}, batch {profile.batch_size}×{profile.grad_accumulation}, "
           f"sequence {profile.max_seq_length}, {profile.base_precision} base → {run_dir}")
     return run_dir
 
 
 def follow(run_dir: Path) -> int:
-    """Print the run's events until it ends; Ctrl-C sends stop-and-save and waits for it."""
-    from farense_tui.engine.runs import commands
+    """Print the run's events until it ends; Ctrl-C sends stop-and-save, a second Ctrl-C leaves."""
+    import signal
+
     from farense_tui.engine import runs
-    from farense_tui.engine.runs.events import EventReader
-    from farense_tui.engine.runs.status import RunStatus, describe_event, progress_line
+    from farense_tui.engine.runs import commands
     from farense_tui.engine.runs.config import RunConfig
+    from farense_tui.engine.runs.event_types import ENDED, State
+    from farense_tui.engine.runs.follow import follow as follow_run
+    from farense_tui.engine.runs.status import RunStatus, describe_event, progress_line
 
     profile = RunConfig.load(run_dir / "config.toml").profile
     status = RunStatus(run_dir=run_dir, budget_gb=profile.memory_budget_gb, log_every=profile.log_every)
-    reader, tty = EventReader(run_dir / "events.jsonl"), sys.stdout.isatty()
+    tty = sys.stdout.isatty()
 
     def show(events: list[dict]) -> None:
         for event in events:  # one at a time, so each line shows the figures as of its event
@@ -109,29 +85,30 @@ def follow(run_dir: Path) -> int:
         if tty and any(e["type"] == "step" for e in events):
             print("\r\x1b[2K" + progress_line(status), end="", flush=True)
 
-    stopping = False
-    while True:
-        try:
-            show(reader.read_new())
-            if not runs.is_alive(run_dir):
-                show(reader.read_new())
-                break
-            time.sleep(0.2)
-        except KeyboardInterrupt:
-            if stopping:
-                print("\nleaving the run to finish its checkpoint in the background")
-                return 130
-            stopping = True
-            print("\nCtrl-C: stopping and saving a checkpoint (Ctrl-C again to leave it running)…")
+    interrupts = []
+
+    def on_interrupt(*_) -> None:
+        interrupts.append(True)
+        if len(interrupts) == 1:
+            print("\nCtrl-C: stopping and saving a checkpoint (Ctrl-C again to leave it running)…", flush=True)
             commands.send(run_dir, "stop")
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        follow_run(run_dir, show, lambda: len(interrupts) > 1, until_ended=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if len(interrupts) > 1:
+        print("\nleaving the run to finish its checkpoint in the background")
+        return 130
     if tty:
         print()
     info = runs.info(run_dir)
     print(f"{info.run_id}: {info.status} at step {info.step}/{info.total_steps}"
           + (f", best val loss {info.best_val_loss:.4f}" if info.best_val_loss is not None else ""))
-    if info.status == "finished":
+    if info.status == State.FINISHED:
         print(f"adapters: {run_dir / 'best'} (best), {run_dir / 'final'} (final)")
         print(f"try it: farense-tui chat --run {info.run_id} \"Quem foi Hassan Nader?\"")
-    elif info.status in ("stopped", "failed", "dead") and info.checkpoint_step:
+    elif info.status in (*ENDED, State.DEAD) and info.checkpoint_step:
         print(f"resume with: farense-tui train --resume {info.run_id}")
-    return 0 if info.status in ("finished", "stopped") else 1
+    return 0 if info.status in (State.FINISHED, State.STOPPED) else 1

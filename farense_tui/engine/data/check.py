@@ -40,6 +40,7 @@ from types import SimpleNamespace
 
 from farense_tui.engine import paths
 from farense_tui.engine.models.demo import DEMO_MODEL
+from farense_tui.engine.models.local import local_folder
 from farense_tui.engine.data.records import char_length, check_record, detect_format, json_type, unknown_format_message
 from farense_tui.engine.data.report import (
     REQUIRED_SPLITS, SPLITS, DataReport, Problem, SplitReport,
@@ -249,13 +250,10 @@ def load_tokenizer_for(model_spec: str | Path):
 
     Never downloads: a spec that is not a local folder is a UserError.
     """
-    spec = Path(model_spec).expanduser()
-    candidates = [spec] if spec.is_absolute() else [spec, paths.models_dir() / spec]
-    folder = next((c for c in candidates if c.is_dir()), None)
-    if folder is None:
-        tried = " or ".join(str(c) for c in candidates)
-        raise UserError(f"no model folder at {tried}; expected a local MLX model folder "
-                        "with tokenizer.json / tokenizer_config.json")
+    folder = local_folder(model_spec) or Path(model_spec).expanduser()
+    if not folder.is_dir():
+        raise UserError(f"no model folder at {model_spec} (a path, or a name in {paths.models_dir()}); "
+                        "expected a local MLX model folder with tokenizer.json / tokenizer_config.json")
     if not any((folder / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")):
         raise UserError(f"{folder}: no tokenizer files (tokenizer.json, tokenizer_config.json) in it")
     from mlx_lm.utils import load_tokenizer

@@ -2,7 +2,7 @@
 
 chat {"messages": [{"role", "content"}, ...], "tools"?}, completions {"prompt", "completion"} and
 text {"text"}. Each check returns the problems in words (where, and what was expected); the file-
-and folder-level checks, counts and token lengths are in datacheck.py.
+and folder-level checks, counts and token lengths are in check.py.
 """
 
 from __future__ import annotations

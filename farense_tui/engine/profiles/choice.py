@@ -20,9 +20,9 @@ from farense_tui.engine.profiles.memory_estimate import (
     MemoryEstimate,
     estimate_peak,
     fmt,
-    model_folder,
     read_model,
 )
+from farense_tui.engine.models.local import local_folder
 from farense_tui.engine.profiles.profile import Profile
 
 Estimator = Callable[[Profile], "MemoryEstimate | None"]
@@ -32,7 +32,7 @@ def make_estimator(model_spec, seq_len: int | None = None) -> Estimator:
     """profile -> MemoryEstimate for a model spec/folder or a config.json dict; None if unknown."""
     if isinstance(model_spec, dict):
         return lambda p: estimate_peak(model_spec, p, seq_len=seq_len)
-    folder = model_folder(model_spec)
+    folder = local_folder(model_spec)
     if folder is None:
         return lambda p: None
     try:

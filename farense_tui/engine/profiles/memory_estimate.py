@@ -2,7 +2,7 @@
 
 The prediction has the parts a person can check against their own budget:
 
-- base weights at the precision the engine loads them (model_setup.load_base),
+- base weights at the precision the engine loads them (models/loading.load_base),
 - the LoRA parameters, their gradients and the AdamW state (float32, as mlx-lm creates them),
 - activations: what each LoRA'd block keeps for the backward pass, per token, plus the working
   set of the backward through one block,
@@ -13,7 +13,7 @@ Everything but the weights is counted in tensor *elements* per token, a property
 autodiff graph that does not depend on the dtype; elements are multiplied by the compute dtype's
 size (float32 for a float32 base, the scales' float16/bfloat16 for a quantized one).
 The element counts were measured, not guessed: bench/calibrate_memory.py --sweep ran the engine's
-training step (model_setup.add_lora, mlx-lm's default_loss, nn.value_and_grad, mx.compile, AdamW)
+training step (models/loading.add_lora, mlx-lm's default_loss, nn.value_and_grad, mx.compile, AdamW)
 on 24 random llama shapes at two depths and fitted them (non-negative least squares); its default
 mode checks the result against real engine runs. All measurements are from MLX's CPU backend on
 Linux; Metal runs the same graph (in training MLX uses the unfused attention on Metal too), but
@@ -31,6 +31,8 @@ import math
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from farense_tui.engine.models.local import _count_params, _safetensors_header, local_folder
 
 GB = 1024**3
 
@@ -299,8 +301,6 @@ def _saved_per_layer(shape: ModelShape, targets: list[str], length: int) -> floa
 
 def read_model(path: Path) -> tuple[dict, dict, int]:
     """(config, safetensors tensor headers, logical parameter count) without loading weights."""
-    from farense_tui.engine.models.local import _count_params, _safetensors_header
-
     config = json.loads((path / "config.json").read_text())
     tensors: dict = {}
     for file in sorted(path.glob("*.safetensors")):
@@ -310,37 +310,9 @@ def read_model(path: Path) -> tuple[dict, dict, int]:
     return config, tensors, n_params
 
 
-def model_folder(spec) -> Path | None:
-    """The local folder for a model spec ("demo", a name in models/, a path, a cached Hub id)."""
-    from farense_tui.engine import paths
-    from farense_tui.engine.models.demo import DEMO_MODEL
-
-    if spec is None or spec in ("demo", DEMO_MODEL):
-        spec = DEMO_MODEL
-    spec = str(spec)
-    for candidate in (paths.models_dir() / spec, Path(spec).expanduser()):
-        if (candidate / "config.json").is_file():
-            return candidate
-    return _hub_cache_folder(spec)
-
-
-def _hub_cache_folder(spec: str) -> Path | None:
-    if spec.count("/") != 1:
-        return None
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return None
-    try:
-        found = try_to_load_from_cache(spec, "config.json")
-    except Exception:  # an odd id: treat it as not downloaded
-        return None
-    return Path(found).parent if isinstance(found, str) else None
-
-
 def estimate_for(model_path_or_spec, profile, *, seq_len: int | None = None) -> MemoryEstimate | None:
     """Estimate for a model folder or spec; None when the model is not on this machine (unknown)."""
-    folder = model_folder(model_path_or_spec)
+    folder = local_folder(model_path_or_spec)
     if folder is None:
         return None
     try:

@@ -11,15 +11,15 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from farense_tui.engine.files import read_json
+from farense_tui.engine.runs.training_state import TrainingState
 
 
-def latest_checkpoint(run_dir: Path) -> tuple[Path, dict] | None:
-    """The checkpoint training_state.json points at, if it is complete."""
-    state = read_json(run_dir / "training_state.json")
-    if not state or not state.get("checkpoint"):
+def latest_checkpoint(run_dir: Path) -> tuple[Path, TrainingState] | None:
+    """The checkpoint training_state.json points at, if it is complete, with the run's record."""
+    state = TrainingState.load(run_dir)
+    if state is None or not state.checkpoint:
         return None
-    folder = run_dir / "checkpoints" / state["checkpoint"]
+    folder = run_dir / "checkpoints" / state.checkpoint
     if not (folder / "optimizer.safetensors").exists():
         return None
     return folder, state

@@ -3,9 +3,10 @@
 The engine process appends; any number of readers (TUI, CLI, tests, a later session) tail the
 file. The file is the interface, so a reader can attach to a run started elsewhere.
 
-Every event has "type" and "time" (unix seconds). Types and their fields:
-  state       state: starting|loading|training|paused|evaluating|stopping|stopped|finished|failed|
-              recovering|switching, message
+Every event has "type" and "time" (unix seconds); event_types.py holds one typed record per type,
+which the writer checks each event against. Types and their fields:
+  state       state (a State: loading|training|paused|evaluating|saving|stopping|stopped|finished|
+              failed|switching), message, step, total_steps, recoverable
   step        step, total_steps, epoch, loss, learning_rate, tokens_per_sec, step_time, trained_tokens,
               mem_active_gb, mem_peak_gb, mem_cache_gb, rss_gb, sys_used_gb, sys_available_gb,
               swap_used_gb
@@ -25,8 +26,7 @@ import os
 import time
 from pathlib import Path
 
-EVENT_TYPES = ("state", "step", "eval", "checkpoint", "warning", "error", "recovery", "finished")
-
+from farense_tui.engine.runs.event_types import make_event
 
 class EventWriter:
     """Appends events, one flushed line each, so a reader never waits for a buffer."""
@@ -36,7 +36,7 @@ class EventWriter:
         self._fh = open(path, "a", encoding="utf-8")
 
     def emit(self, type_: str, **fields) -> dict:
-        assert type_ in EVENT_TYPES, type_
+        make_event(type_, **fields)  # a field the record does not have fails here, in the engine
         event = {"type": type_, "time": round(time.time(), 3), **fields}
         self._fh.write(json.dumps(event, ensure_ascii=False) + "\n")
         self._fh.flush()

@@ -17,17 +17,18 @@ from pathlib import Path
 
 import psutil
 
-from farense_tui.engine.files import atomic_write_json, read_json
-from farense_tui.engine.runs import checkpoints as ckpt
 from farense_tui.engine import paths
-from farense_tui.engine.machine.blas import with_fast_blas
 from farense_tui.engine.errors import UserError
-from farense_tui.engine.profiles.profile import Profile
-from farense_tui.engine.runs.events import EventWriter
+from farense_tui.engine.machine.blas import with_fast_blas
 from farense_tui.engine.profiles.downshift import downshift, settings
+from farense_tui.engine.profiles.profile import Profile
+from farense_tui.engine.runs import checkpoints as ckpt
 from farense_tui.engine.runs.config import RunConfig
+from farense_tui.engine.runs.event_types import State
+from farense_tui.engine.runs.events import EventWriter
+from farense_tui.engine.runs.status import RunStatus
+from farense_tui.engine.runs.training_state import TrainingState
 
-ENDED = ("finished", "stopped", "failed")
 TAIL_BYTES = 256 * 1024
 
 
@@ -35,7 +36,7 @@ TAIL_BYTES = 256 * 1024
 class RunInfo:
     run_id: str
     path: Path
-    status: str  # a state from events.py, or "dead" (said running, no process left)
+    status: str  # a State's value: "dead" when it said running but no process is left
     message: str
     step: int
     total_steps: int
@@ -50,7 +51,7 @@ class RunInfo:
     @property
     def checkpoint_step(self) -> int:
         found = ckpt.latest_checkpoint(self.path)
-        return found[1]["step"] if found else 0
+        return found[1].step if found else 0
 
 
 def new_run_id(model: str) -> str:
@@ -125,23 +126,22 @@ def tail_events(run_dir: Path, nbytes: int = TAIL_BYTES) -> list[dict]:
 
 
 def info(run_dir: Path) -> RunInfo:
+    """A run's status from its config and the fold of its latest events (the same RunStatus the
+    cockpit and `train` keep), with training_state.json for what the events' tail no longer holds."""
     cfg = RunConfig.load(run_dir / "config.toml")
-    events = tail_events(run_dir)
-    state = next((e for e in reversed(events) if e["type"] == "state"), {"state": "created", "message": ""})
-    step = next((e for e in reversed(events) if e["type"] == "step"), None)
-    saved = read_json(run_dir / "training_state.json") or {}
-    alive = is_alive(run_dir)
-    status = state["state"]
-    if not alive and status not in ENDED and status != "created":
-        status = "dead"
-    best = next((e["best_val_loss"] for e in reversed(events) if e["type"] == "eval"), saved.get("best_val_loss"))
+    status = RunStatus(run_dir=run_dir, model=cfg.model, profile=cfg.profile.name)
+    status.add_events(tail_events(run_dir))
+    status.alive = is_alive(run_dir)
+    saved = TrainingState.load(run_dir) or TrainingState()
+    stepped = status.loss is not None or status.step > 0
     return RunInfo(
-        run_id=run_dir.name, path=run_dir, status=status, message=state.get("message", ""),
-        step=step["step"] if step else saved.get("step", 0),
-        total_steps=step["total_steps"] if step else state.get("total_steps") or saved.get("total_steps", 0),
-        loss=step["loss"] if step else None, best_val_loss=best,
+        run_id=run_dir.name, path=run_dir, status=str(status.status), message=status.message,
+        step=status.step if stepped else saved.step,
+        total_steps=status.total_steps or saved.total_steps,
+        loss=status.loss,
+        best_val_loss=status.best_val_loss if status.best_val_loss is not None else saved.best_val_loss,
         created=(run_dir / "config.toml").stat().st_ctime, model=cfg.model, profile=cfg.profile.name,
-        alive=alive, recoverable=status == "dead" or bool(state.get("recoverable")),
+        alive=bool(status.alive), recoverable=status.status == State.DEAD or status.recoverable,
     )
 
 
@@ -189,6 +189,6 @@ def resume(run_dir: Path, profile: Profile | None = None, smaller: bool = False)
         found = ckpt.latest_checkpoint(run_dir)
         writer = EventWriter(run_dir / "events.jsonl")
         writer.emit("recovery", message=f"resumed by hand with {change}", **{"from": before},
-                    to=settings(cfg.profile), resume_step=found[1]["step"] if found else 0)
+                    to=settings(cfg.profile), resume_step=found[1].step if found else 0)
         writer.close()
     return start(run_dir)

@@ -13,7 +13,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ENDED = ("finished", "stopped", "failed")
+from farense_tui.engine.runs.event_types import (
+    ENDED, CheckpointEvent, ErrorEvent, EvalEvent, FinishedEvent, RecoveryEvent, State, StateEvent,
+    StepEvent, parse_event,
+)
+
 LOGGED = ("state", "eval", "checkpoint", "warning", "error", "recovery", "finished")
 
 clock = time.time
@@ -44,8 +48,8 @@ class RunStatus:
     mem_peak_gb: float | None = None
     segment_start: float | None = None  # when the engine (re)started loading
     last_event_time: float | None = None
-    last_recovery: dict | None = None
-    last_error: dict | None = None
+    last_recovery: RecoveryEvent | None = None
+    last_error: ErrorEvent | None = None
     checkpoint_step: int = 0
     events_seen: int = 0
     notable_count: int = 0  # notable events so far (the log keeps the last 500)
@@ -58,16 +62,16 @@ class RunStatus:
 
     @property
     def status(self) -> str:
-        """The state, or "dead" when it says running but its process is gone (as runs.info says)."""
-        if self.alive is False and self.state not in ENDED and self.state not in ("", "created"):
-            return "dead"
-        return self.state or ("created" if self.run_dir else "")
+        """The state, or "dead" when it says running but its process is gone."""
+        if self.alive is False and self.state not in ENDED and self.state not in ("", State.CREATED):
+            return State.DEAD
+        return self.state or (State.CREATED if self.run_dir else "")
 
     @property
     def needs_choice(self) -> bool:
         """Dead, or failed in a way a smaller resume may fix: the user must choose what to do."""
         return self.alive is False and (
-            self.status == "dead" or (self.status == "failed" and self.recoverable)
+            self.status == State.DEAD or (self.status == State.FAILED and self.recoverable)
         )
 
     @property
@@ -95,13 +99,15 @@ class RunStatus:
         """Fold a batch in file order; returns the notable events (those the log shows)."""
         notable = []
         for event in events:
+            record = parse_event(event)
+            if record is None:
+                continue  # a type this version does not know, or a damaged line
             previous_state = self.state
             self.events_seen += 1
-            kind = event.get("type")
-            self.last_event_time = event.get("time", self.last_event_time)
-            handler = getattr(self, f"_on_{kind}", None)
+            self.last_event_time = record.time or self.last_event_time
+            handler = self._HANDLERS.get(type(record))
             if handler is not None:
-                handler(event)
+                handler(self, record)
             if self._notable(event, previous_state):
                 notable.append(event)
                 self.log.append(event)
@@ -115,52 +121,54 @@ class RunStatus:
             return bool(self.log_every) and self.step % self.log_every == 0
         if kind == "state":
             state = e.get("state")
-            if state in ("saving", "evaluating", "finished"):
+            if state in (State.SAVING, State.EVALUATING, State.FINISHED):
                 return False  # the checkpoint / eval / finished event that follows says more
-            if state == "training" and previous_state in ("saving", "evaluating", "training"):
+            if state == State.TRAINING and previous_state in (State.SAVING, State.EVALUATING, State.TRAINING):
                 return False
         return kind in LOGGED
 
-    def _on_state(self, e: dict) -> None:
+    def _on_state(self, e: StateEvent) -> None:
         was = self.state
-        self.state, self.message = e.get("state", ""), e.get("message", "")
-        self.total_steps = int(e.get("total_steps") or self.total_steps)  # known before the first step
-        self.recoverable = bool(e.get("recoverable", False))
-        if was == "paused":
+        self.state, self.message = e.state, e.message
+        self.total_steps = int(e.total_steps or self.total_steps)  # known before the first step
+        self.recoverable = bool(e.recoverable)
+        if was == State.PAUSED:
             self.pace.clear()  # the pause is not the pace
-        if self.state == "loading":
-            self.segment_start = e.get("time")
+        if self.state == State.LOADING:
+            self.segment_start = e.time
             self.pace.clear()
 
-    def _on_step(self, e: dict) -> None:
-        step = int(e.get("step", 0))
-        if self.pace and step <= self.pace[-1][1]:
+    def _on_step(self, e: StepEvent) -> None:
+        if self.pace and e.step <= self.pace[-1][1]:
             self.pace.clear()  # steps re-run after a resume: the old pace no longer applies
-        self.pace.append((e.get("time", 0.0), step))
-        self.step, self.total_steps = step, int(e.get("total_steps", self.total_steps))
-        self.epoch = int(e.get("epoch", self.epoch))
-        self.loss, self.learning_rate = e.get("loss"), e.get("learning_rate")
-        self.tokens_per_sec, self.mem_peak_gb = e.get("tokens_per_sec"), e.get("mem_peak_gb")
+        self.pace.append((e.time, e.step))
+        self.step, self.total_steps = e.step, int(e.total_steps or self.total_steps)
+        self.epoch = e.epoch
+        self.loss, self.learning_rate = e.loss, e.learning_rate
+        self.tokens_per_sec, self.mem_peak_gb = e.tokens_per_sec, e.mem_peak_gb
         if self.segment_start is None:
-            self.segment_start = e.get("time", 0.0) - e.get("step_time", 0.0)
+            self.segment_start = e.time - e.step_time
 
-    def _on_eval(self, e: dict) -> None:
-        self.val_loss, self.best_val_loss = e.get("val_loss"), e.get("best_val_loss")
+    def _on_eval(self, e: EvalEvent) -> None:
+        self.val_loss, self.best_val_loss = e.val_loss, e.best_val_loss
 
-    def _on_checkpoint(self, e: dict) -> None:
-        self.checkpoint_step = int(e.get("step", self.checkpoint_step))
+    def _on_checkpoint(self, e: CheckpointEvent) -> None:
+        self.checkpoint_step = e.step
 
-    def _on_error(self, e: dict) -> None:
+    def _on_error(self, e: ErrorEvent) -> None:
         self.last_error = e
 
-    def _on_recovery(self, e: dict) -> None:
+    def _on_recovery(self, e: RecoveryEvent) -> None:
         self.last_recovery = e
-        self.profile = (e.get("to") or {}).get("profile", self.profile)
+        self.profile = e.to.get("profile", self.profile)
 
-    def _on_finished(self, e: dict) -> None:
-        self.state = "finished"
-        if e.get("best_val_loss") is not None:
-            self.best_val_loss = e["best_val_loss"]
+    def _on_finished(self, e: FinishedEvent) -> None:
+        self.state = State.FINISHED
+        if self.best_val_loss is None:  # the evaluations said it already, rounded as shown
+            self.best_val_loss = e.best_val_loss
+
+    _HANDLERS = {StateEvent: _on_state, StepEvent: _on_step, EvalEvent: _on_eval, CheckpointEvent: _on_checkpoint,
+                 ErrorEvent: _on_error, RecoveryEvent: _on_recovery, FinishedEvent: _on_finished}
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -181,14 +189,22 @@ def fmt_lr(value: float | None) -> str:
     return "--" if value is None else f"{value:.1e}"
 
 
-def recovery_change(event: dict) -> str:
+def recovery_change(event: RecoveryEvent) -> str:
     """What a recovery changed, in words: "batch 4→2, accumulation 2→4"."""
-    before, after = event.get("from") or {}, event.get("to") or {}
+    before, after = event.before, event.to
     names = {"profile": "profile", "batch_size": "batch", "grad_accumulation": "accumulation",
              "max_seq_length": "sequence", "memory_budget_gb": "budget GB"}
     parts = [f"{label} {before.get(key)}→{after.get(key)}" for key, label in names.items()
              if key in before and key in after and before[key] != after[key]]
     return ", ".join(parts) or "same settings"
+
+
+def describe_recovery(event: RecoveryEvent | dict) -> str:
+    """Why a run was restarted and what changed, in the same words in the log, the banner and the
+    toast (each adds only where training went on)."""
+    e = event if isinstance(event, RecoveryEvent) else parse_event(event)
+    change = recovery_change(e)
+    return e.message if change in e.message else f"{e.message}; now {change}"
 
 
 def describe_event(e: dict) -> str:
@@ -208,9 +224,7 @@ def describe_event(e: dict) -> str:
     if kind == "error":
         return f"{e.get('kind')}: {e.get('message')}"
     if kind == "recovery":
-        message, change = str(e.get("message", "")), recovery_change(e)
-        now = "" if change in message else f"; now {change}"
-        return f"{message}{now}; continues from step {e.get('resume_step')}"
+        return f"{describe_recovery(e)}; continues from step {e.get('resume_step')}"
     if kind == "finished":
         adapters = [Path(p).name for p in (e.get("final_adapter"), e.get("best_adapter")) if p]
         return (f"finished at step {e.get('step')}, best validation {fmt_loss(e.get('best_val_loss'))}; "

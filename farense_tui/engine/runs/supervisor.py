@@ -3,7 +3,7 @@
 Started in its own session so it outlives the terminal (an SSH drop, a closed TUI). It runs the
 engine process, and when that dies of memory (a signal such as Metal's abort, an MLX allocation
 error, or the engine's own budget stop) it records the failure and, with auto-recovery on,
-restarts from the last checkpoint with smaller settings (see recovery.py). A profile switch
+restarts from the last checkpoint with smaller settings (see profiles/downshift.py). A profile switch
 asked for by a user is a restart with the chosen profile.
 """
 
@@ -16,13 +16,13 @@ import sys
 import time
 from pathlib import Path
 
-from farense_tui.engine.files import atomic_write_json, read_json
 from farense_tui.engine.runs import checkpoints as ckpt
 from farense_tui.engine.runs.events import EventWriter, read_all
 from farense_tui.engine.profiles.profile import available_profiles, load_profile
 from farense_tui.engine.profiles.downshift import adopt, downshift, settings
 from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.exit_codes import EXIT_DONE, EXIT_OVER_BUDGET, EXIT_SWITCH
+from farense_tui.engine.runs.training_state import TrainingState
 
 MAX_RECOVERIES = 8
 OOM_MARKERS = ("insufficient memory", "unable to allocate", "out of memory", "resource limit exceeded")
@@ -65,9 +65,9 @@ def last_switch_profile(run_dir: Path) -> str | None:
 
 
 def record_failure(run_dir: Path, what: str) -> None:
-    state = read_json(run_dir / "training_state.json") or {}
-    failures = state.get("failures", []) + [{"time": time.time(), "what": what}]
-    atomic_write_json(run_dir / "training_state.json", {**state, "failures": failures})
+    state = TrainingState.load(run_dir) or TrainingState()
+    state.failures.append({"time": time.time(), "what": what})
+    state.save(run_dir)
 
 
 def supervise(run_dir: Path) -> int:
@@ -114,7 +114,7 @@ def supervise(run_dir: Path) -> int:
 
 def _resume_step(run_dir: Path) -> int:
     found = ckpt.latest_checkpoint(run_dir)
-    return found[1]["step"] if found else 0
+    return found[1].step if found else 0
 
 
 if __name__ == "__main__":

@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import mlx.core as mx
 from mlx.utils import tree_flatten, tree_unflatten
 
-from farense_tui.engine.files import atomic_write_json, read_json
+from farense_tui.engine.runs.training_state import TrainingState
 
 KEEP_LAST = 3
 
@@ -35,36 +36,37 @@ def save_adapter(folder: Path, weights: dict, config: dict) -> None:
 
 def write_checkpoint(
     run_dir: Path,
-    step: int,
     adapter_weights: dict,
     adapter_cfg: dict,
     optimizer_state: dict,
-    state: dict,
+    state: TrainingState,
     hang_seconds: float = 0.0,
 ) -> Path:
+    """Write checkpoints/step-NNNNNNN/ for state.step and point training_state.json at it."""
     ckpts = run_dir / "checkpoints"
-    final = ckpts / f"step-{step:07d}"
-    tmp = ckpts / f".tmp-step-{step:07d}"
+    final = ckpts / f"step-{state.step:07d}"
+    tmp = ckpts / f".tmp-step-{state.step:07d}"
     shutil.rmtree(tmp, ignore_errors=True)
     save_adapter(tmp, adapter_weights, adapter_cfg)
     if hang_seconds:  # fault injection: a kill lands here, mid-write
         time.sleep(hang_seconds)
     mx.save_safetensors(str(tmp / "optimizer.safetensors"), dict(tree_flatten(optimizer_state)))
-    atomic_write_json(tmp / "state.json", state)
+    previous = TrainingState.load(run_dir)
+    # The supervisor records failures in the same file; a checkpoint must not drop them.
+    record = replace(state, checkpoint=final.name, failures=previous.failures if previous else [])
+    record.save_in_checkpoint(tmp)
     if final.exists():
         shutil.rmtree(final)
     tmp.rename(final)
-    previous = read_json(run_dir / "training_state.json") or {}
-    kept = {"failures": previous["failures"]} if "failures" in previous else {}  # the supervisor's record
-    atomic_write_json(run_dir / "training_state.json", {**state, **kept, "checkpoint": final.name})
-    _prune(ckpts, keep={final.name, state.get("best_checkpoint")})
+    record.save(run_dir)
+    _prune(ckpts, keep=final.name)
     return final
 
 
-def _prune(ckpts: Path, keep: set) -> None:
+def _prune(ckpts: Path, keep: str) -> None:
     done = sorted(p for p in ckpts.glob("step-*") if p.is_dir())
     for old in done[:-KEEP_LAST]:
-        if old.name not in keep:
+        if old.name != keep:
             shutil.rmtree(old, ignore_errors=True)
 
 

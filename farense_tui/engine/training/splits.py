@@ -1,7 +1,7 @@
 """Load a run's train and valid splits into mlx-lm datasets (its formats, chat template, masking).
 
 Reading stops at the first bad line with a message naming the file and line; `farense-tui data
-check` (datacheck.py) lists every problem before a run starts.
+check` (data/check.py) lists every problem before a run starts.
 """
 
 from __future__ import annotations

@@ -1,16 +1,13 @@
 """Chat screen: talk to a base model or a run's adapter, streamed token by token.
 
-The model lives in the engine's `ChatService`, on its own MLX thread; this screen creates it on
-first use and closes it (joining the thread) when it unmounts. The service reports through
-`emit`, called on that thread, which only turns each event into a message posted to this screen
-(thread-safe); every widget change happens in the handlers below, on the UI thread.
+The model belongs to the App (`app.chat`, a ChatSession), so it outlives this screen and is
+closed with the App. This screen is the session's view: the session posts the model's events
+here as messages, and every widget change happens in the handlers below, on the UI thread.
 
 Model output is data: replies are rendered literally (`chat_text.literal_text`), never as markup.
 """
 
 from __future__ import annotations
-
-from typing import Callable
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -20,7 +17,10 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from farense_tui.tui.widgets.chat_events import (
+from farense_tui.engine.chat.targets import TargetChoice
+from farense_tui.engine.errors import UserError
+from farense_tui.tui.chat_session import ChatSession
+from farense_tui.tui.messages import (
     ChatFailed,
     ModelLoaded,
     ModelLoading,
@@ -28,10 +28,8 @@ from farense_tui.tui.widgets.chat_events import (
     TargetPrepared,
     TargetsListed,
     TokenGenerated,
-    message_for_event,
 )
 from farense_tui.tui.widgets.chat_message import ChatMessage, SideBySide
-from farense_tui.tui.widgets.chat_targets import TargetChoice, list_targets, release_mlx_streams
 from farense_tui.tui.widgets.chrome import chrome
 from farense_tui.tui.widgets.key_bar import KeyBar
 
@@ -50,14 +48,8 @@ class ChatScreen(Screen):
 
     generating: reactive[bool] = reactive(False)
 
-    def __init__(self, service_factory: Callable | None = None,
-                 targets: Callable[..., list[TargetChoice]] = list_targets, **kwargs) -> None:
-        """`service_factory(emit)` makes the chat service (default: the engine's ChatService);
-        `targets(has_gpu=None)` lists what can be chosen (default: run adapters, models/)."""
+    def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self._service_factory = service_factory
-        self._targets = targets
-        self._service = None
         self.choices: dict[str, TargetChoice] = {}
         self.target = None  # the ChatTarget chosen last
         self.target_key: str | None = None
@@ -88,7 +80,13 @@ class ChatScreen(Screen):
         yield Input(placeholder="ask something — enter sends", id="prompt")
         yield KeyBar()
 
+    @property
+    def chat(self) -> ChatSession:
+        """The App's chat model."""
+        return self.app.chat
+
     def on_mount(self) -> None:
+        self.chat.view = self
         self.query_one("#conversation").anchor()
         self.show_status()
         self.action_refresh_targets()
@@ -99,27 +97,8 @@ class ChatScreen(Screen):
             self.action_refresh_targets()
 
     def on_unmount(self) -> None:
-        if self._service is not None:
-            self._service.close()  # joins the MLX thread: MLX needs that before the process exits
-            self._service = None
-
-    # -- the chat service ----------------------------------------------------------------------
-
-    @property
-    def service(self):
-        if self._service is None:
-            if self._service_factory is None:
-                from farense_tui.engine.chat.service import ChatService
-
-                self._service_factory = ChatService
-            self._service = self._service_factory(self._emit)
-        return self._service
-
-    def _emit(self, event: dict) -> None:
-        """Runs on the chat thread: post a message and nothing else (post_message is thread-safe)."""
-        message = message_for_event(event)
-        if message is not None:
-            self.post_message(message)
+        if self.chat.view is self:
+            self.chat.view = None
 
     # -- choosing what to talk to --------------------------------------------------------------
 
@@ -131,12 +110,10 @@ class ChatScreen(Screen):
     def list_choices(self) -> None:
         hardware = getattr(self.app, "hardware", None)  # the App's detection, when it has one
         try:
-            choices = self._targets(hardware.has_gpu if hardware is not None else None)
+            choices = self.chat.list_choices(hardware.has_gpu if hardware is not None else None)
         except Exception as exc:  # a broken runs/ folder must not take the chat down
             self.post_message(TargetsListed([], f"{type(exc).__name__}: {exc}"))
             return
-        finally:
-            release_mlx_streams()
         self.post_message(TargetsListed(choices))
 
     @on(TargetsListed)
@@ -167,19 +144,11 @@ class ChatScreen(Screen):
           description="read the chosen run's adapter settings")
     def prepare_target(self, choice: TargetChoice) -> None:
         """Build the ChatTarget off the UI thread: the first use imports mlx-lm (seconds)."""
-        from farense_tui.engine.errors import UserError
-
         try:
-            target = choice.build()
-            if self._service_factory is None:
-                from farense_tui.engine.chat.service import ChatService
-
-                self._service_factory = ChatService
+            target = self.chat.prepare(choice)
         except UserError as exc:
             self.post_message(ChatFailed(str(exc)))
             return
-        finally:
-            release_mlx_streams()
         self.post_message(TargetPrepared(choice.key, target))
 
     @on(TargetPrepared)
@@ -188,10 +157,10 @@ class ChatScreen(Screen):
             return  # the user chose again meanwhile
         target = event.target
         if self.generating:
-            self.service.stop_generation()
+            self.chat.stop_generation()
         self.target = target
         self.loading_label, self.loaded = target.label, None
-        self.service.load(target)
+        self.chat.load(target)
         self.query_one("#conversation").mount(Static(f"— talking to {target.label} —", classes="note", markup=False))
         self.show_status()
         self.query_one("#prompt").focus()
@@ -258,7 +227,7 @@ class ChatScreen(Screen):
         conversation.anchor()
         self.pending = set(sides)
         self.generating = True
-        self.service.ask(list(self.messages), sides=sides, **params)
+        self.chat.ask(list(self.messages), sides=sides, **params)
 
     def _speaker(self, side: str, paired: bool = False) -> str:
         if side == "base":
@@ -320,8 +289,8 @@ class ChatScreen(Screen):
 
     def action_stop_generation(self) -> None:
         """esc: stop the reply; with nothing streaming, leave the text box (1-4 then switch screens)."""
-        if self.generating and self._service is not None:
-            self._service.stop_generation()
+        if self.generating:
+            self.chat.stop_generation()
         elif isinstance(self.focused, Input):
             self.set_focus(None)
 

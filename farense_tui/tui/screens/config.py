@@ -15,19 +15,19 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Input, Select, Static
 
-from farense_tui.engine.data import check as datacheck
-from farense_tui.engine.models import local as models
 from farense_tui.engine import paths
-from farense_tui.engine import runs
+from farense_tui.engine.data import check as datacheck
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.machine.hardware import Hardware
-from farense_tui.engine.profiles.profile import Profile, available_profiles, save_profile
-from farense_tui.engine.runs.config import RunConfig
+from farense_tui.engine.models import local as models
 from farense_tui.engine.profiles.choice import choose_profile
+from farense_tui.engine.profiles.profile import Profile, available_profiles, save_profile
+from farense_tui.engine.runs.event_types import ENDED
+from farense_tui.engine.runs.plan import plan_run, start_plan
+from farense_tui.tui.data_summary import summary_lines
 from farense_tui.tui.messages import DataChecked, ModelProgressed, RunStarted, RunStartFailed
 from farense_tui.tui.widgets.chrome import chrome
 from farense_tui.tui.widgets.key_bar import KeyBar
-from farense_tui.tui.widgets.data_summary import summary_lines
 from farense_tui.tui.widgets.dialogs import ChoiceDialog, NamePrompt
 from farense_tui.tui.widgets.field_editor import FieldEditor
 
@@ -247,7 +247,7 @@ class ConfigScreen(Screen):
             self.notify("The data has problems:\n" + "\n".join(problems), severity="error", timeout=10)
             return
         status = self.app.run_status
-        if status.alive and status.status not in ("finished", "stopped", "failed"):
+        if status.alive and status.status not in ENDED:
             dialog = ChoiceDialog("Another run is training",
                                   f"Run {status.run_id} is still running. Two runs share the memory.",
                                   [("start", "Start anyway", "warning"), ("cancel", "Cancel", "default")])
@@ -264,9 +264,8 @@ class ConfigScreen(Screen):
     def start_run(self, profile: Profile, spec: str, data: Path) -> None:
         say = lambda line: self.post_message(ModelProgressed(line))  # noqa: E731
         try:
-            model = models.resolve_model(None if spec == DEMO else spec, progress=say)
-            run_dir = runs.create_run(RunConfig(profile=profile, model=model, data=str(data)))
-            runs.start(run_dir)
+            plan = plan_run(None if spec == DEMO else spec, data, profile, hardware=self.app.hardware, progress=say)
+            run_dir = start_plan(plan)
         except UserError as exc:
             self.post_message(RunStartFailed(str(exc)))
             return

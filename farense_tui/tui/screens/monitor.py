@@ -2,7 +2,8 @@
 
 The App owns the `MetricHistory` (`app.history`) and feeds it run events; this screen never
 receives them. It polls the history a few times a second and replots only when `history.version`
-moved, and only while it is the visible screen (a mode in the background costs nothing).
+moved, and only while it is shown (a mode in the background costs nothing); on its return it
+catches up after the switch's first frame.
 """
 
 from __future__ import annotations
@@ -12,19 +13,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
-from textual.screen import Screen
 from textual.widgets import Static
 
 from farense_tui.tui.history import MetricHistory
 from farense_tui.tui.widgets.charts import LossChart, MemoryChart, MetricChart, SpeedChart
-from farense_tui.tui.widgets.chrome import chrome
+from farense_tui.tui.widgets.chrome import CockpitScreen, chrome
 from farense_tui.tui.widgets.key_bar import KeyBar
 
 EMPTY_TEXT = "no run attached — start one on Config or attach on Training"
 VIEWS = ("all", "loss", "memory", "speed")
 
 
-class MonitorScreen(Screen):
+class MonitorScreen(CockpitScreen):
     """Charts of the active run with a one-line summary; an empty state when no run is attached."""
 
     CSS_PATH = "../styles/monitor.tcss"
@@ -63,7 +63,7 @@ class MonitorScreen(Screen):
         self.set_interval(1 / self.refresh_hz, self.replot_if_changed)
 
     def on_screen_resume(self) -> None:
-        self.replot_if_changed()
+        self.call_after_refresh(self.replot_if_changed)  # the switch's frame first
 
     def on_resize(self) -> None:
         # Downsampling and ticks depend on the charts' sizes: replot once the new layout is done.
@@ -91,7 +91,8 @@ class MonitorScreen(Screen):
                 if chart.display and chart.parent.display:
                     chart.draw(history)
             summary = self.query_one("#summary", Static)
-            summary.update(summary_line(history, summary.content_region.width or self.size.width - 2))
+            width = summary.content_region.width or self.size.width - 2
+            summary.update(summary_line(history, width), layout=False)
         self.redraws += 1
 
     def action_cycle_view(self) -> None:

@@ -2,6 +2,7 @@
 
 Run commands (pause, stop, save, switch profile, resume) are the App's (run_control.py); this
 screen binds the keys, shows the App's `RunStatus` as it changes, and lists runs in a worker.
+While another mode is shown it only remembers the newest status and draws it on its return.
 """
 
 from __future__ import annotations
@@ -10,13 +11,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import DataTable
 
 from farense_tui.engine import runs
 from farense_tui.tui.messages import RunsListed
 from farense_tui.engine.runs.status import ENDED, RunStatus
-from farense_tui.tui.widgets.chrome import chrome
+from farense_tui.tui.widgets.chrome import CockpitScreen, chrome
 from farense_tui.tui.widgets.key_bar import KeyBar
 from farense_tui.tui.widgets.event_log import EventLog
 from farense_tui.tui.widgets.progress_panel import ProgressPanel
@@ -25,7 +25,7 @@ from farense_tui.tui.widgets.runs_table import RunsTable
 LIST_EVERY = 3.0  # seconds between listings of runs/ while this screen is shown
 
 
-class TrainingScreen(Screen):
+class TrainingScreen(CockpitScreen):
     """Watch and steer the active run; pick another run below to attach to or resume."""
 
     CSS_PATH = "../styles/training.tcss"
@@ -43,6 +43,7 @@ class TrainingScreen(Screen):
         self.shown: RunStatus | None = None  # the status object whose log is in the EventLog
         self.logged = 0  # how many of its notable events the EventLog shows
         self.offered: tuple | None = None  # the dead/failed situation already offered a resume for
+        self.latest: RunStatus | None = None  # the newest status, drawn when this screen is shown
 
     def compose(self) -> ComposeResult:
         yield from chrome()
@@ -53,23 +54,37 @@ class TrainingScreen(Screen):
         yield KeyBar()
 
     def on_mount(self) -> None:
-        self.app.run_changed.subscribe(self, self.show_status)
+        self.app.run_changed.subscribe(self, self.status_changed)
         self.show_status(self.app.run_status)
         self.set_interval(1.0, self.tick)
         self.set_interval(LIST_EVERY, self.list_runs)
         self.list_runs()
 
     def on_screen_resume(self) -> None:
+        self.call_after_refresh(self.catch_up)  # the switch's frame first, then what changed
         self.list_runs()
-        self.offer_if_needed()
 
     def tick(self) -> None:
         """Elapsed time moves on between events."""
-        if self.shown is not None and self.shown.alive and self.shown.status not in ENDED:
-            self.query_one(ProgressPanel).show(self.shown)
+        s = self.shown
+        if self.is_active and s is not None and s.alive and s.status not in ENDED:
+            self.query_one(ProgressPanel).show(s)
 
     # ---- the active run -----------------------------------------------------------------------
+    def status_changed(self, status: RunStatus) -> None:
+        """The App's signal: draw now if on top, else when this screen is back on top."""
+        self.latest = status
+        if self.is_active:
+            self.catch_up()
+
+    def catch_up(self) -> None:
+        if self.latest is not None:
+            self.show_status(self.latest)  # offers a resume when needed
+        else:
+            self.offer_if_needed()
+
     def show_status(self, status: RunStatus) -> None:
+        self.latest = None
         log = self.query_one(EventLog)
         if status is not self.shown:  # attached to another run (or re-attached): replay its log
             log.clear()

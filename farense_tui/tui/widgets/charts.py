@@ -3,7 +3,8 @@
 Each chart's legend is its border title (coloured text in one row, readable at 80x24 where a
 plotext legend box would hide the data). `draw()` clears only the data (`clear_data`, which
 keeps plot settings), plots downsampled series with round-number ticks and refreshes this widget
-alone. What was plotted is kept in `series` (label -> (xs, ys)) and `markers` (line name ->
+alone; the drawing is built once per `draw()` (or size or theme) and reused by every repaint in
+between. What was plotted is kept in `series` (label -> (xs, ys)) and `markers` (line name ->
 coordinate) so tests can read it without parsing the drawing.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
 from farense_tui.tui.history import MEMORY_FIELDS, MetricHistory
@@ -58,6 +60,8 @@ class MetricChart(PlotextPlot):
         self.markers: dict[str, float] = {}
         self.draw_count = 0
         self.border_title = self.TITLE
+        self._drawing: RenderResult | None = None
+        self._drawn_for: tuple | None = None
 
     def target_points(self) -> int:
         """About twice the chart's width (braille puts two dots in a cell); 160 before layout."""
@@ -69,7 +73,17 @@ class MetricChart(PlotextPlot):
         self.plot(history, self.target_points())
         self._set_ticks()
         self.draw_count += 1
+        self._drawing = None
         self.refresh()
+
+    def render(self) -> RenderResult:
+        # PlotextPlot builds the plot and parses its ANSI text at every repaint (a screen switch,
+        # a toast, a restyle): tens of ms on the UI thread for a drawing that only changes with
+        # the data, the size or the theme.
+        drawn_for = (self.size, self.app.theme, self.theme)
+        if self._drawing is None or drawn_for != self._drawn_for:
+            self._drawing, self._drawn_for = super().render(), drawn_for
+        return self._drawing
 
     def y_floor(self) -> float | None:
         """A lower end the y axis always shows (0 for memory and speed); None to fit the data."""

@@ -11,7 +11,7 @@ from rich.text import Text
 from textual.containers import Horizontal
 from textual.widgets import Static
 
-from farense_tui.tui.widgets.chat_text import literal_text
+from farense_tui.tui.chat_text import literal_text
 
 CURSOR = "▌"
 

@@ -1,16 +1,19 @@
-"""The two lines at the top of every screen: the mode bar and the active run's header line.
+"""What every cockpit screen shares: the mode bar, the active run's header line, and a base class.
 
-Both read App-level state (the current mode, the App's `RunStatus`) through Signals, because a
-screen of an inactive mode cannot be queried: every screen has its own copy and each keeps
-itself up to date.
+The two lines read App-level state (the current mode, the App's `RunStatus`) through Signals,
+because a screen of an inactive mode cannot be queried: every screen has its own copy and each
+keeps itself up to date.
 """
 
 from __future__ import annotations
 
+from textual import events
 from textual.app import ComposeResult
 from textual.content import Content
+from textual.screen import Screen
 from textual.widget import Widget
 
+from farense_tui.engine.runs.event_types import ENDED, State
 from farense_tui.engine.runs.status import RunStatus, fmt_duration, fmt_loss
 
 MODES = (("config", "Config"), ("training", "Training"), ("monitor", "Monitor"), ("chat", "Chat"))
@@ -22,6 +25,15 @@ STATUS_STYLE = {
 }
 
 
+class CockpitScreen(Screen):
+    """A screen shown as a mode: it comes back on a switch as it was left, without a restyle."""
+
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        # Runs before Screen's own handler (MRO order). Nothing restyles a hidden mode
+        # (switch_mode applies CSS and theme changes itself), and restyling every widget on each
+        # visit was most of the cost of a switch: each widget rendered again, charts rebuilt.
+        event.refresh_styles = False
+
 class ModeBar(Widget):
     """"1 Config  2 Training  3 Monitor  4 Chat" — the current mode highlighted, each clickable."""
 
@@ -29,10 +41,20 @@ class ModeBar(Widget):
     ModeBar { height: 1; background: $panel; }
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._line: tuple[tuple[str, int], Content] | None = None  # (mode, width) -> the line
+
     def on_mount(self) -> None:
         self.app.mode_change_signal.subscribe(self, lambda _mode: self.refresh())
 
     def render(self) -> Content:
+        drawn_for = (self.app.current_mode, self.size.width)
+        if self._line is None or self._line[0] != drawn_for:
+            self._line = drawn_for, self._build()
+        return self._line[1]
+
+    def _build(self) -> Content:
         current = self.app.current_mode
         parts: list[Content | str] = []
         for number, (mode, label) in enumerate(MODES, 1):
@@ -78,7 +100,7 @@ class RunHeader(Widget):
         status = s.status
         total = s.total_steps or "?"
         facts = [f"step {s.step}/{total}", f"loss {fmt_loss(s.loss)}"]
-        if status not in ("finished", "stopped", "failed", "dead"):
+        if status not in ENDED and status != State.DEAD:
             facts.append(f"ETA {fmt_duration(s.eta)}")
         extra = [f"best val {fmt_loss(s.best_val_loss)}" if s.best_val_loss is not None else "",
                  f"{s.tokens_per_sec:.0f} tok/s" if s.tokens_per_sec is not None else "",

@@ -2,11 +2,13 @@
 
 Used instead of Textual's Footer on the cockpit's own screens: the Footer rebuilds a widget per
 key whenever the bindings change (every screen switch), which was the largest part of the cost
-of switching screens; this renders one line of text.
+of switching screens; this renders one line of text, built again only when the keys shown or
+the width changed.
 """
 
 from __future__ import annotations
 
+from textual.binding import Binding
 from textual.content import Content
 from textual.widget import Widget
 
@@ -18,20 +20,36 @@ class KeyBar(Widget):
     KeyBar { height: 1; dock: bottom; background: $footer-background; color: $footer-foreground; }
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._line: tuple[tuple, Content] | None = None  # (what it shows, the line)
+
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, lambda _screen: self.refresh())
 
     def render(self) -> Content:
-        parts: list[Content | str] = []
-        seen: set[str] = set()
-        palette = None
+        # The bindings are "updated" on every screen switch, mostly to the same keys: the line is
+        # built again only when the keys, their state or the width really changed.
+        keys, palette = self._keys()
+        shows = (self.size.width, palette, tuple((b.key, b.action, b.description, on) for b, on in keys))
+        if self._line is None or self._line[0] != shows:
+            self._line = shows, self._build(keys, palette)
+        return self._line[1]
+
+    def _keys(self) -> tuple[list, Binding | None]:
+        """(binding, enabled) pairs to show, and the command palette's binding."""
+        keys, seen, palette = [], set(), None
         for _node, binding, enabled, _tooltip in self.screen.active_bindings.values():
             if binding.action == "app.command_palette" or binding.action == "command_palette":
                 palette = binding
-                continue
-            if not binding.show or binding.action in seen:
-                continue
-            seen.add(binding.action)
+            elif binding.show and binding.action not in seen:
+                seen.add(binding.action)
+                keys.append((binding, enabled))
+        return keys, palette
+
+    def _build(self, keys: list, palette: Binding | None) -> Content:
+        parts: list[Content | str] = []
+        for binding, enabled in keys:
             key = self.app.get_key_display(binding)
             # Binding keys are plain names (p, ctrl+s, f1), safe inside the click action.
             item = Content.from_markup(

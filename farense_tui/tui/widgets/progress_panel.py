@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import ProgressBar, Static
 
-from farense_tui.engine.runs.status import RunStatus, fmt_duration, fmt_loss, fmt_lr, recovery_change
+from farense_tui.engine.runs.status import RunStatus, fmt_duration, fmt_loss, fmt_lr, describe_recovery
 
 
 def banner_text(s: RunStatus) -> tuple[str, str]:
@@ -25,9 +25,7 @@ def banner_text(s: RunStatus) -> tuple[str, str]:
         return f"✗ Failed: {s.message}.{hint}", "-error"
     if s.last_recovery is not None:
         e = s.last_recovery
-        message, change = e.get("message", ""), recovery_change(e)
-        now = "" if change in message else f" Now: {change}."
-        return f"⚠ Restarted from step {e.get('resume_step', '?')}: {message}.{now}", "-warning"
+        return f"⚠ Restarted from step {e.resume_step}: {describe_recovery(e)}.", "-warning"
     return "", ""
 
 
@@ -47,6 +45,10 @@ class ProgressPanel(Vertical):
     ProgressPanel #state { height: 1; color: $foreground-muted; }
     """
 
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id)
+        self._shown: dict[str, str] = {}  # selector -> the text it shows
+
     def compose(self) -> ComposeResult:
         yield Static("", id="banner", markup=False)
         with Horizontal(id="progress-line"):
@@ -57,19 +59,16 @@ class ProgressPanel(Vertical):
 
     def show(self, s: RunStatus) -> None:
         text, kind = banner_text(s)
-        banner = self.query_one("#banner", Static)
-        banner.update(text)
-        banner.set_classes(kind)
+        if self._put("#banner", text, layout=True):  # its height follows the text
+            self.query_one("#banner").set_classes(kind)
         self.query_one("#bar", ProgressBar).update(total=max(s.total_steps, 1), progress=s.step)
         total = s.total_steps or "?"
-        self.query_one("#timing", Static).update(
-            f"step {s.step}/{total} · epoch {s.epoch} · elapsed {fmt_duration(s.elapsed)} · ETA {fmt_duration(s.eta)}"
-        )
+        self._put("#timing", f"step {s.step}/{total} · epoch {s.epoch} · elapsed {fmt_duration(s.elapsed)} · "
+                  f"ETA {fmt_duration(s.eta)}", layout=True)  # its width follows the text
         best = f" (best {fmt_loss(s.best_val_loss)})" if s.best_val_loss is not None else ""
         tps = f"{s.tokens_per_sec:.0f}" if s.tokens_per_sec is not None else "--"
-        self.query_one("#figures", Static).update(
-            f"loss {fmt_loss(s.loss)}   val {fmt_loss(s.val_loss)}{best}   lr {fmt_lr(s.learning_rate)}   {tps} tok/s"
-        )
+        self._put("#figures",
+                  f"loss {fmt_loss(s.loss)}   val {fmt_loss(s.val_loss)}{best}   lr {fmt_lr(s.learning_rate)}   {tps} tok/s")
         if s.run_dir is None:
             state = "No active run: start one on Config (1), or pick one below and press a to attach."
         else:
@@ -77,4 +76,13 @@ class ProgressPanel(Vertical):
             quiet = s.status == "training" or not s.message
             state = s.status if quiet else f"{s.status}: {s.message}"
             state += f" · profile {s.profile}"
-        self.query_one("#state", Static).update(state)
+        self._put("#state", state)
+
+    def _put(self, selector: str, text: str, layout: bool = False) -> bool:
+        """Show `text` in a line if it changed; True if it did. A line whose size cannot change
+        skips the relayout of the whole screen that `Static.update` does by default."""
+        if self._shown.get(selector) == text:
+            return False
+        self._shown[selector] = text
+        self.query_one(selector, Static).update(text, layout=layout)
+        return True

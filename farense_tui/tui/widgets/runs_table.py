@@ -43,7 +43,10 @@ class RunsTable(DataTable):
 
         The cursor stays on the run it was on, unless it was on the top row: then it stays on top,
         so a run that just appeared (started by the CLI, say) is the one `a` attaches to.
+        A listing equal to the one shown changes nothing (the screen lists runs/ every few seconds).
         """
+        if infos == list(self.infos.values()):
+            return
         keep = self.selected if self.cursor_row > 0 else None
         self.infos = {str(r.path): r for r in infos}
         self.clear()

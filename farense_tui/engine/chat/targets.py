@@ -1,7 +1,7 @@
-"""What the Chat screen can talk to: base models in models/ and the adapters of every run.
+"""What can be chatted with: the adapters of every run and the base models in models/.
 
-Plain Python (no Textual): the screen calls `list_targets` in a thread worker, because it reads
-every run folder and imports the MLX chat engine (seconds), then offers the choices in a Select.
+No MLX at import time: a front end lists targets in a worker thread and offers them, and only
+building the chosen one (`TargetChoice.build`) imports the chat service and with it mlx-lm.
 """
 
 from __future__ import annotations
@@ -9,7 +9,15 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+from farense_tui.engine import runs
+from farense_tui.engine.machine import hardware
+from farense_tui.engine.models.local import list_models
+from farense_tui.engine.runs.checkpoints import adapter_choices
+
+if TYPE_CHECKING:
+    from farense_tui.engine.chat.service import ChatTarget
 
 BASE_PREFIX = "model:"
 RUN_PREFIX = "run:"
@@ -21,30 +29,25 @@ class TargetChoice:
 
     key: str
     label: str
-    build: Callable[[], object]  # -> farense_tui.engine.chat.service.ChatTarget
+    build: Callable[[], ChatTarget]
 
 
 def list_targets(has_gpu: bool | None = None) -> list[TargetChoice]:
     """Adapters of every run (newest run first: best, final, then checkpoints), then base models.
 
-    Only folders are read (no events, no processes, no mlx-lm import), so listing again each time
-    the Chat screen shows costs next to nothing.
+    No mlx-lm import and no model is read, so listing again each time a chat view shows is cheap;
+    `has_gpu` (None: detect it) sets the precision base models are offered at.
     """
-    from farense_tui.engine.runs import checkpoints as ckpt
-    from farense_tui.engine import paths
-    from farense_tui.engine.models.local import list_models
-
     choices: list[TargetChoice] = []
-    for config in sorted(paths.runs_dir().glob("*/config.toml"), reverse=True):
-        run_dir = config.parent
-        for which in ckpt.adapter_choices(run_dir):
+    for run in runs.list_runs():
+        for which in adapter_choices(run.path):
             name = f"step {which}" if which.isdigit() else which
             choices.append(TargetChoice(
-                f"{RUN_PREFIX}{run_dir}:{which}", f"{run_dir.name} · {name}", _run_builder(run_dir, which)
+                f"{RUN_PREFIX}{run.path}:{which}", f"{run.run_id} · {name}", _run_builder(run.path, which)
             ))
     models = list_models()
     if models and has_gpu is None:
-        has_gpu = gpu_available()
+        has_gpu = hardware.detect().has_gpu
     for info in models:
         precision = base_precision(info.quantization, bool(has_gpu))
         choices.append(TargetChoice(
@@ -64,14 +67,8 @@ def base_precision(quantization: str, has_gpu: bool) -> str:
     return quantization if quantization in ("bfloat16", "float16", "float32") else "4bit"
 
 
-def gpu_available() -> bool:
-    from farense_tui.engine.machine.hardware import detect
-
-    return detect().has_gpu
-
-
-def _run_builder(run_dir: Path, which: str) -> Callable[[], object]:
-    def build():
+def _run_builder(run_dir: Path, which: str) -> Callable[[], ChatTarget]:
+    def build() -> ChatTarget:
         from farense_tui.engine.chat.service import target_for_run
 
         return target_for_run(run_dir, which)
@@ -79,8 +76,8 @@ def _run_builder(run_dir: Path, which: str) -> Callable[[], object]:
     return build
 
 
-def _base_builder(path: Path, precision: str) -> Callable[[], object]:
-    def build():
+def _base_builder(path: Path, precision: str) -> Callable[[], ChatTarget]:
+    def build() -> ChatTarget:
         from farense_tui.engine.chat.service import ChatTarget
 
         return ChatTarget(model=str(path), adapter=None, precision=precision, label=f"{path.name} (base)")

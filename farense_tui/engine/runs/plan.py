@@ -1,0 +1,79 @@
+"""Starting a run, the same way from every front end: plan it (model, tokenizer, data check,
+profile with its reason), then start the plan (run folder + supervisor process).
+
+The CLI's `train` and the cockpit's Start both call `plan_run` and `start_plan`, so a run
+started from either is checked, chosen and recorded alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from farense_tui.engine import paths
+from farense_tui.engine.data.check import check_data, load_tokenizer_for
+from farense_tui.engine.data.report import DataReport
+from farense_tui.engine.errors import UserError
+from farense_tui.engine.machine.hardware import Hardware, detect
+from farense_tui.engine.models.local import resolve_model
+from farense_tui.engine.profiles.choice import choose_profile
+from farense_tui.engine.profiles.profile import Profile, available_profiles, load_profile
+from farense_tui.engine.runs.config import RunConfig
+from farense_tui.engine.runs.folder import create_run, start
+
+
+@dataclass
+class RunPlan:
+    """Everything a run will train with, checked, before anything is written to runs/."""
+
+    model: str  # the folder (or Hub id) mlx-lm loads
+    data: Path
+    profile: Profile  # with the caller's overrides applied
+    reason: str  # why this profile, in words
+    report: DataReport  # the data checked against this profile
+    auto_recover: bool = True
+
+    def config(self) -> RunConfig:
+        return RunConfig(profile=self.profile, model=self.model, data=str(self.data),
+                         auto_recover=self.auto_recover)
+
+
+def plan_run(
+    model_spec: str | None,
+    data: Path | None,
+    profile: Profile | str | None = None,
+    *,
+    overrides: dict | None = None,
+    hardware: Hardware | None = None,
+    progress: Callable[[str], None] | None = None,
+    auto_recover: bool = True,
+) -> RunPlan:
+    """Resolve the model (fetching the demo model if asked for), check the data with its tokenizer,
+    and take `profile` (a Profile as edited, or a name) or choose one for this machine, model and
+    the data's padded length. Raises UserError, naming each problem, when the data is not ready."""
+    model = resolve_model(model_spec, progress=progress)
+    data = (data or paths.data_dir()).resolve()
+    tokenizer = load_tokenizer_for(model) if Path(model).is_dir() else None
+    if profile is None:
+        lengths = check_data(data, tokenizer)
+        profile, reason = choose_profile(hardware or detect(), available_profiles(), model_spec=model,
+                                         seq_len=lengths.padded_length())
+    elif isinstance(profile, str):
+        profile, reason = load_profile(profile), f"profile {profile} as named"
+    else:
+        reason = f"profile {profile.name} as set"
+    if overrides:
+        profile = profile.replace(**overrides)
+    report = check_data(data, tokenizer, profile.max_seq_length, mask_prompt=profile.mask_prompt,
+                        batch_size=profile.batch_size)
+    if not report.ok:
+        raise UserError("the data is not ready:\n  " + "\n  ".join(report.problem_lines()))
+    return RunPlan(model, data, profile, reason, report, auto_recover)
+
+
+def start_plan(plan: RunPlan, runs_root: Path | None = None) -> Path:
+    """Create the run folder for a plan and start its supervisor; returns the run folder."""
+    run_dir = create_run(plan.config(), runs_root)
+    start(run_dir)
+    return run_dir

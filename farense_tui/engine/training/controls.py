@@ -1,0 +1,54 @@
+"""The user's commands (runs/commands.py) carried out between steps: pause, resume, save, stop, switch.
+
+Ours because mlx-lm's train() has no way to pause or stop it short of killing it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from farense_tui.engine.runs.commands import CommandInbox
+from farense_tui.engine.runs.exit_codes import EXIT_DONE, EXIT_SWITCH
+from farense_tui.engine.training.stop import StopTraining
+
+if TYPE_CHECKING:
+    from farense_tui.engine.training.trainer import Trainer
+
+PAUSED_POLL_SECONDS = 0.1
+
+
+class Controls:
+    def __init__(self, run_dir: Path):
+        self.inbox = CommandInbox(run_dir)
+        self.paused = False
+
+    def between_steps(self, trainer: Trainer) -> None:
+        """Apply the commands sent since the last step; while paused, wait here for more."""
+        while True:
+            for command in self.inbox.take():
+                self._apply(trainer, command)
+            if not self.paused:
+                return
+            time.sleep(PAUSED_POLL_SECONDS)
+
+    def _apply(self, trainer: Trainer, command: dict) -> None:
+        name, step = command.get("cmd"), trainer.step
+        if name == "pause" and not self.paused:
+            self.paused = True
+            trainer.set_state(state="paused", message=f"paused at step {step}")
+        elif name == "resume" and self.paused:
+            self.paused = False
+            trainer.set_state(state="training", message=f"resumed at step {step}")
+        elif name == "save":
+            trainer.checkpoint("save-now")
+        elif name == "stop":
+            trainer.set_state(state="stopping", message=f"stopping at step {step}")
+            trainer.checkpoint("stop")
+            trainer.set_state(state="stopped", message=f"stopped at step {step}; resume any time")
+            raise StopTraining(EXIT_DONE)
+        elif name == "switch":
+            trainer.set_state(state="switching", message=f"switching to profile {command.get('profile')}")
+            trainer.checkpoint("switch")
+            raise StopTraining(EXIT_SWITCH)

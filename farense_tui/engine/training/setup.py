@@ -1,0 +1,76 @@
+"""What a run trains: the base model with LoRA layers, the data splits and their step order, the
+learning-rate schedule and the optimizer.
+
+All mlx-lm's pieces (loading, LoRA layers, datasets, gradient checkpointing, build_schedule) except
+the step order, which is ours (batching.py) so a resume can start mid-epoch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+from mlx_lm.tuner.trainer import grad_checkpoint
+from mlx_lm.tuner.utils import build_schedule
+
+from farense_tui.engine.models.loading import add_lora, load_base
+from farense_tui.engine.profiles.profile import Profile
+from farense_tui.engine.runs.config import RunConfig
+from farense_tui.engine.runs.events import EventWriter
+from farense_tui.engine.training.batching import StepOrder
+from farense_tui.engine.training.checkpoint_writer import adapter_config
+from farense_tui.engine.training.splits import load_splits
+
+
+@dataclass
+class TrainingSetup:
+    model: nn.Module  # the base with LoRA layers; only those are trainable
+    adapter_config: dict  # adapter_config.json for every adapter this run saves
+    train_set: object  # mlx-lm datasets of (tokens, prompt offset)
+    valid_set: object
+    order: StepOrder
+    total_steps: int
+    optimizer: optim.Optimizer
+
+
+def build_setup(cfg: RunConfig, events: EventWriter) -> TrainingSetup:
+    """Load and prepare everything; warns (as events) about a schedule or data that will not do what was meant."""
+    p = cfg.profile
+    mx.random.seed(p.seed)
+    model, tokenizer = load_base(cfg.model, p.base_precision)
+    num_layers, lora = add_lora(model, p)
+    if p.grad_checkpoint:
+        grad_checkpoint(model.layers[0])  # mlx-lm's: blocks recompute activations in backward
+    train_set, valid_set = load_splits(Path(cfg.data), tokenizer, p.mask_prompt)
+    lengths = [len(train_set[i][0]) for i in range(len(train_set))]
+    order = StepOrder(lengths, p.effective_batch, p.seed)
+    total_steps = p.iters or p.epochs * order.steps_per_epoch
+    if p.warmup_steps >= total_steps:
+        events.emit(
+            "warning", kind="schedule",
+            message=f"warmup_steps ({p.warmup_steps}) ≥ total steps ({total_steps}): "
+            "the learning rate never reaches its peak",
+        )
+    truncated = sum(n > p.max_seq_length for n in lengths)
+    if truncated:
+        events.emit(
+            "warning", kind="data",
+            message=f"{truncated} of {len(lengths)} train examples exceed max_seq_length "
+            f"{p.max_seq_length} and will be truncated",
+        )
+    optimizer = optim.AdamW(learning_rate=schedule(p, total_steps), weight_decay=p.weight_decay)
+    return TrainingSetup(
+        model=model, adapter_config=adapter_config(cfg.model, num_layers, lora), train_set=train_set,
+        valid_set=valid_set, order=order, total_steps=total_steps, optimizer=optimizer,
+    )
+
+
+def schedule(p: Profile, total_steps: int):
+    """Linear warm-up, then cosine decay to a tenth of the peak by the last step."""
+    warmup = min(p.warmup_steps, max(total_steps - 1, 0))
+    decay = max(total_steps - warmup, 1)
+    lr = p.learning_rate
+    return build_schedule({"name": "cosine_decay", "warmup": warmup, "arguments": [lr, decay, lr * 0.1]})

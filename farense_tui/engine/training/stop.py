@@ -1,0 +1,8 @@
+"""StopTraining: how a command or a guard, deep inside a step, ends the run with an exit code
+(runs/exit_codes.py) after it has said why in the run's events."""
+
+
+class StopTraining(Exception):
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
