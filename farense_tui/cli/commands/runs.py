@@ -1,19 +1,56 @@
-"""`farense-tui runs`: every run in runs/ with its status, progress and best validation loss."""
+"""`farense-tui runs`: every run with its status, progress, best validation loss and cost;
+`runs compare A B …` side by side; `runs csv RUN` a run's metrics per step for a spreadsheet."""
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 import time
 
 
 def register(sub) -> None:
-    p = sub.add_parser("runs", help="list training runs")
+    p = sub.add_parser("runs", help="list, compare and export training runs")
+    p.add_argument("--json", action="store_true", help="one JSON object per run, for scripts")
+    p.add_argument("--price-per-hour", type=_price, metavar="X", help="show what each run cost at X per hour")
+    actions = p.add_subparsers(dest="runs_command", metavar="ACTION")
+    compare = actions.add_parser("compare", help="settings that differ, best validation loss, eval metrics and cost")
+    compare.add_argument("names", nargs="+", metavar="RUN")
+    compare.add_argument("--json", action="store_true", help="the comparison as JSON")
+    compare.add_argument("--price-per-hour", type=_price, metavar="X", help="cost at X per hour")
+    csv_ = actions.add_parser("csv", help="a run's metrics per step as CSV")
+    csv_.add_argument("name", metavar="RUN")
+    csv_.add_argument("-o", "--out", help="file to write (default: standard output)")
     p.set_defaults(func=run)
 
 
+def _price(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < 1e6:
+        raise argparse.ArgumentTypeError(f"expected a price from 0 up, got {text}")
+    return value
+
+
 def run(args) -> int:
+    if args.runs_command == "compare":
+        return _compare(args)
+    if args.runs_command == "csv":
+        return _csv(args)
+    return _list(args)
+
+
+def _list(args) -> int:
+    from farense_tui.engine.runs.compare import run_summary
     from farense_tui.engine.runs.folder import list_runs
 
     found = list_runs()
+    if args.json:
+        for r in found:
+            print(json.dumps(run_summary(r.path, args.price_per_hour), ensure_ascii=False))
+        return 0
     if not found:
         print("no runs yet: start one with `farense-tui train` or in the cockpit (`farense-tui`)")
         return 0
@@ -22,7 +59,40 @@ def run(args) -> int:
         best = f"{r.best_val_loss:.4f}" if r.best_val_loss is not None else "--"
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created))
         print(f"{r.run_id:<36} {r.status:<10} {f'{r.step}/{r.total_steps}':>11} {best:>9} {r.profile:<9} {when}")
-    dead = [r for r in found if r.status == "dead"]
-    for r in dead:
+        if args.price_per_hour is not None:
+            from farense_tui.engine.runs.folder import full_status
+
+            print(f"{'':<36} cost: {full_status(r.path).cost.words(args.price_per_hour)}")
+    for r in (r for r in found if r.status == "dead"):
         print(f"\n{r.run_id} stopped unexpectedly; continue it: farense-tui train --resume {r.run_id}")
+    return 0
+
+
+def _compare(args) -> int:
+    from farense_tui.engine.runs.compare import comparison_rows, run_summary
+    from farense_tui.engine.runs.folder import find_run
+
+    summaries = [run_summary(find_run(name), args.price_per_hour) for name in args.names]
+    if args.json:
+        print(json.dumps(summaries, indent=2, ensure_ascii=False))
+        return 0
+    rows = comparison_rows(summaries)
+    width = max(len(label) for label, _ in rows)
+    cols = [max(len(row[1][i]) for row in rows) for i in range(len(summaries))]
+    for label, cells in rows:
+        print(f"{label:<{width}}  " + "  ".join(f"{c:<{w}}" for c, w in zip(cells, cols)).rstrip())
+    return 0
+
+
+def _csv(args) -> int:
+    from farense_tui.engine.runs.compare import metrics_csv
+    from farense_tui.engine.runs.folder import find_run
+
+    text = metrics_csv(find_run(args.name))
+    if args.out:
+        with open(args.out, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        print(f"wrote {text.count(chr(10)) - 1} steps to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
     return 0

@@ -25,7 +25,7 @@ from farense_tui.engine.profiles.profile import Profile
 from farense_tui.engine.runs import checkpoints as ckpt
 from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.event_types import State
-from farense_tui.engine.runs.events import EventWriter
+from farense_tui.engine.runs.events import EventWriter, read_all
 from farense_tui.engine.runs.status import RunStatus
 from farense_tui.engine.runs.training_state import TrainingState
 
@@ -143,6 +143,15 @@ def info(run_dir: Path) -> RunInfo:
         created=(run_dir / "config.toml").stat().st_ctime, model=cfg.model, profile=cfg.profile.name,
         alive=bool(status.alive), recoverable=status.status == State.DEAD or status.recoverable,
     )
+
+
+def full_status(run_dir: Path) -> RunStatus:
+    """The fold of every event of a run (not only the tail `info` reads): for its cost and history."""
+    cfg = RunConfig.load(run_dir / "config.toml")
+    status = RunStatus(run_dir=run_dir, model=cfg.model, profile=cfg.profile.name)
+    status.add_events(read_all(run_dir / "events.jsonl"))
+    status.alive = is_alive(run_dir)
+    return status
 
 
 def list_runs(runs_root: Path | None = None) -> list[RunInfo]:

@@ -13,6 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from farense_tui.engine.runs.cost import RunCost
 from farense_tui.engine.runs.event_types import (
     ENDED, CheckpointEvent, ErrorEvent, EvalEvent, FinishedEvent, RecoveryEvent, State, StateEvent,
     StepEvent, parse_event,
@@ -55,6 +56,7 @@ class RunStatus:
     notable_count: int = 0  # notable events so far (the log keeps the last 500)
     log: deque = field(default_factory=lambda: deque(maxlen=500))  # notable events, for the log
     pace: deque = field(default_factory=lambda: deque(maxlen=30))  # (time, step) of recent steps
+    cost: RunCost = field(default_factory=RunCost)
 
     @property
     def run_id(self) -> str:
@@ -105,6 +107,7 @@ class RunStatus:
             previous_state = self.state
             self.events_seen += 1
             self.last_event_time = record.time or self.last_event_time
+            self.cost.add(record)
             handler = self._HANDLERS.get(type(record))
             if handler is not None:
                 handler(self, record)
