@@ -77,6 +77,19 @@ class FarenseApp(App[int]):
         self.control: RunControl = RunControl(self)
         self.chat: ChatSession = ChatSession()
 
+    def switch_mode(self, mode: str):
+        self._returning_to_mode = mode in self._screen_stacks
+        try:
+            return super().switch_mode(mode)
+        finally:
+            self._returning_to_mode = False
+
+    def delay_update(self, delay: float = 0.05) -> None:
+        # Textual's switch_mode holds every frame for 50 ms to hide a half-built screen; a mode
+        # visited before is whole already, and that hold was most of a switch's latency.
+        if not getattr(self, "_returning_to_mode", False):
+            super().delay_update(delay)
+
     @property
     def total_ram_gb(self) -> float:
         return self.hardware.ram_total_gb if self.hardware else psutil.virtual_memory().total / GB

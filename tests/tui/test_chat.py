@@ -292,6 +292,8 @@ async def _conversation(pilot, side_by_side: bool = False) -> None:
         await wait_until(pilot, lambda: not screen.generating, 10, "the reply")
     # On a busy machine the last reply's note and the scroll to the bottom can lag the end flag.
     await wait_until(pilot, lambda: not any(m.streaming for m in screen.query(ChatMessage)), 10, "the notes")
+    for box in screen.query(Input):
+        box.cursor_blink = False  # a blinking cursor would be caught on or off by chance
     await pilot.wait_for_scheduled_animations()
     await pilot.pause(0.2)
 

@@ -14,7 +14,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.reactive import reactive
-from textual.screen import Screen
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from farense_tui.engine.chat.targets import TargetChoice
@@ -30,13 +29,13 @@ from farense_tui.tui.messages import (
     TokenGenerated,
 )
 from farense_tui.tui.widgets.chat_message import ChatMessage, SideBySide
-from farense_tui.tui.widgets.chrome import chrome
+from farense_tui.tui.widgets.chrome import CockpitScreen, chrome
 from farense_tui.tui.widgets.key_bar import KeyBar
 
 PICK_PROMPT = "choose a base model or an adapter"
 
 
-class ChatScreen(Screen):
+class ChatScreen(CockpitScreen):
     """Pick a model or adapter, set sampling, and chat; optionally base and adapter side by side."""
 
     CSS_PATH = "../styles/chat.tcss"
@@ -93,8 +92,8 @@ class ChatScreen(Screen):
         self.query_one("#prompt").focus()
 
     def on_screen_resume(self) -> None:
-        if self.choices:  # new runs may have finished while we were away
-            self.action_refresh_targets()
+        if self.choices:  # new runs may have finished while we were away; the switch's frame first
+            self.call_after_refresh(self.action_refresh_targets)
 
     def on_unmount(self) -> None:
         if self.chat.view is self:

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual import events, on, work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Button, Input, Select, Static
 
 from farense_tui.engine import paths
@@ -26,7 +25,7 @@ from farense_tui.engine.runs.event_types import ENDED
 from farense_tui.engine.runs.plan import plan_run, start_plan
 from farense_tui.tui.data_summary import summary_lines
 from farense_tui.tui.messages import DataChecked, ModelProgressed, RunStarted, RunStartFailed
-from farense_tui.tui.widgets.chrome import chrome
+from farense_tui.tui.widgets.chrome import CockpitScreen, chrome
 from farense_tui.tui.widgets.key_bar import KeyBar
 from farense_tui.tui.widgets.dialogs import ChoiceDialog, NamePrompt
 from farense_tui.tui.widgets.field_editor import FieldEditor
@@ -53,7 +52,7 @@ def model_options() -> list[tuple[str, str]]:
     return options
 
 
-class ConfigScreen(Screen):
+class ConfigScreen(CockpitScreen):
     """Choose what to train and how; Start creates the run and switches to Training."""
 
     CSS_PATH = "../styles/config.tcss"
@@ -104,12 +103,6 @@ class ConfigScreen(Screen):
             yield Button("Save as profile…", id="save-profile", compact=True)
             yield Static("", id="start-note", markup=False)
         yield KeyBar()
-
-    def _on_screen_resume(self, event: events.ScreenResume) -> None:
-        # Runs before Screen's own handler (MRO order). Nothing changes this screen's styles while
-        # it is hidden (switch_mode applies CSS and theme changes itself), and restyling its ~130
-        # widgets on every visit was most of the cost of switching to it.
-        event.refresh_styles = False
 
     def on_mount(self) -> None:
         self.app.hardware_changed.subscribe(self, self.show_hardware)

@@ -34,6 +34,7 @@ class CockpitScreen(Screen):
         # visit was most of the cost of a switch: each widget rendered again, charts rebuilt.
         event.refresh_styles = False
 
+
 class ModeBar(Widget):
     """"1 Config  2 Training  3 Monitor  4 Chat" — the current mode highlighted, each clickable."""
 
