@@ -54,6 +54,7 @@ def run_check(args) -> int:
 
     from farense_tui.engine import paths
     from farense_tui.engine.data.check import check_data, default_model_dir, load_tokenizer_for
+    from farense_tui.engine.data.masking import report_masking_note
     from farense_tui.engine.errors import UserError
 
     path = Path(args.path) if args.path else paths.data_dir()
@@ -93,6 +94,9 @@ def run_check(args) -> int:
     if args.profile:
         print(f"  profile {args.profile}: mask_prompt = {str(bool(mask_prompt)).lower()}, "
               f"batch_size = {batch_size}")
+        note = report_masking_note(report, bool(mask_prompt))
+        if note:
+            print(f"  {note}")
     problems = report.problems
     if problems:
         print(f"\nProblems ({len(problems)}):")

@@ -105,6 +105,15 @@ class WarningEvent(Event):
 
 
 @dataclass(frozen=True)
+class NoteEvent(Event):
+    """How the run applies a setting, said once when it starts (not a problem)."""
+
+    type: ClassVar[str] = "note"
+    message: str = ""
+    kind: str = ""
+
+
+@dataclass(frozen=True)
 class ErrorEvent(Event):
     type: ClassVar[str] = "error"
     message: str = ""
@@ -131,7 +140,7 @@ class FinishedEvent(Event):
 
 
 RECORDS: dict[str, type[Event]] = {
-    cls.type: cls for cls in (StateEvent, StepEvent, EvalEvent, CheckpointEvent, WarningEvent,
+    cls.type: cls for cls in (StateEvent, StepEvent, EvalEvent, CheckpointEvent, WarningEvent, NoteEvent,
                               ErrorEvent, RecoveryEvent, FinishedEvent)
 }
 

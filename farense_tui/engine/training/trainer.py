@@ -95,6 +95,8 @@ class Trainer:
             self.best_val_loss = math.inf if saved.best_val_loss is None else saved.best_val_loss
             self.trained_tokens, self.restarts = saved.trained_tokens, saved.restarts + 1
             self.set_state(state="training", message=f"resumed from {saved.checkpoint} (step {self.step})")
+        elif self.setup.masking_note:
+            self.events.emit("note", kind="data", message=self.setup.masking_note)
         self.memory = MemoryWatch(self.p.memory_budget_gb, self.p.backend)
         self.steps = CompiledSteps(self.setup.model, self.setup.optimizer, self.p.grad_accumulation)
 

@@ -214,7 +214,7 @@ class ConfigScreen(Screen):
         if message.key != self.report_key:
             return  # an older check finished after a newer one started
         self.report = message.report
-        text = message.error or "\n".join(summary_lines(message.report))
+        text = message.error or "\n".join(summary_lines(message.report, mask_prompt=message.key[3]))
         summary = self.query_one("#data-summary", Static)
         summary.update(text)
         summary.set_class(bool(message.error) or not message.report.ok, "-problem")
