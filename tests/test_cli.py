@@ -85,3 +85,10 @@ def test_text_data_trains_on_all_tokens_with_the_default_profile(tiny_model_dir,
     notes = [e for e in events if e["type"] == "note"]
     assert len(notes) == 1 and notes[0]["message"].startswith("train, valid: text format")
     assert 'mask_prompt = true' in (run_dir / "config.toml").read_text()
+    steps = [e for e in events if e["type"] == "step"]
+    assert steps and all(e["input_tokens"] > 0 for e in steps)
+
+    # the run measured this machine's speed for the model: data check prints the time an epoch takes
+    check = cli("data", "check", str(data), "--model", str(tiny_model_dir), "--profile", "cpu")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert f"steps of run {run_dir.name}" in check.stdout and "per epoch (training steps only)" in check.stdout

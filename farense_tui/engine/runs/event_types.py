@@ -70,6 +70,7 @@ class StepEvent(Event):
     tokens_per_sec: float | None = None
     step_time: float = 0.0
     trained_tokens: int = 0
+    input_tokens: int | None = None  # the step's tokens, prompts included, no padding: its work
     mem_active_gb: float | None = None
     mem_peak_gb: float | None = None
     mem_cache_gb: float | None = None
