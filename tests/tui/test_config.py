@@ -111,14 +111,16 @@ async def test_config_shows_what_the_data_will_cost(farense_home, home_model):
     from tests.test_data_cost import fabricated_run
 
     tiny_model.write_data(farense_home / "data")
-    fabricated_run("20260102-100000-tiny-llama", str(home_model), [(300, 1.5)] * 4)
     app = create_app(attach_live=False)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = app.screen
         await wait_until(pilot, lambda: screen.query_one("#profile", Select).value == "mac-16gb",
                          what="auto profile")
         cost = screen.query_one("#data-cost", Static)
-        await wait_until(pilot, lambda: "per epoch" in text(cost), what="the cost")
+        await wait_until(pilot, lambda: "not measured yet" in text(cost), what="the cost without a speed")
+        fabricated_run("20260102-100000-tiny-llama", str(home_model), [(300, 1.5)] * 4)
+        await pilot.press("ctrl+r")  # a run has measured the speed since: check again
+        await wait_until(pilot, lambda: "per epoch" in text(cost), what="the cost with the speed")
         assert "24 examples: 3 steps/epoch, 9 steps (3 epochs)" in text(cost)  # batch 4×2
         assert "at 200 tok/s" in text(cost) and "4 steps of run 20260102-100000-tiny-llama" in text(cost)
         screen.query_one("#field-epochs", Input).value = "5"

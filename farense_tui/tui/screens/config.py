@@ -62,7 +62,7 @@ class ConfigScreen(Screen):
     BINDINGS = [
         Binding("ctrl+s", "start", "Start", priority=True),
         Binding("ctrl+o", "save_profile", "Save as profile"),
-        Binding("ctrl+r", "recheck", "Check data"),
+        Binding("ctrl+r", "recheck(True)", "Check data"),
     ]
 
     def __init__(self) -> None:
@@ -180,9 +180,11 @@ class ConfigScreen(Screen):
             self._check_timer.stop()
         self._check_timer = self.set_timer(0.4, self.action_recheck)
 
-    def action_recheck(self) -> None:
+    def action_recheck(self, again: bool = False) -> None:
+        """Check the data when what it is checked against changed; `again` (ctrl+r) checks anyway:
+        the files may have changed, or a run may have measured this model's speed since."""
         key = self.check_key()
-        if key != self.report_key:
+        if again or key != self.report_key:
             self.report_key = key
             self.query_one("#data-summary", Static).update("checking…")
             self.query_one("#data-cost", Static).update("")
