@@ -142,7 +142,7 @@ class ChatScreen(Screen):
         else here, a reply is streaming, or it is already the one chosen."""
         if self.generating or self.target_key not in (None, self.opened_with):
             return None
-        status = getattr(self.app, "run_status", None)  # the App's active run, when there is an App
+        status = getattr(self.app, "run_status", None)  # the active run; a bare host App has none
         choice = opening_choice(choices, status.run_dir if status is not None else None)
         return choice.key if choice is not None and choice.key != self.target_key else None
 
