@@ -58,7 +58,7 @@ def test_validation_covers_every_example_including_the_last_partial_batch(tiny_m
     from farense_tui.engine.training.splits import load_splits
 
     model, tokenizer = load(str(tiny_model_dir))
-    _, valid = load_splits(tiny_data, tokenizer, mask_prompt=True)
+    valid = load_splits(tiny_data, tokenizer, mask_prompt=True).valid
     assert len(valid) == 6
     total = count = 0.0
     for i in range(len(valid)):  # one example at a time, weighted by its target tokens

@@ -40,7 +40,9 @@ def test_train_prints_progress_then_runs_and_chat_json(tiny_model_dir, tiny_data
     assert all(k in progress[-1] for k in ("loss", "val", "tok/s", "mem", "ETA"))
     assert any(l.startswith("  eval") and "step 4: val loss" in l for l in lines)
     assert any("step 4 (periodic) → checkpoints/step-0000004" in l for l in lines)
-    assert "finished at step 8/8" in out.stdout and "farense-tui chat --run" in out.stdout
+    assert "finished at step 8/8" in out.stdout
+    # the hint's prompt is the first validation question of this run's data, not the demo's
+    assert "farense-tui chat --run" in out.stdout and "'Em que ano foi fundado o Farense?'" in out.stdout
 
     listed = cli("runs")
     assert "finished" in listed.stdout and "8/8" in listed.stdout
@@ -67,3 +69,26 @@ def test_train_refuses_bad_data_naming_file_and_line(tiny_model_dir, tiny_data, 
 def test_unknown_profile_is_a_clear_message(capsys):
     assert main(["train", "--profile", "nope"]) == 2
     assert "no profile named 'nope'" in capsys.readouterr().err
+
+
+def test_text_data_trains_on_all_tokens_with_the_default_profile(tiny_model_dir, farense_home):
+    """No --profile: the profile chosen for this machine masks prompts, which text data has none of."""
+    from tests import tiny_model
+
+    data = tiny_model.write_text_data(farense_home / "data" / "sql")
+    out = cli("train", "--model", str(tiny_model_dir), "--data", str(data), "--iters", "2")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "text format has no prompt to mask: training on all tokens" in out.stdout
+    assert "try it: farense-tui chat --run" in out.stdout and "'Q: Em que ano foi fundado o Farense?'" in out.stdout
+    run_dir = next((farense_home / "runs").iterdir())
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    notes = [e for e in events if e["type"] == "note"]
+    assert len(notes) == 1 and notes[0]["message"].startswith("train, valid: text format")
+    assert 'mask_prompt = true' in (run_dir / "config.toml").read_text()
+    steps = [e for e in events if e["type"] == "step"]
+    assert steps and all(e["input_tokens"] > 0 for e in steps)
+
+    # the run measured this machine's speed for the model: data check prints the time an epoch takes
+    check = cli("data", "check", str(data), "--model", str(tiny_model_dir), "--profile", "cpu")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert f"steps of run {run_dir.name}" in check.stdout and "per epoch (training steps only)" in check.stdout

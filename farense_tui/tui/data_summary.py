@@ -6,6 +6,7 @@ hold no absolute paths.
 
 from __future__ import annotations
 
+from farense_tui.engine.data.masking import report_masking_note
 from farense_tui.engine.data.report import SPLITS, DataReport, SplitReport
 
 MAX_PROBLEMS = 4
@@ -26,9 +27,12 @@ def split_line(split: SplitReport, max_seq_length: int | None) -> str:
     return text
 
 
-def summary_lines(report: DataReport) -> list[str]:
+def summary_lines(report: DataReport, mask_prompt: bool = False) -> list[str]:
     lines = [split_line(report.splits[name], report.max_seq_length)
              for name in SPLITS if name in report.splits]
+    note = report_masking_note(report, mask_prompt)
+    if note:
+        lines.append(f"· {note}")
     if not report.tokenizer_name:
         lines.append("lengths in characters (no local tokenizer for this model yet)")
     problems = report.problems

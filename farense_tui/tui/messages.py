@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from farense_tui.engine.data.report import DataReport
     from farense_tui.engine.machine.hardware import Hardware
     from farense_tui.engine.runs.folder import RunInfo
+    from farense_tui.engine.runs.speed import MeasuredSpeed
 
 
 # ---- runs -----------------------------------------------------------------------------------
@@ -76,6 +77,8 @@ class DataChecked(Message):
     error: str = ""
     auto: tuple[str, str] | None = None
     """(profile, reason) chosen for this model and data's length, if predictable."""
+    speed: MeasuredSpeed | None = None
+    """This machine's measured training speed for the model (from its earlier runs), if any."""
 
 
 @dataclass

@@ -13,7 +13,7 @@ from rich.text import Text
 from textual.app import App
 from textual.widgets import Checkbox, Input, Select
 
-from farense_tui.engine.chat.targets import TargetChoice
+from farense_tui.engine.chat.targets import TargetChoice, opening_choice
 from farense_tui.tui.chat_session import ChatSession
 from farense_tui.tui.chat_text import literal_text
 from farense_tui.tui.messages import ReplyFinished, TokenGenerated
@@ -314,3 +314,44 @@ def test_snapshot_chat_120x40(snap_compare):
         await _conversation(pilot, side_by_side=True)
 
     assert snap_compare(scripted_host(), terminal_size=(120, 40), run_before=run_before)
+
+
+# -- opening ready ----------------------------------------------------------------------------------
+
+async def test_chat_opens_with_the_active_runs_best_adapter_and_the_prompt_focused(finished_run, farense_home):
+    """4 → type → Enter: the active run's best adapter is loaded without choosing, even when a newer
+    finished run exists; the prompt has the focus."""
+    from farense_tui.tui.app import create_app
+
+    runs_dir = farense_home / "runs"
+    active = Path(shutil.copytree(finished_run, runs_dir / "20260101-100000-tiny"))
+    shutil.copytree(finished_run, runs_dir / "20260102-100000-tiny")  # newer, but not the active one
+    app = create_app(attach_live=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.attach(active)
+        await pilot.press("4")
+        screen = app.screen
+        assert isinstance(screen, ChatScreen)
+        await wait_until(pilot, lambda: screen.loaded is not None, 60, "the adapter to load")
+        assert screen.target_key == f"run:{runs_dir / active.name}:best"
+        assert screen.loaded == (f"{active.name}:best", True)
+        await wait_until(pilot, lambda: screen.focused is screen.query_one("#prompt"), 10, "the prompt's focus")
+        await pilot.press(*"Onde joga?", "enter")
+        await wait_until(pilot, lambda: screen.messages and not screen.generating, 60, "the reply")
+        assert screen.messages[0] == {"role": "user", "content": "Onde joga?"}
+        assert screen.replies["adapter"].text
+
+
+def test_opening_choice_prefers_the_active_run_then_the_newest_finished(tmp_path):
+    def adapters(run: str, finished: bool) -> list[TargetChoice]:
+        return [TargetChoice(f"run:{tmp_path / run}:{w}", w, lambda: None, tmp_path / run, finished)
+                for w in ("best", "final", "4")]
+
+    base = TargetChoice("model:m", "m", lambda: None)
+    choices = adapters("3-training", False) + adapters("2-new", True) + adapters("1-old", True) + [base]
+    assert opening_choice(choices, tmp_path / "1-old").key == f"run:{tmp_path / '1-old'}:best"
+    assert opening_choice(choices, tmp_path / "3-training").key == f"run:{tmp_path / '2-new'}:best"
+    assert opening_choice(choices, None).key == f"run:{tmp_path / '2-new'}:best"
+    no_best = [c for c in choices if not c.key.endswith(":best")]
+    assert opening_choice(no_best, None).key == f"run:{tmp_path / '2-new'}:final"
+    assert opening_choice(adapters("3-training", False) + [base], None) is None

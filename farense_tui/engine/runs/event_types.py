@@ -70,6 +70,7 @@ class StepEvent(Event):
     tokens_per_sec: float | None = None
     step_time: float = 0.0
     trained_tokens: int = 0
+    input_tokens: int | None = None  # the step's tokens, prompts included, no padding: its work
     mem_active_gb: float | None = None
     mem_peak_gb: float | None = None
     mem_cache_gb: float | None = None
@@ -105,6 +106,15 @@ class WarningEvent(Event):
 
 
 @dataclass(frozen=True)
+class NoteEvent(Event):
+    """How the run applies a setting, said once when it starts (not a problem)."""
+
+    type: ClassVar[str] = "note"
+    message: str = ""
+    kind: str = ""
+
+
+@dataclass(frozen=True)
 class ErrorEvent(Event):
     type: ClassVar[str] = "error"
     message: str = ""
@@ -131,7 +141,7 @@ class FinishedEvent(Event):
 
 
 RECORDS: dict[str, type[Event]] = {
-    cls.type: cls for cls in (StateEvent, StepEvent, EvalEvent, CheckpointEvent, WarningEvent,
+    cls.type: cls for cls in (StateEvent, StepEvent, EvalEvent, CheckpointEvent, WarningEvent, NoteEvent,
                               ErrorEvent, RecoveryEvent, FinishedEvent)
 }
 

@@ -19,7 +19,7 @@ from farense_tui.engine.runs.event_types import (
     StepEvent, parse_event,
 )
 
-LOGGED = ("state", "eval", "checkpoint", "warning", "error", "recovery", "finished")
+LOGGED = ("state", "eval", "checkpoint", "warning", "note", "error", "recovery", "finished")
 
 clock = time.time
 """The wall clock used for elapsed time; tests replace it for stable screenshots."""

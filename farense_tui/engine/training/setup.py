@@ -16,6 +16,7 @@ import mlx.optimizers as optim
 from mlx_lm.tuner.trainer import grad_checkpoint
 from mlx_lm.tuner.utils import build_schedule
 
+from farense_tui.engine.data.masking import masking_note
 from farense_tui.engine.models.loading import add_lora, load_base
 from farense_tui.engine.profiles.profile import Profile
 from farense_tui.engine.runs.config import RunConfig
@@ -34,6 +35,7 @@ class TrainingSetup:
     order: StepOrder
     total_steps: int
     optimizer: optim.Optimizer
+    masking_note: str | None  # text data under mask_prompt: said once, when the run starts
 
 
 def build_setup(cfg: RunConfig, events: EventWriter) -> TrainingSetup:
@@ -44,7 +46,7 @@ def build_setup(cfg: RunConfig, events: EventWriter) -> TrainingSetup:
     num_layers, lora = add_lora(model, p)
     if p.grad_checkpoint:
         grad_checkpoint(model.layers[0])  # mlx-lm's: blocks recompute activations in backward
-    train_set, valid_set = load_splits(Path(cfg.data), tokenizer, p.mask_prompt)
+    train_set, valid_set, formats = load_splits(Path(cfg.data), tokenizer, p.mask_prompt)
     lengths = [len(train_set[i][0]) for i in range(len(train_set))]
     order = StepOrder(lengths, p.effective_batch, p.seed)
     total_steps = p.iters or p.epochs * order.steps_per_epoch
@@ -65,6 +67,7 @@ def build_setup(cfg: RunConfig, events: EventWriter) -> TrainingSetup:
     return TrainingSetup(
         model=model, adapter_config=adapter_config(cfg.model, num_layers, lora), train_set=train_set,
         valid_set=valid_set, order=order, total_steps=total_steps, optimizer=optimizer,
+        masking_note=masking_note(formats, p.mask_prompt),
     )
 
 

@@ -9,22 +9,32 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from types import SimpleNamespace
+from typing import NamedTuple
 
 from mlx_lm.tuner.datasets import CacheDataset, create_dataset
 
+from farense_tui.engine.data.masking import masks_prompt
+from farense_tui.engine.data.records import detect_format
 from farense_tui.engine.errors import UserError
 
 
-def load_splits(folder: Path, tokenizer, mask_prompt: bool) -> tuple[CacheDataset, CacheDataset]:
-    """(train, valid) as mlx-lm datasets; prompt masking for chat and completions data only."""
-    splits = []
+class Splits(NamedTuple):
+    train: CacheDataset
+    valid: CacheDataset
+    formats: dict[str, str | None]  # split name -> its format, as mlx-lm decides it
+
+
+def load_splits(folder: Path, tokenizer, mask_prompt: bool) -> Splits:
+    """The train and valid splits as mlx-lm datasets; prompt masking for chat and completions only."""
+    splits, formats = [], {}
     for name in ("train", "valid"):
         rows = read_jsonl(folder / f"{name}.jsonl")
         if not rows:
             raise UserError(f"{folder / f'{name}.jsonl'}: no examples")
-        mask = mask_prompt and "text" not in rows[0]
+        formats[name] = detect_format(rows[0])
+        mask = masks_prompt(formats[name], mask_prompt)
         splits.append(CacheDataset(create_dataset(rows, tokenizer, SimpleNamespace(mask_prompt=mask))))
-    return splits[0], splits[1]
+    return Splits(splits[0], splits[1], formats)
 
 
 def read_jsonl(path: Path) -> list[dict]:

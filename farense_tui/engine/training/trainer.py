@@ -95,6 +95,8 @@ class Trainer:
             self.best_val_loss = math.inf if saved.best_val_loss is None else saved.best_val_loss
             self.trained_tokens, self.restarts = saved.trained_tokens, saved.restarts + 1
             self.set_state(state="training", message=f"resumed from {saved.checkpoint} (step {self.step})")
+        elif self.setup.masking_note:
+            self.events.emit("note", kind="data", message=self.setup.masking_note)
         self.memory = MemoryWatch(self.p.memory_budget_gb, self.p.backend)
         self.steps = CompiledSteps(self.setup.model, self.setup.optimizer, self.p.grad_accumulation)
 
@@ -106,6 +108,7 @@ class Trainer:
         tic = time.perf_counter()
         group = self.setup.order.group_for(self.step)
         batches = micro_batches(self.setup.train_set, group, self.p.batch_size, self.p.max_seq_length)
+        inputs = sum(min(len(self.setup.train_set[i][0]), self.p.max_seq_length) for i in group)
         loss, ntoks = self.steps.run(batches)
         step_time = time.perf_counter() - tic
         self.trained_tokens += ntoks
@@ -116,7 +119,7 @@ class Trainer:
                 "step", step=self.step, total_steps=self.total_steps, epoch=self.setup.order.epoch_of(self.step),
                 loss=round(loss, 6), learning_rate=float(self.setup.optimizer.learning_rate.item()),
                 tokens_per_sec=round(ntoks / step_time, 1), step_time=round(step_time, 4),
-                trained_tokens=self.trained_tokens, **mem,
+                trained_tokens=self.trained_tokens, input_tokens=inputs, **mem,
             )
         guards.check_memory(self, mem)
         faults.after_step(self.cfg.faults, self.step, self.restarts)

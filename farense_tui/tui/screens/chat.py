@@ -16,7 +16,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.reactive import reactive
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from farense_tui.engine.chat.targets import TargetChoice
+from farense_tui.engine.chat.targets import TargetChoice, opening_choice
 from farense_tui.engine.errors import UserError
 from farense_tui.tui.chat_session import ChatSession
 from farense_tui.tui.messages import (
@@ -50,8 +50,10 @@ class ChatScreen(CockpitScreen):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.choices: dict[str, TargetChoice] = {}
+        self.listed = False  # the targets were listed at least once
         self.target = None  # the ChatTarget chosen last
         self.target_key: str | None = None
+        self.opened_with: str | None = None  # the adapter chosen for the user on opening
         self.loading_label: str | None = None  # label of the model being loaded
         self.loaded: tuple[str, bool] | None = None  # (label, has_adapter) once loaded
         self.messages: list[dict] = []  # the conversation sent to the model
@@ -92,7 +94,7 @@ class ChatScreen(CockpitScreen):
         self.query_one("#prompt").focus()
 
     def on_screen_resume(self) -> None:
-        if self.choices:  # new runs may have finished while we were away; the switch's frame first
+        if self.listed:  # new runs may have finished while we were away; the switch's frame first
             self.call_after_refresh(self.action_refresh_targets)
 
     def on_unmount(self) -> None:
@@ -119,15 +121,29 @@ class ChatScreen(CockpitScreen):
     def offer_targets(self, event: TargetsListed) -> None:
         if event.error:
             self.notify(f"could not list models and runs: {event.error}", severity="error")
-        self.choices = {c.key: c for c in event.choices}
+        self.choices, self.listed = {c.key: c for c in event.choices}, True
         select = self.query_one("#target", Select)
         select.prompt = PICK_PROMPT if self.choices else "no models or adapters yet — train a run first"
         with self.prevent(Select.Changed):
             select.set_options([(c.label, c.key) for c in event.choices])
             if self.target_key in self.choices:
                 select.value = self.target_key
-        if self.target is None and self.choices:
+        opening = self.opening_key(event.choices)
+        if opening is not None:
+            self.opened_with = opening
+            select.value = opening  # loads it through prepare_chosen_target; the prompt takes focus
+            self.query_one("#prompt").focus()
+        elif self.target is None and self.choices:
             select.focus()  # the first thing to do here is to choose
+
+    def opening_key(self, choices: list[TargetChoice]) -> str | None:
+        """The adapter to open with (engine's `opening_choice`), unless the user chose something
+        else here, a reply is streaming, or it is already the one chosen."""
+        if self.generating or self.target_key not in (None, self.opened_with):
+            return None
+        status = getattr(self.app, "run_status", None)  # the active run; a bare host App has none
+        choice = opening_choice(choices, status.run_dir if status is not None else None)
+        return choice.key if choice is not None and choice.key != self.target_key else None
 
     @on(Select.Changed, "#target")
     def prepare_chosen_target(self, event: Select.Changed) -> None:

@@ -16,6 +16,7 @@ from textual.widgets import Button, Input, Select, Static
 
 from farense_tui.engine import paths
 from farense_tui.engine.data import check as datacheck
+from farense_tui.engine.data.cost import cost_lines, data_cost
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.machine.hardware import Hardware
 from farense_tui.engine.models import local as models
@@ -23,6 +24,7 @@ from farense_tui.engine.profiles.choice import choose_profile
 from farense_tui.engine.profiles.profile import Profile, available_profiles, save_profile
 from farense_tui.engine.runs.event_types import ENDED
 from farense_tui.engine.runs.plan import plan_run, start_plan
+from farense_tui.engine.runs.speed import MeasuredSpeed, measured_speed
 from farense_tui.tui.data_summary import summary_lines
 from farense_tui.tui.messages import DataChecked, ModelProgressed, RunStarted, RunStartFailed
 from farense_tui.tui.widgets.chrome import CockpitScreen, chrome
@@ -59,7 +61,7 @@ class ConfigScreen(CockpitScreen):
     BINDINGS = [
         Binding("ctrl+s", "start", "Start", priority=True),
         Binding("ctrl+o", "save_profile", "Save as profile"),
-        Binding("ctrl+r", "recheck", "Check data"),
+        Binding("ctrl+r", "recheck(True)", "Check data"),
     ]
 
     def __init__(self) -> None:
@@ -71,6 +73,7 @@ class ConfigScreen(CockpitScreen):
         self.auto_name = ""
         self.report: datacheck.DataReport | None = None
         self.report_key: tuple | None = None
+        self.speed: MeasuredSpeed | None = None  # this model's measured speed, from its earlier runs
         self.tokenizers: dict[str, object] = {}  # loaded once per model folder (seconds each)
 
     def compose(self) -> ComposeResult:
@@ -94,6 +97,7 @@ class ConfigScreen(CockpitScreen):
                 yield Static("Data (train.jsonl + valid.jsonl)", classes="section")
                 yield Input("data", compact=True, id="data-path")
                 yield Static("checking…", id="data-summary", markup=False)
+                yield Static("", id="data-cost", markup=False)
                 yield Static("", id="activity", markup=False)
             with Vertical(id="config-fields"):
                 yield Static("Settings", classes="section")
@@ -148,6 +152,7 @@ class ConfigScreen(CockpitScreen):
                 self.profile = base.replace(**event.values)
             except UserError as exc:
                 self.errors = {"profile": str(exc)}
+        self.show_cost()
         self.schedule_check()
 
     # ---- data check ---------------------------------------------------------------------------
@@ -168,11 +173,14 @@ class ConfigScreen(CockpitScreen):
             self._check_timer.stop()
         self._check_timer = self.set_timer(0.4, self.action_recheck)
 
-    def action_recheck(self) -> None:
+    def action_recheck(self, again: bool = False) -> None:
+        """Check the data when what it is checked against changed; `again` (ctrl+r) checks anyway:
+        the files may have changed, or a run may have measured this model's speed since."""
         key = self.check_key()
-        if key != self.report_key:
+        if again or key != self.report_key:
             self.report_key = key
             self.query_one("#data-summary", Static).update("checking…")
+            self.query_one("#data-cost", Static).update("")
             self.check_data(key)
 
     @work(thread=True, exclusive=True, group="datacheck", exit_on_error=False,
@@ -182,6 +190,7 @@ class ConfigScreen(CockpitScreen):
         try:
             tokenizer = self.tokenizer_for(spec)
             report = datacheck.check_data(Path(data), tokenizer, max_seq, mask_prompt=mask, batch_size=batch)
+            speed = measured_speed(str(models.local_folder(spec) or spec))
             auto = None
             if self.app.hardware is not None:  # predicted peak for this model at the data's real length
                 auto = choose_profile(self.app.hardware, self.profiles, model_spec=spec,
@@ -189,7 +198,7 @@ class ConfigScreen(CockpitScreen):
         except UserError as exc:
             self.post_message(DataChecked(key, None, str(exc)))
             return
-        self.post_message(DataChecked(key, report, auto=(auto[0].name, auto[1]) if auto else None))
+        self.post_message(DataChecked(key, report, auto=(auto[0].name, auto[1]) if auto else None, speed=speed))
 
     def tokenizer_for(self, spec: str):
         """The model's tokenizer when it is a local folder (cached); None counts characters instead."""
@@ -206,13 +215,20 @@ class ConfigScreen(CockpitScreen):
     def show_data(self, message: DataChecked) -> None:
         if message.key != self.report_key:
             return  # an older check finished after a newer one started
-        self.report = message.report
-        text = message.error or "\n".join(summary_lines(message.report))
+        self.report, self.speed = message.report, message.speed
+        self.show_cost()
+        text = message.error or "\n".join(summary_lines(message.report, mask_prompt=message.key[3]))
         summary = self.query_one("#data-summary", Static)
         summary.update(text)
         summary.set_class(bool(message.error) or not message.report.ok, "-problem")
         if message.auto:
             self.follow_auto(*message.auto)
+
+    def show_cost(self) -> None:
+        """What the data will cost with the profile as edited; steps follow every field's change."""
+        cost = data_cost(self.report, self.profile) if self.report is not None and self.report.ok else None
+        lines = cost_lines(cost, self.profile, self.speed) if cost is not None else []
+        self.query_one("#data-cost", Static).update("\n".join(lines))
 
     def follow_auto(self, name: str, reason: str) -> None:
         """Take the model-aware choice, unless the user picked or edited a profile themselves."""

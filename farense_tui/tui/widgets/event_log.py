@@ -16,7 +16,7 @@ from textual.widgets import RichLog
 from farense_tui.engine.runs.status import describe_event
 
 STYLES = {"state": "cyan", "step": "dim", "eval": "green", "checkpoint": "blue", "warning": "yellow",
-          "error": "bold red", "recovery": "bold yellow", "finished": "bold green"}
+          "note": "cyan", "error": "bold red", "recovery": "bold yellow", "finished": "bold green"}
 
 
 class EventLog(RichLog):
