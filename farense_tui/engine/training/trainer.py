@@ -96,7 +96,7 @@ class Trainer:
             self.trained_tokens, self.restarts = saved.trained_tokens, saved.restarts + 1
             self.set_state(state="training", message=f"resumed from {saved.checkpoint} (step {self.step})")
         self.memory = MemoryWatch(self.p.memory_budget_gb, self.p.backend)
-        self.steps = CompiledSteps(self.setup.model, self.setup.optimizer, self.p.grad_accumulation)
+        self.steps = CompiledSteps(self.setup.model, self.setup.optimizer)
 
     def _train_step(self) -> None:
         self.step += 1
