@@ -9,8 +9,7 @@ import mlx.core as mx
 from farense_tui.engine.runs import checkpoints as ckpt
 from farense_tui.engine.runs import commands
 from farense_tui.engine import runs
-from farense_tui.engine.runs.config import Faults
-from tests.engine_helpers import events, kill, losses, start_run, tiny_config, wait_done, wait_for
+from tests.engine_helpers import events, inject_faults, kill, losses, start_run, tiny_config, wait_done, wait_for
 
 
 def test_stop_then_resume_reproduces_the_uninterrupted_losses(tiny_model_dir, tiny_data):
@@ -36,8 +35,9 @@ def test_stop_then_resume_reproduces_the_uninterrupted_losses(tiny_model_dir, ti
     assert starts == [f"resumed from step-{stopped_at:07d} (step {stopped_at})"]
 
 
-def test_kill_during_checkpoint_write_leaves_previous_checkpoint(tiny_model_dir, tiny_data):
-    cfg = tiny_config(tiny_model_dir, tiny_data, faults=Faults(hang_in_checkpoint_at_step=8))
+def test_kill_during_checkpoint_write_leaves_previous_checkpoint(tiny_model_dir, tiny_data, monkeypatch):
+    inject_faults(monkeypatch, hang_in_checkpoint_at_step=8)
+    cfg = tiny_config(tiny_model_dir, tiny_data)
     run_dir = start_run(cfg)
     wait_for(lambda: (run_dir / "checkpoints" / ".tmp-step-0000008" / "adapters.safetensors").exists(),
              what="the step-8 checkpoint write to begin")
@@ -89,8 +89,9 @@ def test_save_now_writes_a_checkpoint(tiny_model_dir, tiny_data):
     assert (run_dir / saved[0]["path"] / "adapters.safetensors").exists()
 
 
-def test_nan_loss_stops_with_a_clear_message_and_keeps_last_good_checkpoint(tiny_model_dir, tiny_data):
-    run_dir = start_run(tiny_config(tiny_model_dir, tiny_data, faults=Faults(nan_at_step=6)))
+def test_nan_loss_stops_with_a_clear_message_and_keeps_last_good_checkpoint(tiny_model_dir, tiny_data, monkeypatch):
+    inject_faults(monkeypatch, nan_at_step=6)
+    run_dir = start_run(tiny_config(tiny_model_dir, tiny_data))
     info = wait_done(run_dir)
     assert info.status == "failed"
     errors = events(run_dir, "error")

@@ -6,13 +6,14 @@ from farense_tui.engine.runs import commands
 from farense_tui.engine import runs
 from farense_tui.engine.profiles.profile import load_profile
 from farense_tui.engine.profiles.downshift import downshift
-from farense_tui.engine.runs.config import Faults, RunConfig
+from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.training_state import TrainingState
-from tests.engine_helpers import events, losses, start_run, tiny_config, wait_done
+from tests.engine_helpers import events, inject_faults, losses, start_run, tiny_config, wait_done
 
 
-def test_abort_like_metal_oom_restarts_with_half_batch_double_accumulation(tiny_model_dir, tiny_data):
-    cfg = tiny_config(tiny_model_dir, tiny_data, faults=Faults(abort_at_step=7))
+def test_abort_like_metal_oom_restarts_with_half_batch_double_accumulation(tiny_model_dir, tiny_data, monkeypatch):
+    inject_faults(monkeypatch, abort_at_step=7)
+    cfg = tiny_config(tiny_model_dir, tiny_data)
     run_dir = start_run(cfg)
     info = wait_done(run_dir)
     assert info.status == "finished", (run_dir / "engine.log").read_text()[-2000:]
@@ -48,8 +49,9 @@ def test_budget_too_small_walks_down_every_setting_then_gives_up(tiny_model_dir,
     assert "no smaller setting is left" in events(run_dir, "state")[-1]["message"]
 
 
-def test_recovery_off_offers_the_choice_and_resume_smaller_continues(tiny_model_dir, tiny_data):
-    cfg = tiny_config(tiny_model_dir, tiny_data, faults=Faults(abort_at_step=6))
+def test_recovery_off_offers_the_choice_and_resume_smaller_continues(tiny_model_dir, tiny_data, monkeypatch):
+    inject_faults(monkeypatch, abort_at_step=6)
+    cfg = tiny_config(tiny_model_dir, tiny_data)
     cfg.auto_recover = False
     run_dir = start_run(cfg)
     info = wait_done(run_dir)

@@ -94,7 +94,7 @@ class CheckpointEvent(Event):
     type: ClassVar[str] = "checkpoint"
     step: int = 0
     path: str = ""
-    reason: str = ""  # periodic | stop | save-now | budget | switch | final
+    reason: str = ""  # periodic | stop | save-now | budget | allocation | switch | final
 
 
 @dataclass(frozen=True)

@@ -184,9 +184,11 @@ def resume(run_dir: Path, profile: Profile | None = None, smaller: bool = False)
         if shifted is None:
             raise UserError("no smaller setting is left for this run")
         cfg.profile, change = shifted
+    found = ckpt.latest_checkpoint(run_dir)
+    if found is not None:  # refused here, before anything starts or is rewritten
+        ckpt.check_resumable(run_dir, cfg, found[1])
     if settings(cfg.profile) != before:
         cfg.save(run_dir / "config.toml")
-        found = ckpt.latest_checkpoint(run_dir)
         writer = EventWriter(run_dir / "events.jsonl")
         writer.emit("recovery", message=f"resumed by hand with {change}", **{"from": before},
                     to=settings(cfg.profile), resume_step=found[1].step if found else 0)

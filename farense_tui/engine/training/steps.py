@@ -1,9 +1,9 @@
 """One optimizer step over its micro-batches, as two mx.compile'd functions.
 
 Ours, not mlx-lm's compiled step, because that one lives inside its train() and averages
-per-micro-batch means; here the gradients and losses of the micro-batches are summed and divided
-once by the step's target tokens (token_loss.py), so any batch × accumulation split of a step
-trains the same.
+per-micro-batch means; here each micro-batch adds its summed gradient, loss and target tokens,
+and the update divides once by the step's tokens (token_loss.py), so any batch × accumulation
+split of a step trains the same. Data-parallel ranks would all_sum the three before `apply`.
 """
 
 from __future__ import annotations
@@ -25,29 +25,26 @@ class CompiledSteps:
         add = partial(tree_map, lambda a, b: a + b)
 
         @partial(mx.compile, inputs=state, outputs=state)
-        def accumulate(batch, lengths, prev):
-            (loss_sum, ntoks), grad = loss_and_grad(model, batch, lengths)
-            return loss_sum, ntoks, (grad if prev is None else add(grad, prev))
+        def accumulate(batch, lengths, grad_sum, loss_sum, ntoks):
+            (loss, toks), grad = loss_and_grad(model, batch, lengths)
+            return (grad if grad_sum is None else add(grad, grad_sum)), loss_sum + loss, ntoks + toks
 
         @partial(mx.compile, inputs=state, outputs=state)
-        def update(batch, lengths, prev, prev_loss_sum, prev_ntoks):
-            (loss_sum, ntoks), grad = loss_and_grad(model, batch, lengths)
-            if prev is not None:
-                grad = add(grad, prev)
-            grad, loss = per_token(grad, loss_sum + prev_loss_sum, ntoks + prev_ntoks)
+        def apply(grad_sum, loss_sum, ntoks):
+            grad, loss = per_token(grad_sum, loss_sum, ntoks)
             optimizer.update(model, grad)
-            return loss, ntoks + prev_ntoks
+            return loss
 
-        self._accumulate, self._update, self._state = accumulate, update, state
+        self._accumulate, self._apply, self._state = accumulate, apply, state
 
     def run(self, micro_batches) -> tuple[float, int]:
-        """Train one optimizer step: (loss per target token over the step, target tokens trained)."""
-        batches = list(micro_batches)
+        """Train one optimizer step: (loss per target token over the step, target tokens trained).
+
+        Micro-batches are drawn one at a time, so only one is in memory."""
         grad, loss_sum, ntoks = None, mx.array(0.0), mx.array(0)
-        for batch, lengths in batches[:-1]:
-            part_loss, part_toks, grad = self._accumulate(batch, lengths, grad)
-            loss_sum, ntoks = loss_sum + part_loss, ntoks + part_toks
-            mx.eval(loss_sum, ntoks, grad)
-        loss, ntoks = self._update(*batches[-1], grad, loss_sum, ntoks)
-        mx.eval(self._state, loss, ntoks)
+        for batch, lengths in micro_batches:
+            grad, loss_sum, ntoks = self._accumulate(batch, lengths, grad, loss_sum, ntoks)
+            mx.eval(grad, loss_sum, ntoks)
+        loss = self._apply(grad, loss_sum, ntoks)
+        mx.eval(self._state, loss)
         return loss.item(), ntoks.item()
