@@ -103,3 +103,20 @@ def test_switching_profile_by_hand_continues_from_the_saved_step(tiny_model_dir,
     assert after == list(range(saved_at + 1, 41))  # continues from the switch, nothing lost or redone
     cfg = RunConfig.load(run_dir / "config.toml")
     assert cfg.profile.name == "small" and cfg.profile.learning_rate == 1e-2  # schedule kept
+
+
+def test_kill_9_of_the_engine_resumes_with_the_same_settings_never_smaller(tiny_model_dir, tiny_data):
+    from tests.engine_helpers import kill, wait_for
+
+    run_dir = start_run(tiny_config(tiny_model_dir, tiny_data))
+    wait_for(lambda: any(e["step"] >= 5 for e in events(run_dir, "step")), what="step 5")
+    kill(run_dir / "engine.pid")
+    assert wait_done(run_dir).status == "finished"
+
+    error = next(e for e in events(run_dir, "error"))
+    assert error["kind"] == "killed" and "SIGKILL: killed (no sign of memory pressure" in error["message"]
+    (recovery,) = events(run_dir, "recovery")
+    assert recovery["from"] == recovery["to"] and "with the same settings" in recovery["message"]
+    assert recovery["resume_step"] >= 4  # the checkpoint before the kill, not step 0
+    assert RunConfig.load(run_dir / "config.toml").profile.batch_size == 2
+    assert sorted(losses(run_dir)) == list(range(1, 13))

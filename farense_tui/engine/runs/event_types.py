@@ -108,7 +108,7 @@ class WarningEvent(Event):
 class ErrorEvent(Event):
     type: ClassVar[str] = "error"
     message: str = ""
-    kind: str = ""  # oom | budget | nan | data | model | crash
+    kind: str = ""  # oom | budget | nan | data | model | killed | crash
     step: int | None = None
 
 

@@ -13,7 +13,7 @@ which the writer checks each event against. Types and their fields:
   eval        step, val_loss, best_val_loss, is_best, eval_time
   checkpoint  step, path, reason: periodic|stop|save-now|budget|allocation|switch|final
   warning     message, kind
-  error       message, kind: oom|budget|nan|data|model|crash, step
+  error       message, kind: oom|budget|nan|data|model|killed|crash, step
   recovery    message, from: {batch_size, grad_accumulation, max_seq_length, profile}, to: {...},
               resume_step
   finished    step, final_adapter, best_adapter, best_val_loss

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
@@ -16,6 +17,8 @@ import mlx.nn as nn
 from mlx.utils import tree_flatten
 
 FAULTS_ENV = "FARENSE_FAULTS"
+METAL_OOM = ("[METAL] Command buffer execution failed: Insufficient Memory "
+             "(00000008:kIOGPUCommandBufferCallbackErrorOutOfMemory) (injected fault)")
 CHECKPOINT_HANG_SECONDS = 30.0
 
 
@@ -23,7 +26,7 @@ CHECKPOINT_HANG_SECONDS = 30.0
 class Faults:
     """All off by default."""
 
-    abort_at_step: int = 0  # os.abort() after this optimizer step, as a Metal OOM can
+    abort_at_step: int = 0  # Metal's out-of-memory message, then os.abort(), after this step
     abort_once: bool = True  # a restarted engine does not abort again (so recovery can be seen)
     nan_at_step: int = 0  # poison a LoRA weight before this step, giving a real NaN loss
     alloc_error_at_step: int = 0  # raise MLX's allocation error after this step's first micro-batch, once
@@ -46,6 +49,7 @@ def before_step(faults: Faults, step: int, model: nn.Module) -> None:
 
 def after_step(faults: Faults, step: int, restarts: int) -> None:
     if step == faults.abort_at_step > 0 and (restarts == 0 or not faults.abort_once):
+        print(METAL_OOM, file=sys.stderr, flush=True)
         os.abort()
 
 
