@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
-    return value
+from farense_tui.cli.numbers import number, profile_number
 
 
 def register(sub) -> None:
@@ -39,11 +30,11 @@ def register(sub) -> None:
         help="profile whose max_seq_length, mask_prompt and batch_size apply",
     )
     c.add_argument(
-        "--max-seq-length", type=_positive_int, metavar="N",
+        "--max-seq-length", type=profile_number("max_seq_length"), metavar="N",
         help="count examples longer than N tokens (overrides the profile's)",
     )
     c.add_argument(
-        "--max-problems", type=_positive_int, default=20, metavar="N",
+        "--max-problems", type=number(int, 1, 100_000), default=20, metavar="N",
         help="problems shown per file (default 20)",
     )
     c.set_defaults(func=run_check)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from farense_tui.cli.numbers import profile_number
+
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train headless (progress line; Ctrl-C stops and saves)")
@@ -16,8 +18,8 @@ def register(sub) -> None:
     p.add_argument("--model", help="models/ name, MLX model folder or Hub id (default: the demo model)")
     p.add_argument("--data", help="folder with train.jsonl and valid.jsonl (default: data/)")
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--epochs", type=int, help="passes over the train split")
-    length.add_argument("--iters", type=int, help="optimizer steps (overrides epochs)")
+    length.add_argument("--epochs", type=profile_number("epochs"), help="passes over the train split")
+    length.add_argument("--iters", type=profile_number("iters"), help="optimizer steps (overrides epochs)")
     p.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")
     p.add_argument("--attach", metavar="RUN", help="follow a run that is already going")
     p.add_argument("--no-recover", action="store_true", help="on out-of-memory, stop instead of downshifting")
