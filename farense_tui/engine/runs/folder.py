@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import psutil
 
 from farense_tui.engine import paths
 from farense_tui.engine.errors import UserError
+from farense_tui.engine.files import write_pid
 from farense_tui.engine.machine.blas import with_fast_blas
 from farense_tui.engine.profiles.downshift import downshift, settings
 from farense_tui.engine.profiles.profile import Profile
@@ -86,20 +88,27 @@ def start(run_dir: Path) -> subprocess.Popen:
         start_new_session=True, env=with_fast_blas({**os.environ, "FARENSE_HOME": str(paths.home())}),
     )
     log.close()
-    (run_dir / "supervisor.pid").write_text(str(proc.pid))  # now, so a reader never sees a gap
+    write_pid(run_dir / "supervisor.pid", proc.pid)  # now, so a reader never sees a gap
+    # Reap it when it ends, or a long-lived cockpit collects a zombie per run it started.
+    threading.Thread(target=proc.wait, name=f"reap {run_dir.name}", daemon=True).start()
     return proc
 
 
 def is_alive(run_dir: Path) -> bool:
-    pid_file = run_dir / "supervisor.pid"
+    """Its supervisor is running, or an engine it started still is (a killed supervisor's engine
+    saves and stops at its next step; until then a second one must not be started)."""
+    return _running(run_dir / "supervisor.pid", "farense_tui.engine.runs.supervisor") or _running(
+        run_dir / "engine.pid", "farense_tui.engine.training.engine_process"
+    )
+
+
+def _running(pid_file: Path, module: str) -> bool:
     try:
         proc = psutil.Process(int(pid_file.read_text()))
         if proc.status() == psutil.STATUS_ZOMBIE:
             return False
         # Just after fork the child still shows our cmdline; its start time tells it is the same one.
-        return "farense_tui.engine.runs.supervisor" in " ".join(proc.cmdline()) or (
-            abs(proc.create_time() - pid_file.stat().st_mtime) < 5
-        )
+        return module in " ".join(proc.cmdline()) or abs(proc.create_time() - pid_file.stat().st_mtime) < 5
     except (OSError, ValueError, psutil.Error):
         return False
 

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from farense_tui.engine.files import write_pid
 from farense_tui.engine.runs import checkpoints as ckpt
 from farense_tui.engine.runs.diagnosis import Diagnosis, EngineStart, diagnose
 from farense_tui.engine.runs.events import EventWriter, read_all
@@ -24,6 +25,8 @@ from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.exit_codes import EXIT_DONE, EXIT_FAILED, EXIT_OVER_BUDGET, EXIT_SWITCH
 from farense_tui.engine.runs.training_state import TrainingState
 
+SUPERVISOR_ENV = "FARENSE_SUPERVISOR_PID"  # the engine stops when its parent is no longer this one
+
 MAX_RECOVERIES = 8
 
 
@@ -32,6 +35,7 @@ def run_engine(run_dir: Path) -> int:
         proc = subprocess.Popen(
             [sys.executable, "-m", "farense_tui.engine.training.engine_process", str(run_dir)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, SUPERVISOR_ENV: str(os.getpid())},
         )
         return proc.wait()
 
@@ -48,7 +52,7 @@ def record_failure(run_dir: Path, what: str) -> None:
 
 
 def supervise(run_dir: Path) -> int:
-    (run_dir / "supervisor.pid").write_text(str(os.getpid()))
+    write_pid(run_dir / "supervisor.pid", os.getpid())
     events = EventWriter(run_dir / "events.jsonl")
     recoveries, restarted_as_is_at = 0, None
     while True:

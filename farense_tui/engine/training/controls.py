@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from farense_tui.engine.runs.commands import CommandInbox
 from farense_tui.engine.runs.exit_codes import EXIT_DONE, EXIT_SWITCH
+from farense_tui.engine.runs.supervisor import SUPERVISOR_ENV
 from farense_tui.engine.training.stop import StopTraining
 
 if TYPE_CHECKING:
@@ -24,7 +25,8 @@ class Controls:
     def __init__(self, run_dir: Path):
         self.inbox = CommandInbox(run_dir)
         self.paused = False
-        self.supervisor = os.getppid()
+        # Named by the supervisor, since by the time we look it may already be gone.
+        self.supervisor = int(os.environ.get(SUPERVISOR_ENV, os.getppid()))
 
     def between_steps(self, trainer: Trainer) -> None:
         """Apply the commands sent since the last step; while paused, wait here for more."""
