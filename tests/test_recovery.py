@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import mlx.core as mx
+
 from farense_tui.engine.runs import commands
 from farense_tui.engine import runs
 from farense_tui.engine.profiles.profile import load_profile
@@ -105,18 +107,26 @@ def test_switching_profile_by_hand_continues_from_the_saved_step(tiny_model_dir,
     assert cfg.profile.name == "small" and cfg.profile.learning_rate == 1e-2  # schedule kept
 
 
-def test_kill_9_of_the_engine_resumes_with_the_same_settings_never_smaller(tiny_model_dir, tiny_data):
-    from tests.engine_helpers import kill, wait_for
 
-    run_dir = start_run(tiny_config(tiny_model_dir, tiny_data))
-    wait_for(lambda: any(e["step"] >= 5 for e in events(run_dir, "step")), what="step 5")
-    kill(run_dir / "engine.pid")
+def test_allocation_error_mid_step_checkpoints_the_last_good_step_and_downshifts(tiny_model_dir, tiny_data,
+                                                                                  monkeypatch):
+    """MLX raising "Unable to allocate" (as on Metal) after step 6's first micro-batch: step 6 is taken
+    back, step 5 is saved, and the run goes on with batch 1 x 4 exactly as it would have with 2 x 2."""
+    from tests.test_token_normalisation import train_in_process
+
+    cfg = tiny_config(tiny_model_dir, tiny_data, learning_rate=1e-3)
+    reference_losses, reference_weights = train_in_process(cfg)
+    inject_faults(monkeypatch, alloc_error_at_step=6)
+    run_dir = start_run(tiny_config(tiny_model_dir, tiny_data, learning_rate=1e-3))
     assert wait_done(run_dir).status == "finished"
 
     error = next(e for e in events(run_dir, "error"))
-    assert error["kind"] == "killed" and "SIGKILL: killed (no sign of memory pressure" in error["message"]
+    assert error["kind"] == "oom" and error["step"] == 5 and "Unable to allocate" in error["message"]
+    assert [(c["step"], c["reason"]) for c in events(run_dir, "checkpoint")][:2] == [(4, "periodic"), (5, "allocation")]
     (recovery,) = events(run_dir, "recovery")
-    assert recovery["from"] == recovery["to"] and "with the same settings" in recovery["message"]
-    assert recovery["resume_step"] >= 4  # the checkpoint before the kill, not step 0
-    assert RunConfig.load(run_dir / "config.toml").profile.batch_size == 2
-    assert sorted(losses(run_dir)) == list(range(1, 13))
+    assert recovery["resume_step"] == 5 and (recovery["to"]["batch_size"], recovery["to"]["grad_accumulation"]) == (1, 4)
+    assert [e["step"] for e in events(run_dir, "step")] == list(range(1, 13))  # step 6 trained once, after
+    resumed = losses(run_dir)
+    assert all(abs(resumed[s] - reference_losses[s]) < 1e-4 for s in reference_losses), (resumed, reference_losses)
+    weights = mx.load(str(run_dir / "final" / "adapters.safetensors"))
+    assert max(mx.abs(weights[k] - reference_weights[k]).max().item() for k in weights) < 1e-4
