@@ -120,19 +120,15 @@ def _land_kill(run_dir: Path, moment: str, rng: random.Random) -> bool:
         time.sleep(rng.uniform(0, 0.3))
         return True
     wanted = rng.choice([s for s in range(SETTINGS["save_every"], SETTINGS["iters"], SETTINGS["save_every"])])
-    periodic = lambda: any(e["step"] == wanted and e["reason"] == "periodic"  # noqa: E731
-                           for e in _events(run_dir, "checkpoint"))
+    writing = lambda: any(e.get("state") == "saving" and f"step {wanted} (periodic)" in e.get("message", "")  # noqa: E731
+                          for e in _events(run_dir, "state"))
+    if not _wait(writing, 120):
+        return False
     if moment == "inside a checkpoint write":
-        writing = lambda: any(e.get("state") == "saving" and f"step {wanted}" in e.get("message", "")  # noqa: E731
-                              for e in _events(run_dir, "state"))
-        if not _wait(writing, 120):
-            return False
         time.sleep(rng.uniform(0, 4 * PAUSE))
         return True
-    if not _wait(periodic, 120):
-        return False
-    commands.send(run_dir, "save")  # the same step saved again, over the folder just written
-    time.sleep(rng.uniform(0, 5 * PAUSE))
+    commands.send(run_dir, "save")  # read before the next step: the same step saved again over itself
+    time.sleep(rng.uniform(0, 9 * PAUSE))
     return True
 
 

@@ -16,7 +16,7 @@ BAD = [
     ("chat", "--top-p", "0", "over 0.0 and up to 1.0, got 0"),
     ("chat", "--max-tokens", "1000000000", "from 1 to 100000"),
     ("profiles", "--seq", "-5", "from 16 to 131072, got -5"),
-    ("data check", "--max-seq-length", "0", "from 16 to 131072, got 0"),
+    ("data check", "--max-seq-length", "0", "from 1 to 131072, got 0"),
     ("data check", "--max-problems", "0", "from 1 to 100000, got 0"),
 ]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from farense_tui.cli.numbers import number, profile_number
+from farense_tui.cli.numbers import number
 
 
 def register(sub) -> None:
@@ -30,7 +30,7 @@ def register(sub) -> None:
         help="profile whose max_seq_length, mask_prompt and batch_size apply",
     )
     c.add_argument(
-        "--max-seq-length", type=profile_number("max_seq_length"), metavar="N",
+        "--max-seq-length", type=number(int, 1, 131072), metavar="N",
         help="count examples longer than N tokens (overrides the profile's)",
     )
     c.add_argument(
@@ -59,8 +59,16 @@ def run_check(args) -> int:
         batch_size = profile.batch_size
     if args.max_seq_length:
         max_seq_length = args.max_seq_length
-
     notes = []
+    if max_seq_length is None:  # the largest a run could use: an example over it is too long for any
+        from farense_tui.engine.profiles.profile import available_profiles
+
+        largest = max(available_profiles().values(), key=lambda p: p.max_seq_length, default=None)
+        if largest is not None:
+            max_seq_length = largest.max_seq_length
+            notes.append(f"note: lengths checked against the largest profile's max_seq_length "
+                         f"({largest.name}: {max_seq_length}; choose with --profile)")
+
     tokenizer = None
     if args.model:
         tokenizer = load_tokenizer_for(args.model)
@@ -89,6 +97,10 @@ def run_check(args) -> int:
         print(f"\nProblems ({len(problems)}):")
         for line in report.problem_lines(per_file=args.max_problems):
             print(f"  {line}")
+    if report.warnings:
+        print(f"\nWarnings ({len(report.warnings)}):")
+        for warning in report.warnings[: args.max_problems]:
+            print(f"  {warning}")
     print()
     if report.ok:
         print("OK: ready to train.")
