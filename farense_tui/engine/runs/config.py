@@ -60,6 +60,7 @@ class RunConfig:
     run_id: str = ""
     auto_recover: bool = True
     events: bool = True  # per-step metric events (off only to measure their cost)
+    created: float = 0.0  # unix time the run was created; kept when recovery rewrites this file
 
     def to_dict(self) -> dict:
         return {
@@ -69,6 +70,7 @@ class RunConfig:
                 "data": self.data,
                 "auto_recover": self.auto_recover,
                 "events": self.events,
+                "created": self.created,
             },
             "profile": {"name": self.profile.name, **self.profile.to_toml_dict()},
         }
@@ -133,4 +135,5 @@ class RunConfig:
             run_id=run.get("run_id", path.parent.name),
             auto_recover=run.get("auto_recover", True),
             events=run.get("events", True),
+            created=run.get("created", 0.0),
         )

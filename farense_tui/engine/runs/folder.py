@@ -70,6 +70,7 @@ def create_run(cfg: RunConfig, runs_root: Path | None = None) -> Path:
         suffix += 1
         run_dir = root / f"{cfg.run_id}-{suffix}"
     cfg.run_id = run_dir.name
+    cfg.created = cfg.created or time.time()
     (run_dir / "checkpoints").mkdir(parents=True)
     cfg.save(run_dir / "config.toml")
     (run_dir / "events.jsonl").touch()
@@ -149,7 +150,7 @@ def info(run_dir: Path) -> RunInfo:
         total_steps=status.total_steps or saved.total_steps,
         loss=status.loss,
         best_val_loss=status.best_val_loss if status.best_val_loss is not None else saved.best_val_loss,
-        created=(run_dir / "config.toml").stat().st_ctime, model=cfg.model, profile=cfg.profile.name,
+        created=cfg.created or (run_dir / "config.toml").stat().st_ctime, model=cfg.model, profile=cfg.profile.name,
         alive=bool(status.alive), recoverable=status.status == State.DEAD or status.recoverable,
     )
 
