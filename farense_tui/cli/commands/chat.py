@@ -85,12 +85,13 @@ def run(args) -> int:
 
 def _stream(model, tokenizer, messages, settings) -> str:
     from farense_tui.engine.chat.service import stream_reply
+    from farense_tui.engine.literal import terminal_safe
 
     text = ""
     try:
         for response in stream_reply(model, tokenizer, messages, **settings):
             text += response.text
-            sys.stdout.write(response.text)
+            sys.stdout.write(terminal_safe(response.text))
             sys.stdout.flush()
     except KeyboardInterrupt:
         sys.stdout.write(" [stopped]")

@@ -11,6 +11,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from farense_tui.engine.literal import terminal_safe
     from farense_tui.engine.runs.folder import list_runs
 
     found = list_runs()
@@ -21,8 +22,10 @@ def run(args) -> int:
     for r in found:
         best = f"{r.best_val_loss:.4f}" if r.best_val_loss is not None else "--"
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created))
-        print(f"{r.run_id:<36} {r.status:<10} {f'{r.step}/{r.total_steps}':>11} {best:>9} {r.profile:<9} {when}")
+        print(f"{terminal_safe(r.run_id):<36} {r.status:<10} {f'{r.step}/{r.total_steps}':>11} {best:>9} "
+              f"{terminal_safe(r.profile):<9} {when}")
     dead = [r for r in found if r.status == "dead"]
     for r in dead:
-        print(f"\n{r.run_id} stopped unexpectedly; continue it: farense-tui train --resume {r.run_id}")
+        print(f"\n{terminal_safe(r.run_id)} stopped unexpectedly; continue it: "
+              f"farense-tui train --resume {terminal_safe(r.run_id)}")
     return 0

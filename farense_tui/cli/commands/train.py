@@ -70,6 +70,7 @@ def follow(run_dir: Path) -> int:
     from farense_tui.engine.runs.config import RunConfig
     from farense_tui.engine.runs.event_types import ENDED, State
     from farense_tui.engine.runs.follow import follow as follow_run
+    from farense_tui.engine.literal import terminal_safe
     from farense_tui.engine.runs.status import RunStatus, describe_event, progress_line
 
     profile = RunConfig.load(run_dir / "config.toml").profile
@@ -81,7 +82,8 @@ def follow(run_dir: Path) -> int:
             if not status.add_events([event]):
                 continue
             if event["type"] != "step":
-                print(("\r\x1b[2K" if tty else "") + f"  {event['type']:<10} {describe_event(event)}", flush=True)
+                print(("\r\x1b[2K" if tty else "") + f"  {event['type']:<10} {terminal_safe(describe_event(event))}",
+                      flush=True)
             elif not tty:
                 print(progress_line(status), flush=True)
         if tty and any(e["type"] == "step" for e in events):

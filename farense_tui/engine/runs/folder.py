@@ -64,6 +64,8 @@ def new_run_id(model: str) -> str:
 def create_run(cfg: RunConfig, runs_root: Path | None = None) -> Path:
     root = runs_root or paths.runs_dir()
     cfg.run_id = cfg.run_id or new_run_id(cfg.model)
+    if "/" in cfg.run_id or os.sep in cfg.run_id or cfg.run_id in (".", ".."):
+        raise UserError(f"run name {cfg.run_id!r}: a run is one folder in {root}, so no '/' and not '.' or '..'")
     run_dir = root / cfg.run_id
     suffix = 1
     while run_dir.exists():
@@ -171,7 +173,8 @@ def find_run(run: str) -> Path:
     if (path / "config.toml").exists():
         return path
     candidate = paths.runs_dir() / run
-    if (candidate / "config.toml").exists():
+    # A run id names a folder in runs/; `../x` does not reach out of it (a path, given as one, may).
+    if candidate.resolve().parent == paths.runs_dir().resolve() and (candidate / "config.toml").exists():
         return candidate
     matches = [r.path for r in list_runs() if r.run_id.startswith(run)]
     if len(matches) == 1:
