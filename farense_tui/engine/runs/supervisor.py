@@ -94,7 +94,7 @@ def _restart_as_is(events: EventWriter, run_dir: Path, cfg: RunConfig, d: Diagno
         why = "; it died the same way before saving anything new" if again else ""
         events.emit("state", state="failed", message=f"{d.message}{why}; resume it as is", recoverable=True)
         return False
-    events.emit("recovery", message=f"{d.message}: restarting from the last checkpoint with the same settings",
+    events.emit("recovery", message=f"{d.message}: restarting from {_where(step)} with the same settings",
                 **{"from": settings(cfg.profile)}, to=settings(cfg.profile), resume_step=step)
     return True
 
@@ -111,12 +111,16 @@ def _restart_smaller(events: EventWriter, run_dir: Path, cfg: RunConfig, d: Diag
         return False
     new_profile, change = smaller
     events.emit(
-        "recovery", message=f"{d.message}: restarting from the last checkpoint with {change}",
+        "recovery", message=f"{d.message}: restarting from {_where(_resume_step(run_dir))} with {change}",
         **{"from": settings(cfg.profile)}, to=settings(new_profile), resume_step=_resume_step(run_dir),
     )
     cfg.profile = new_profile
     cfg.save(run_dir / "config.toml")
     return True
+
+
+def _where(step: int) -> str:
+    return f"the checkpoint of step {step}" if step else "step 0 (no checkpoint yet)"
 
 
 def _resume_step(run_dir: Path) -> int:
