@@ -31,6 +31,10 @@ def test_stop_then_resume_reproduces_the_uninterrupted_losses(tiny_model_dir, ti
     assert sorted(resumed) == list(range(1, 13))
     for step in range(1, 13):
         assert abs(resumed[step] - reference[step]) < 1e-4, (step, resumed[step], reference[step])
+    rates = {e["step"]: e["learning_rate"] for e in events(run_dir, "step")}
+    assert rates == {e["step"]: e["learning_rate"] for e in events(straight, "step")}  # the schedule went on
+    final, straight_final = (mx.load(str(r / "final" / "adapters.safetensors")) for r in (run_dir, straight))
+    assert max(mx.abs(final[k] - straight_final[k]).max().item() for k in final) < 1e-4
     starts = [e["message"] for e in events(run_dir, "state") if "resumed from" in e["message"]]
     assert starts == [f"resumed from step-{stopped_at:07d} (step {stopped_at})"]
 
