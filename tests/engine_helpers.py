@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -10,15 +11,21 @@ from pathlib import Path
 from farense_tui.engine import runs
 from farense_tui.engine.runs.events import read_all
 from farense_tui.engine.profiles.profile import load_profile
-from farense_tui.engine.runs.config import Faults, RunConfig
+from farense_tui.engine.runs.config import RunConfig
+from farense_tui.engine.training.faults import FAULTS_ENV
 
 TINY = dict(batch_size=2, grad_accumulation=2, iters=12, save_every=4, eval_every=4, warmup_steps=2,
             lora_layers=-1, learning_rate=1e-2, max_seq_length=256)
 
 
-def tiny_config(model: Path, data: Path, faults: Faults | None = None, **changes) -> RunConfig:
+def tiny_config(model: Path, data: Path, **changes) -> RunConfig:
     profile = load_profile("cpu").replace(**{**TINY, **changes})
-    return RunConfig(profile=profile, model=str(model), data=str(data), faults=faults or Faults())
+    return RunConfig(profile=profile, model=str(model), data=str(data))
+
+
+def inject_faults(monkeypatch, **faults) -> None:
+    """Faults for the engines this test starts (they inherit the environment), never in a run's files."""
+    monkeypatch.setenv(FAULTS_ENV, json.dumps(faults))
 
 
 def start_run(cfg: RunConfig) -> Path:

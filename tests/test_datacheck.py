@@ -205,11 +205,26 @@ def test_profile_dependent_checks(tmp_path):
     assert "train, valid: text format has no prompt to mask" in report_masking_note(report, True)
     assert report_masking_note(report, False) is None
 
+
+
+def test_the_three_bad_files_that_used_to_pass(tmp_path, tiny_tokenizer):
+    """A chat ending on the user (an error even without a profile: every profile masks the prompt),
+    a NaN literal, and an example far over the largest max_seq_length (a warning with its line)."""
     ends_with_user = {"messages": [*chat()["messages"], {"role": "user", "content": "d"}]}
     folder = make_folder(tmp_path / "c", [ends_with_user], [chat()])
-    assert check_data(folder).ok
-    got = messages_by_line(check_data(folder, mask_prompt=True))
-    assert "last message is from 'user'" in got[1]
+    assert "last message is from 'user'" in messages_by_line(check_data(folder))[1]
+
+    train = tmp_path / "n" / "train.jsonl"
+    train.parent.mkdir()
+    train.write_text(json.dumps(chat()) + '\n{"text": "a", "weight": NaN}\n')
+    got = messages_by_line(check_data(train))
+    assert "non-standard JSON literal NaN (column 25)" in got[2]
+
+    huge = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "w " * 40}]}
+    report = check_data(make_folder(tmp_path / "h", [chat(), huge], [chat()]), tiny_tokenizer, max_seq_length=8)
+    assert report.ok  # long examples are truncated, not refused
+    (warning,) = report.warnings
+    assert warning.line == 2 and "over 2× max_seq_length 8" in warning.message
 
 
 def test_token_lengths_and_truncation_with_tokenizer(tmp_path, tiny_tokenizer):

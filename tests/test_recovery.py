@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import mlx.core as mx
+
 from farense_tui.engine.runs import commands
 from farense_tui.engine import runs
 from farense_tui.engine.profiles.profile import load_profile
 from farense_tui.engine.profiles.downshift import downshift
-from farense_tui.engine.runs.config import Faults, RunConfig
+from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.training_state import TrainingState
-from tests.engine_helpers import events, losses, start_run, tiny_config, wait_done
+from tests.engine_helpers import events, inject_faults, losses, start_run, tiny_config, wait_done
 
 
-def test_abort_like_metal_oom_restarts_with_half_batch_double_accumulation(tiny_model_dir, tiny_data):
-    cfg = tiny_config(tiny_model_dir, tiny_data, faults=Faults(abort_at_step=7))
+def test_abort_like_metal_oom_restarts_with_half_batch_double_accumulation(tiny_model_dir, tiny_data, monkeypatch):
+    inject_faults(monkeypatch, abort_at_step=7)
+    cfg = tiny_config(tiny_model_dir, tiny_data)
     run_dir = start_run(cfg)
     info = wait_done(run_dir)
     assert info.status == "finished", (run_dir / "engine.log").read_text()[-2000:]
@@ -48,8 +51,9 @@ def test_budget_too_small_walks_down_every_setting_then_gives_up(tiny_model_dir,
     assert "no smaller setting is left" in events(run_dir, "state")[-1]["message"]
 
 
-def test_recovery_off_offers_the_choice_and_resume_smaller_continues(tiny_model_dir, tiny_data):
-    cfg = tiny_config(tiny_model_dir, tiny_data, faults=Faults(abort_at_step=6))
+def test_recovery_off_offers_the_choice_and_resume_smaller_continues(tiny_model_dir, tiny_data, monkeypatch):
+    inject_faults(monkeypatch, abort_at_step=6)
+    cfg = tiny_config(tiny_model_dir, tiny_data)
     cfg.auto_recover = False
     run_dir = start_run(cfg)
     info = wait_done(run_dir)
@@ -101,3 +105,28 @@ def test_switching_profile_by_hand_continues_from_the_saved_step(tiny_model_dir,
     assert after == list(range(saved_at + 1, 41))  # continues from the switch, nothing lost or redone
     cfg = RunConfig.load(run_dir / "config.toml")
     assert cfg.profile.name == "small" and cfg.profile.learning_rate == 1e-2  # schedule kept
+
+
+
+def test_allocation_error_mid_step_checkpoints_the_last_good_step_and_downshifts(tiny_model_dir, tiny_data,
+                                                                                  monkeypatch):
+    """MLX raising "Unable to allocate" (as on Metal) after step 6's first micro-batch: step 6 is taken
+    back, step 5 is saved, and the run goes on with batch 1 x 4 exactly as it would have with 2 x 2."""
+    from tests.test_token_normalisation import train_in_process
+
+    cfg = tiny_config(tiny_model_dir, tiny_data, learning_rate=1e-3)
+    reference_losses, reference_weights = train_in_process(cfg)
+    inject_faults(monkeypatch, alloc_error_at_step=6)
+    run_dir = start_run(tiny_config(tiny_model_dir, tiny_data, learning_rate=1e-3))
+    assert wait_done(run_dir).status == "finished"
+
+    error = next(e for e in events(run_dir, "error"))
+    assert error["kind"] == "oom" and error["step"] == 5 and "Unable to allocate" in error["message"]
+    assert [(c["step"], c["reason"]) for c in events(run_dir, "checkpoint")][:2] == [(4, "periodic"), (5, "allocation")]
+    (recovery,) = events(run_dir, "recovery")
+    assert recovery["resume_step"] == 5 and (recovery["to"]["batch_size"], recovery["to"]["grad_accumulation"]) == (1, 4)
+    assert [e["step"] for e in events(run_dir, "step")] == list(range(1, 13))  # step 6 trained once, after
+    resumed = losses(run_dir)
+    assert all(abs(resumed[s] - reference_losses[s]) < 1e-4 for s in reference_losses), (resumed, reference_losses)
+    weights = mx.load(str(run_dir / "final" / "adapters.safetensors"))
+    assert max(mx.abs(weights[k] - reference_weights[k]).max().item() for k in weights) < 1e-4

@@ -94,6 +94,10 @@ class FarenseApp(App[int]):
     def total_ram_gb(self) -> float:
         return self.hardware.ram_total_gb if self.hardware else psutil.virtual_memory().total / GB
 
+    def notify(self, message: str, *, title: str = "", severity="information", timeout=None, markup: bool = True) -> None:
+        """Notifications carry run names, engine messages and errors: shown as text, never as markup."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
     # ---- services ---------------------------------------------------------------------------
     def on_mount(self) -> None:
         if self.detect_hardware:

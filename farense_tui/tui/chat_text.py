@@ -8,25 +8,18 @@ so they cannot be mistaken for what the model printed in plain letters.
 
 from __future__ import annotations
 
-import re
-
 from rich.text import Text
 
+from farense_tui.engine.literal import CONTROL, visible_control
+
 CONTROL_STYLE = "reverse dim"
-# C0 controls except newline and tab, DEL, and the C1 controls (0x9b is a one-byte CSI).
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def visible_control(char: str) -> str:
-    """`\\x1b` for ESC, `\\r` for carriage return: how Python would spell it in a string."""
-    return repr(char)[1:-1]
 
 
 def literal_text(text: str, style: str = "") -> Text:
     """A Text showing `text` literally: no markup, control characters as visible escapes."""
     out = Text(style=style, end="")
     pos = 0
-    for match in _CONTROL.finditer(text):
+    for match in CONTROL.finditer(text):
         if match.start() > pos:
             out.append(text[pos : match.start()])
         out.append(visible_control(match.group()), style=CONTROL_STYLE)

@@ -7,6 +7,7 @@ import json
 import sys
 import time
 
+from farense_tui.cli.numbers import number
 from farense_tui.engine.errors import UserError
 
 
@@ -18,9 +19,9 @@ def register(sub) -> None:
     p.add_argument("--base", action="store_true", help="the run's base model, without the adapter")
     p.add_argument("--model", help="chat with this base model instead of a run")
     p.add_argument("--json", action="store_true", help="print one JSON object (answer or error)")
-    p.add_argument("--temperature", type=float, default=0.0)
-    p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--max-tokens", type=int, default=256)
+    p.add_argument("--temperature", type=number(float, 0.0, 5.0), default=0.0)
+    p.add_argument("--top-p", type=number(float, 0.0, 1.0, above_low=True), default=1.0)
+    p.add_argument("--max-tokens", type=number(int, 1, 100_000), default=256)
     p.set_defaults(func=run)
 
 
@@ -84,12 +85,13 @@ def run(args) -> int:
 
 def _stream(model, tokenizer, messages, settings) -> str:
     from farense_tui.engine.chat.service import stream_reply
+    from farense_tui.engine.literal import terminal_safe
 
     text = ""
     try:
         for response in stream_reply(model, tokenizer, messages, **settings):
             text += response.text
-            sys.stdout.write(response.text)
+            sys.stdout.write(terminal_safe(response.text))
             sys.stdout.flush()
     except KeyboardInterrupt:
         sys.stdout.write(" [stopped]")

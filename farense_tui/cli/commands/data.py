@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
-    return value
+from farense_tui.cli.numbers import number
 
 
 def register(sub) -> None:
@@ -39,11 +30,11 @@ def register(sub) -> None:
         help="profile whose max_seq_length, mask_prompt and batch_size apply",
     )
     c.add_argument(
-        "--max-seq-length", type=_positive_int, metavar="N",
+        "--max-seq-length", type=number(int, 1, 131072), metavar="N",
         help="count examples longer than N tokens (overrides the profile's)",
     )
     c.add_argument(
-        "--max-problems", type=_positive_int, default=20, metavar="N",
+        "--max-problems", type=number(int, 1, 100_000), default=20, metavar="N",
         help="problems shown per file (default 20)",
     )
     c.set_defaults(func=run_check)
@@ -68,8 +59,16 @@ def run_check(args) -> int:
         batch_size = profile.batch_size
     if args.max_seq_length:
         max_seq_length = args.max_seq_length
-
     notes = []
+    if max_seq_length is None:  # the largest a run could use: an example over it is too long for any
+        from farense_tui.engine.profiles.profile import available_profiles
+
+        largest = max(available_profiles().values(), key=lambda p: p.max_seq_length, default=None)
+        if largest is not None:
+            max_seq_length = largest.max_seq_length
+            notes.append(f"note: lengths checked against the largest profile's max_seq_length "
+                         f"({largest.name}: {max_seq_length}; choose with --profile)")
+
     tokenizer = None
     model = args.model or (default_model_dir() if default_model_dir().is_dir() else None)
     if args.model:
@@ -101,6 +100,10 @@ def run_check(args) -> int:
         print(f"\nProblems ({len(problems)}):")
         for line in report.problem_lines(per_file=args.max_problems):
             print(f"  {line}")
+    if report.warnings:
+        print(f"\nWarnings ({len(report.warnings)}):")
+        for warning in report.warnings[: args.max_problems]:
+            print(f"  {warning}")
     print()
     if report.ok:
         print("OK: ready to train.")

@@ -3,6 +3,8 @@ model, which one is chosen and why."""
 
 from __future__ import annotations
 
+from farense_tui.cli.numbers import profile_number
+
 
 def register(sub) -> None:
     p = sub.add_parser("profiles", help="show hardware, memory profiles, predicted peaks and the one chosen")
@@ -13,7 +15,7 @@ def register(sub) -> None:
         "default: the demo model, if it is in models/",
     )
     p.add_argument(
-        "--seq", type=int, metavar="N",
+        "--seq", type=profile_number("max_seq_length"), metavar="N",
         help="predict for batches padded to N tokens (the longest example your data has) instead of "
         "each profile's max_seq_length",
     )

@@ -3,35 +3,28 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
+
+from farense_tui.cli.numbers import number
+
+PRICE = number(float, 0, 1e6)
 
 
 def register(sub) -> None:
     p = sub.add_parser("runs", help="list, compare and export training runs")
     p.add_argument("--json", action="store_true", help="one JSON object per run, for scripts")
-    p.add_argument("--price-per-hour", type=_price, metavar="X", help="show what each run cost at X per hour")
+    p.add_argument("--price-per-hour", type=PRICE, metavar="X", help="show what each run cost at X per hour")
     actions = p.add_subparsers(dest="runs_command", metavar="ACTION")
     compare = actions.add_parser("compare", help="settings that differ, best validation loss, eval metrics and cost")
     compare.add_argument("names", nargs="+", metavar="RUN")
     compare.add_argument("--json", action="store_true", help="the comparison as JSON")
-    compare.add_argument("--price-per-hour", type=_price, metavar="X", help="cost at X per hour")
+    compare.add_argument("--price-per-hour", type=PRICE, metavar="X", help="cost at X per hour")
     csv_ = actions.add_parser("csv", help="a run's metrics per step as CSV")
     csv_.add_argument("name", metavar="RUN")
     csv_.add_argument("-o", "--out", help="file to write (default: standard output)")
     p.set_defaults(func=run)
-
-
-def _price(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value < 1e6:
-        raise argparse.ArgumentTypeError(f"expected a price from 0 up, got {text}")
-    return value
 
 
 def run(args) -> int:
@@ -43,6 +36,7 @@ def run(args) -> int:
 
 
 def _list(args) -> int:
+    from farense_tui.engine.literal import terminal_safe
     from farense_tui.engine.runs.compare import run_summary
     from farense_tui.engine.runs.folder import list_runs
 
@@ -58,13 +52,15 @@ def _list(args) -> int:
     for r in found:
         best = f"{r.best_val_loss:.4f}" if r.best_val_loss is not None else "--"
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created))
-        print(f"{r.run_id:<36} {r.status:<10} {f'{r.step}/{r.total_steps}':>11} {best:>9} {r.profile:<9} {when}")
+        print(f"{terminal_safe(r.run_id):<36} {r.status:<10} {f'{r.step}/{r.total_steps}':>11} {best:>9} "
+              f"{terminal_safe(r.profile):<9} {when}")
         if args.price_per_hour is not None:
             from farense_tui.engine.runs.folder import full_status
 
             print(f"{'':<36} cost: {full_status(r.path).cost.words(args.price_per_hour)}")
     for r in (r for r in found if r.status == "dead"):
-        print(f"\n{r.run_id} stopped unexpectedly; continue it: farense-tui train --resume {r.run_id}")
+        print(f"\n{terminal_safe(r.run_id)} stopped unexpectedly; continue it: "
+              f"farense-tui train --resume {terminal_safe(r.run_id)}")
     return 0
 
 

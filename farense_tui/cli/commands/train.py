@@ -9,6 +9,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from farense_tui.cli.numbers import profile_number
+
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train headless (progress line; Ctrl-C stops and saves)")
@@ -16,8 +18,8 @@ def register(sub) -> None:
     p.add_argument("--model", help="models/ name, MLX model folder or Hub id (default: the demo model)")
     p.add_argument("--data", help="folder with train.jsonl and valid.jsonl (default: data/)")
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--epochs", type=int, help="passes over the train split")
-    length.add_argument("--iters", type=int, help="optimizer steps (overrides epochs)")
+    length.add_argument("--epochs", type=profile_number("epochs"), help="passes over the train split")
+    length.add_argument("--iters", type=profile_number("iters"), help="optimizer steps (overrides epochs)")
     p.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")
     p.add_argument("--attach", metavar="RUN", help="follow a run that is already going")
     p.add_argument("--no-recover", action="store_true", help="on out-of-memory, stop instead of downshifting")
@@ -70,6 +72,7 @@ def follow(run_dir: Path) -> int:
     from farense_tui.engine.runs.config import RunConfig
     from farense_tui.engine.runs.event_types import ENDED, State
     from farense_tui.engine.runs.follow import follow as follow_run
+    from farense_tui.engine.literal import terminal_safe
     from farense_tui.engine.runs.status import RunStatus, describe_event, progress_line
 
     config = RunConfig.load(run_dir / "config.toml")
@@ -82,7 +85,8 @@ def follow(run_dir: Path) -> int:
             if not status.add_events([event]):
                 continue
             if event["type"] != "step":
-                print(("\r\x1b[2K" if tty else "") + f"  {event['type']:<10} {describe_event(event)}", flush=True)
+                print(("\r\x1b[2K" if tty else "") + f"  {event['type']:<10} {terminal_safe(describe_event(event))}",
+                      flush=True)
             elif not tty:
                 print(progress_line(status), flush=True)
         if tty and any(e["type"] == "step" for e in events):

@@ -48,6 +48,8 @@ from farense_tui.engine.data.report import (
 )
 from farense_tui.engine.errors import UserError
 
+HUGE = 2  # an example over this many times max_seq_length is warned about by line, not only counted
+
 # Other names people give their splits; mlx-lm reads only train/valid/test.jsonl.
 _SPLIT_ALIASES = {
     "train": ("training", "trn"),
@@ -63,6 +65,17 @@ def _read_lines(path: Path):
     for number, raw in enumerate(data.splitlines(keepends=True), start=1):
         yield number, offset, raw.rstrip(b"\r\n")
         offset += len(raw)
+
+
+class _NonStandard(ValueError):
+    def __init__(self, literal: str):
+        super().__init__(literal)
+        self.literal = literal
+
+
+def _reject_constant(literal: str):
+    """Python's json accepts NaN and Infinity; JSON (and most other readers of the file) do not."""
+    raise _NonStandard(literal)
 
 
 def _tokenizer_name(tokenizer) -> str:
@@ -119,7 +132,11 @@ def check_file(
                     "save the file as UTF-8")
             continue
         try:
-            record = json.loads(text)
+            record = json.loads(text, parse_constant=_reject_constant)
+        except _NonStandard as exc:
+            problem(number, f"non-standard JSON literal {exc.literal} (column {text.find(exc.literal) + 1}): "
+                    "JSON has no NaN or Infinity; write a number, a string or null")
+            continue
         except json.JSONDecodeError as exc:
             problem(number, f"invalid JSON: {exc.msg} (column {exc.colno})")
             continue
@@ -179,6 +196,10 @@ def _measure_tokens(report, good, tokenizer, max_seq_length, mask_prompt) -> Non
         report.token_lengths.append(n)
         if max_seq_length and n > max_seq_length:
             report.truncated += 1
+        if max_seq_length and n > HUGE * max_seq_length:
+            report.warnings.append(Problem(report.path, number, (
+                f"example of {n} tokens, over {HUGE}× max_seq_length {max_seq_length}: only its first "
+                f"{max_seq_length} are trained on; split it or raise max_seq_length")))
         if max_seq_length and mask_prompt and offset >= max_seq_length:
             report.prompt_only += 1
 

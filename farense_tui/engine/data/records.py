@@ -91,10 +91,12 @@ def check_chat(record: dict, mask_prompt: bool) -> list[str]:
             errors.append(err)
     if "assistant" not in roles:
         errors.append("no message with role 'assistant': nothing for the model to learn")
-    elif mask_prompt and roles and roles[-1] in ROLES and roles[-1] != "assistant":
+    elif roles and roles[-1] in ROLES and roles[-1] != "assistant":
+        # An error with or without mask_prompt: every profile masks by default, and then nothing
+        # after the last assistant message is learned.
         errors.append(
-            f"last message is from {roles[-1]!r}: with mask_prompt only the last message is "
-            "trained on, so it should be the assistant's"
+            f"last message is from {roles[-1]!r}: with mask_prompt (every profile's default) only the "
+            "last message is trained on, so it should be the assistant's"
         )
     return errors
 

@@ -39,6 +39,7 @@ class SplitReport:
     truncated: int = 0  # valid examples longer than max_seq_length (0 when lengths are characters)
     length_unit: str = "tokens"  # "tokens" or "characters"
     prompt_only: int = 0  # with mask_prompt: examples whose prompt alone fills max_seq_length
+    warnings: list[Problem] = field(default_factory=list)  # worth a look, not in the way of training
 
     @property
     def valid_count(self) -> int:
@@ -62,6 +63,10 @@ class DataReport:
         for split in self.splits.values():
             out.extend(split.problems)
         return out
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [w for split in self.splits.values() for w in split.warnings]
 
     @property
     def ok(self) -> bool:

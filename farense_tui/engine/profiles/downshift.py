@@ -22,12 +22,12 @@ def settings(p: Profile) -> dict:
 
 
 def adopt(current: Profile, target: Profile) -> Profile:
-    """The target profile's memory settings with the run's schedule, LoRA and effective batch."""
+    """The target profile's memory settings with the run's base precision, schedule, LoRA and effective batch."""
     eff = current.effective_batch
     batch = min(target.batch_size, eff)
     while eff % batch:
         batch -= 1
-    keep = ("learning_rate", "warmup_steps", "weight_decay", "epochs", "iters", "seed", "lora_rank",
+    keep = ("base_precision", "learning_rate", "warmup_steps", "weight_decay", "epochs", "iters", "seed", "lora_rank",
             "lora_scale", "lora_dropout", "lora_targets", "lora_layers", "mask_prompt",
             "save_every", "eval_every", "log_every", "val_batches", "early_stop_patience")
     return target.replace(

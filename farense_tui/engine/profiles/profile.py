@@ -159,7 +159,8 @@ def load_profile(name_or_path: str) -> Profile:
     if path.suffix == ".toml" and path.exists():
         return load_profile_file(path)
     candidate = paths.profiles_dir() / f"{name_or_path}.toml"
-    if candidate.exists():
+    # A profile name names a file in profiles/; `../x` does not reach out of it.
+    if candidate.resolve().parent == paths.profiles_dir().resolve() and candidate.exists():
         return load_profile_file(candidate)
     names = ", ".join(available_profiles()) or "none found"
     raise UserError(f"no profile named {name_or_path!r} in {paths.profiles_dir()}; available: {names}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import tomli_w
@@ -23,14 +23,33 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
-@dataclass
-class Faults:
-    """Fault injection for tests and drills; all off by default."""
+TRAINING_FIELDS = (
+    "learning_rate", "warmup_steps", "weight_decay", "epochs", "iters", "seed",
+    "lora_rank", "lora_scale", "lora_dropout", "lora_targets", "lora_layers", "mask_prompt",
+)
+DATA_FILES = ("train.jsonl", "valid.jsonl")
+_fingerprints: dict[tuple, str] = {}
 
-    abort_at_step: int = 0  # os.abort() after this optimizer step, as a Metal OOM can
-    nan_at_step: int = 0  # poison a LoRA weight before this step, giving a real NaN loss
-    hang_in_checkpoint_at_step: int = 0  # sleep halfway through writing this checkpoint
-    abort_once: bool = True  # a restarted engine does not abort again (so recovery can be seen)
+
+def data_fingerprint(folder: Path) -> dict[str, str]:
+    """sha256 of each split file's bytes (cached by size and mtime: the engine asks at every checkpoint)."""
+    out = {}
+    for name in DATA_FILES:
+        path = folder / name
+        try:
+            st = path.stat()
+        except OSError:
+            out[name] = "missing"
+            continue
+        key = (str(path), st.st_size, st.st_mtime_ns)
+        if key not in _fingerprints:
+            _fingerprints[key] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        out[name] = _fingerprints[key]
+    return out
+
+
+def _digest(data: dict) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -41,7 +60,7 @@ class RunConfig:
     run_id: str = ""
     auto_recover: bool = True
     events: bool = True  # per-step metric events (off only to measure their cost)
-    faults: Faults = field(default_factory=Faults)
+    created: float = 0.0  # unix time the run was created; kept when recovery rewrites this file
 
     def to_dict(self) -> dict:
         return {
@@ -51,28 +70,49 @@ class RunConfig:
                 "data": self.data,
                 "auto_recover": self.auto_recover,
                 "events": self.events,
+                "created": self.created,
             },
             "profile": {"name": self.profile.name, **self.profile.to_toml_dict()},
-            "faults": asdict(self.faults),
         }
 
-    def training_hash(self) -> str:
-        """What must not change for a checkpoint to resume exactly: model, data, schedule, LoRA shape.
+    def training_key(self) -> dict:
+        """What must not change for a checkpoint to resume exactly: model and its precision, the data's
+        content, schedule, LoRA shape and effective batch.
 
         Batch size, accumulation split, sequence cap, budget and bookkeeping may change on
         resume (recovery changes them on purpose); the effective batch may not.
         """
         p = self.profile
-        keep = {
+        return {
             "model": self.model,
-            "data": self.data,
+            "base_precision": p.base_precision,
+            "data": data_fingerprint(Path(self.data)),
             "effective_batch": p.effective_batch,
-            **{k: getattr(p, k) for k in (
-                "learning_rate", "warmup_steps", "weight_decay", "epochs", "iters", "seed",
-                "lora_rank", "lora_scale", "lora_dropout", "lora_targets", "lora_layers", "mask_prompt",
-            )},
+            **{k: getattr(p, k) for k in TRAINING_FIELDS},
         }
-        return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
+
+    def training_hash(self) -> str:
+        return _digest(self.training_key())
+
+    def resume_mismatch(self, saved_key: dict, saved_hash: str) -> str:
+        """What changed since a checkpoint, in words; "" when it resumes exactly."""
+        if not saved_key:  # saved before the key was recorded: only its hash, in the old form, to go by
+            p = self.profile
+            legacy = {"model": self.model, "data": self.data, "effective_batch": p.effective_batch,
+                      **{k: getattr(p, k) for k in TRAINING_FIELDS}}
+            return "" if _digest(legacy) == saved_hash else "model, data, schedule, LoRA shape or effective batch"
+        now = self.training_key()
+        changes = []
+        for key in now:
+            before, after = saved_key.get(key), now[key]
+            if before == after:
+                continue
+            if key == "data":
+                changed = [name for name in after if (before or {}).get(name) != after[name]]
+                changes += [f"{self.data}/{name} was edited since the checkpoint" for name in changed]
+            else:
+                changes.append(f"{key} {before} → {after}")
+        return "; ".join(changes)
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
@@ -88,10 +128,6 @@ class RunConfig:
         run = data.get("run", {})
         prof = dict(data.get("profile", {}))
         name = prof.pop("name", "custom")
-        faults = data.get("faults", {})
-        known = {f.name for f in fields(Faults)}
-        if bad := set(faults) - known:
-            raise UserError(f"{path}: unknown key(s) in [faults]: {', '.join(sorted(bad))}")
         return cls(
             profile=profile_from_dict(name, prof, source=f"{path} [profile]"),
             model=run["model"],
@@ -99,5 +135,5 @@ class RunConfig:
             run_id=run.get("run_id", path.parent.name),
             auto_recover=run.get("auto_recover", True),
             events=run.get("events", True),
-            faults=Faults(**faults),
+            created=run.get("created", 0.0),
         )

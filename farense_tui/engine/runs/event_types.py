@@ -95,7 +95,7 @@ class CheckpointEvent(Event):
     type: ClassVar[str] = "checkpoint"
     step: int = 0
     path: str = ""
-    reason: str = ""  # periodic | stop | save-now | budget | switch | final
+    reason: str = ""  # periodic | stop | save-now | budget | allocation | switch | final
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ class NoteEvent(Event):
 class ErrorEvent(Event):
     type: ClassVar[str] = "error"
     message: str = ""
-    kind: str = ""  # oom | budget | nan | data | model | crash
+    kind: str = ""  # oom | budget | nan | data | model | killed | crash
     step: int | None = None
 
 

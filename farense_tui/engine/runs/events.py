@@ -11,9 +11,9 @@ which the writer checks each event against. Types and their fields:
               mem_active_gb, mem_peak_gb, mem_cache_gb, rss_gb, sys_used_gb, sys_available_gb,
               swap_used_gb
   eval        step, val_loss, best_val_loss, is_best, eval_time
-  checkpoint  step, path, reason: periodic|stop|save-now|budget|switch|final
+  checkpoint  step, path, reason: periodic|stop|save-now|budget|allocation|switch|final
   warning     message, kind
-  error       message, kind: oom|budget|nan|data|model|crash, step
+  error       message, kind: oom|budget|nan|data|model|killed|crash, step
   recovery    message, from: {batch_size, grad_accumulation, max_seq_length, profile}, to: {...},
               resume_step
   finished    step, final_adapter, best_adapter, best_val_loss

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import psutil
 
 from farense_tui.engine import paths
 from farense_tui.engine.errors import UserError
+from farense_tui.engine.files import write_pid
 from farense_tui.engine.machine.blas import with_fast_blas
 from farense_tui.engine.profiles.downshift import downshift, settings
 from farense_tui.engine.profiles.profile import Profile
@@ -62,12 +64,15 @@ def new_run_id(model: str) -> str:
 def create_run(cfg: RunConfig, runs_root: Path | None = None) -> Path:
     root = runs_root or paths.runs_dir()
     cfg.run_id = cfg.run_id or new_run_id(cfg.model)
+    if "/" in cfg.run_id or os.sep in cfg.run_id or cfg.run_id in (".", ".."):
+        raise UserError(f"run name {cfg.run_id!r}: a run is one folder in {root}, so no '/' and not '.' or '..'")
     run_dir = root / cfg.run_id
     suffix = 1
     while run_dir.exists():
         suffix += 1
         run_dir = root / f"{cfg.run_id}-{suffix}"
     cfg.run_id = run_dir.name
+    cfg.created = cfg.created or time.time()
     (run_dir / "checkpoints").mkdir(parents=True)
     cfg.save(run_dir / "config.toml")
     (run_dir / "events.jsonl").touch()
@@ -86,20 +91,27 @@ def start(run_dir: Path) -> subprocess.Popen:
         start_new_session=True, env=with_fast_blas({**os.environ, "FARENSE_HOME": str(paths.home())}),
     )
     log.close()
-    (run_dir / "supervisor.pid").write_text(str(proc.pid))  # now, so a reader never sees a gap
+    write_pid(run_dir / "supervisor.pid", proc.pid)  # now, so a reader never sees a gap
+    # Reap it when it ends, or a long-lived cockpit collects a zombie per run it started.
+    threading.Thread(target=proc.wait, name=f"reap {run_dir.name}", daemon=True).start()
     return proc
 
 
 def is_alive(run_dir: Path) -> bool:
-    pid_file = run_dir / "supervisor.pid"
+    """Its supervisor is running, or an engine it started still is (a killed supervisor's engine
+    saves and stops at its next step; until then a second one must not be started)."""
+    return _running(run_dir / "supervisor.pid", "farense_tui.engine.runs.supervisor") or _running(
+        run_dir / "engine.pid", "farense_tui.engine.training.engine_process"
+    )
+
+
+def _running(pid_file: Path, module: str) -> bool:
     try:
         proc = psutil.Process(int(pid_file.read_text()))
         if proc.status() == psutil.STATUS_ZOMBIE:
             return False
         # Just after fork the child still shows our cmdline; its start time tells it is the same one.
-        return "farense_tui.engine.runs.supervisor" in " ".join(proc.cmdline()) or (
-            abs(proc.create_time() - pid_file.stat().st_mtime) < 5
-        )
+        return module in " ".join(proc.cmdline()) or abs(proc.create_time() - pid_file.stat().st_mtime) < 5
     except (OSError, ValueError, psutil.Error):
         return False
 
@@ -140,7 +152,7 @@ def info(run_dir: Path) -> RunInfo:
         total_steps=status.total_steps or saved.total_steps,
         loss=status.loss,
         best_val_loss=status.best_val_loss if status.best_val_loss is not None else saved.best_val_loss,
-        created=(run_dir / "config.toml").stat().st_ctime, model=cfg.model, profile=cfg.profile.name,
+        created=cfg.created or (run_dir / "config.toml").stat().st_ctime, model=cfg.model, profile=cfg.profile.name,
         alive=bool(status.alive), recoverable=status.status == State.DEAD or status.recoverable,
     )
 
@@ -170,7 +182,8 @@ def find_run(run: str) -> Path:
     if (path / "config.toml").exists():
         return path
     candidate = paths.runs_dir() / run
-    if (candidate / "config.toml").exists():
+    # A run id names a folder in runs/; `../x` does not reach out of it (a path, given as one, may).
+    if candidate.resolve().parent == paths.runs_dir().resolve() and (candidate / "config.toml").exists():
         return candidate
     matches = [r.path for r in list_runs() if r.run_id.startswith(run)]
     if len(matches) == 1:
@@ -193,9 +206,11 @@ def resume(run_dir: Path, profile: Profile | None = None, smaller: bool = False)
         if shifted is None:
             raise UserError("no smaller setting is left for this run")
         cfg.profile, change = shifted
+    found = ckpt.latest_checkpoint(run_dir)
+    if found is not None:  # refused here, before anything starts or is rewritten
+        ckpt.check_resumable(run_dir, cfg, found[1])
     if settings(cfg.profile) != before:
         cfg.save(run_dir / "config.toml")
-        found = ckpt.latest_checkpoint(run_dir)
         writer = EventWriter(run_dir / "events.jsonl")
         writer.emit("recovery", message=f"resumed by hand with {change}", **{"from": before},
                     to=settings(cfg.profile), resume_step=found[1].step if found else 0)

@@ -48,6 +48,8 @@ class RunStatus:
     tokens_per_sec: float | None = None
     mem_peak_gb: float | None = None
     segment_start: float | None = None  # when the engine (re)started loading
+    paused_for: float = 0.0  # seconds paused since segment_start, not counted as elapsed
+    paused_since: float | None = None
     last_event_time: float | None = None
     last_recovery: RecoveryEvent | None = None
     last_error: ErrorEvent | None = None
@@ -81,7 +83,9 @@ class RunStatus:
         if self.segment_start is None:
             return None
         end = clock() if self.alive and self.status not in ENDED else self.last_event_time
-        return max(0.0, (end or self.segment_start) - self.segment_start)
+        end = end or self.segment_start
+        paused = self.paused_for + (max(0.0, end - self.paused_since) if self.paused_since is not None else 0.0)
+        return max(0.0, end - self.segment_start - paused)
 
     @property
     def eta(self) -> float | None:
@@ -135,10 +139,14 @@ class RunStatus:
         self.state, self.message = e.state, e.message
         self.total_steps = int(e.total_steps or self.total_steps)  # known before the first step
         self.recoverable = bool(e.recoverable)
-        if was == State.PAUSED:
+        if was == State.PAUSED and self.paused_since is not None:
             self.pace.clear()  # the pause is not the pace
+            self.paused_for += max(0.0, e.time - self.paused_since)
+            self.paused_since = None
+        if self.state == State.PAUSED and was != State.PAUSED:
+            self.paused_since = e.time
         if self.state == State.LOADING:
-            self.segment_start = e.time
+            self.segment_start, self.paused_for, self.paused_since = e.time, 0.0, None
             self.pace.clear()
 
     def _on_step(self, e: StepEvent) -> None:

@@ -1,31 +1,33 @@
 """The supervisor process: `python -m farense_tui.engine.runs.supervisor RUN_DIR`.
 
 Started in its own session so it outlives the terminal (an SSH drop, a closed TUI). It runs the
-engine process, and when that dies of memory (a signal such as Metal's abort, an MLX allocation
-error, or the engine's own budget stop) it records the failure and, with auto-recovery on,
-restarts from the last checkpoint with smaller settings (see profiles/downshift.py). A profile switch
-asked for by a user is a restart with the chosen profile.
+engine process, and when that dies it says why (runs/diagnosis.py): out of memory only with
+evidence, and then, with auto-recovery on, it restarts from the last checkpoint with smaller
+settings (see profiles/downshift.py); killed or crashed, it restarts with the same settings. A
+profile switch asked for by a user is a restart with the chosen profile.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from farense_tui.engine.files import write_pid
 from farense_tui.engine.runs import checkpoints as ckpt
+from farense_tui.engine.runs.diagnosis import Diagnosis, EngineStart, diagnose
 from farense_tui.engine.runs.events import EventWriter, read_all
 from farense_tui.engine.profiles.profile import available_profiles, load_profile
 from farense_tui.engine.profiles.downshift import adopt, downshift, settings
 from farense_tui.engine.runs.config import RunConfig
-from farense_tui.engine.runs.exit_codes import EXIT_DONE, EXIT_OVER_BUDGET, EXIT_SWITCH
+from farense_tui.engine.runs.exit_codes import EXIT_DONE, EXIT_FAILED, EXIT_OVER_BUDGET, EXIT_SWITCH
 from farense_tui.engine.runs.training_state import TrainingState
 
+SUPERVISOR_ENV = "FARENSE_SUPERVISOR_PID"  # the engine stops when its parent is no longer this one
+
 MAX_RECOVERIES = 8
-OOM_MARKERS = ("insufficient memory", "unable to allocate", "out of memory", "resource limit exceeded")
 
 
 def run_engine(run_dir: Path) -> int:
@@ -33,30 +35,9 @@ def run_engine(run_dir: Path) -> int:
         proc = subprocess.Popen(
             [sys.executable, "-m", "farense_tui.engine.training.engine_process", str(run_dir)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, SUPERVISOR_ENV: str(os.getpid())},
         )
         return proc.wait()
-
-
-def _log_tail(run_dir: Path, nbytes: int = 4000) -> str:
-    try:
-        with open(run_dir / "engine.log", "rb") as fh:
-            fh.seek(max(0, os.path.getsize(fh.name) - nbytes))
-            return fh.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
-def describe_exit(code: int, run_dir: Path) -> tuple[str, bool]:
-    """(what happened in words, whether it looks like running out of memory)."""
-    tail = _log_tail(run_dir).lower()
-    oom_text = any(m in tail for m in OOM_MARKERS)
-    if code < 0:
-        name = signal.Signals(-code).name
-        reason = "out of memory" if oom_text or name in ("SIGABRT", "SIGSEGV", "SIGKILL", "SIGBUS") else "a crash"
-        return f"the engine process died with {name} (most likely {reason})", reason == "out of memory"
-    if code == EXIT_OVER_BUDGET:
-        return "the engine stopped: memory over the profile's budget", True
-    return f"the engine process exited with code {code}", oom_text
 
 
 def last_switch_profile(run_dir: Path) -> str | None:
@@ -71,10 +52,11 @@ def record_failure(run_dir: Path, what: str) -> None:
 
 
 def supervise(run_dir: Path) -> int:
-    (run_dir / "supervisor.pid").write_text(str(os.getpid()))
+    write_pid(run_dir / "supervisor.pid", os.getpid())
     events = EventWriter(run_dir / "events.jsonl")
-    recoveries = 0
+    recoveries, restarted_as_is_at = 0, None
     while True:
+        start = EngineStart.now(run_dir)
         code = run_engine(run_dir)
         if code == EXIT_DONE:
             return 0
@@ -87,29 +69,58 @@ def supervise(run_dir: Path) -> int:
             events.emit("recovery", message=f"switched to profile {target.name}", **{"from": before},
                         to=settings(cfg.profile), resume_step=_resume_step(run_dir))
             continue
-        what, oom = describe_exit(code, run_dir)
-        if not oom:
-            if code != 1:  # exit 1 is a failure the engine already explained
-                events.emit("error", kind="crash", step=_resume_step(run_dir),
-                            message=f"{what}; see {run_dir / 'engine.log'}")
-                events.emit("state", state="failed", message=what)
+        if code == EXIT_FAILED:
+            return code  # a failure the engine already explained
+        diagnosis = diagnose(code, run_dir, start, cfg.profile.memory_budget_gb)
+        record_failure(run_dir, diagnosis.message)
+        if not diagnosis.out_of_memory:
+            # The same death again before a new checkpoint: restarting as is would only repeat it.
+            again = restarted_as_is_at == _resume_step(run_dir)
+            if not _restart_as_is(events, run_dir, cfg, diagnosis, recoveries, again):
+                return code
+            restarted_as_is_at = _resume_step(run_dir)
+        elif not _restart_smaller(events, run_dir, cfg, diagnosis, recoveries, code):
             return code
-        record_failure(run_dir, what)
-        smaller = downshift(cfg.profile, available_profiles())
-        if code < 0:
-            events.emit("error", kind="oom", step=_resume_step(run_dir), message=what)
-        if not cfg.auto_recover or smaller is None or recoveries >= MAX_RECOVERIES:
-            hint = f"; suggested: {smaller[1]}" if smaller else "; no smaller setting is left"
-            events.emit("state", state="failed", message=f"{what}{hint}", recoverable=smaller is not None)
-            return code
-        new_profile, change = smaller
-        events.emit(
-            "recovery", message=f"{what}: restarting from the last checkpoint with {change}",
-            **{"from": settings(cfg.profile)}, to=settings(new_profile), resume_step=_resume_step(run_dir),
-        )
-        cfg.profile = new_profile
-        cfg.save(run_dir / "config.toml")
         recoveries += 1
+
+
+def _restart_as_is(events: EventWriter, run_dir: Path, cfg: RunConfig, d: Diagnosis, recoveries: int,
+                   again: bool) -> bool:
+    """Killed or crashed: never smaller. Restart as is with auto-recovery on, else offer it."""
+    step = _resume_step(run_dir)
+    events.emit("error", kind="killed" if d.cause == "killed" else "crash", step=step,
+                message=f"{d.message}; see {run_dir / 'engine.log'}")
+    if not cfg.auto_recover or recoveries >= MAX_RECOVERIES or again:
+        why = "; it died the same way before saving anything new" if again else ""
+        events.emit("state", state="failed", message=f"{d.message}{why}; resume it as is", recoverable=True)
+        return False
+    events.emit("recovery", message=f"{d.message}: restarting from {_where(step)} with the same settings",
+                **{"from": settings(cfg.profile)}, to=settings(cfg.profile), resume_step=step)
+    return True
+
+
+def _restart_smaller(events: EventWriter, run_dir: Path, cfg: RunConfig, d: Diagnosis, recoveries: int,
+                     code: int) -> bool:
+    """Out of memory, with evidence: restart with smaller settings, or say what is suggested."""
+    smaller = downshift(cfg.profile, available_profiles())
+    if code != EXIT_OVER_BUDGET:  # an engine that stopped itself already wrote its error
+        events.emit("error", kind="oom", step=_resume_step(run_dir), message=d.message)
+    if not cfg.auto_recover or smaller is None or recoveries >= MAX_RECOVERIES:
+        hint = f"; suggested: {smaller[1]}" if smaller else "; no smaller setting is left"
+        events.emit("state", state="failed", message=f"{d.message}{hint}", recoverable=smaller is not None)
+        return False
+    new_profile, change = smaller
+    events.emit(
+        "recovery", message=f"{d.message}: restarting from {_where(_resume_step(run_dir))} with {change}",
+        **{"from": settings(cfg.profile)}, to=settings(new_profile), resume_step=_resume_step(run_dir),
+    )
+    cfg.profile = new_profile
+    cfg.save(run_dir / "config.toml")
+    return True
+
+
+def _where(step: int) -> str:
+    return f"the checkpoint of step {step}" if step else "step 0 (no checkpoint yet)"
 
 
 def _resume_step(run_dir: Path) -> int:

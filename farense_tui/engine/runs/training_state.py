@@ -29,6 +29,7 @@ class TrainingState:
     trained_tokens: int = 0
     restarts: int = 0  # engine processes that resumed this run (recovery, switch, resume by hand)
     config_hash: str = ""  # RunConfig.training_hash(): a checkpoint resumes only under the same one
+    training_key: dict = field(default_factory=dict)  # what the hash covers, to say what changed
     rng: dict = field(default_factory=dict)  # the seed and how each step's RNG derives from it
     batch_size: int = 0
     grad_accumulation: int = 0
@@ -49,7 +50,12 @@ class TrainingState:
     @classmethod
     def load(cls, run_dir: Path) -> TrainingState | None:
         """The run's record, or None when there is none (or it cannot be read)."""
-        data = read_json(run_dir / RUN_FILE)
+        return cls.from_file(run_dir / RUN_FILE)
+
+    @classmethod
+    def from_file(cls, path: Path) -> TrainingState | None:
+        """A record from training_state.json or a checkpoint's state.json; None if unreadable."""
+        data = read_json(path)
         return cls.from_json(data) if isinstance(data, dict) else None
 
     def save(self, run_dir: Path) -> None:

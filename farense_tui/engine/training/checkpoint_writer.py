@@ -4,14 +4,16 @@ The engine writes them (runs/checkpoints.py reads them). A checkpoint is a folde
 (adapters.safetensors + adapter_config.json, loadable by `mlx_lm.generate --adapter-path`),
 optimizer.safetensors and state.json. It is written into a hidden temp folder and renamed
 into place; then runs/<id>/training_state.json is replaced (temp + rename) to point at it.
-A kill before the rename leaves the previous checkpoint and state untouched.
+A kill before the rename leaves the previous checkpoint and state untouched. A second save of the
+same step moves the old folder aside (.old-step-N) before renaming the new one in, and only then
+deletes it, so a kill between the two renames leaves a whole copy that runs/checkpoints.py puts back.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -40,25 +42,32 @@ def write_checkpoint(
     adapter_cfg: dict,
     optimizer_state: dict,
     state: TrainingState,
-    hang_seconds: float = 0.0,
+    pause: Callable[[str], None] = lambda stage: None,
 ) -> Path:
-    """Write checkpoints/step-NNNNNNN/ for state.step and point training_state.json at it."""
+    """Write checkpoints/step-NNNNNNN/ for state.step and point training_state.json at it.
+
+    `pause` is called between the stages (fault injection lands kills there)."""
     ckpts = run_dir / "checkpoints"
     final = ckpts / f"step-{state.step:07d}"
     tmp = ckpts / f".tmp-step-{state.step:07d}"
     shutil.rmtree(tmp, ignore_errors=True)
     save_adapter(tmp, adapter_weights, adapter_cfg)
-    if hang_seconds:  # fault injection: a kill lands here, mid-write
-        time.sleep(hang_seconds)
+    pause("adapter written")
     mx.save_safetensors(str(tmp / "optimizer.safetensors"), dict(tree_flatten(optimizer_state)))
     previous = TrainingState.load(run_dir)
     # The supervisor records failures in the same file; a checkpoint must not drop them.
     record = replace(state, checkpoint=final.name, failures=previous.failures if previous else [])
     record.save_in_checkpoint(tmp)
+    pause("folder written")
+    old = ckpts / f".old-{final.name}"
     if final.exists():
-        shutil.rmtree(final)
+        shutil.rmtree(old, ignore_errors=True)
+        final.rename(old)
+        pause("old folder moved aside")
     tmp.rename(final)
+    pause("folder renamed in")
     record.save(run_dir)
+    shutil.rmtree(old, ignore_errors=True)
     _prune(ckpts, keep=final.name)
     return final
 

@@ -5,12 +5,14 @@ Ours because mlx-lm's train() has no way to pause or stop it short of killing it
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from farense_tui.engine.runs.commands import CommandInbox
 from farense_tui.engine.runs.exit_codes import EXIT_DONE, EXIT_SWITCH
+from farense_tui.engine.runs.supervisor import SUPERVISOR_ENV
 from farense_tui.engine.training.stop import StopTraining
 
 if TYPE_CHECKING:
@@ -23,15 +25,27 @@ class Controls:
     def __init__(self, run_dir: Path):
         self.inbox = CommandInbox(run_dir)
         self.paused = False
+        # Named by the supervisor, since by the time we look it may already be gone.
+        self.supervisor = int(os.environ.get(SUPERVISOR_ENV, os.getppid()))
 
     def between_steps(self, trainer: Trainer) -> None:
         """Apply the commands sent since the last step; while paused, wait here for more."""
         while True:
+            if os.getppid() != self.supervisor:
+                self._orphaned(trainer)
             for command in self.inbox.take():
                 self._apply(trainer, command)
             if not self.paused:
                 return
             time.sleep(PAUSED_POLL_SECONDS)
+
+    def _orphaned(self, trainer: Trainer) -> None:
+        """The supervisor was killed: save and stop, so no engine trains unwatched (a later resume
+        would start a second one on the same run)."""
+        trainer.set_state(state="stopping", message=f"the supervisor process is gone: saving step {trainer.step}")
+        trainer.checkpoint("stop")
+        trainer.set_state(state="stopped", message=f"stopped at step {trainer.step} (its supervisor was killed); resume any time")
+        raise StopTraining(EXIT_DONE)
 
     def _apply(self, trainer: Trainer, command: dict) -> None:
         name, step = command.get("cmd"), trainer.step

@@ -12,6 +12,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from farense_tui.engine.files import write_pid
 from farense_tui.engine.runs.events import EventWriter
 from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.exit_codes import EXIT_FAILED
@@ -20,7 +21,7 @@ from farense_tui.engine.training.trainer import Trainer
 
 def main(argv: list[str]) -> int:
     run_dir = Path(argv[0])
-    (run_dir / "engine.pid").write_text(str(os.getpid()))
+    write_pid(run_dir / "engine.pid", os.getpid())
     events = EventWriter(run_dir / "events.jsonl")
     try:
         return Trainer(run_dir, RunConfig.load(run_dir / "config.toml"), events).run()

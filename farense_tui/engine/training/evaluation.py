@@ -1,4 +1,4 @@
-"""Validation loss over a whole split, token-weighted, as mlx-lm's loss computes it per batch.
+"""Validation loss over a whole split, per target token, with the training step's token sums.
 
 Ours, not mlx-lm's evaluate(), because that one drops the last partial batch: with 30 valid
 examples and batch 4 it would score 28.
@@ -7,9 +7,9 @@ examples and batch 4 it would score 28.
 from __future__ import annotations
 
 import mlx.core as mx
-from mlx_lm.tuner.trainer import default_loss
 
 from farense_tui.engine.training.batching import micro_batches
+from farense_tui.engine.training.token_loss import summed_token_loss
 
 
 def validation_loss(model, dataset, batch_size: int, max_seq_length: int, max_batches: int = -1) -> float:
@@ -20,7 +20,7 @@ def validation_loss(model, dataset, batch_size: int, max_seq_length: int, max_ba
         order = order[: max_batches * batch_size]
     total, tokens = mx.array(0.0), mx.array(0)
     for batch, lengths in micro_batches(dataset, order, batch_size, max_seq_length):
-        loss, ntoks = default_loss(model, batch, lengths)
-        total, tokens = total + loss * ntoks, tokens + ntoks
+        loss_sum, ntoks = summed_token_loss(model, batch, lengths)
+        total, tokens = total + loss_sum, tokens + ntoks
         mx.eval(total, tokens)
-    return (total / tokens).item()
+    return (total / mx.maximum(tokens, 1)).item()

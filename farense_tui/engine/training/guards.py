@@ -48,8 +48,19 @@ def check_memory(trainer: Trainer, mem: dict) -> None:
 
 
 def allocation_failed(trainer: Trainer, exc: RuntimeError) -> int:
-    """The exit code for an MLX allocation error (Metal raises these); any other RuntimeError is a bug."""
+    """An MLX allocation error (Metal raises these): checkpoint the last good state, then exit so the
+    supervisor resumes with smaller settings. Any other RuntimeError is a bug and is raised again."""
     if not any(s in str(exc).lower() for s in ALLOCATION_ERRORS):
         raise exc
+    if trainer.before_step is not None:  # mid-step: the weights may be half updated; take back the step
+        weights, optimizer_state = trainer.before_step
+        trainer.setup.model.update(weights)
+        trainer.setup.optimizer.state = optimizer_state
+        trainer.step -= 1
     trainer.events.emit("error", kind="oom", step=trainer.step, message=f"MLX could not allocate memory: {exc}")
+    if hasattr(trainer, "setup") and trainer.step > 0:
+        try:
+            trainer.checkpoint("allocation")
+        except RuntimeError:
+            pass  # no memory even to save: the previous checkpoint is the one resumed
     return EXIT_OVER_BUDGET

@@ -11,29 +11,31 @@ from pathlib import Path
 
 import mlx.core as mx
 
-from farense_tui.engine.errors import UserError
 from farense_tui.engine.runs import checkpoints
 from farense_tui.engine.runs.config import RunConfig
-from farense_tui.engine.runs.training_state import RUN_FILE, TrainingState
+from farense_tui.engine.runs.events import EventWriter
+from farense_tui.engine.runs.training_state import TrainingState
 from farense_tui.engine.training.checkpoint_writer import load_optimizer_state
 from farense_tui.engine.training.setup import TrainingSetup
 
 
-def restore(run_dir: Path, cfg: RunConfig, setup: TrainingSetup) -> TrainingState | None:
+def restore(run_dir: Path, cfg: RunConfig, setup: TrainingSetup, events: EventWriter) -> TrainingState | None:
     """Load the checkpoint into setup's model and optimizer; its record, or None for a fresh start.
 
     A half-written checkpoint (a kill mid-write) is removed; its predecessor is the one resumed.
+    A run that had trained but has no complete checkpoint left says so before starting from 0.
     """
-    found = checkpoints.latest_checkpoint(run_dir)
     checkpoints.clean_partial(run_dir)
+    found = checkpoints.latest_checkpoint(run_dir)
     if found is None:
+        record = TrainingState.load(run_dir)
+        if record is not None and record.step > 0:
+            events.emit("warning", kind="resume", message=(
+                f"training had reached step {record.step} but no complete checkpoint is left in "
+                f"{run_dir / 'checkpoints'}: starting again from step 0"))
         return None
     folder, state = found
-    if state.config_hash != cfg.training_hash():
-        raise UserError(
-            f"{run_dir / RUN_FILE}: the checkpoint was trained with other settings "
-            "(model, data, schedule, LoRA shape or effective batch changed); start a new run instead"
-        )
+    checkpoints.check_resumable(run_dir, cfg, state)
     setup.model.load_weights(str(folder / "adapters.safetensors"), strict=False)
     setup.optimizer.state = load_optimizer_state(folder)["optimizer"]
     mx.eval(setup.model.parameters(), setup.optimizer.state)

@@ -1,8 +1,9 @@
 """One optimizer step over its micro-batches, as two mx.compile'd functions.
 
-Ours, not mlx-lm's compiled step, because that one lives inside its train(); the maths is the
-same (mlx-lm's default_loss, gradients summed over `grad_accumulation` micro-batches, then
-averaged and applied once).
+Ours, not mlx-lm's compiled step, because that one lives inside its train() and averages
+per-micro-batch means; here each micro-batch adds its summed gradient, loss and target tokens,
+and the update divides once by the step's tokens (token_loss.py), so any batch × accumulation
+split of a step trains the same. Data-parallel ranks would all_sum the three before `apply`.
 """
 
 from __future__ import annotations
@@ -13,43 +14,37 @@ import mlx.core as mx
 import mlx.nn as nn
 import mlx.optimizers as optim
 from mlx.utils import tree_map
-from mlx_lm.tuner.trainer import default_loss
+
+from farense_tui.engine.training.token_loss import per_token, summed_token_loss
 
 
 class CompiledSteps:
-    def __init__(self, model: nn.Module, optimizer: optim.Optimizer, grad_accumulation: int):
-        loss_and_grad = nn.value_and_grad(model, default_loss)
+    def __init__(self, model: nn.Module, optimizer: optim.Optimizer):
+        loss_and_grad = nn.value_and_grad(model, summed_token_loss)
         state = [model.state, optimizer.state, mx.random.state]
         add = partial(tree_map, lambda a, b: a + b)
 
         @partial(mx.compile, inputs=state, outputs=state)
-        def accumulate(batch, lengths, prev):
-            (loss, ntoks), grad = loss_and_grad(model, batch, lengths)
-            return loss, ntoks, (grad if prev is None else add(grad, prev))
+        def accumulate(batch, lengths, grad_sum, loss_sum, ntoks):
+            (loss, toks), grad = loss_and_grad(model, batch, lengths)
+            return (grad if grad_sum is None else add(grad, grad_sum)), loss_sum + loss, ntoks + toks
 
         @partial(mx.compile, inputs=state, outputs=state)
-        def update(batch, lengths, prev):
-            (loss, ntoks), grad = loss_and_grad(model, batch, lengths)
-            if prev is not None:
-                grad = add(grad, prev)
-            if grad_accumulation > 1:
-                grad = tree_map(lambda g: g / grad_accumulation, grad)
+        def apply(grad_sum, loss_sum, ntoks):
+            grad, loss = per_token(grad_sum, loss_sum, ntoks)
             optimizer.update(model, grad)
-            return loss, ntoks
+            return loss
 
-        self._accumulate, self._update, self._state = accumulate, update, state
+        self._accumulate, self._apply, self._state = accumulate, apply, state
 
     def run(self, micro_batches) -> tuple[float, int]:
-        """Train one optimizer step: (mean loss over its micro-batches, target tokens trained)."""
-        batches = list(micro_batches)
-        grad, losses, ntoks = None, [], 0
-        for i, (batch, lengths) in enumerate(batches):
-            if i < len(batches) - 1:
-                loss, toks, grad = self._accumulate(batch, lengths, grad)
-                mx.eval(loss, toks, grad)
-            else:
-                loss, toks = self._update(batch, lengths, grad)
-                mx.eval(self._state, loss, toks)
-            losses.append(loss.item())
-            ntoks += toks.item()
-        return sum(losses) / len(losses), ntoks
+        """Train one optimizer step: (loss per target token over the step, target tokens trained).
+
+        Micro-batches are drawn one at a time, so only one is in memory."""
+        grad, loss_sum, ntoks = None, mx.array(0.0), mx.array(0)
+        for batch, lengths in micro_batches:
+            grad, loss_sum, ntoks = self._accumulate(batch, lengths, grad, loss_sum, ntoks)
+            mx.eval(grad, loss_sum, ntoks)
+        loss = self._apply(grad, loss_sum, ntoks)
+        mx.eval(self._state, loss)
+        return loss.item(), ntoks.item()

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import mlx.core as mx
-from mlx.utils import tree_flatten
+from mlx.utils import tree_flatten, tree_map
 
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.runs.config import RunConfig
@@ -40,6 +40,7 @@ class Trainer:
         self.p = cfg.profile
         self.events = events
         self.controls = Controls(run_dir)
+        self.faults = faults.Faults.from_env()
         self.step = 0
         self.best_val_loss = math.inf
         self.best_step = 0
@@ -48,6 +49,7 @@ class Trainer:
         self.restarts = 0
         self.state, self.state_message = "", ""
         self.total_steps = 0
+        self.before_step: tuple[dict, dict] | None = None  # (LoRA weights, optimizer state) while a step runs
 
     def set_state(self, state: str, message: str) -> None:
         """Emit a state event on a change of state only, so readers see transitions, not noise.
@@ -89,7 +91,7 @@ class Trainer:
         self.set_state(state="loading", message=f"loading {self.cfg.model}")
         self.setup = build_setup(self.cfg, self.events)
         self.total_steps = self.setup.total_steps
-        saved = restore(self.run_dir, self.cfg, self.setup)
+        saved = restore(self.run_dir, self.cfg, self.setup, self.events)
         if saved is not None:
             self.step, self.best_step, self.evals_since_best = saved.step, saved.best_step, saved.evals_since_best
             self.best_val_loss = math.inf if saved.best_val_loss is None else saved.best_val_loss
@@ -98,18 +100,21 @@ class Trainer:
         elif self.setup.masking_note:
             self.events.emit("note", kind="data", message=self.setup.masking_note)
         self.memory = MemoryWatch(self.p.memory_budget_gb, self.p.backend)
-        self.steps = CompiledSteps(self.setup.model, self.setup.optimizer, self.p.grad_accumulation)
+        self.steps = CompiledSteps(self.setup.model, self.setup.optimizer)
 
     def _train_step(self) -> None:
         self.step += 1
         # The RNG (LoRA dropout) is a pure function of (seed, step), so a resume needs no RNG state.
         mx.random.seed(self.p.seed * 1_000_003 + self.step)
-        faults.before_step(self.cfg.faults, self.step, self.setup.model)
+        faults.before_step(self.faults, self.step, self.setup.model)
         tic = time.perf_counter()
         group = self.setup.order.group_for(self.step)
         batches = micro_batches(self.setup.train_set, group, self.p.batch_size, self.p.max_seq_length)
         inputs = sum(min(len(self.setup.train_set[i][0]), self.p.max_seq_length) for i in group)
-        loss, ntoks = self.steps.run(batches)
+        # References, not copies (MLX arrays are immutable): what an allocation error mid-step rolls back to.
+        self.before_step = (self.setup.model.trainable_parameters(), tree_map(lambda a: a, self.setup.optimizer.state))
+        loss, ntoks = self.steps.run(faults.mid_step(self.faults, self.step, self.restarts, batches))
+        self.before_step = None
         step_time = time.perf_counter() - tic
         self.trained_tokens += ntoks
         guards.check_loss(self, loss)
@@ -122,7 +127,7 @@ class Trainer:
                 trained_tokens=self.trained_tokens, input_tokens=inputs, **mem,
             )
         guards.check_memory(self, mem)
-        faults.after_step(self.cfg.faults, self.step, self.restarts)
+        faults.after_step(self.faults, self.step, self.restarts)
 
     def _evaluate(self) -> None:
         """Validation loss on the valid split; a better one than before becomes the best adapter."""
@@ -161,7 +166,7 @@ class Trainer:
         folder = ckpt.write_checkpoint(
             self.run_dir, self._adapter_weights(), self.setup.adapter_config,
             {"optimizer": self.setup.optimizer.state}, self._record(),
-            hang_seconds=faults.checkpoint_hang(self.cfg.faults, self.step),
+            pause=faults.checkpoint_pause(self.faults, self.step),
         )
         self.events.emit("checkpoint", step=self.step, path=str(folder.relative_to(self.run_dir)), reason=reason)
         self.set_state(*before)
@@ -181,6 +186,7 @@ class Trainer:
             trained_tokens=self.trained_tokens,
             restarts=self.restarts,
             config_hash=self.cfg.training_hash(),
+            training_key=self.cfg.training_key(),
             rng={"seed": self.p.seed, "scheme": "mx.random.seed(seed * 1000003 + step) before each step"},
             batch_size=self.p.batch_size,
             grad_accumulation=self.p.grad_accumulation,

@@ -9,6 +9,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from farense_tui.engine.runs.status import fmt_loss
+from farense_tui.tui.chat_text import literal_text
 from farense_tui.tui.widgets.chrome import STATUS_STYLE
 
 COLOURS = {"$success": "green", "$warning": "yellow", "$error": "red", "$primary": "blue",
@@ -53,8 +54,8 @@ class RunsTable(DataTable):
         for r in infos:
             colour = COLOURS.get(STATUS_STYLE.get(r.status, ""), "")
             self.add_row(
-                r.run_id, Text(r.status, style=colour), f"{r.step}/{r.total_steps or '?'}",
-                fmt_loss(r.best_val_loss), r.profile, time.strftime("%m-%d %H:%M", time.localtime(r.created)),
+                literal_text(r.run_id), Text(r.status, style=colour), f"{r.step}/{r.total_steps or '?'}",
+                fmt_loss(r.best_val_loss), literal_text(r.profile), time.strftime("%m-%d %H:%M", time.localtime(r.created)),
                 key=str(r.path),
             )
         if keep is not None and str(keep) in self.infos:
