@@ -73,15 +73,22 @@ OLD = "20251231-090000-tiny-llama"
 NEW = "20260101-120000-tiny-llama"
 
 
-async def test_mark_two_runs_on_training_and_see_both_in_the_overlay():
+async def test_mark_two_runs_on_training_and_see_both_in_the_overlay(monkeypatch):
+    """Also: the Training screen's cost line of the active run, with money at the price set in
+    FARENSE_PRICE_PER_HOUR."""
+    monkeypatch.setenv("FARENSE_PRICE_PER_HOUR", "1.5")
     finished = training_history(total=12, upto=12, recovery_at=None) + [
         {"type": "state", "time": T0 + 80, "state": "finished", "message": "finished at step 12"}]
     old, new = fabricate_run(OLD, finished), fabricate_run(NEW, training_history(total=30, upto=18))
     app = create_app(attach_live=False, detect_hardware=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("2")
+        app.attach(old)  # finished (the other one would be offered a resume: it looks dead)
         table = app.screen.query_one("#runs")
         await wait_until(pilot, lambda: table.row_count == 2, what="runs table")
+        cost = app.screen.query_one("#cost")
+        await wait_until(pilot, lambda: "37,200 tokens" in str(cost.render()), what="cost line")
+        assert str(cost.render()).endswith(f"{app.run_status.cost.wall_hours * 1.5:.2f} at 1.5/h")
         for row in (0, 1):
             table.move_cursor(row=row)
             await pilot.press("c")
