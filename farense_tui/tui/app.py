@@ -30,7 +30,7 @@ from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.cost import price_from_env
 from farense_tui.engine.runs.status import ENDED, RunStatus, describe_recovery
 from farense_tui.tui.chat_session import ChatSession
-from farense_tui.tui.compare import Comparison, load_history
+from farense_tui.tui.compare import Comparison, events_size, load_history
 from farense_tui.tui.history import MetricHistory
 from farense_tui.tui.messages import (
     CompareRunLoaded, HardwareDetected, RunEventsArrived, RunLivenessChanged, RunsListed,
@@ -175,11 +175,17 @@ class FarenseApp(App[int]):
 
     @work(thread=True, group="compare", exit_on_error=False, description="read a compared run's events")
     def load_compared(self, run_dir: Path) -> None:
-        self.post_message(CompareRunLoaded(run_dir, load_history(run_dir)))
+        size = events_size(run_dir)  # before reading: lines added meanwhile make it stale
+        self.post_message(CompareRunLoaded(run_dir, load_history(run_dir), size))
+
+    def refresh_compared(self) -> None:
+        """Read again the marked runs whose events grew (the Monitor asks when it shows them)."""
+        for run_dir in self.comparison.stale():
+            self.load_compared(run_dir)
 
     @on(CompareRunLoaded)
     def keep_compared(self, message: CompareRunLoaded) -> None:
-        self.comparison.loaded_history(message.run_dir, message.history)
+        self.comparison.loaded_history(message.run_dir, message.history, message.size)
 
     @on(RunEventsArrived)
     def absorb_run_events(self, message: RunEventsArrived) -> None:

@@ -74,6 +74,13 @@ def load_history(run_dir: Path) -> MetricHistory:
     return history
 
 
+def events_size(run_dir: Path) -> int:
+    try:
+        return (run_dir / "events.jsonl").stat().st_size
+    except OSError:
+        return 0
+
+
 @dataclass
 class Comparison:
     """The runs marked for comparison, each with a colour kept for the whole session, and the
@@ -84,6 +91,7 @@ class Comparison:
     """The active run: always in the overlay (from the App's live history), marked or not."""
     loaded: dict[Path, MetricHistory] = field(default_factory=dict)
     colours: dict[str, RGB] = field(default_factory=dict)
+    sizes: dict[Path, int] = field(default_factory=dict)  # events.jsonl's size when it was read
     version: int = 0
 
     def toggle(self, run_dir: Path) -> bool:
@@ -104,10 +112,17 @@ class Comparison:
         runs += [(p.name, self.loaded[p]) for p in self.marked if p in self.loaded and p != active.run_dir]
         return runs
 
-    def loaded_history(self, run_dir: Path, history: MetricHistory) -> None:
+    def loaded_history(self, run_dir: Path, history: MetricHistory, size: int = 0) -> None:
         if run_dir in self.marked:
             self.loaded[run_dir] = history
+            self.sizes[run_dir] = size
             self.version += 1
+
+    def stale(self) -> list[Path]:
+        """Marked runs (not the active one, which is live) whose events grew since they were read:
+        a run training in the background, or one resumed since."""
+        return [p for p in self.marked if p in self.loaded and p != self.active
+                and events_size(p) != self.sizes.get(p)]
 
     def colour(self, run_id: str) -> RGB:
         """The run's colour: the same for the whole session; first choice from its name, so it is

@@ -52,6 +52,8 @@ class CompareRunLoaded(Message):
 
     run_dir: Path
     history: MetricHistory
+    size: int
+    """The size of its events.jsonl before it was read (read again when it grew)."""
 
 
 @dataclass

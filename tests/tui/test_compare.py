@@ -3,6 +3,7 @@ on Training and seeing them in the overlay, and snapshots of a two-run overlay."
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from farense_tui.tui.compare import Comparison, ema, load_history, on_axis
 from farense_tui.tui.history import MetricHistory
 from farense_tui.tui.screens.monitor import MonitorScreen
 from farense_tui.tui.widgets.compare_chart import CompareChart, log_ticks, short_labels
-from tests.tui.conftest import T0, fabricate_run, training_history, wait_until
+from tests.tui.conftest import T0, fabricate_run, step_event, training_history, wait_until
 
 
 def test_ema_is_debiased_by_hand():
@@ -74,7 +75,8 @@ NEW = "20260101-120000-tiny-llama"
 
 
 async def test_mark_two_runs_on_training_and_see_both_in_the_overlay(monkeypatch):
-    """Also: the Training screen's cost line of the active run, with money at the price set in
+    """A marked run's new events are read when the overlay is shown again. Also: the Training
+    screen's cost line of the active run, with money at the price set in
     FARENSE_PRICE_PER_HOUR."""
     monkeypatch.setenv("FARENSE_PRICE_PER_HOUR", "1.5")
     finished = training_history(total=12, upto=12, recovery_at=None) + [
@@ -104,6 +106,11 @@ async def test_mark_two_runs_on_training_and_see_both_in_the_overlay(monkeypatch
         await pilot.press("x")  # trained tokens
         await wait_until(pilot, lambda: chart.axis == "tokens" and chart.series[f"{OLD} val"][0] == [0, 15.5, 31],
                          what="x axis in thousands of tokens")
+        # The marked run goes on elsewhere: read again when the overlay is shown next.
+        with open(new / "events.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(step_event(19, 30, T0 + 200, 1.4)) + "\n")
+        await pilot.press("2", "3")
+        await wait_until(pilot, lambda: app.comparison.loaded[new].train_loss.xs[-1] == 19, what="the new step read")
 
 
 def synthetic_run(run_id: str, steps: int, floor: float, rate: float, t0: float) -> MetricHistory:
@@ -153,3 +160,13 @@ def test_snapshot_compare_80x24(snap_compare):
 def test_snapshot_compare_120x40(snap_compare):
     """The same overlay at 120x40: taller, more ticks on both axes."""
     assert snap_compare(CompareHost(), terminal_size=(120, 40), run_before=_compare)
+
+
+async def test_the_active_run_alone_says_how_to_add_runs():
+    """No run marked: the overlay shows the active run and how to mark others."""
+    app = CompareHost()
+    app.comparison = Comparison(active=app.history.run_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _compare(pilot)
+        legend = str(app.screen.query_one(CompareChart).border_subtitle)
+        assert "20260101-120000-tiny-llama" in legend and "c on Training marks runs" in legend

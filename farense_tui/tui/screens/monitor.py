@@ -82,6 +82,13 @@ class MonitorScreen(CockpitScreen):
 
     def on_screen_resume(self) -> None:
         self.call_after_refresh(self.replot_if_changed)  # the switch's frame first
+        self._refresh_compared()
+
+    def _refresh_compared(self) -> None:
+        """Marked runs that went on training elsewhere are read again when the overlay is shown."""
+        refresh = getattr(self.app, "refresh_compared", None)
+        if self.view == "compare" and refresh is not None:
+            refresh()
 
     def on_resize(self) -> None:
         # Downsampling and ticks depend on the charts' sizes: replot once the new layout is done.
@@ -155,6 +162,7 @@ class MonitorScreen(CockpitScreen):
         charts.add_class(f"-view-{new}")
         self.seen_version = None  # charts that were hidden skipped their last replots
         self.refresh_bindings()
+        self._refresh_compared()
         self.call_after_refresh(self.replot_if_changed)
 
 

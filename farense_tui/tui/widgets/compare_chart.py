@@ -82,7 +82,9 @@ class CompareChart(MetricChart):
         labels = short_labels(ids, self.size.width - 2 - 3 * len(ids))
         self.border_subtitle = "  ".join(
             swatch(self.comparison.colour(run_id), ("▸" if run_id == active else "") + label)
-            for run_id, label in zip(ids, labels)) or "no run: attach one, or mark runs with c on Training"
+            for run_id, label in zip(ids, labels))
+        if len(ids) == 1:
+            self.border_subtitle += "  (c on Training marks runs to compare)"
 
     def _ema(self, history: MetricHistory, ys) -> list[float]:
         """The EMA of a run's training loss, computed again only when the run or a setting changed
