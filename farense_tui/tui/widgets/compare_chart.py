@@ -18,7 +18,7 @@ from farense_tui.tui.widgets.charts import RGB, MetricChart, nice_ticks, swatch,
 
 FAINT = 0.35  # share of the run's colour in its raw curve (the rest is the chart's background)
 AXIS_TITLE = {"step": "step", "tokens": "trained tokens", "time": "training time"}
-MARK = "━"
+NEUTRAL: RGB = (200, 200, 200)  # the legend's train and val marks, which stand for every run
 
 
 class CompareChart(MetricChart):
@@ -76,7 +76,7 @@ class CompareChart(MetricChart):
         smooth = f"EMA {self.smoothing:g}" if self.smoothing else "raw"
         axis = f"{AXIS_TITLE[self.axis]} ({unit})" if unit else AXIS_TITLE[self.axis]
         self.border_title = (f"loss by {axis} · {smooth} · {'log' if self.log_scale else 'linear'}"
-                             f"  {swatch((200, 200, 200), 'train')}  {swatch((200, 200, 200), 'val', '●')}")
+                             f"  {swatch(NEUTRAL, 'train')}  {swatch(NEUTRAL, 'val', '●')}")
         active = history.run_dir.name if history.run_dir else None
         ids = [run_id for run_id, _ in runs]
         labels = short_labels(ids, self.size.width - 2 - 3 * len(ids))
