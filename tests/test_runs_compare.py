@@ -63,3 +63,23 @@ def test_runs_csv_keeps_one_row_per_step_after_a_recovery(farense_home, tmp_path
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert [int(r["step"]) for r in rows] == list(range(1, 19))
     assert [int(r["step"]) for r in rows if r["val_loss"]] == [5, 10, 15]
+
+
+def test_price_per_hour_from_the_environment(farense_home, capsys, monkeypatch):
+    """FARENSE_PRICE_PER_HOUR is the price `runs` uses when --price-per-hour is not given."""
+    from farense_tui.engine.errors import UserError
+    from farense_tui.engine.runs.cost import price_from_env
+
+    assert price_from_env({}) is None
+    assert price_from_env({"FARENSE_PRICE_PER_HOUR": "1.5"}) == 1.5
+    for bad in ("abc", "-2"):
+        try:
+            price_from_env({"FARENSE_PRICE_PER_HOUR": bad})
+        except UserError as exc:
+            assert "FARENSE_PRICE_PER_HOUR" in str(exc)
+        else:
+            raise AssertionError(f"{bad!r} taken as a price")
+    fabricate_run("20260101-120000-tiny-llama", training_history(total=30, upto=18))
+    monkeypatch.setenv("FARENSE_PRICE_PER_HOUR", "2")
+    assert main(["runs"]) == 0
+    assert " at 2/h" in capsys.readouterr().out

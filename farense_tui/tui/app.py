@@ -27,10 +27,14 @@ from farense_tui.engine.errors import UserError
 from farense_tui.engine.machine import hardware as hw
 from farense_tui.engine.runs import commands
 from farense_tui.engine.runs.config import RunConfig
+from farense_tui.engine.runs.cost import price_from_env
 from farense_tui.engine.runs.status import ENDED, RunStatus, describe_recovery
 from farense_tui.tui.chat_session import ChatSession
+from farense_tui.tui.compare import Comparison, events_size, load_history
 from farense_tui.tui.history import MetricHistory
-from farense_tui.tui.messages import HardwareDetected, RunEventsArrived, RunLivenessChanged, RunsListed
+from farense_tui.tui.messages import (
+    CompareRunLoaded, HardwareDetected, RunEventsArrived, RunLivenessChanged, RunsListed,
+)
 from farense_tui.tui.run_control import RunControl
 from farense_tui.tui.run_watcher import RunWatcher
 from farense_tui.tui.screens.chat import ChatScreen
@@ -66,6 +70,11 @@ class FarenseApp(App[int]):
         super().__init__()
         self.run_status = RunStatus()
         self.history = MetricHistory()
+        self.comparison = Comparison()  # runs marked on Training, overlaid on the Monitor
+        try:
+            self.price_per_hour, self.price_problem = price_from_env(), ""
+        except UserError as exc:  # said once the App runs; costs are shown without money
+            self.price_per_hour, self.price_problem = None, str(exc)
         self.hardware: hw.Hardware | None = None
         self.farewell = ""  # printed to the terminal after the App exits
         self.attach_live, self.detect_hardware = attach_live, detect_hardware
@@ -100,6 +109,8 @@ class FarenseApp(App[int]):
 
     # ---- services ---------------------------------------------------------------------------
     def on_mount(self) -> None:
+        if self.price_problem:
+            self.notify(self.price_problem, severity="warning", timeout=10)
         if self.detect_hardware:
             self.measure_hardware()
         if self.attach_live:
@@ -153,8 +164,32 @@ class FarenseApp(App[int]):
         self.run_status = RunStatus(run_dir=run_dir, model=model, profile=profile, budget_gb=budget,
                                     log_every=log_every, total_steps=iters)
         self.history.reset(run_dir, budget, self.total_ram_gb)
+        self.comparison.active = run_dir
+        self.comparison.version += 1
         self.watcher.watch(run_dir)
         self.run_changed.publish(self.run_status)
+
+    # ---- runs compared on the Monitor ----------------------------------------------------------
+    def toggle_compare(self, run_dir: Path) -> bool:
+        """Mark `run_dir` for the Monitor's overlay (its curves read in a worker), or unmark it."""
+        marked = self.comparison.toggle(run_dir)
+        if marked:
+            self.load_compared(run_dir)
+        return marked
+
+    @work(thread=True, group="compare", exit_on_error=False, description="read a compared run's events")
+    def load_compared(self, run_dir: Path) -> None:
+        size = events_size(run_dir)  # before reading: lines added meanwhile make it stale
+        self.post_message(CompareRunLoaded(run_dir, load_history(run_dir), size))
+
+    def refresh_compared(self) -> None:
+        """Read again the marked runs whose events grew (the Monitor asks when it shows them)."""
+        for run_dir in self.comparison.stale():
+            self.load_compared(run_dir)
+
+    @on(CompareRunLoaded)
+    def keep_compared(self, message: CompareRunLoaded) -> None:
+        self.comparison.loaded_history(message.run_dir, message.history, message.size)
 
     @on(RunEventsArrived)
     def absorb_run_events(self, message: RunEventsArrived) -> None:

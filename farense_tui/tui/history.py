@@ -120,6 +120,11 @@ class MetricHistory:
     train_loss: Series = field(init=False)
     val_loss: Series = field(init=False)
     tokens_per_sec: Series = field(init=False)
+    tokens_at: Series = field(init=False)
+    """Trained tokens by step: the compare chart's x axis by tokens."""
+    seconds_at: Series = field(init=False)
+    """Training seconds by step (the steps' own times summed along the curve: no pauses, loading,
+    evaluations or re-run work): the compare chart's x axis by time."""
     memory: dict[str, Series] = field(init=False)
     restarts: list[Restart] = field(init=False)
     start_time: float | None = field(init=False)
@@ -135,6 +140,8 @@ class MetricHistory:
         self.train_loss = Series(self.max_points)
         self.val_loss = Series(self.max_points)
         self.tokens_per_sec = Series(self.max_points)
+        self.tokens_at = Series(self.max_points)
+        self.seconds_at = Series(self.max_points)
         # Memory is drawn against time since the first event; time never goes back, nothing restarts.
         self.memory = {name: Series(self.max_points, restart_on_repeat=False) for name in MEMORY_FIELDS}
         self.restarts = []
@@ -195,6 +202,13 @@ class MetricHistory:
         tps = event.get("tokens_per_sec")
         if _finite(tps):
             self.tokens_per_sec.add(step, float(tps))
+        tokens = event.get("trained_tokens")
+        if _finite(tokens):
+            self.tokens_at.add(step, float(tokens))
+        step_time = event.get("step_time")
+        if _finite(step_time):
+            before = self.seconds_at.last  # the previous step of this curve (re-run steps are gone)
+            self.seconds_at.add(step, (before[1] if before and before[0] < step else 0.0) + float(step_time))
         elapsed = self._elapsed(event)
         if elapsed is not None:
             for key, series in self.memory.items():
@@ -234,7 +248,7 @@ class MetricHistory:
 
     def _restart_at(self, step: int, message: str) -> None:
         """Training goes on from `step`: steps after it will be re-run, so their points go."""
-        for series in (self.train_loss, self.tokens_per_sec, self.val_loss):
+        for series in (self.train_loss, self.tokens_per_sec, self.val_loss, self.tokens_at, self.seconds_at):
             series.truncate_from(step + 1)
         if self.restarts and self.restarts[-1].step == step:
             # A recovery event is followed by the re-run steps; one marker for both.

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from farense_tui.engine.machine.hardware import Hardware
     from farense_tui.engine.runs.folder import RunInfo
     from farense_tui.engine.runs.speed import MeasuredSpeed
+    from farense_tui.tui.history import MetricHistory
 
 
 # ---- runs -----------------------------------------------------------------------------------
@@ -43,6 +44,16 @@ class RunsListed(Message):
     """A fresh listing of runs/ (newest first)."""
 
     runs: list[RunInfo]
+
+
+@dataclass
+class CompareRunLoaded(Message):
+    """A run marked for comparison had its curves built from its events.jsonl."""
+
+    run_dir: Path
+    history: MetricHistory
+    size: int
+    """The size of its events.jsonl before it was read (read again when it grew)."""
 
 
 @dataclass

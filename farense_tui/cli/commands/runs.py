@@ -15,7 +15,8 @@ PRICE = number(float, 0, 1e6)
 def register(sub) -> None:
     p = sub.add_parser("runs", help="list, compare and export training runs")
     p.add_argument("--json", action="store_true", help="one JSON object per run, for scripts")
-    p.add_argument("--price-per-hour", type=PRICE, metavar="X", help="show what each run cost at X per hour")
+    p.add_argument("--price-per-hour", type=PRICE, metavar="X", help="show what each run cost at X per hour "
+                   "(default: FARENSE_PRICE_PER_HOUR)")
     actions = p.add_subparsers(dest="runs_command", metavar="ACTION")
     compare = actions.add_parser("compare", help="settings that differ, best validation loss, eval metrics and cost")
     compare.add_argument("names", nargs="+", metavar="RUN")
@@ -28,6 +29,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    if getattr(args, "price_per_hour", None) is None:  # the cockpit's price, unless given here
+        from farense_tui.engine.runs.cost import price_from_env
+
+        args.price_per_hour = price_from_env()
     if args.runs_command == "compare":
         return _compare(args)
     if args.runs_command == "csv":

@@ -5,10 +5,15 @@ same events as every other figure; pauses and the time a dead run lay idle are n
 
 from __future__ import annotations
 
+import os
 import statistics
 from dataclasses import dataclass, field
 
+from farense_tui.engine.errors import UserError
 from farense_tui.engine.runs.event_types import Event, RecoveryEvent, State, StateEvent, StepEvent
+
+PRICE_ENV = "FARENSE_PRICE_PER_HOUR"
+"""What an hour of this machine costs, in the user's money: the cockpit and `runs` show money then."""
 
 WORKING = frozenset({State.LOADING, State.TRAINING, State.EVALUATING, State.SAVING, State.STOPPING,
                      State.SWITCHING, State.RECOVERING})
@@ -66,3 +71,18 @@ class RunCost:
         if price_per_hour is not None:
             parts.append(f"{self.money(price_per_hour):.2f} at {price_per_hour:g}/h")
         return ", ".join(parts)
+
+
+def price_from_env(environ=os.environ) -> float | None:
+    """The price per hour set in FARENSE_PRICE_PER_HOUR; None when unset; UserError when it is
+    not a price."""
+    text = environ.get(PRICE_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1e6:
+        raise UserError(f"{PRICE_ENV}={text!r} is not a price per hour (a number from 0 up)")
+    return value

@@ -1,4 +1,5 @@
-"""Monitor screen: live loss, memory and throughput charts of the active run.
+"""Monitor screen: live loss, memory and throughput charts of the active run, and (key c) the
+loss of several runs overlaid: the active run and those marked on Training (`app.comparison`).
 
 The App owns the `MetricHistory` (`app.history`) and feeds it run events; this screen never
 receives them. It polls the history a few times a second and replots only when `history.version`
@@ -15,23 +16,34 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from farense_tui.tui.compare import SMOOTHING, X_AXES, Comparison
 from farense_tui.tui.history import MetricHistory
 from farense_tui.tui.widgets.charts import LossChart, MemoryChart, MetricChart, SpeedChart
+from farense_tui.tui.widgets.compare_chart import CompareChart
 from farense_tui.tui.widgets.chrome import CockpitScreen, chrome
 from farense_tui.tui.widgets.key_bar import KeyBar
 
 EMPTY_TEXT = "no run attached — start one on Config or attach on Training"
 VIEWS = ("all", "loss", "memory", "speed")
+COMPARE_KEYS = ("smooth", "log_scale", "x_axis")
+"""Actions that only mean something in the compare view (hidden from the key bar elsewhere)."""
 
 
 class MonitorScreen(CockpitScreen):
     """Charts of the active run with a one-line summary; an empty state when no run is attached."""
 
     CSS_PATH = "../styles/monitor.tcss"
-    BINDINGS = [Binding("v", "cycle_view", "View")]
+    BINDINGS = [
+        Binding("v", "cycle_view", "View"),
+        Binding("c", "compare", "Compare", tooltip="Overlay the loss of the runs marked on Training (c there)"),
+        Binding("e", "smooth", "Smooth", tooltip="Cycle the EMA smoothing of the training loss"),
+        Binding("l", "log_scale", "Log", tooltip="Loss on a log scale, or back to linear"),
+        Binding("x", "x_axis", "X axis", tooltip="x axis by step, trained tokens or training time"),
+    ]
 
     view: reactive[str] = reactive("all", init=False)
-    """Which charts show: all of them, or one of loss / memory / speed using the whole screen."""
+    """Which charts show: all of them, one of loss / memory / speed using the whole screen, or
+    the compare overlay."""
 
     def __init__(self, refresh_hz: float = 3.0, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -43,6 +55,7 @@ class MonitorScreen(CockpitScreen):
         yield from chrome()
         with Vertical(id="charts", classes="-view-all"):
             yield LossChart(id="loss")
+            yield CompareChart(id="compare")
             with Horizontal(id="small"):
                 yield MemoryChart(id="memory")
                 yield SpeedChart(id="speed")
@@ -56,6 +69,11 @@ class MonitorScreen(CockpitScreen):
         return history if history is not None else _NO_HISTORY
 
     @property
+    def comparison(self) -> Comparison:
+        comparison = getattr(self.app, "comparison", None)
+        return comparison if comparison is not None else _NO_COMPARISON
+
+    @property
     def charts(self) -> list[MetricChart]:
         return list(self.query(MetricChart).results(MetricChart))
 
@@ -64,6 +82,13 @@ class MonitorScreen(CockpitScreen):
 
     def on_screen_resume(self) -> None:
         self.call_after_refresh(self.replot_if_changed)  # the switch's frame first
+        self._refresh_compared()
+
+    def _refresh_compared(self) -> None:
+        """Marked runs that went on training elsewhere are read again when the overlay is shown."""
+        refresh = getattr(self.app, "refresh_compared", None)
+        if self.view == "compare" and refresh is not None:
+            refresh()
 
     def on_resize(self) -> None:
         # Downsampling and ticks depend on the charts' sizes: replot once the new layout is done.
@@ -75,34 +100,69 @@ class MonitorScreen(CockpitScreen):
         if not self.is_active:  # another mode or a screen on top: catch up on resume
             return
         history = self.history
-        if history.version == self.seen_version:
+        version = (history.version, self.comparison.version if self.view == "compare" else None)
+        if version == self.seen_version:
             return
-        self.seen_version = history.version
+        self.seen_version = version
         self.replot(history)
 
     def replot(self, history: MetricHistory) -> None:
         attached = history.has_run
-        self.query_one("#charts").display = attached
+        comparing = self.view == "compare" and bool(self.comparison.loaded)
+        self.query_one("#charts").display = attached or comparing
         self.query_one("#summary").display = attached
-        self.query_one("#empty").display = not attached
+        self.query_one("#empty").display = not (attached or comparing)
         self.sub_title = history.run_dir.name if history.run_dir else ""
-        if attached:
+        self.query_one(CompareChart).comparison = self.comparison
+        if attached or comparing:
             for chart in self.charts:
                 if chart.display and chart.parent.display:
                     chart.draw(history)
+        if attached:
             summary = self.query_one("#summary", Static)
             width = summary.content_region.width or self.size.width - 2
             summary.update(summary_line(history, width), layout=False)
         self.redraws += 1
 
     def action_cycle_view(self) -> None:
-        self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
+        """The next of all / loss / memory / speed (from the compare view: back to all)."""
+        self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)] if self.view in VIEWS else "all"
+
+    def action_compare(self) -> None:
+        """The loss of the active run and the marked runs overlaid, or back to the charts."""
+        self.view = "all" if self.view == "compare" else "compare"
+
+    def action_smooth(self) -> None:
+        chart = self.query_one(CompareChart)
+        chart.smoothing = SMOOTHING[(SMOOTHING.index(chart.smoothing) + 1) % len(SMOOTHING)]
+        self._settings_changed()
+
+    def action_log_scale(self) -> None:
+        chart = self.query_one(CompareChart)
+        chart.log_scale = not chart.log_scale
+        self._settings_changed()
+
+    def action_x_axis(self) -> None:
+        chart = self.query_one(CompareChart)
+        chart.axis = X_AXES[(X_AXES.index(chart.axis) + 1) % len(X_AXES)]
+        self._settings_changed()
+
+    def _settings_changed(self) -> None:
+        self.seen_version = None
+        self.replot_if_changed()
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action in COMPARE_KEYS:
+            return self.view == "compare"  # False hides the key: the settings are the overlay's
+        return True
 
     def watch_view(self, old: str, new: str) -> None:
         charts = self.query_one("#charts")
         charts.remove_class(f"-view-{old}")
         charts.add_class(f"-view-{new}")
         self.seen_version = None  # charts that were hidden skipped their last replots
+        self.refresh_bindings()
+        self._refresh_compared()
         self.call_after_refresh(self.replot_if_changed)
 
 
@@ -152,3 +212,4 @@ def _gb(value: float) -> str:
 
 
 _NO_HISTORY = MetricHistory()
+_NO_COMPARISON = Comparison()

@@ -1,4 +1,5 @@
-"""Training: the active run's progress, its event log, and every run in runs/ to attach to or resume.
+"""Training: the active run's progress and cost, its event log, and every run in runs/ to attach
+to, resume or mark for comparison on the Monitor.
 
 Run commands (pause, stop, save, switch profile, resume) are the App's (run_control.py); this
 screen binds the keys, shows the App's `RunStatus` as it changes, and lists runs in a worker.
@@ -36,6 +37,7 @@ class TrainingScreen(CockpitScreen):
         Binding("m", "app.switch_profile", "Profile", tooltip="Restart the active run with another profile"),
         Binding("a", "attach", "Attach", tooltip="Watch the run selected in the table"),
         Binding("r", "resume", "Resume", tooltip="Resume the selected run from its last checkpoint"),
+        Binding("c", "compare", "Compare", tooltip="Mark or unmark the selected run for the Monitor's overlay (c there)"),
     ]
 
     def __init__(self) -> None:
@@ -68,7 +70,7 @@ class TrainingScreen(CockpitScreen):
         """Elapsed time moves on between events."""
         s = self.shown
         if self.is_active and s is not None and s.alive and s.status not in ENDED:
-            self.query_one(ProgressPanel).show(s)
+            self.query_one(ProgressPanel).show(s, getattr(self.app, "price_per_hour", None))
 
     # ---- the active run -----------------------------------------------------------------------
     def status_changed(self, status: RunStatus) -> None:
@@ -93,7 +95,7 @@ class TrainingScreen(CockpitScreen):
         for event in list(status.log)[-new:] if new > 0 else ():
             log.add(event)
         self.logged = status.notable_count
-        self.query_one(ProgressPanel).show(status)
+        self.query_one(ProgressPanel).show(status, getattr(self.app, "price_per_hour", None))
         self.offer_if_needed()
 
     def offer_if_needed(self) -> None:
@@ -118,7 +120,13 @@ class TrainingScreen(CockpitScreen):
     @on(RunsListed)
     def show_runs(self, message: RunsListed) -> None:
         message.stop()  # the App's own RunsListed handler is for the listing at start only
-        self.query_one(RunsTable).show_runs(message.runs)
+        self.query_one(RunsTable).show_runs(message.runs, self.marks())
+
+    def marks(self) -> dict[str, tuple[int, int, int]]:
+        comparison = getattr(self.app, "comparison", None)
+        if comparison is None:
+            return {}
+        return {str(path): comparison.colour(path.name) for path in comparison.marked}
 
     def selected_run(self):
         table = self.query_one(RunsTable)
@@ -136,6 +144,16 @@ class TrainingScreen(CockpitScreen):
     @on(DataTable.RowSelected, "#runs")
     def attach_on_enter(self) -> None:
         self.action_attach()
+
+    def action_compare(self) -> None:
+        """Mark the selected run for comparison on the Monitor, or unmark it."""
+        if (path := self.selected_run()) is None:
+            return
+        table = self.query_one(RunsTable)
+        marked = self.app.toggle_compare(path)
+        table.show_runs(list(table.infos.values()), self.marks())
+        if marked:
+            self.notify(f"{path.name} marked: Monitor (3), c overlays the marked runs")
 
     def action_resume(self) -> None:
         """Resume the selected run (dead, failed or stopped) from its last checkpoint."""

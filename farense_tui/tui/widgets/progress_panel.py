@@ -30,7 +30,7 @@ def banner_text(s: RunStatus) -> tuple[str, str]:
 
 
 class ProgressPanel(Vertical):
-    """Banner, progress bar with step/epoch/elapsed/ETA, and loss / val / lr / tok/s / state lines."""
+    """Banner, progress bar with step/epoch/elapsed/ETA, and loss / val / lr / tok/s, cost and state lines."""
 
     DEFAULT_CSS = """
     ProgressPanel { height: auto; padding: 0 1; }
@@ -42,6 +42,7 @@ class ProgressPanel(Vertical):
     ProgressPanel ProgressBar Bar { width: 1fr; }
     ProgressPanel #timing { width: auto; padding-left: 1; }
     ProgressPanel #figures { height: 1; }
+    ProgressPanel #cost { height: 1; color: $foreground-muted; }
     ProgressPanel #state { height: 1; color: $foreground-muted; }
     """
 
@@ -55,9 +56,10 @@ class ProgressPanel(Vertical):
             yield ProgressBar(total=1, show_eta=False, id="bar")
             yield Static("", id="timing", markup=False)
         yield Static("", id="figures", markup=False)
+        yield Static("", id="cost", markup=False)
         yield Static("", id="state", markup=False)
 
-    def show(self, s: RunStatus) -> None:
+    def show(self, s: RunStatus, price_per_hour: float | None = None) -> None:
         text, kind = banner_text(s)
         if self._put("#banner", text, layout=True):  # its height follows the text
             self.query_one("#banner").set_classes(kind)
@@ -69,6 +71,8 @@ class ProgressPanel(Vertical):
         tps = f"{s.tokens_per_sec:.0f}" if s.tokens_per_sec is not None else "--"
         self._put("#figures",
                   f"loss {fmt_loss(s.loss)}   val {fmt_loss(s.val_loss)}{best}   lr {fmt_lr(s.learning_rate)}   {tps} tok/s")
+        # What the run cost so far: work hours, tokens, median speed, peak memory, money at a price.
+        self._put("#cost", f"cost {s.cost.words(price_per_hour)}" if s.run_dir is not None else "")
         if s.run_dir is None:
             state = "No active run: start one on Config (1), or pick one below and press a to attach."
         else:
