@@ -34,6 +34,7 @@ from farense_tui.tui.messages import HardwareDetected, RunEventsArrived, RunLive
 from farense_tui.tui.run_control import RunControl
 from farense_tui.tui.run_watcher import RunWatcher
 from farense_tui.tui.screens.chat import ChatScreen
+from farense_tui.tui.serve_session import ServeSession
 from farense_tui.tui.screens.config import ConfigScreen
 from farense_tui.tui.screens.monitor import MonitorScreen
 from farense_tui.tui.screens.training import TrainingScreen
@@ -76,6 +77,7 @@ class FarenseApp(App[int]):
         self.watcher: RunWatcher = RunWatcher(self)
         self.control: RunControl = RunControl(self)
         self.chat: ChatSession = ChatSession()
+        self.serving = ServeSession()  # mlx-lm's server for an adapter, started from the Chat screen
 
     @property
     def total_ram_gb(self) -> float:
@@ -91,6 +93,7 @@ class FarenseApp(App[int]):
     def on_unmount(self) -> None:
         self.watcher.close()
         self.chat.close()
+        self.serving.close()
 
     @work(thread=True, exclusive=True, group="hardware", exit_on_error=False, description="detect the hardware")
     def measure_hardware(self) -> None:

@@ -56,7 +56,7 @@ def test_training_80x24(snap_compare, training_app):
     step 18/30, loss and an ETA; the yellow banner "Restarted from step 10: … out of memory …
     batch 4→2, accumulation 2→4"; the progress bar at 60% with epoch, elapsed and ETA; loss, val
     (best), lr and tok/s; the event log ending with the latest evaluation and checkpoint; the
-    runs table with the training run and an older finished one; the key bar with p s w m a r q.
+    runs table with the training run and an older finished one; the key bar with p s w m a r x q
     """
     assert snap_compare(training_app, terminal_size=(80, 24), run_before=show_training)
 

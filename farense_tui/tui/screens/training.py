@@ -19,6 +19,7 @@ from farense_tui.engine.runs.status import ENDED, RunStatus
 from farense_tui.tui.widgets.chrome import CockpitScreen, chrome
 from farense_tui.tui.widgets.key_bar import KeyBar
 from farense_tui.tui.widgets.event_log import EventLog
+from farense_tui.tui.widgets.export_dialog import ExportDialog
 from farense_tui.tui.widgets.progress_panel import ProgressPanel
 from farense_tui.tui.widgets.runs_table import RunsTable
 
@@ -36,6 +37,7 @@ class TrainingScreen(CockpitScreen):
         Binding("m", "app.switch_profile", "Profile", tooltip="Restart the active run with another profile"),
         Binding("a", "attach", "Attach", tooltip="Watch the run selected in the table"),
         Binding("r", "resume", "Resume", tooltip="Resume the selected run from its last checkpoint"),
+        Binding("x", "export", "Export", tooltip="Export the selected run's adapter: fused, GGUF, PEFT, Ollama"),
     ]
 
     def __init__(self) -> None:
@@ -141,3 +143,8 @@ class TrainingScreen(CockpitScreen):
         """Resume the selected run (dead, failed or stopped) from its last checkpoint."""
         if (path := self.selected_run()) is not None:
             self.app.offer_resume(path)
+
+    def action_export(self) -> None:
+        """The Export dialog for the selected run."""
+        if (path := self.selected_run()) is not None:
+            self.app.push_screen(ExportDialog(path))
