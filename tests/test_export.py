@@ -133,7 +133,7 @@ def test_ollama_modelfile_has_template_system_prompt_and_stops(tiny_model_dir, t
     assert 'PARAMETER stop "<|im_end|>"' in modelfile
     assert '{{ .Content }}<|im_end|>' in modelfile and "<|im_start|>assistant\n" in modelfile
     assert "template chatml matches" in result.check
-    assert result.command == f"ollama create {result.path.name} -f {result.path / 'Modelfile'}"
+    assert result.command == f"ollama create {run_dir.name}-best -f {result.path / 'Modelfile'}"
 
 
 def test_bad_inputs_are_clear_and_leave_nothing(run_dir, tiny_model_dir, tiny_data, monkeypatch):
@@ -157,14 +157,24 @@ def test_bad_inputs_are_clear_and_leave_nothing(run_dir, tiny_model_dir, tiny_da
         raise RuntimeError("[write] Unable to write 8 bytes to file.")  # what MLX raises on a full disk
 
     monkeypatch.setattr(mx, "save_safetensors", disk_full)
-    with pytest.raises(UserError, match="disk full while writing .* nothing was written under that name"):
+    refusal = r"writing .* failed \(\[write\] Unable to write 8 bytes.*GB free on its disk\): nothing was written"
+    with pytest.raises(UserError, match=refusal):
         run_export(plan_export(run_dir, "peft", force=True))
     assert (out / "provenance.json").read_text() == before  # the old export is untouched
     assert sorted(p.name for p in out.parent.iterdir()) == [out.name]  # no partial folder left
     new = out.parent / "other"
-    with pytest.raises(UserError, match="disk full"):
+    with pytest.raises(UserError, match="nothing was written under that name"):
         run_export(plan_export(run_dir, "peft", out=new))
     assert not new.exists()
+
+    def gguf_full(*args, **kwargs):
+        raise RuntimeError("[save_gguf] gguf_create failed")  # what MLX raised writing to /dev/full
+
+    monkeypatch.setattr(mx, "save_gguf", gguf_full)
+    with pytest.raises(UserError, match="gguf_create failed.*nothing was written under that name"):
+        run_export(plan_export(run_dir, "gguf"))
+    assert not (run_dir / "exports" / "best-gguf").exists()
+    assert sorted(p.name for p in (run_dir / "exports").iterdir()) == ["best-peft"]
 
 
 def test_unsupported_architecture_is_named():

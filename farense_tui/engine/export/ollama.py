@@ -101,6 +101,6 @@ def write_ollama(plan: ExportPlan, folder: Path, progress) -> tuple[str, str]:
     fmt = chat_format(tokenizer, system)  # before the long GGUF write: refuse early
     _, check = write_gguf(plan, folder, progress)
     (folder / "Modelfile").write_text(modelfile(fmt, system, tokenizer.eos_token), encoding="utf-8")
-    name = plan.out.name.lower().replace("_", "-")
+    name = f"{plan.run_dir.name}-{plan.checkpoint}".lower().replace("_", "-")  # Ollama: [a-z0-9._-]
     return f"{check}; Modelfile template {fmt.name} matches the model's chat template", \
         f"ollama create {name} -f {plan.out / 'Modelfile'}"
