@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 
 
@@ -20,6 +21,8 @@ def run(args) -> int:
 
     server = server_for_run(runs.find_run(args.run), args.checkpoint, args.port)
     print(f"starting mlx-lm's server: {server.model} + {server.adapter} (log: {server.log})", flush=True)
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # a closed terminal or `kill` must stop the server too
+        signal.signal(sig, _interrupt)
     server.start()
     print(f"serving on {server.url} (OpenAI-compatible: /chat/completions, /models); Ctrl-C stops it")
     print(server.curl_example(), flush=True)
@@ -33,3 +36,7 @@ def run(args) -> int:
         return 0
     finally:
         server.stop()
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt

@@ -132,7 +132,6 @@ def write_gguf(plan: ExportPlan, folder: Path, progress) -> tuple[Path, str]:
     progress("checking: reading the GGUF back through the importer, against the fused model")
     convert_gguf(out, scratch / "read-back")
     again, again_tokenizer = load(str(scratch / "read-back"))
-    again.set_dtype(mx.float32)
     read_back = probe(again, again_tokenizer, tokens)
     if prompt_tokens(again_tokenizer, messages) != tokens:
         raise UserError(f"the GGUF's vocabulary tokenizes the check question differently from {plan.base_model}")
