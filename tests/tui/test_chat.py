@@ -322,7 +322,7 @@ def test_snapshot_chat_120x40(snap_compare):
 async def test_chat_screen_serves_and_exports_the_chosen_adapter(run_dir):
     """F7 starts mlx-lm's server for the chosen adapter and shows its URL and a curl line; F7 stops
     it. F6 opens the Export dialog for that adapter; a PEFT export runs in a worker, logs its steps
-    and its check, and a second one is refused (the folder exists)."""
+    and its check; a second one is refused (the folder exists) until "replace" is ticked."""
     from textual.widgets import Button, Log, Static
 
     from farense_tui.tui.widgets.export_dialog import ExportDialog
@@ -351,5 +351,11 @@ async def test_chat_screen_serves_and_exports_the_chosen_adapter(run_dir):
         dialog.query_one("#export", Button).press()
         await pilot.pause(0.1)
         assert "already exists: pass --force" in log.lines[-1]
+        dialog.query_one("#force", Checkbox).value = True  # replace it
+        before = len(log.lines)
+        dialog.query_one("#export", Button).press()
+        await wait_until(pilot, lambda: any(l.startswith(("✓", "✗")) for l in log.lines[before:]), 60,
+                         "the second export")
+        assert log.lines[-1].startswith("✓ W + (alpha/r)·B·A vs fused")
         await pilot.press("escape")
         assert app.screen is screen

@@ -36,7 +36,7 @@ def _base_config(plan: ExportPlan) -> dict:
     return json.loads((folder / "config.json").read_text()) if folder else {}
 
 
-def peft_tensors(adapter: dict, scale: float, base_config: dict) -> tuple[dict, dict]:
+def peft_tensors(adapter: dict, base_config: dict) -> tuple[dict, dict]:
     """(PEFT tensors, per-module facts) from mlx-lm's lora_a/lora_b pairs."""
     traditional = base_config.get("rope_traditional", False)
     heads = base_config.get("num_attention_heads", 0)
@@ -92,7 +92,7 @@ def write_peft(plan: ExportPlan, folder: Path, progress) -> str:
     base = _base_config(plan)
     progress("renaming and transposing the LoRA tensors to PEFT's layout")
     adapter = mx.load(str(plan.adapter / "adapters.safetensors"))
-    tensors, modules = peft_tensors(adapter, float(lora["scale"]), base)
+    tensors, modules = peft_tensors(adapter, base)
     config = peft_config(plan, lora, modules, base.get("num_hidden_layers"))
     mx.save_safetensors(str(folder / "adapter_model.safetensors"), tensors, metadata={"format": "pt"})
     (folder / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")

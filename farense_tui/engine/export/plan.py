@@ -33,7 +33,6 @@ class ExportPlan:
     base_model: str  # the run's model (local folder or Hub id)
     settings_hash: str  # RunConfig.training_hash(): what the adapter was trained with
     dequantize: bool = False
-    force: bool = False
 
     @property
     def config(self) -> RunConfig:
@@ -77,4 +76,4 @@ def plan_export(run_dir: Path, route: str, checkpoint: str = "best", out: Path |
     if final.exists() and not final.is_dir():
         raise UserError(f"{final} is a file; an export writes a folder")
     return ExportPlan(run_dir=run_dir, checkpoint=checkpoint, adapter=adapter, route=route, out=final,
-                      base_model=cfg.model, settings_hash=cfg.training_hash(), dequantize=dequantize, force=force)
+                      base_model=cfg.model, settings_hash=cfg.training_hash(), dequantize=dequantize)

@@ -49,6 +49,7 @@ class ExportDialog(ModalScreen[None]):
                          value=self.checkpoint or Select.BLANK, prompt="no adapter yet", id="checkpoint", compact=True)
             yield Checkbox("dequantize (fused: float weights, not the base's quantization)", id="dequantize",
                            compact=True)
+            yield Checkbox("replace an existing export (--force)", id="force", compact=True)
             yield Log(id="export-log", auto_scroll=True)
             with Horizontal():
                 yield Button("Export", id="export", variant="primary", compact=True)
@@ -75,7 +76,8 @@ class ExportDialog(ModalScreen[None]):
             if checkpoint is Select.BLANK:
                 raise UserError(f"run {self.run_dir.name} has no adapter yet: train it first")
             plan = plan_export(self.run_dir, str(self.query_one("#route", Select).value), str(checkpoint),
-                               dequantize=self.query_one("#dequantize", Checkbox).value)
+                               dequantize=self.query_one("#dequantize", Checkbox).value,
+                               force=self.query_one("#force", Checkbox).value)
         except UserError as exc:
             log.write_line(f"✗ {exc}")
             return
