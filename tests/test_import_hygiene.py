@@ -11,7 +11,8 @@ import pytest
 import farense_tui.engine as engine
 
 MLX_FREE = ("machine", "data", "profiles", "runs", "models.local", "models.demo", "chat.targets", "files", "paths",
-            "errors")
+            "errors", "chat.server", "export.plan", "export.staging", "export.provenance", "export.samples",
+            "export.run")
 """Engine packages and modules that must load without MLX; training/, chat/ and model loading use it."""
 
 

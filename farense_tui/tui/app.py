@@ -38,6 +38,7 @@ from farense_tui.tui.messages import (
 from farense_tui.tui.run_control import RunControl
 from farense_tui.tui.run_watcher import RunWatcher
 from farense_tui.tui.screens.chat import ChatScreen
+from farense_tui.tui.serve_session import ServeSession
 from farense_tui.tui.screens.config import ConfigScreen
 from farense_tui.tui.screens.monitor import MonitorScreen
 from farense_tui.tui.screens.training import TrainingScreen
@@ -85,6 +86,7 @@ class FarenseApp(App[int]):
         self.watcher: RunWatcher = RunWatcher(self)
         self.control: RunControl = RunControl(self)
         self.chat: ChatSession = ChatSession()
+        self.serving = ServeSession()  # mlx-lm's server for an adapter, started from the Chat screen
 
     def switch_mode(self, mode: str):
         self._returning_to_mode = mode in self._screen_stacks
@@ -119,6 +121,7 @@ class FarenseApp(App[int]):
     def on_unmount(self) -> None:
         self.watcher.close()
         self.chat.close()
+        self.serving.close()
 
     @work(thread=True, exclusive=True, group="hardware", exit_on_error=False, description="detect the hardware")
     def measure_hardware(self) -> None:

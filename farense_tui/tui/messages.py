@@ -155,3 +155,37 @@ class ChatFailed(Message, bubble=False):
     """Listing, loading or answering failed; `message` says why in words."""
 
     message: str
+
+
+# ---- export and serve -----------------------------------------------------------------------
+@dataclass
+class ExportProgressed(Message, bubble=False):
+    """A step of an export began (loading, writing, checking), in words."""
+
+    line: str
+
+
+@dataclass
+class ExportFinished(Message, bubble=False):
+    """An export ended: written and checked (`path`, `check`, `command`), or refused (`error`)."""
+
+    path: Path | None
+    check: str = ""
+    command: str = ""
+    error: str = ""
+
+
+@dataclass
+class ServerStarted(Message, bubble=False):
+    """mlx-lm's server answers on loopback with a run's adapter."""
+
+    label: str
+    url: str
+    curl: str
+
+
+@dataclass
+class ServerEnded(Message, bubble=False):
+    """The server stopped, or never started (`error` says why)."""
+
+    error: str = ""

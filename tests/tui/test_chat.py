@@ -18,6 +18,7 @@ from farense_tui.tui.chat_session import ChatSession
 from farense_tui.tui.chat_text import literal_text
 from farense_tui.tui.messages import ReplyFinished, TokenGenerated
 from farense_tui.tui.screens.chat import ChatScreen
+from farense_tui.tui.serve_session import ServeSession
 from farense_tui.tui.widgets.chat_message import ChatMessage, SideBySide
 from tests import tiny_model
 from tests.engine_helpers import start_run, tiny_config, wait_done
@@ -26,13 +27,15 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class Host(App):
-    """Stands in for the app shell: owns the chat model as FarenseApp does, and shows one ChatScreen."""
+    """Stands in for the app shell: owns the chat model and the adapter server as FarenseApp does,
+    and shows one ChatScreen."""
 
     TITLE = "farense-tui"
 
     def __init__(self, **session_kwargs):
         super().__init__()
         self.chat = ChatSession(**session_kwargs)
+        self.serving = ServeSession()
         self.seen: list = []  # TokenGenerated / ReplyFinished, in the order they were handled
 
     def on_mount(self) -> None:
@@ -40,6 +43,7 @@ class Host(App):
 
     def on_unmount(self) -> None:
         self.chat.close()
+        self.serving.close()
 
 
 def record(app: Host):
@@ -303,7 +307,8 @@ def test_snapshot_chat_80x24(snap_compare):
     top-p 1.0, max 24, base vs adapter unchecked), a conversation of two turns scrolled to the
     bottom whose last reply reads literally `[bold red]not bold[/] e \\x1b[31mnot red\\x1b[0m`
     (not bold, not red, escapes shown as text), the status line with the last reply's speed, the
-    prompt, and a footer with esc Stop, ^l New chat and f5 Refresh list."""
+    prompt, and a footer with esc Stop, ^l New chat, f5 Refresh list, f6 Export and f7 Serve (the
+    serving line above the conversation is hidden: no server runs)."""
     assert snap_compare(scripted_host(), terminal_size=(80, 24), run_before=_conversation)
 
 
@@ -355,3 +360,45 @@ def test_opening_choice_prefers_the_active_run_then_the_newest_finished(tmp_path
     no_best = [c for c in choices if not c.key.endswith(":best")]
     assert opening_choice(no_best, None).key == f"run:{tmp_path / '2-new'}:final"
     assert opening_choice(adapters("3-training", False) + [base], None) is None
+
+
+async def test_chat_screen_serves_and_exports_the_chosen_adapter(run_dir):
+    """F7 starts mlx-lm's server for the chosen adapter and shows its URL and a curl line; F7 stops
+    it. F6 opens the Export dialog for that adapter; a PEFT export runs in a worker, logs its steps
+    and its check; a second one is refused (the folder exists) until "replace" is ticked."""
+    from textual.widgets import Button, Log, Static
+
+    from farense_tui.tui.widgets.export_dialog import ExportDialog
+
+    app = Host()
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await choose(pilot, f"run:{run_dir}:best")
+        await pilot.press("f7")
+        line = screen.query_one("#serving", Static)
+        await wait_until(pilot, lambda: "curl http://127.0.0.1:" in str(line.render()), 90, "the server")
+        server = app.serving.server
+        assert server.answers() and f"serving {run_dir.name}:best on {server.url}" in str(line.render())
+        await pilot.press("f7")
+        await wait_until(pilot, lambda: not line.display, 20, "the server to stop")
+        assert server.process.poll() is not None and app.serving.server is None
+
+        await pilot.press("f6")
+        dialog = app.screen
+        assert isinstance(dialog, ExportDialog) and dialog.run_dir == run_dir
+        dialog.query_one("#route", Select).value = "peft"
+        dialog.query_one("#export", Button).press()
+        log = dialog.query_one(Log)
+        await wait_until(pilot, lambda: any(l.startswith(("✓", "✗")) for l in log.lines), 60, "the export")
+        assert any(l.startswith("✓ W + (alpha/r)·B·A vs fused") for l in log.lines), log.lines
+        assert (run_dir / "exports" / "best-peft" / "adapter_model.safetensors").is_file()
+        dialog.query_one("#export", Button).press()
+        await pilot.pause(0.1)
+        assert "already exists: pass --force" in log.lines[-1]
+        dialog.query_one("#force", Checkbox).value = True  # replace it
+        before = len(log.lines)
+        dialog.query_one("#export", Button).press()
+        await wait_until(pilot, lambda: any(l.startswith(("✓", "✗")) for l in log.lines[before:]), 60,
+                         "the second export")
+        assert log.lines[-1].startswith("✓ W + (alpha/r)·B·A vs fused")
+        await pilot.press("escape")
+        assert app.screen is screen

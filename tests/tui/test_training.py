@@ -12,6 +12,7 @@ from farense_tui.engine.runs.events import read_all
 from farense_tui.tui.app import create_app
 from farense_tui.tui.widgets.dialogs import ChoiceDialog, ProfilePicker
 from farense_tui.tui.widgets.event_log import EventLog
+from farense_tui.tui.widgets.export_dialog import ExportDialog
 from farense_tui.tui.widgets.runs_table import RunsTable
 from tests.engine_helpers import start_run, tiny_config
 from tests.tui.conftest import event_types, fabricate_run, kill_engine, training_history, wait_until
@@ -52,6 +53,13 @@ async def test_start_a_run_from_config_and_watch_it_finish(tiny_model_dir, tiny_
         assert app.history.train_loss and len(app.history.train_loss) == 8  # the charts' history was fed
         await wait_until(pilot, lambda: table_status(app, status.run_id) == "finished", what="runs table")
         assert config.query_one("#start", Button).disabled is False
+
+        await pilot.press("x")  # the Export dialog for the run selected in the table
+        dialog = app.screen
+        assert isinstance(dialog, ExportDialog) and dialog.run_dir == status.run_dir
+        assert dialog.checkpoints[:2] == ["best", "final"]
+        await pilot.press("escape")
+        assert app.screen is not dialog
 
 
 async def test_pause_resume_and_stop_keys_reach_the_engine(tiny_model_dir, tiny_data):

@@ -57,7 +57,7 @@ def test_training_80x24(snap_compare, training_app):
     batch 4→2, accumulation 2→4"; the progress bar at 60% with epoch, elapsed and ETA; loss, val
     (best), lr and tok/s; the cost line (wall hours, 55,800 tokens, 812 tok/s, peak 6.20 GB; no money
     without a price); the event log ending with the latest evaluation and checkpoint; the
-    runs table with the training run and an older finished one; the key bar with p s w m a r c q.
+    runs table with the training run and an older finished one; the key bar with p s w m a r c x q.
     """
     assert snap_compare(training_app, terminal_size=(80, 24), run_before=show_training)
 

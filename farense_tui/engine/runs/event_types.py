@@ -140,9 +140,19 @@ class FinishedEvent(Event):
     best_val_loss: float | None = None
 
 
+@dataclass(frozen=True)
+class ExportEvent(Event):
+    type: ClassVar[str] = "export"
+    route: str = ""  # fused | gguf | peft | ollama
+    checkpoint: str = ""  # best | final | a step number
+    path: str = ""  # the folder written
+    base_model: str = ""
+    check: str = ""  # what was compared after writing, and the result
+
+
 RECORDS: dict[str, type[Event]] = {
     cls.type: cls for cls in (StateEvent, StepEvent, EvalEvent, CheckpointEvent, WarningEvent, NoteEvent,
-                              ErrorEvent, RecoveryEvent, FinishedEvent)
+                              ErrorEvent, RecoveryEvent, FinishedEvent, ExportEvent)
 }
 
 

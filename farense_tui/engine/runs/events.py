@@ -17,6 +17,7 @@ which the writer checks each event against. Types and their fields:
   recovery    message, from: {batch_size, grad_accumulation, max_seq_length, profile}, to: {...},
               resume_step
   finished    step, final_adapter, best_adapter, best_val_loss
+  export      route: fused|gguf|peft|ollama, checkpoint, path, base_model, check
 """
 
 from __future__ import annotations

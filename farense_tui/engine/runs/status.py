@@ -19,7 +19,7 @@ from farense_tui.engine.runs.event_types import (
     StepEvent, parse_event,
 )
 
-LOGGED = ("state", "eval", "checkpoint", "warning", "note", "error", "recovery", "finished")
+LOGGED = ("state", "eval", "checkpoint", "warning", "note", "error", "recovery", "finished", "export")
 
 clock = time.time
 """The wall clock used for elapsed time; tests replace it for stable screenshots."""
@@ -240,6 +240,9 @@ def describe_event(e: dict) -> str:
         adapters = [Path(p).name for p in (e.get("final_adapter"), e.get("best_adapter")) if p]
         return (f"finished at step {e.get('step')}, best validation {fmt_loss(e.get('best_val_loss'))}; "
                 f"adapters in the run folder: {', '.join(adapters) or 'none'}")
+    if kind == "export":
+        check = f"; {e.get('check')}" if e.get("check") else ""
+        return f"exported {e.get('checkpoint')} as {e.get('route')} → {e.get('path')}{check}"
     return str(e.get("message", ""))
 
 

@@ -9,6 +9,8 @@ Model output is data: replies are rendered literally (`chat_text.literal_text`),
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -16,7 +18,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.reactive import reactive
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from farense_tui.engine.chat.targets import TargetChoice, opening_choice
+from farense_tui.engine.chat.targets import RUN_PREFIX, TargetChoice, opening_choice
 from farense_tui.engine.errors import UserError
 from farense_tui.tui.chat_session import ChatSession
 from farense_tui.tui.messages import (
@@ -24,12 +26,15 @@ from farense_tui.tui.messages import (
     ModelLoaded,
     ModelLoading,
     ReplyFinished,
+    ServerEnded,
+    ServerStarted,
     TargetPrepared,
     TargetsListed,
     TokenGenerated,
 )
 from farense_tui.tui.widgets.chat_message import ChatMessage, SideBySide
 from farense_tui.tui.widgets.chrome import CockpitScreen, chrome
+from farense_tui.tui.widgets.export_dialog import ExportDialog
 from farense_tui.tui.widgets.key_bar import KeyBar
 
 PICK_PROMPT = "choose a base model or an adapter"
@@ -43,6 +48,8 @@ class ChatScreen(CockpitScreen):
         Binding("escape", "stop_generation", "Stop"),
         Binding("ctrl+l", "new_chat", "New chat"),
         Binding("f5", "refresh_targets", "Refresh list"),
+        Binding("f6", "export", "Export", tooltip="Export the chosen adapter: fused, GGUF, PEFT, Ollama"),
+        Binding("f7", "toggle_serving", "Serve", tooltip="Serve the chosen adapter over HTTP on 127.0.0.1, or stop"),
     ]
 
     generating: reactive[bool] = reactive(False)
@@ -76,6 +83,7 @@ class ChatScreen(CockpitScreen):
             yield Input("256", id="max_tokens", type="integer", compact=True, tooltip="tokens per reply")
             yield Checkbox("base vs adapter", id="side_by_side", compact=True, disabled=True,
                            tooltip="answer each prompt with the base model and with the adapter")
+        yield Static(id="serving", markup=False)
         yield VerticalScroll(id="conversation")
         yield Static(id="status", markup=False)
         yield Input(placeholder="ask something — enter sends", id="prompt")
@@ -88,6 +96,7 @@ class ChatScreen(CockpitScreen):
 
     def on_mount(self) -> None:
         self.chat.view = self
+        self.query_one("#serving").display = self.app.serving.running
         self.query_one("#conversation").anchor()
         self.show_status()
         self.action_refresh_targets()
@@ -332,3 +341,51 @@ class ChatScreen(CockpitScreen):
             text = PICK_PROMPT + " above"
         for status in self.query("#status").results(Static):
             status.update(text)
+
+
+    # -- export and serve ----------------------------------------------------------------------
+
+    def chosen_adapter(self) -> tuple[Path, str] | None:
+        """(run folder, checkpoint) of the chosen target; None (and a note) for a base model."""
+        key = self.target_key or ""
+        if not key.startswith(RUN_PREFIX):
+            self.notify("Choose a run's adapter first (a base model has nothing to export or serve)",
+                        severity="warning")
+            return None
+        path, which = key.removeprefix(RUN_PREFIX).rsplit(":", 1)
+        return Path(path), which
+
+    def action_export(self) -> None:
+        if (chosen := self.chosen_adapter()) is not None:
+            self.app.push_screen(ExportDialog(*chosen))
+
+    def action_toggle_serving(self) -> None:
+        if self.app.serving.server is not None:
+            self.app.serving.close()
+            self.post_message(ServerEnded())
+        elif (chosen := self.chosen_adapter()) is not None:
+            self.query_one("#serving", Static).update(f"starting mlx-lm's server for {chosen[0].name}:{chosen[1]}…")
+            self.query_one("#serving").display = True
+            self.start_serving(*chosen)
+
+    @work(thread=True, exclusive=True, group="serve", exit_on_error=False, description="start the adapter server")
+    def start_serving(self, run_dir: Path, checkpoint: str) -> None:
+        try:
+            server = self.app.serving.start(run_dir, checkpoint)
+        except UserError as exc:
+            self.app.serving.close()
+            self.post_message(ServerEnded(str(exc)))
+            return
+        self.post_message(ServerStarted(self.app.serving.label, server.url, server.curl_example()))
+
+    @on(ServerStarted)
+    def show_server(self, event: ServerStarted) -> None:
+        self.query_one("#serving", Static).update(f"serving {event.label} on {event.url} (F7 stops)\n{event.curl}")
+
+    @on(ServerEnded)
+    def hide_server(self, event: ServerEnded) -> None:
+        self.query_one("#serving").display = False
+        if event.error:
+            self.notify(f"Serving failed: {event.error}", severity="error")
+        else:
+            self.notify("Server stopped")

@@ -20,6 +20,7 @@ from farense_tui.engine.runs.status import ENDED, RunStatus
 from farense_tui.tui.widgets.chrome import CockpitScreen, chrome
 from farense_tui.tui.widgets.key_bar import KeyBar
 from farense_tui.tui.widgets.event_log import EventLog
+from farense_tui.tui.widgets.export_dialog import ExportDialog
 from farense_tui.tui.widgets.progress_panel import ProgressPanel
 from farense_tui.tui.widgets.runs_table import RunsTable
 
@@ -38,6 +39,7 @@ class TrainingScreen(CockpitScreen):
         Binding("a", "attach", "Attach", tooltip="Watch the run selected in the table"),
         Binding("r", "resume", "Resume", tooltip="Resume the selected run from its last checkpoint"),
         Binding("c", "compare", "Compare", tooltip="Mark or unmark the selected run for the Monitor's overlay (c there)"),
+        Binding("x", "export", "Export", tooltip="Export the selected run's adapter: fused, GGUF, PEFT, Ollama"),
     ]
 
     def __init__(self) -> None:
@@ -159,3 +161,8 @@ class TrainingScreen(CockpitScreen):
         """Resume the selected run (dead, failed or stopped) from its last checkpoint."""
         if (path := self.selected_run()) is not None:
             self.app.offer_resume(path)
+
+    def action_export(self) -> None:
+        """The Export dialog for the selected run."""
+        if (path := self.selected_run()) is not None:
+            self.app.push_screen(ExportDialog(path))

@@ -1,0 +1,108 @@
+"""An OpenAI-compatible HTTP endpoint for a run's adapter: mlx-lm's server in its own process.
+
+`mlx_lm server --model BASE --adapter-path ADAPTER --host 127.0.0.1` already serves
+/v1/chat/completions and /v1/models; this starts it, waits until it answers, says how to call
+it and stops it. No MLX in this process, so the cockpit can start and stop it from its UI thread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from farense_tui.engine.errors import UserError
+from farense_tui.engine.machine.blas import with_fast_blas
+
+HOST = "127.0.0.1"  # loopback only: the server has no authentication
+_QUOTE = "'\\''"  # a ' inside a shell's single quotes
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class AdapterServer:
+    """One running `mlx_lm server`; `stop()` ends it (its whole process group)."""
+
+    model: str
+    adapter: Path
+    port: int
+    log: Path
+    system: str | None = None  # the training system prompt, for the example request
+    process: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}/v1"
+
+    def curl_example(self, question: str = "Quem foi Hassan Nader?") -> str:
+        messages = ([{"role": "system", "content": self.system}] if self.system else []) + [
+            {"role": "user", "content": question}]
+        body = json.dumps({"messages": messages, "temperature": 0, "max_tokens": 128}, ensure_ascii=False)
+        quoted = body.replace("'", _QUOTE)
+        return f"curl {self.url}/chat/completions -H 'Content-Type: application/json' -d '{quoted}'"
+
+    def start(self, timeout: float = 120.0) -> "AdapterServer":
+        command = [sys.executable, "-m", "mlx_lm", "server", "--model", self.model,
+                   "--adapter-path", str(self.adapter), "--host", HOST, "--port", str(self.port)]
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True, env=with_fast_blas(dict(os.environ)))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise UserError(f"the server exited ({self.process.returncode}) before answering: {self._log_tail()}")
+            if self.answers():
+                return self
+            time.sleep(0.25)
+        self.stop()
+        raise UserError(f"the server did not answer within {timeout:.0f} s: {self._log_tail()}")
+
+    def answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/models", timeout=2) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """Terminate, then kill if it does not go; returns its exit code."""
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.terminate()
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(timeout)
+
+    def _log_tail(self) -> str:
+        try:
+            lines = self.log.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "(no log)"
+        return f"{' / '.join(lines[-3:]) or '(empty log)'} (log: {self.log})"
+
+
+def server_for_run(run_dir: Path, checkpoint: str = "best", port: int | None = None) -> AdapterServer:
+    """A server (not started) for one of a run's adapters; the same refusals as an export."""
+    from farense_tui.engine.export.plan import adapter_folder
+    from farense_tui.engine.export.samples import training_system_prompt
+    from farense_tui.engine.models.local import resolve_model
+    from farense_tui.engine.runs.config import RunConfig
+
+    adapter = adapter_folder(run_dir, checkpoint)
+    cfg = RunConfig.load(run_dir / "config.toml")
+    return AdapterServer(model=resolve_model(cfg.model), adapter=adapter, port=port or free_port(),
+                         log=run_dir / "serve.log", system=training_system_prompt(Path(cfg.data)))

@@ -1,0 +1,79 @@
+"""What an export reads and writes, decided before any MLX work: checked inputs, one final path.
+
+No MLX here, so the CLI and the cockpit can refuse bad input (no adapter, unknown checkpoint,
+existing output) at once, before loading anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from farense_tui.engine import paths
+from farense_tui.engine.errors import UserError
+from farense_tui.engine.runs.checkpoints import adapter_choices
+from farense_tui.engine.runs.config import RunConfig
+
+ROUTES = ("fused", "gguf", "peft", "ollama")
+ROUTE_HELP = {
+    "fused": "base + adapter as an MLX model folder in models/ (mlx_lm.generate, a base for farense-tui)",
+    "gguf": "one float16 GGUF file for llama.cpp / LM Studio",
+    "peft": "Hugging Face PEFT adapter (adapter_model.safetensors + adapter_config.json)",
+    "ollama": "GGUF + Modelfile for `ollama create`",
+}
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    run_dir: Path
+    checkpoint: str  # best | final | a step number, as the user named it
+    adapter: Path  # the adapter folder (adapters.safetensors + adapter_config.json)
+    route: str
+    out: Path  # the final folder; written under a temp name first
+    base_model: str  # the run's model (local folder or Hub id)
+    settings_hash: str  # RunConfig.training_hash(): what the adapter was trained with
+    dequantize: bool = False
+
+    @property
+    def config(self) -> RunConfig:
+        return RunConfig.load(self.run_dir / "config.toml")
+
+
+def adapter_folder(run_dir: Path, checkpoint: str) -> Path:
+    """The adapter a checkpoint name means; a clear refusal naming what the run offers."""
+    choices = adapter_choices(run_dir)
+    if checkpoint in ("best", "final"):
+        folder = run_dir / checkpoint
+    elif checkpoint.isdigit():
+        folder = run_dir / "checkpoints" / f"step-{int(checkpoint):07d}"
+    else:
+        raise UserError(f"--checkpoint {checkpoint!r}: expected best, final or a step number "
+                        f"(run {run_dir.name} has: {', '.join(choices) or 'no adapter yet'})")
+    if not (folder / "adapters.safetensors").is_file():
+        if not choices:
+            raise UserError(f"run {run_dir.name} has no adapter yet: train it first (or let it save a checkpoint)")
+        raise UserError(f"run {run_dir.name} has no adapter {checkpoint!r} (available: {', '.join(choices)})")
+    return folder
+
+
+def default_out(run_dir: Path, checkpoint: str, route: str) -> Path:
+    """Fused models go to models/ (so they are offered as base models); the rest beside the run."""
+    tag = checkpoint if not checkpoint.isdigit() else f"step{int(checkpoint)}"
+    if route == "fused":
+        return paths.models_dir() / f"{run_dir.name}-{tag}"
+    return run_dir / "exports" / f"{tag}-{route}"
+
+
+def plan_export(run_dir: Path, route: str, checkpoint: str = "best", out: Path | None = None,
+                dequantize: bool = False, force: bool = False) -> ExportPlan:
+    if route not in ROUTES:
+        raise UserError(f"--to {route!r}: expected one of {', '.join(ROUTES)}")
+    adapter = adapter_folder(run_dir, checkpoint)
+    cfg = RunConfig.load(run_dir / "config.toml")
+    final = Path(out).expanduser().resolve() if out else default_out(run_dir, checkpoint, route)
+    if final.exists() and not force:
+        raise UserError(f"{final} already exists: pass --force to replace it, or --out another folder")
+    if final.exists() and not final.is_dir():
+        raise UserError(f"{final} is a file; an export writes a folder")
+    return ExportPlan(run_dir=run_dir, checkpoint=checkpoint, adapter=adapter, route=route, out=final,
+                      base_model=cfg.model, settings_hash=cfg.training_hash(), dequantize=dequantize)

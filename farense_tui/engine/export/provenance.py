@@ -1,0 +1,53 @@
+"""What an export came from, in a small JSON inside the output, and an `export` event in the run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+from farense_tui.engine.export.plan import ExportPlan
+from farense_tui.engine.runs.events import EventWriter
+
+PROVENANCE = "provenance.json"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_provenance(plan: ExportPlan, folder: Path, check: str) -> dict:
+    """provenance.json in `folder` (the staged output): run, checkpoint, base, settings, check."""
+    record = {
+        "route": plan.route,
+        "run": plan.run_dir.name,
+        "run_dir": str(plan.run_dir),
+        "checkpoint": plan.checkpoint,
+        "adapter": str(plan.adapter),
+        "adapter_sha256": _sha256(plan.adapter / "adapters.safetensors"),
+        "base_model": plan.base_model,
+        "settings_hash": plan.settings_hash,
+        "dequantize": plan.dequantize,
+        "check": check,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "versions": {name: version(name) for name in ("farense-tui", "mlx", "mlx-lm")},
+        "files": {p.name: p.stat().st_size for p in sorted(folder.iterdir()) if p.is_file()},
+    }
+    (folder / PROVENANCE).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return record
+
+
+def record_export(plan: ExportPlan, check: str) -> dict:
+    """The run's events list the export (one appended line, as the engine writes its own)."""
+    writer = EventWriter(plan.run_dir / "events.jsonl")
+    try:
+        return writer.emit("export", route=plan.route, checkpoint=plan.checkpoint, path=str(plan.out),
+                           base_model=plan.base_model, check=check)
+    finally:
+        writer.close()
