@@ -130,9 +130,29 @@ class FinishedEvent(Event):
     best_val_loss: float | None = None
 
 
+@dataclass(frozen=True)
+class ProgressEvent(Event):
+    """An evaluation's progress (evaluate/process.py): examples answered so far, of all to answer."""
+
+    type: ClassVar[str] = "progress"
+    phase: str = ""  # loss | answers
+    done: int = 0
+    total: int = 0
+    eta_sec: float | None = None
+
+
+@dataclass(frozen=True)
+class ResultEvent(Event):
+    """An evaluation's last word: where its results are."""
+
+    type: ClassVar[str] = "result"
+    path: str = ""
+    answers: str = ""
+
+
 RECORDS: dict[str, type[Event]] = {
     cls.type: cls for cls in (StateEvent, StepEvent, EvalEvent, CheckpointEvent, WarningEvent,
-                              ErrorEvent, RecoveryEvent, FinishedEvent)
+                              ErrorEvent, RecoveryEvent, FinishedEvent, ProgressEvent, ResultEvent)
 }
 
 

@@ -17,6 +17,9 @@ which the writer checks each event against. Types and their fields:
   recovery    message, from: {batch_size, grad_accumulation, max_seq_length, profile}, to: {...},
               resume_step
   finished    step, final_adapter, best_adapter, best_val_loss
+An evaluation's events file (evaluate/job.py) has state, error, and:
+  progress    phase: loss|answers, done, total, eta_sec
+  result      path, answers
 """
 
 from __future__ import annotations

@@ -91,13 +91,17 @@ def start(run_dir: Path) -> subprocess.Popen:
 
 
 def is_alive(run_dir: Path) -> bool:
-    pid_file = run_dir / "supervisor.pid"
+    return process_alive(run_dir / "supervisor.pid", "farense_tui.engine.runs.supervisor")
+
+
+def process_alive(pid_file: Path, module: str) -> bool:
+    """Whether the process `pid_file` names is alive and is `python -m module`."""
     try:
         proc = psutil.Process(int(pid_file.read_text()))
         if proc.status() == psutil.STATUS_ZOMBIE:
             return False
         # Just after fork the child still shows our cmdline; its start time tells it is the same one.
-        return "farense_tui.engine.runs.supervisor" in " ".join(proc.cmdline()) or (
+        return module in " ".join(proc.cmdline()) or (
             abs(proc.create_time() - pid_file.stat().st_mtime) < 5
         )
     except (OSError, ValueError, psutil.Error):
