@@ -1,5 +1,6 @@
 """`farense-tui eval` on a tiny run, through the real evaluation process: results, answers, greedy
-answers equal to mlx_lm.generate's, seeded samples, and cancel."""
+answers equal to mlx_lm.generate's, seeded samples, and mistakes caught before a process starts.
+Cancelling is tested from the Evaluate screen (tests/tui/test_evaluate.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,8 @@ import shutil
 import pytest
 
 from farense_tui.cli.main import main
-from farense_tui.engine.evaluate import job as jobs
-from farense_tui.engine.evaluate.job import EvalSettings
 from tests.conftest import REPO
-from tests.engine_helpers import start_run, tiny_config, wait_done, wait_for
+from tests.engine_helpers import start_run, tiny_config, wait_done
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +39,9 @@ def home(tiny_run, monkeypatch):
     return tiny_run[0]
 
 
-def test_eval_writes_results_and_answers(home, tiny_run, capsys):
+def test_eval_writes_results_and_answers_equal_to_mlx_lm_generate(home, tiny_run, capsys):
+    from mlx_lm import generate, load
+
     run_dir = tiny_run[1]
     code = main(["eval", run_dir.name, "--base", "--max-tokens", "6", "--samples", "4", "--seeds", "1,2,3",
                  "--price-per-hour", "2", "--json"])
@@ -63,35 +64,17 @@ def test_eval_writes_results_and_answers(home, tiny_run, capsys):
     assert {a["index"] for a in answers} == used and len(answers) == 2 * len(used)
     assert not list((run_dir / "eval").glob(".*.tmp"))
 
-
-def test_adapter_answers_equal_mlx_lm_generate(home, tiny_run):
-    from mlx_lm import generate, load
-
-    from tests import tiny_model
-
-    run_dir = tiny_run[1]
-    assert main(["eval", run_dir.name, "--checkpoint", "final", "--max-tokens", "8"]) == 0
-    answers = [json.loads(line) for line in (run_dir / "eval" / "final-test.answers.jsonl").read_text().splitlines()]
-    cfg_model = json.loads((run_dir / "eval" / "final-test.json").read_text())["model"]
-    model, tokenizer = load(cfg_model, adapter_path=str(run_dir / "final"))
-    for row in answers:
-        messages = [{"role": "user", "content": row["question"]}]
-        prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True)
-        assert row["answer"] == generate(model, tokenizer, prompt, max_tokens=8).strip()
-    assert len(answers) == len(tiny_model.FACTS)
+    # The adapter's answers are mlx_lm.generate's greedy answers for the same prompts.
+    model, tokenizer = load(result["model"], adapter_path=str(run_dir / "best"))
+    for row in (a for a in answers if a["side"] == "adapter"):
+        prompt = tokenizer.apply_chat_template([{"role": "user", "content": row["question"]}],
+                                               add_generation_prompt=True)
+        assert row["answer"] == generate(model, tokenizer, prompt, max_tokens=6).strip()
 
 
-def test_eval_cancel_leaves_no_result(home, tiny_run):
-    run_dir = tiny_run[1]
-    job = jobs.start(EvalSettings(run_dir=str(run_dir), checkpoint="3", base=True, max_tokens=64))
-    wait_for(lambda: any('"evaluating"' in line for line in (job.folder / "events.jsonl").read_text().splitlines()),
-             120, "the evaluation to start")
-    jobs.cancel(job)
-    wait_for(lambda: not jobs.is_alive(job), 120, "the evaluation to stop")
-    assert '"stopped"' in (job.folder / "events.jsonl").read_text()
-    assert not job.result_path.exists()
-
-
-def test_bad_split_is_a_clear_message(home, tiny_run, capsys):
-    assert main(["eval", tiny_run[1].name, "--split", "nowhere.jsonl"]) == 1
+def test_bad_split_or_checkpoint_is_a_clear_message_before_any_process(home, tiny_run, capsys):
+    assert main(["eval", tiny_run[1].name, "--split", "nowhere.jsonl"]) == 2
     assert "--split 'nowhere.jsonl': expected test, valid or a JSONL file" in capsys.readouterr().err
+    assert main(["eval", tiny_run[1].name, "--checkpoint", "77"]) == 2
+    assert "has no adapter '77' (available: best, final, 6, 3)" in capsys.readouterr().err
+    assert not list((tiny_run[1] / "eval").glob("77-*")) and not list((tiny_run[1] / "eval").glob("*-nowhere*"))

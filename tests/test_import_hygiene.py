@@ -11,8 +11,9 @@ import pytest
 import farense_tui.engine as engine
 
 MLX_FREE = ("machine", "data", "profiles", "runs", "models.local", "models.demo", "chat.targets", "files", "paths",
-            "errors")
-"""Engine packages and modules that must load without MLX; training/, chat/ and model loading use it."""
+            "errors", "evaluate.metrics", "evaluate.examples", "evaluate.summary", "evaluate.report", "evaluate.job")
+"""Engine packages and modules that must load without MLX; training/, chat/, model loading and the
+evaluation process use it."""
 
 
 def engine_modules() -> list[str]:

@@ -10,6 +10,7 @@ commands.jsonl (cancel), process.pid and eval.log; the results land beside it as
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -20,7 +21,10 @@ from farense_tui.engine import paths
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.files import atomic_write_json, read_json
 from farense_tui.engine.machine.blas import with_fast_blas
+from farense_tui.engine.evaluate.examples import split_path
 from farense_tui.engine.runs import commands
+from farense_tui.engine.runs.checkpoints import adapter_choices
+from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.folder import process_alive
 
 PROCESS_MODULE = "farense_tui.engine.evaluate.process"
@@ -74,10 +78,18 @@ class EvalJob:
     def result(self) -> dict | None:
         return read_json(self.result_path)
 
+    def answers(self) -> list[dict]:
+        """The scored answers of the last finished evaluation (an empty list if there is none)."""
+        try:
+            return [json.loads(line) for line in self.answers_path.read_text(encoding="utf-8").splitlines()]
+        except (OSError, json.JSONDecodeError):
+            return []
+
 
 def start(settings: EvalSettings) -> EvalJob:
     """Write the job's settings and start its process in its own session (it outlives the caller)."""
     job = EvalJob(Path(settings.run_dir), settings.name)
+    check(settings)
     if is_alive(job):
         raise UserError(f"an evaluation {job.name} of run {job.run_dir.name} is already running")
     job.folder.mkdir(parents=True, exist_ok=True)
@@ -93,6 +105,19 @@ def start(settings: EvalSettings) -> EvalJob:
     log.close()
     (job.folder / "process.pid").write_text(str(proc.pid))
     return job
+
+
+def check(settings: EvalSettings) -> None:
+    """What can be told before the process starts: the adapter and the split exist."""
+    run_dir = Path(settings.run_dir)
+    choices = adapter_choices(run_dir)
+    which = settings.checkpoint.lstrip("0") or "0" if settings.checkpoint.isdigit() else settings.checkpoint
+    if which != "last" and which not in choices:
+        raise UserError(f"run {run_dir.name} has no adapter {settings.checkpoint!r} "
+                        f"(available: {', '.join(choices) or 'none yet'})")
+    path = split_path(Path(RunConfig.load(run_dir / "config.toml").data), settings.split)
+    if not path.is_file():
+        raise UserError(f"--split {settings.split}: {path} not found")
 
 
 def is_alive(job: EvalJob | Path) -> bool:
