@@ -56,9 +56,9 @@ class FarenseApp(App[int]):
     BINDINGS = [
         *(Binding(str(n), f"switch_mode('{mode}')", label, show=False)
           for n, (mode, label) in enumerate(MODE_LABELS, 1)),
-        # F1–F5 work even while typing in a text box, where 1–5 are text.
+        # F1–F4 work even while typing in a text box, where 1–4 are text; F5 stays "refresh the list".
         *(Binding(f"f{n}", f"switch_mode('{mode}')", label, show=False, priority=True)
-          for n, (mode, label) in enumerate(MODE_LABELS, 1)),
+          for n, (mode, label) in enumerate(MODE_LABELS[:4], 1)),
         Binding("escape", "leave_input", "Leave the text box", show=False),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),

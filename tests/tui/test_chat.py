@@ -312,3 +312,22 @@ def test_snapshot_chat_120x40(snap_compare):
         await _conversation(pilot, side_by_side=True)
 
     assert snap_compare(scripted_host(), terminal_size=(120, 40), run_before=run_before)
+
+
+async def test_the_runs_training_system_message_is_shown_sent_and_editable():
+    """Issue 9 item 6: a run's adapter is asked with the system message it trained with."""
+    trained = "És um assistente que responde em português europeu sobre o Sporting Clube Farense."
+    target = SimpleNamespace(model="models/mistral-7b-4bit", adapter=Path("best"), precision="4bit",
+                             label=f"{FAKE_RUN}:best", system=trained)
+    app = Host(service_factory=lambda emit: ScriptedService(emit, SCRIPT),
+               targets=lambda has_gpu=None: [TargetChoice(f"run:{FAKE_RUN}:best", "best", lambda: target)])
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await choose(pilot, f"run:{FAKE_RUN}:best")
+        assert screen.query_one("#system", Input).value == trained
+        await ask(pilot, "Quem foi Hassan Nader?")
+        await wait_until(pilot, lambda: not screen.generating, 10, "the reply")
+        assert app.chat.service.asked[-1][0] == {"role": "system", "content": trained}
+        screen.query_one("#system", Input).value = ""
+        await ask(pilot, "Quem foi Hassan Nader?")
+        await wait_until(pilot, lambda: not screen.generating, 10, "the second reply")
+        assert [m["role"] for m in app.chat.service.asked[-1]] == ["user", "assistant", "user"]

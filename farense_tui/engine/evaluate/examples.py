@@ -9,7 +9,6 @@ asked the way training taught it.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,19 +63,6 @@ def load_eval_set(path: Path, system: str | None = None) -> EvalSet:
             examples.append(Example(_with_system([{"role": "user", "content": row["prompt"]}], system),
                                     row["completion"]))
     return EvalSet(path, kind, rows, examples)
-
-
-def training_system_message(data: Path) -> str | None:
-    """The system message the run's train split used most (None if its examples had none)."""
-    try:
-        rows = read_jsonl(data / "train.jsonl")
-    except UserError:
-        return None
-    found = Counter(
-        m["content"] for r in rows for m in (r.get("messages") or [])[:1]
-        if isinstance(m, dict) and m.get("role") == "system" and isinstance(m.get("content"), str)
-    )
-    return found.most_common(1)[0][0] if found else None
 
 
 def _chat_example(row: dict, path: Path, number: int, system: str | None) -> Example:

@@ -25,7 +25,8 @@ import mlx.core as mx
 
 from farense_tui.engine.chat.service import adapter_off, load_target, stream_reply, target_for_run
 from farense_tui.engine.errors import UserError
-from farense_tui.engine.evaluate.examples import load_eval_set, split_path, training_system_message
+from farense_tui.engine.data.system_message import training_system_message
+from farense_tui.engine.evaluate.examples import load_eval_set, split_path
 from farense_tui.engine.evaluate.job import EvalJob, EvalSettings
 from farense_tui.engine.evaluate.metrics import score
 from farense_tui.engine.evaluate.summary import sample_indices, summarize

@@ -71,6 +71,7 @@ class EvaluateScreen(CockpitScreen):
     def on_mount(self) -> None:
         self.query_one("#metrics", DataTable).add_columns("", "base", "adapter", "adapter − base")
         self.query_one("#answers", DataTable).add_columns("#", "EM", "F1", "question", "reference", "answer")
+        self.query_one("#progress", ProgressBar).update(total=1, progress=0)  # still, until a start
         self.action_refresh_targets()
 
     def on_screen_resume(self) -> None:
