@@ -72,7 +72,7 @@ class Evaluation:
         samples = sample_indices(len(data.examples), s.samples, s.seeds)
         wanted = sorted({i for idx in samples.values() for i in idx})
         answers, tokens, gen_time = [], 0, 0.0
-        total = len(wanted) * len(sides)
+        total, answers_tic = len(wanted) * len(sides), time.perf_counter()
         for i in wanted:
             example = data.examples[i]
             for side in sides:
@@ -86,7 +86,7 @@ class Evaluation:
                                 "reference": example.reference, "answer": text, "tokens": count,
                                 **score(text, example.reference)})
                 done = len(answers)
-                eta = (time.perf_counter() - tic) / done * (total - done)
+                eta = (time.perf_counter() - answers_tic) / done * (total - done)
                 self.events.emit("progress", phase="answers", done=done, total=total, eta_sec=round(eta, 1))
 
         wall_hours = (time.perf_counter() - tic) / 3600
