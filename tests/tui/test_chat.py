@@ -298,7 +298,8 @@ async def _conversation(pilot, side_by_side: bool = False) -> None:
 
 def test_snapshot_chat_80x24(snap_compare):
     """Chat at 80x24 with the adapter of a run chosen: the target row, the sampling row (temp 0.0,
-    top-p 1.0, max 24, base vs adapter unchecked), a conversation of two turns scrolled to the
+    top-p 1.0, max 24, base vs adapter unchecked), the system row (empty: this scripted target has
+    no training system message, so the placeholder "no system message" shows), a conversation of two turns scrolled to the
     bottom whose last reply reads literally `[bold red]not bold[/] e \\x1b[31mnot red\\x1b[0m`
     (not bold, not red, escapes shown as text), the status line with the last reply's speed, the
     prompt, and a footer with esc Stop, ^l New chat and f5 Refresh list."""
