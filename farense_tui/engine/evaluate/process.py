@@ -14,7 +14,6 @@ import math
 import os
 import sys
 import time
-import traceback
 from contextlib import nullcontext
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -32,7 +31,7 @@ from farense_tui.engine.evaluate.metrics import score
 from farense_tui.engine.evaluate.summary import sample_indices, summarize
 from farense_tui.engine.files import atomic_write_json, read_json
 from farense_tui.engine.runs.config import RunConfig
-from farense_tui.engine.runs.events import EventWriter, read_all
+from farense_tui.engine.runs.events import EventWriter, read_all, record_crash
 from farense_tui.engine.runs.exit_codes import EXIT_FAILED
 from farense_tui.engine.training.evaluation import validation_loss
 from farense_tui.engine.training.splits import load_split
@@ -151,10 +150,7 @@ def main(argv: list[str]) -> int:
         events.emit("state", state="failed", message=str(exc))
         return EXIT_FAILED
     except Exception as exc:  # a bug, not the user's mistake: say so, keep the traceback in the log
-        traceback.print_exc()
-        events.emit("error", kind="crash", message=f"evaluation error: {type(exc).__name__}: {exc} (see eval.log)")
-        events.emit("state", state="failed", message=f"evaluation error: {type(exc).__name__}: {exc}")
-        return EXIT_FAILED
+        return record_crash(events, "evaluation", exc, "eval.log")
     finally:
         events.close()
 

@@ -27,9 +27,11 @@ from __future__ import annotations
 import json
 import os
 import time
+import traceback
 from pathlib import Path
 
 from farense_tui.engine.runs.event_types import make_event
+from farense_tui.engine.runs.exit_codes import EXIT_FAILED
 
 class EventWriter:
     """Appends events, one flushed line each, so a reader never waits for a buffer."""
@@ -82,3 +84,12 @@ class EventReader:
 def read_all(path: Path) -> list[dict]:
     return EventReader(path).read_new()
 
+
+def record_crash(events: EventWriter, what: str, exc: Exception, log_name: str) -> int:
+    """A bug, not the user's mistake: the traceback to the process's log, the error in words to the
+    events (with a failed state), and the exit code that says so."""
+    traceback.print_exc()
+    said = f"{what} error: {type(exc).__name__}: {exc}"
+    events.emit("error", kind="crash", message=f"{said} (see {log_name})")
+    events.emit("state", state="failed", message=said)
+    return EXIT_FAILED
