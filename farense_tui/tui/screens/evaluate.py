@@ -186,7 +186,8 @@ class EvaluateScreen(CockpitScreen):
             self.set_status(message.message)
             return
         self.show_result(message.result, message.answers)
-        self.set_status(f"done: {cost_line(message.result)}")
+        note = message.result.get("note")
+        self.set_status(f"done: {cost_line(message.result)}" + (f" · {note}" if note else ""))
 
     # -- showing -----------------------------------------------------------------------------------
     def show_result(self, result: dict, answers: list[dict]) -> None:
