@@ -31,6 +31,7 @@ from farense_tui.tui.widgets.chrome import CockpitScreen, chrome
 from farense_tui.tui.widgets.key_bar import KeyBar
 
 GROUP = "evaluate"
+ANSWER_COLUMNS = (("#", 3), ("EM", 2), ("F1", 4), ("question", 22), ("reference", 18), ("answer", 18))
 
 
 class EvaluateScreen(CockpitScreen):
@@ -51,6 +52,7 @@ class EvaluateScreen(CockpitScreen):
         self.job: EvalJob | None = None  # the evaluation running, or shown
         self.running = False
         self.answers: list[dict] = []
+        self.shown_rows: list[dict] = []  # the answers in the table, in its order
         self.misses_only = False
         self.side = "adapter"
 
@@ -66,11 +68,14 @@ class EvaluateScreen(CockpitScreen):
         yield Static("choose an adapter, then ctrl+s", id="status", markup=False)
         yield DataTable(id="metrics", cursor_type="none", zebra_stripes=True)
         yield DataTable(id="answers", cursor_type="row", zebra_stripes=True)
+        yield Static(id="example")
         yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#metrics", DataTable).add_columns("", "base", "adapter", "adapter − base")
-        self.query_one("#answers", DataTable).add_columns("#", "EM", "F1", "question", "reference", "answer")
+        answers = self.query_one("#answers", DataTable)
+        for label, width in ANSWER_COLUMNS:
+            answers.add_column(label, width=width)
         self.query_one("#progress", ProgressBar).update(total=1, progress=0)  # still, until a start
         self.action_refresh_targets()
 
@@ -100,6 +105,8 @@ class EvaluateScreen(CockpitScreen):
         select.set_options([(label, f"{path}:{which}") for label, (path, which) in message.choices])
         if current in self.targets:
             select.value = current
+        elif self.targets:
+            select.focus()  # the first thing to do here is to choose
 
     @on(Select.Changed, "#target")
     def show_saved_result(self, event: Select.Changed) -> None:
@@ -203,11 +210,31 @@ class EvaluateScreen(CockpitScreen):
         table = self.query_one("#answers", DataTable)
         table.clear()
         rows = [a for a in self.answers if a["side"] == self.side and not (self.misses_only and a["exact_match"])]
+        self.shown_rows = rows
+        self.show_example(0)
         for a in rows:
             table.add_row(str(a["index"] + 1), f"{a['exact_match']:.0f}", f"{a['token_f1']:.2f}",
                           literal_text(a["question"]), literal_text(a["reference"]), literal_text(a["answer"]))
         shown = "misses" if self.misses_only else "answers"
         table.border_title = f"{self.side} {shown}: {len(rows)}"
+
+    @on(DataTable.RowHighlighted, "#answers")
+    def follow_cursor(self, event: DataTable.RowHighlighted) -> None:
+        self.show_example(event.cursor_row)
+
+    def show_example(self, row: int) -> None:
+        """The highlighted example in full below the table: question, reference, answer, scores."""
+        if not 0 <= row < len(self.shown_rows):
+            self.query_one("#example", Static).update("")
+            return
+        a = self.shown_rows[row]
+        text = Text.assemble(
+            ("question  ", "bold"), literal_text(a["question"]), "\n",
+            ("reference ", "bold"), literal_text(a["reference"]), "\n",
+            (f"{a['side']:<10}", "bold"), literal_text(a["answer"]), "\n",
+            (f"exact match {a['exact_match']:.0f} · token F1 {a['token_f1']:.3f} · ROUGE-L {a['rouge_l']:.3f}", "dim"),
+        )
+        self.query_one("#example", Static).update(text)
 
     def clear_tables(self) -> None:
         self.query_one("#metrics", DataTable).clear()
