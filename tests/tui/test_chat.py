@@ -293,6 +293,7 @@ async def _conversation(pilot, side_by_side: bool = False) -> None:
     # On a busy machine the last reply's note and the scroll to the bottom can lag the end flag.
     await wait_until(pilot, lambda: not any(m.streaming for m in screen.query(ChatMessage)), 10, "the notes")
     await pilot.wait_for_scheduled_animations()
+    screen.query_one("#prompt", Input).cursor_blink = False  # the cursor always shown: no blink phase in the picture
     await pilot.pause(0.2)
 
 

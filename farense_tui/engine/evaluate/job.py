@@ -69,12 +69,6 @@ class EvalJob:
     def answers_path(self) -> Path:
         return self.run_dir / "eval" / f"{self.name}.answers.jsonl"
 
-    def settings(self) -> EvalSettings:
-        data = read_json(self.folder / "job.json")
-        if data is None:
-            raise UserError(f"{self.folder / 'job.json'}: missing or not JSON")
-        return EvalSettings.from_dict(data)
-
     def result(self) -> dict | None:
         return read_json(self.result_path)
 
@@ -129,9 +123,3 @@ def is_alive(job: EvalJob | Path) -> bool:
 def cancel(job: EvalJob) -> None:
     """Ask the process to stop after the answer it is generating; it writes no result."""
     commands.send(job.folder, "cancel")
-
-
-def jobs_of(run_dir: Path) -> list[EvalJob]:
-    """The run's evaluations that have results, newest first."""
-    found = sorted((run_dir / "eval").glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
-    return [EvalJob(run_dir, p.stem) for p in found]
