@@ -40,6 +40,7 @@ from farense_tui.tui.run_watcher import RunWatcher
 from farense_tui.tui.screens.chat import ChatScreen
 from farense_tui.tui.serve_session import ServeSession
 from farense_tui.tui.screens.config import ConfigScreen
+from farense_tui.tui.screens.evaluate import EvaluateScreen
 from farense_tui.tui.screens.monitor import MonitorScreen
 from farense_tui.tui.screens.training import TrainingScreen
 from farense_tui.tui.widgets.chrome import MODES as MODE_LABELS
@@ -53,15 +54,16 @@ class FarenseApp(App[int]):
 
     TITLE = "farense-tui"
     CSS_PATH = "app.tcss"
-    MODES = {"config": ConfigScreen, "training": TrainingScreen, "monitor": MonitorScreen, "chat": ChatScreen}
+    MODES = {"config": ConfigScreen, "training": TrainingScreen, "monitor": MonitorScreen, "chat": ChatScreen,
+             "evaluate": EvaluateScreen}
     DEFAULT_MODE = "config"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     BINDINGS = [
         *(Binding(str(n), f"switch_mode('{mode}')", label, show=False)
           for n, (mode, label) in enumerate(MODE_LABELS, 1)),
-        # F1–F4 work even while typing in a text box, where 1–4 are text.
+        # F1–F4 work even while typing in a text box, where 1–4 are text; F5 stays "refresh the list".
         *(Binding(f"f{n}", f"switch_mode('{mode}')", label, show=False, priority=True)
-          for n, (mode, label) in enumerate(MODE_LABELS, 1)),
+          for n, (mode, label) in enumerate(MODE_LABELS[:4], 1)),
         Binding("escape", "leave_input", "Leave the text box", show=False),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
@@ -290,7 +292,7 @@ class FarenseApp(App[int]):
                                     partial(self.run_action, binding.action, active.node))
 
     def action_leave_input(self) -> None:
-        """Escape from a text box, so that 1–4, q and the screen's keys work again."""
+        """Escape from a text box, so that 1–5, q and the screen's keys work again."""
         if isinstance(self.focused, (Input, TextArea)):
             self.screen.set_focus(None)
 

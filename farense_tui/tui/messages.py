@@ -189,3 +189,29 @@ class ServerEnded(Message, bubble=False):
     """The server stopped, or never started (`error` says why)."""
 
     error: str = ""
+
+
+# ---- evaluation ---------------------------------------------------------------------------
+@dataclass
+class EvalTargetsListed(Message):
+    """The adapters that can be evaluated: (label, (run folder, checkpoint)) pairs, newest run first."""
+
+    choices: list[tuple[str, tuple[Path, str]]]
+
+
+@dataclass
+class EvalEventsArrived(Message):
+    """New lines of an evaluation's events file (progress, state, error, result)."""
+
+    job_folder: Path
+    events: list[dict]
+
+
+@dataclass
+class EvalEnded(Message):
+    """An evaluation's process is gone: `result` when it finished, else `message` says why not."""
+
+    job_folder: Path
+    result: dict | None
+    answers: list[dict]
+    message: str

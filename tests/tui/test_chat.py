@@ -299,12 +299,14 @@ async def _conversation(pilot, side_by_side: bool = False) -> None:
     for box in screen.query(Input):
         box.cursor_blink = False  # a blinking cursor would be caught on or off by chance
     await pilot.wait_for_scheduled_animations()
+    screen.query_one("#prompt", Input).cursor_blink = False  # the cursor always shown: no blink phase in the picture
     await pilot.pause(0.2)
 
 
 def test_snapshot_chat_80x24(snap_compare):
     """Chat at 80x24 with the adapter of a run chosen: the target row, the sampling row (temp 0.0,
-    top-p 1.0, max 24, base vs adapter unchecked), a conversation of two turns scrolled to the
+    top-p 1.0, max 24, base vs adapter unchecked), the system row (empty: this scripted target has
+    no training system message, so the placeholder "no system message" shows), a conversation of two turns scrolled to the
     bottom whose last reply reads literally `[bold red]not bold[/] e \\x1b[31mnot red\\x1b[0m`
     (not bold, not red, escapes shown as text), the status line with the last reply's speed, the
     prompt, and a footer with esc Stop, ^l New chat, f5 Refresh list, f6 Export and f7 Serve (the
@@ -402,3 +404,22 @@ async def test_chat_screen_serves_and_exports_the_chosen_adapter(run_dir):
         assert log.lines[-1].startswith("✓ W + (alpha/r)·B·A vs fused")
         await pilot.press("escape")
         assert app.screen is screen
+
+
+async def test_the_runs_training_system_message_is_shown_sent_and_editable():
+    """Issue 9 item 6: a run's adapter is asked with the system message it trained with."""
+    trained = "És um assistente que responde em português europeu sobre o Sporting Clube Farense."
+    target = SimpleNamespace(model="models/mistral-7b-4bit", adapter=Path("best"), precision="4bit",
+                             label=f"{FAKE_RUN}:best", system=trained)
+    app = Host(service_factory=lambda emit: ScriptedService(emit, SCRIPT),
+               targets=lambda has_gpu=None: [TargetChoice(f"run:{FAKE_RUN}:best", "best", lambda: target)])
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await choose(pilot, f"run:{FAKE_RUN}:best")
+        assert screen.query_one("#system", Input).value == trained
+        await ask(pilot, "Quem foi Hassan Nader?")
+        await wait_until(pilot, lambda: not screen.generating, 10, "the reply")
+        assert app.chat.service.asked[-1][0] == {"role": "system", "content": trained}
+        screen.query_one("#system", Input).value = ""
+        await ask(pilot, "Quem foi Hassan Nader?")
+        await wait_until(pilot, lambda: not screen.generating, 10, "the second reply")
+        assert [m["role"] for m in app.chat.service.asked[-1]] == ["user", "assistant", "user"]

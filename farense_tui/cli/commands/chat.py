@@ -18,6 +18,7 @@ def register(sub) -> None:
     p.add_argument("--checkpoint", default="best", help="best, last, final or a step number (default best)")
     p.add_argument("--base", action="store_true", help="the run's base model, without the adapter")
     p.add_argument("--model", help="chat with this base model instead of a run")
+    p.add_argument("--system", help="system message (default: the one the run trained with; \"\" for none)")
     p.add_argument("--json", action="store_true", help="print one JSON object (answer or error)")
     p.add_argument("--temperature", type=number(float, 0.0, 5.0), default=0.0)
     p.add_argument("--top-p", type=number(float, 0.0, 1.0, above_low=True), default=1.0)
@@ -56,14 +57,16 @@ def run(args) -> int:
             return 1
         raise
     settings = dict(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens)
+    system = target.system if args.system is None else args.system
+    opening = [{"role": "system", "content": system}] if system else []  # ask the way training taught
     if args.prompt is not None:
-        messages = [{"role": "user", "content": args.prompt}]
+        messages = [*opening, {"role": "user", "content": args.prompt}]
         if args.json:
             tic, text, count = time.perf_counter(), "", 0
             for response in stream_reply(model, tokenizer, messages, **settings):
                 text, count = text + response.text, count + 1
             print(json.dumps({
-                "question": args.prompt, "answer": text.strip(), "model": target.model,
+                "question": args.prompt, "answer": text.strip(), "system": system or None, "model": target.model,
                 "adapter": str(target.adapter) if target.adapter else None, "tokens": count,
                 "tokens_per_sec": round(count / (time.perf_counter() - tic), 1), "error": None,
             }, ensure_ascii=False))
@@ -71,7 +74,9 @@ def run(args) -> int:
         _stream(model, tokenizer, messages, settings)
         return 0
     print(f"chatting with {target.label} ({target.model}); empty line or Ctrl-D to quit, Ctrl-C stops a reply")
-    history: list[dict] = []
+    if system:
+        print(f"system message: {system}")
+    history: list[dict] = list(opening)
     while True:
         try:
             question = input("\n› ")

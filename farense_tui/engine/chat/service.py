@@ -22,6 +22,7 @@ from mlx_lm.sample_utils import make_sampler
 from mlx_lm.tuner.lora import LoRALinear
 from mlx_lm.tuner.utils import load_adapters
 
+from farense_tui.engine.data.system_message import training_system_message
 from farense_tui.engine.runs import checkpoints as ckpt
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.models.loading import load_base
@@ -36,12 +37,14 @@ class ChatTarget:
     adapter: Path | None
     precision: str
     label: str
+    system: str | None = None  # the system message the run trained with, sent by default
 
 
 def target_for_run(run_dir: Path, which: str = "best", base: bool = False) -> ChatTarget:
     cfg = RunConfig.load(run_dir / "config.toml")
+    system = training_system_message(Path(cfg.data))
     if base:
-        return ChatTarget(cfg.model, None, cfg.profile.base_precision, "base")
+        return ChatTarget(cfg.model, None, cfg.profile.base_precision, "base", system)
     if which == "last":
         found = ckpt.latest_checkpoint(run_dir)
         folder = found[0] if found else run_dir / "final"
@@ -54,7 +57,7 @@ def target_for_run(run_dir: Path, which: str = "best", base: bool = False) -> Ch
     if not (folder / "adapters.safetensors").exists():
         choices = ", ".join(ckpt.adapter_choices(run_dir)) or "none yet"
         raise UserError(f"run {run_dir.name} has no adapter {which!r} (available: {choices})")
-    return ChatTarget(cfg.model, folder, cfg.profile.base_precision, f"{run_dir.name}:{which}")
+    return ChatTarget(cfg.model, folder, cfg.profile.base_precision, f"{run_dir.name}:{which}", system)
 
 
 def load_target(target: ChatTarget):

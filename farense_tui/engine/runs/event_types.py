@@ -150,9 +150,31 @@ class ExportEvent(Event):
     check: str = ""  # what was compared after writing, and the result
 
 
+
+@dataclass(frozen=True)
+class ProgressEvent(Event):
+    """An evaluation's progress (evaluate/process.py): examples answered so far, of all to answer."""
+
+    type: ClassVar[str] = "progress"
+    phase: str = ""  # loss | answers
+    done: int = 0
+    total: int = 0
+    eta_sec: float | None = None
+
+
+@dataclass(frozen=True)
+class ResultEvent(Event):
+    """An evaluation's last word: where its results are."""
+
+    type: ClassVar[str] = "result"
+    path: str = ""
+    answers: str = ""
+
+
+
 RECORDS: dict[str, type[Event]] = {
     cls.type: cls for cls in (StateEvent, StepEvent, EvalEvent, CheckpointEvent, WarningEvent, NoteEvent,
-                              ErrorEvent, RecoveryEvent, FinishedEvent, ExportEvent)
+                              ErrorEvent, RecoveryEvent, FinishedEvent, ExportEvent, ProgressEvent, ResultEvent)
 }
 
 

@@ -18,6 +18,9 @@ which the writer checks each event against. Types and their fields:
               resume_step
   finished    step, final_adapter, best_adapter, best_val_loss
   export      route: fused|gguf|peft|ollama, checkpoint, path, base_model, check
+An evaluation's events file (evaluate/job.py) has state, error, and:
+  progress    phase: loss|answers, done, total, eta_sec
+  result      path, answers
 """
 
 from __future__ import annotations
@@ -25,9 +28,11 @@ from __future__ import annotations
 import json
 import os
 import time
+import traceback
 from pathlib import Path
 
 from farense_tui.engine.runs.event_types import make_event
+from farense_tui.engine.runs.exit_codes import EXIT_FAILED
 
 class EventWriter:
     """Appends events, one flushed line each, so a reader never waits for a buffer."""
@@ -80,3 +85,12 @@ class EventReader:
 def read_all(path: Path) -> list[dict]:
     return EventReader(path).read_new()
 
+
+def record_crash(events: EventWriter, what: str, exc: Exception, log_name: str) -> int:
+    """A bug, not the user's mistake: the traceback to the process's log, the error in words to the
+    events (with a failed state), and the exit code that says so."""
+    traceback.print_exc()
+    said = f"{what} error: {type(exc).__name__}: {exc}"
+    events.emit("error", kind="crash", message=f"{said} (see {log_name})")
+    events.emit("state", state="failed", message=said)
+    return EXIT_FAILED

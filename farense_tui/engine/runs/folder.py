@@ -100,12 +100,13 @@ def start(run_dir: Path) -> subprocess.Popen:
 def is_alive(run_dir: Path) -> bool:
     """Its supervisor is running, or an engine it started still is (a killed supervisor's engine
     saves and stops at its next step; until then a second one must not be started)."""
-    return _running(run_dir / "supervisor.pid", "farense_tui.engine.runs.supervisor") or _running(
+    return process_alive(run_dir / "supervisor.pid", "farense_tui.engine.runs.supervisor") or process_alive(
         run_dir / "engine.pid", "farense_tui.engine.training.engine_process"
     )
 
 
-def _running(pid_file: Path, module: str) -> bool:
+def process_alive(pid_file: Path, module: str) -> bool:
+    """Whether the process `pid_file` names is alive and is `python -m module`."""
     try:
         proc = psutil.Process(int(pid_file.read_text()))
         if proc.status() == psutil.STATUS_ZOMBIE:

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from pathlib import Path
 
 from farense_tui.engine.files import write_pid
-from farense_tui.engine.runs.events import EventWriter
+from farense_tui.engine.runs.events import EventWriter, record_crash
 from farense_tui.engine.runs.config import RunConfig
-from farense_tui.engine.runs.exit_codes import EXIT_FAILED
 from farense_tui.engine.training.trainer import Trainer
 
 
@@ -26,10 +24,7 @@ def main(argv: list[str]) -> int:
     try:
         return Trainer(run_dir, RunConfig.load(run_dir / "config.toml"), events).run()
     except Exception as exc:  # a bug, not the user's mistake: say so in the run, keep the traceback in the log
-        traceback.print_exc()
-        events.emit("error", kind="crash", message=f"engine error: {type(exc).__name__}: {exc} (see engine.log)")
-        events.emit("state", state="failed", message=f"engine error: {type(exc).__name__}: {exc}")
-        return EXIT_FAILED
+        return record_crash(events, "engine", exc, "engine.log")
     finally:
         events.close()
 

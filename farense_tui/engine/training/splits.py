@@ -6,13 +6,13 @@ check` (data/check.py) lists every problem before a run starts.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from types import SimpleNamespace
 from typing import NamedTuple
 
 from mlx_lm.tuner.datasets import CacheDataset, create_dataset
 
+from farense_tui.engine.data.jsonl import read_jsonl
 from farense_tui.engine.data.masking import masks_prompt
 from farense_tui.engine.data.records import detect_format
 from farense_tui.engine.errors import UserError
@@ -26,32 +26,19 @@ class Splits(NamedTuple):
 
 def load_splits(folder: Path, tokenizer, mask_prompt: bool) -> Splits:
     """The train and valid splits as mlx-lm datasets; prompt masking for chat and completions only."""
-    splits, formats = [], {}
+    datasets, formats = [], {}
     for name in ("train", "valid"):
-        rows = read_jsonl(folder / f"{name}.jsonl")
-        if not rows:
-            raise UserError(f"{folder / f'{name}.jsonl'}: no examples")
-        formats[name] = detect_format(rows[0])
-        mask = masks_prompt(formats[name], mask_prompt)
-        splits.append(CacheDataset(create_dataset(rows, tokenizer, SimpleNamespace(mask_prompt=mask))))
-    return Splits(splits[0], splits[1], formats)
+        path = folder / f"{name}.jsonl"
+        rows = read_jsonl(path)
+        formats[name] = detect_format(rows[0]) if rows else None
+        datasets.append(load_split(path, tokenizer, mask_prompt, rows))
+    return Splits(datasets[0], datasets[1], formats)
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    if not path.exists():
-        raise UserError(f"{path}: file not found")
-    rows = []
-    with open(path, "rb") as fh:
-        for number, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                row = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError as exc:
-                raise UserError(f"{path}:{number}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
-            except json.JSONDecodeError as exc:
-                raise UserError(f"{path}:{number}: invalid JSON: {exc.msg} (column {exc.colno})") from None
-            if not isinstance(row, dict):
-                raise UserError(f"{path}:{number}: expected a JSON object, found {type(row).__name__}")
-            rows.append(row)
-    return rows
+def load_split(path: Path, tokenizer, mask_prompt: bool, rows: list[dict] | None = None) -> CacheDataset:
+    """One split file (or its `rows`, already read) as an mlx-lm dataset, masked as training masks it."""
+    rows = read_jsonl(path) if rows is None else rows
+    if not rows:
+        raise UserError(f"{path}: no examples")
+    mask = masks_prompt(detect_format(rows[0]), mask_prompt)
+    return CacheDataset(create_dataset(rows, tokenizer, SimpleNamespace(mask_prompt=mask)))

@@ -83,6 +83,10 @@ class ChatScreen(CockpitScreen):
             yield Input("256", id="max_tokens", type="integer", compact=True, tooltip="tokens per reply")
             yield Checkbox("base vs adapter", id="side_by_side", compact=True, disabled=True,
                            tooltip="answer each prompt with the base model and with the adapter")
+        with Horizontal(id="system_row"):
+            yield Label("system")
+            yield Input(id="system", compact=True, placeholder="no system message",
+                        tooltip="sent before the conversation; a run's adapter starts with the one it trained with")
         yield Static(id="serving", markup=False)
         yield VerticalScroll(id="conversation")
         yield Static(id="status", markup=False)
@@ -183,6 +187,7 @@ class ChatScreen(CockpitScreen):
         if self.generating:
             self.chat.stop_generation()
         self.target = target
+        self.query_one("#system", Input).value = getattr(target, "system", None) or ""
         self.loading_label, self.loaded = target.label, None
         self.chat.load(target)
         self.query_one("#conversation").mount(Static(f"— talking to {target.label} —", classes="note", markup=False))
@@ -251,7 +256,9 @@ class ChatScreen(CockpitScreen):
         conversation.anchor()
         self.pending = set(sides)
         self.generating = True
-        self.chat.ask(list(self.messages), sides=sides, **params)
+        system = self.query_one("#system", Input).value.strip()
+        opening = [{"role": "system", "content": system}] if system else []
+        self.chat.ask([*opening, *self.messages], sides=sides, **params)
 
     def _speaker(self, side: str, paired: bool = False) -> str:
         if side == "base":

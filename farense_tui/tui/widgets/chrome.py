@@ -16,7 +16,8 @@ from textual.widget import Widget
 from farense_tui.engine.runs.event_types import ENDED, State
 from farense_tui.engine.runs.status import RunStatus, fmt_duration, fmt_loss
 
-MODES = (("config", "Config"), ("training", "Training"), ("monitor", "Monitor"), ("chat", "Chat"))
+MODES = (("config", "Config"), ("training", "Training"), ("monitor", "Monitor"), ("chat", "Chat"),
+         ("evaluate", "Evaluate"))
 
 STATUS_STYLE = {
     "training": "$success", "evaluating": "$success", "saving": "$success", "loading": "$accent",

@@ -1,0 +1,115 @@
+"""`farense-tui eval`: score a run's adapter against the base model on a held-out split.
+
+The evaluation runs in its own process (engine/evaluate/); this command starts it, prints its
+progress as it follows its events, cancels it on Ctrl-C, and prints the table (or the JSON).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from farense_tui.engine.errors import UserError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("eval", help="score an adapter (and the base model) on the test split")
+    p.add_argument("runs", nargs="*", metavar="RUN", help="runs to evaluate (default: the newest with an adapter)")
+    p.add_argument("--checkpoint", default="best", help="best, final, last or a step number (default best)")
+    p.add_argument("--split", default="test", help="test, valid or a JSONL file (default test)")
+    p.add_argument("--base", action="store_true", help="also score the base model (no adapter) on the same examples")
+    p.add_argument("--max-tokens", type=int, default=128, help="tokens per answer (default 128)")
+    p.add_argument("--samples", type=int, default=0, help="examples per seeded sample (default: all)")
+    p.add_argument("--seeds", default="", help="sample seeds, e.g. 123,456,789: mean ± sd over them")
+    p.add_argument("--system", help="system message for examples without one (default: the training one)")
+    p.add_argument("--price-per-hour", type=float, help="money per hour of this machine, to cost the evaluation")
+    p.add_argument("--json", action="store_true", help="print the results as JSON, one object per run")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from farense_tui.engine.evaluate.job import EvalSettings
+
+    seeds = _seeds(args.seeds)
+    if args.max_tokens < 1 or args.samples < 0:
+        raise UserError("--max-tokens must be at least 1 and --samples at least 0")
+    code = 0
+    for run_dir in _run_dirs(args.runs):
+        settings = EvalSettings(
+            run_dir=str(run_dir), checkpoint=args.checkpoint, split=args.split, base=args.base,
+            max_tokens=args.max_tokens, samples=args.samples, seeds=seeds,
+            price_per_hour=args.price_per_hour, system=args.system,
+        )
+        result = _evaluate(settings, quiet=args.json)
+        if result is None:
+            code = 1
+        elif args.json:
+            print(json.dumps(result, ensure_ascii=False))
+        else:
+            from farense_tui.engine.evaluate.report import format_table
+
+            print(format_table(result))
+    return code
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise UserError(f"--seeds {text!r}: expected whole numbers separated by commas, e.g. 123,456,789") from None
+
+
+def _run_dirs(names: list[str]):
+    from farense_tui.engine import runs
+    from farense_tui.engine.runs.checkpoints import adapter_choices
+
+    if names:
+        return [runs.find_run(n) for n in names]
+    done = [r.path for r in runs.list_runs() if adapter_choices(r.path)]
+    if not done:
+        raise UserError("no run with an adapter yet: train one first")
+    return done[:1]
+
+
+def _evaluate(settings, quiet: bool) -> dict | None:
+    """Start the evaluation, print its progress until it ends; Ctrl-C cancels it."""
+    import signal
+
+    from farense_tui.engine.evaluate import job as jobs
+    from farense_tui.engine.runs.follow import follow
+
+    job = jobs.start(settings)
+    out = sys.stderr if quiet else sys.stdout
+    tty = out.isatty()
+    last: dict = {}
+
+    def show(events: list[dict]) -> None:
+        for event in events:
+            last.update(event if event["type"] == "state" else {})
+            if event["type"] == "progress" and event["phase"] == "answers":
+                eta = f", about {event['eta_sec']:.0f} s left" if event.get("eta_sec") is not None else ""
+                line = f"  answers {event['done']}/{event['total']}{eta}"
+                print(("\r\x1b[2K" + line) if tty else line, end="" if tty else "\n", file=out, flush=True)
+            elif event["type"] in ("state", "error"):
+                print(("\r\x1b[2K" if tty else "") + f"  {event.get('state', 'error'):<10} {event['message']}",
+                      file=out, flush=True)
+
+    cancelled = []
+
+    def on_interrupt(*_) -> None:
+        cancelled.append(True)
+        print("\nCtrl-C: cancelling the evaluation…", file=out, flush=True)
+        jobs.cancel(job)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        follow(job.folder, show, lambda: False, is_alive=jobs.is_alive, until_ended=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if last.get("state") != "finished":
+        if not cancelled:
+            print(f"evaluation of {job.run_dir.name} did not finish: {last.get('message', 'see ' + str(job.folder / 'eval.log'))}",
+                  file=sys.stderr)
+        return None
+    print(f"results: {job.result_path}\nanswers: {job.answers_path}", file=out)
+    return job.result()

@@ -1,0 +1,125 @@
+"""An evaluation seen from outside: its settings, its files under runs/<id>/eval/, starting it as
+its own process, following and cancelling it. No MLX: the cockpit and the CLI both use this.
+
+Like a training run, an evaluation is a detached process that writes its progress as events, so
+it never blocks the cockpit, survives a dropped SSH session and can be followed by `follow`:
+runs/<id>/eval/<checkpoint>-<split>.job/ holds job.json (the settings), events.jsonl,
+commands.jsonl (cancel), process.pid and eval.log; the results land beside it as
+<checkpoint>-<split>.json and <checkpoint>-<split>.answers.jsonl.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from farense_tui.engine import paths
+from farense_tui.engine.errors import UserError
+from farense_tui.engine.files import atomic_write_json, read_json
+from farense_tui.engine.machine.blas import with_fast_blas
+from farense_tui.engine.evaluate.examples import split_path
+from farense_tui.engine.runs import commands
+from farense_tui.engine.runs.checkpoints import adapter_choices
+from farense_tui.engine.runs.config import RunConfig
+from farense_tui.engine.runs.folder import process_alive
+
+PROCESS_MODULE = "farense_tui.engine.evaluate.process"
+
+
+@dataclass
+class EvalSettings:
+    run_dir: str
+    checkpoint: str = "best"  # best | final | last | a step number
+    split: str = "test"  # test | valid | a JSONL file
+    base: bool = True  # also score the base model (no adapter) on the same examples
+    max_tokens: int = 128
+    samples: int = 0  # examples per seed; 0 = all
+    seeds: list[int] = field(default_factory=list)
+    price_per_hour: float | None = None
+    system: str | None = None  # for examples without one; None = the run's training system message
+
+    @property
+    def name(self) -> str:
+        split = self.split if self.split in ("test", "valid", "train") else Path(self.split).stem
+        return f"{self.checkpoint}-{split}"
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "EvalSettings":
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class EvalJob:
+    run_dir: Path
+    name: str
+
+    @property
+    def folder(self) -> Path:
+        return self.run_dir / "eval" / f"{self.name}.job"
+
+    @property
+    def result_path(self) -> Path:
+        return self.run_dir / "eval" / f"{self.name}.json"
+
+    @property
+    def answers_path(self) -> Path:
+        return self.run_dir / "eval" / f"{self.name}.answers.jsonl"
+
+    def result(self) -> dict | None:
+        return read_json(self.result_path)
+
+    def answers(self) -> list[dict]:
+        """The scored answers of the last finished evaluation (an empty list if there is none)."""
+        try:
+            return [json.loads(line) for line in self.answers_path.read_text(encoding="utf-8").splitlines()]
+        except (OSError, json.JSONDecodeError):
+            return []
+
+
+def start(settings: EvalSettings) -> EvalJob:
+    """Write the job's settings and start its process in its own session (it outlives the caller)."""
+    job = EvalJob(Path(settings.run_dir), settings.name)
+    check(settings)
+    if is_alive(job):
+        raise UserError(f"an evaluation {job.name} of run {job.run_dir.name} is already running")
+    job.folder.mkdir(parents=True, exist_ok=True)
+    for stale in ("events.jsonl", "commands.jsonl"):
+        (job.folder / stale).write_text("")  # a new evaluation starts a new history
+    atomic_write_json(job.folder / "job.json", asdict(settings))
+    log = open(job.folder / "eval.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", PROCESS_MODULE, str(job.folder)],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env=with_fast_blas({**os.environ, "FARENSE_HOME": str(paths.home())}),
+    )
+    log.close()
+    (job.folder / "process.pid").write_text(str(proc.pid))
+    return job
+
+
+def check(settings: EvalSettings) -> None:
+    """What can be told before the process starts: the adapter and the split exist."""
+    run_dir = Path(settings.run_dir)
+    choices = adapter_choices(run_dir)
+    which = settings.checkpoint.lstrip("0") or "0" if settings.checkpoint.isdigit() else settings.checkpoint
+    if which != "last" and which not in choices:
+        raise UserError(f"run {run_dir.name} has no adapter {settings.checkpoint!r} "
+                        f"(available: {', '.join(choices) or 'none yet'})")
+    path = split_path(Path(RunConfig.load(run_dir / "config.toml").data), settings.split)
+    if not path.is_file():
+        raise UserError(f"--split {settings.split}: {path} not found")
+
+
+def is_alive(job: EvalJob | Path) -> bool:
+    """Whether the job's process still runs; takes the job folder too, as `follow`'s is_alive does."""
+    folder = job.folder if isinstance(job, EvalJob) else job
+    return process_alive(folder / "process.pid", PROCESS_MODULE)
+
+
+def cancel(job: EvalJob) -> None:
+    """Ask the process to stop after the answer it is generating; it writes no result."""
+    commands.send(job.folder, "cancel")

@@ -1,0 +1,159 @@
+"""The evaluation process: `python -m farense_tui.engine.evaluate.process JOB_FOLDER`.
+
+Loads the run's model with its adapter once (mlx-lm), scores the split's loss and perplexity
+masked as training masked it, then answers every example greedily (temperature 0) with the
+adapter and, when asked, with the base model (the same weights with the LoRA scale at 0), and
+scores the answers. Progress goes to the job's events file; a cancel command stops it between
+answers and leaves no result. Results are written whole or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import asdict
+from datetime import datetime, timezone
+from importlib.metadata import version
+from pathlib import Path
+
+import mlx.core as mx
+
+from farense_tui.engine.chat.service import adapter_off, load_target, stream_reply, target_for_run
+from farense_tui.engine.errors import UserError
+from farense_tui.engine.data.system_message import training_system_message
+from farense_tui.engine.evaluate.examples import load_eval_set, split_path
+from farense_tui.engine.evaluate.job import EvalJob, EvalSettings
+from farense_tui.engine.evaluate.metrics import score
+from farense_tui.engine.evaluate.summary import sample_indices, summarize
+from farense_tui.engine.files import atomic_write_json, read_json
+from farense_tui.engine.runs.config import RunConfig
+from farense_tui.engine.runs.events import EventWriter, read_all, record_crash
+from farense_tui.engine.runs.exit_codes import EXIT_FAILED
+from farense_tui.engine.training.evaluation import validation_loss
+from farense_tui.engine.training.splits import load_split
+
+
+class Cancelled(Exception):
+    pass
+
+
+class Evaluation:
+    def __init__(self, folder: Path, settings: EvalSettings, events: EventWriter):
+        self.folder, self.settings, self.events = folder, settings, events
+        self.job = EvalJob(Path(settings.run_dir), settings.name)
+
+    def run(self) -> int:
+        s, tic, started = self.settings, time.perf_counter(), datetime.now(timezone.utc)
+        run_dir = Path(s.run_dir)
+        cfg = RunConfig.load(run_dir / "config.toml")
+        target = target_for_run(run_dir, s.checkpoint)
+        self.events.emit("state", state="loading", message=f"loading {cfg.model} with {target.adapter}")
+        model, tokenizer = load_target(target)
+        mx.reset_peak_memory()
+        system = s.system if s.system is not None else training_system_message(Path(cfg.data))
+        data = load_eval_set(split_path(Path(cfg.data), s.split), system)
+        sides = ("adapter", "base") if s.base else ("adapter",)
+        self.events.emit("state", state="evaluating", message=f"{len(data.rows)} examples of {data.path}")
+
+        dataset = load_split(data.path, tokenizer, cfg.profile.mask_prompt, rows=data.rows)
+        loss = {}
+        for done, side in enumerate(sides, start=1):
+            self._check_cancel()
+            with adapter_off(model) if side == "base" else nullcontext():
+                value = validation_loss(model, dataset, cfg.profile.batch_size, cfg.profile.max_seq_length)
+            loss[side] = {"loss": value, "perplexity": math.exp(min(value, 700))}
+            self.events.emit("progress", phase="loss", done=done, total=len(sides))
+
+        samples = sample_indices(len(data.examples), s.samples, s.seeds)
+        wanted = sorted({i for idx in samples.values() for i in idx})
+        answers, tokens, gen_time = [], 0, 0.0
+        total, answers_tic = len(wanted) * len(sides), time.perf_counter()
+        for i in wanted:
+            example = data.examples[i]
+            for side in sides:
+                self._check_cancel()
+                g_tic = time.perf_counter()
+                with adapter_off(model) if side == "base" else nullcontext():
+                    text, count = answer(model, tokenizer, example.messages, s.max_tokens)
+                gen_time += time.perf_counter() - g_tic
+                tokens += count
+                answers.append({"index": i, "side": side, "question": example.question,
+                                "reference": example.reference, "answer": text, "tokens": count,
+                                **score(text, example.reference)})
+                done = len(answers)
+                eta = (time.perf_counter() - answers_tic) / done * (total - done)
+                self.events.emit("progress", phase="answers", done=done, total=total, eta_sec=round(eta, 1))
+
+        wall_hours = (time.perf_counter() - tic) / 3600
+        result = {
+            "run": run_dir.name, "checkpoint": s.checkpoint, "split": s.split, "split_path": str(data.path),
+            "format": data.format, "examples": len(data.rows), "adapter": str(target.adapter),
+            "model": cfg.model, "system": system, "settings": asdict(s),
+            "seeds": s.seeds, "samples": {str(k): v for k, v in samples.items()},
+            "loss": loss,
+            "metrics": summarize(answers, samples) if answers else {},
+            "note": "text data has no reference answers: loss and perplexity only" if data.format == "text" else "",
+            "versions": {p: version(p) for p in ("farense-tui", "mlx", "mlx-lm", "rouge-score")},
+            "started": started.isoformat(timespec="seconds"),
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "cost": {
+                "wall_hours": wall_hours, "generated_tokens": tokens,
+                "tokens_per_sec": tokens / gen_time if gen_time else None,
+                "peak_memory_gb": mx.get_peak_memory() / 1e9,
+                "price_per_hour": s.price_per_hour,
+                "money": wall_hours * s.price_per_hour if s.price_per_hour is not None else None,
+            },
+        }
+        _write_jsonl(self.job.answers_path, answers)
+        atomic_write_json(self.job.result_path, result)
+        self.events.emit("result", path=str(self.job.result_path), answers=str(self.job.answers_path))
+        self.events.emit("state", state="finished", message=f"results in {self.job.result_path}")
+        return 0
+
+    def _check_cancel(self) -> None:
+        if any(c.get("cmd") == "cancel" for c in read_all(self.folder / "commands.jsonl")):
+            raise Cancelled
+
+
+def answer(model, tokenizer, messages: list[dict], max_tokens: int) -> tuple[str, int]:
+    """The greedy answer (temperature 0) through mlx-lm's stream_generate, and its token count."""
+    text, count = "", 0
+    for response in stream_reply(model, tokenizer, messages, temperature=0.0, max_tokens=max_tokens):
+        text, count = text + response.text, count + 1
+    return text.strip(), count
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    tmp.replace(path)
+
+
+def main(argv: list[str]) -> int:
+    folder = Path(argv[0])
+    (folder / "process.pid").write_text(str(os.getpid()))
+    events = EventWriter(folder / "events.jsonl")
+    try:
+        data = read_json(folder / "job.json")
+        if data is None:
+            raise UserError(f"{folder / 'job.json'}: missing or not JSON")
+        return Evaluation(folder, EvalSettings.from_dict(data), events).run()
+    except Cancelled:
+        events.emit("state", state="stopped", message="evaluation cancelled; no results written")
+        return 0
+    except UserError as exc:
+        events.emit("error", kind="data", message=str(exc))
+        events.emit("state", state="failed", message=str(exc))
+        return EXIT_FAILED
+    except Exception as exc:  # a bug, not the user's mistake: say so, keep the traceback in the log
+        return record_crash(events, "evaluation", exc, "eval.log")
+    finally:
+        events.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
