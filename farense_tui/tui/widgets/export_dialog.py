@@ -1,12 +1,15 @@
 """The Export dialog: pick a route and a checkpoint of one run, export in a thread worker, watch it.
 
 The plan (no MLX) is made on the UI thread, so a refusal (existing output, no adapter) shows at
-once; the export itself runs in a worker that posts each step, and the dialog stays until it ends
+once; the export itself runs in its own process (the CLI's), whose lines a worker posts as steps, and the dialog stays until it ends
 (a write cannot be cancelled halfway, and staging means none is ever left half-done).
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from textual import on, work
@@ -16,8 +19,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Label, Log, Select
 
-from farense_tui.engine.chat.targets import release_mlx_streams
 from farense_tui.engine.errors import UserError
+from farense_tui.engine.machine.blas import with_fast_blas
 from farense_tui.engine.export.plan import ROUTE_HELP, ROUTES, ExportPlan, plan_export
 from farense_tui.engine.runs.checkpoints import adapter_choices
 from farense_tui.tui.messages import ExportFinished, ExportProgressed
@@ -84,21 +87,34 @@ class ExportDialog(ModalScreen[None]):
         self.busy = True
         self.query_one("#export", Button).disabled = True
         log.write_line(f"exporting {plan.checkpoint} as {plan.route} → {plan.out}")
-        self.export(plan)
+        self.export(plan, self.query_one("#force", Checkbox).value)
 
     @work(thread=True, exclusive=True, group="export", exit_on_error=False, description="export an adapter")
-    def export(self, plan: ExportPlan) -> None:
-        from farense_tui.engine.export.run import run_export
-
-        try:
-            result = run_export(plan, progress=lambda line: self.post_message(ExportProgressed(line)))
-            self.post_message(ExportFinished(result.path, result.check, result.command))
-        except UserError as exc:
-            self.post_message(ExportFinished(None, error=str(exc)))
-        except Exception as exc:  # the cockpit must survive a failed export; staging left nothing
-            self.post_message(ExportFinished(None, error=f"{type(exc).__name__}: {exc}"))
-        finally:
-            release_mlx_streams()
+    def export(self, plan: ExportPlan, force: bool) -> None:
+        # In a process of its own, as training and evaluation are: MLX arrays and compiled graphs are
+        # tied to the thread that made them, and a second export from a new worker thread met the
+        # first one's ("There is no Stream(cpu, N) in current thread"); the cockpit keeps no model.
+        command = [sys.executable, "-m", "farense_tui", "export", str(plan.run_dir), "--to", plan.route,
+                   "--checkpoint", plan.checkpoint, "--out", str(plan.out)]
+        command += ["--force"] * force + ["--dequantize"] * plan.dequantize
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, env=with_fast_blas(dict(os.environ)))
+        said = {"check": "", "next": "", "farense-tui": ""}
+        tail: list[str] = []
+        for line in proc.stdout:
+            line = line.rstrip()
+            head, _, rest = line.partition(": ")
+            if line.startswith("  "):
+                self.post_message(ExportProgressed(line.strip()))
+            elif head in said:
+                said[head] = rest
+            elif line:
+                tail = (tail + [line])[-3:]
+        if proc.wait() == 0:
+            self.post_message(ExportFinished(plan.out, said["check"], said["next"]))
+        else:
+            self.post_message(ExportFinished(None, error=said["farense-tui"] or " / ".join(tail) or
+                                             f"the export process exited with code {proc.returncode}"))
 
     @on(ExportProgressed)
     def log_step(self, message: ExportProgressed) -> None:
