@@ -56,7 +56,10 @@ def after_step(faults: Faults, step: int, restarts: int) -> None:
 def mid_step(faults: Faults, step: int, restarts: int, micro_batches: Iterable) -> Iterator:
     """The step's micro-batches; at the faulty step MLX's allocation error once the first has trained."""
     batches = iter(micro_batches)
-    yield next(batches)
+    first = next(batches, None)
+    if first is None:  # a rank with no share of this step
+        return
+    yield first
     if step == faults.alloc_error_at_step > 0 and restarts == 0:
         raise RuntimeError("[metal::malloc] Unable to allocate 1073741824 bytes (injected fault)")
     yield from batches
