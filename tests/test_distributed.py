@@ -14,6 +14,7 @@ from farense_tui.engine.runs import commands
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.launch import check_hosts
+from farense_tui.engine.runs.status import RunStatus, progress_line
 from tests.engine_helpers import events, losses, start_run, tiny_config, wait_done, wait_for
 
 STEPS = 8
@@ -79,3 +80,11 @@ def test_a_host_that_cannot_be_reached_is_named_before_training(tmp_path):
     hostfile.write_text("{}")
     with pytest.raises(UserError, match="not an mlx.launch hostfile"):
         check_hosts(str(hostfile))
+
+
+def test_each_ranks_speed_and_memory_reach_the_status_line():
+    s = RunStatus(alive=True)
+    s.add_events([{"type": "step", "time": 1.0, "step": 3, "total_steps": 8, "tokens_per_sec": 800.0,
+                   "ranks": [{"rank": 0, "tokens_per_sec": 412.3, "mem_peak_gb": 0.41, "rss_gb": 0.9},
+                             {"rank": 1, "tokens_per_sec": 405.0, "mem_peak_gb": 0.4, "rss_gb": 0.9}]}])
+    assert "rank 0: 412 tok/s 0.41 GB · rank 1: 405 tok/s 0.40 GB" in progress_line(s)
