@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 
 import psutil
 import pytest
 
 from farense_tui.engine import runs
-from farense_tui.engine.runs import commands
+from farense_tui.engine.runs import commands, launch
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.launch import check_hosts
 from farense_tui.engine.runs.status import RunStatus, progress_line
-from tests.engine_helpers import events, losses, start_run, tiny_config, wait_done, wait_for
+from tests.engine_helpers import events, inject_faults, losses, start_run, tiny_config, wait_done, wait_for
 
 STEPS = 8
 
@@ -59,7 +60,7 @@ def _rank_one(run_dir) -> psutil.Process:
 
 
 def test_a_killed_rank_brings_the_run_back_from_its_checkpoint(tiny_model_dir, tiny_data):
-    iters = 60  # steps take ~50 ms: enough of them that the kill lands mid-run
+    iters = 24  # steps take 50-200 ms: enough of them that the kill lands mid-run
     run_dir = start_run(_config(tiny_model_dir, tiny_data, 2, iters))
     wait_for(lambda: any(e["step"] >= 5 for e in events(run_dir, "step")), what="step 5 on 2 ranks")
     os.kill(_rank_one(run_dir).pid, signal.SIGKILL)
@@ -88,3 +89,24 @@ def test_each_ranks_speed_and_memory_reach_the_status_line():
                    "ranks": [{"rank": 0, "tokens_per_sec": 412.3, "mem_peak_gb": 0.41, "rss_gb": 0.9},
                              {"rank": 1, "tokens_per_sec": 405.0, "mem_peak_gb": 0.4, "rss_gb": 0.9}]}])
     assert "rank 0: 412 tok/s 0.41 GB · rank 1: 405 tok/s 0.40 GB" in progress_line(s)
+
+
+def test_a_group_quiet_while_training_is_hung_but_not_while_paused(tmp_path):
+    path = tmp_path / "events.jsonl"
+    for state, hung in (("training", True), ("paused", False)):
+        path.write_text(json.dumps({"type": "state", "time": 1.0, "state": state}) + "\n")
+        os.utime(path, (time.time() - 10, time.time() - 10))
+        assert launch.is_hung(tmp_path, timeout=5.0) is hung
+        assert launch.is_hung(tmp_path, timeout=60.0) is False
+
+
+def test_a_hung_rank_brings_the_run_back_from_its_checkpoint(tiny_model_dir, tiny_data, monkeypatch):
+    inject_faults(monkeypatch, hang_at_step=6)
+    cfg = _config(tiny_model_dir, tiny_data, 2)
+    cfg.hang_timeout = 2.0
+    run_dir = start_run(cfg)
+    assert wait_done(run_dir).status == "finished"
+    recoveries = events(run_dir, "recovery")
+    assert len(recoveries) == 1 and recoveries[0]["resume_step"] == 4
+    assert "no progress for 2 s" in (run_dir / "engine.log").read_text()
+    assert sorted(losses(run_dir)) == list(range(1, STEPS + 1))

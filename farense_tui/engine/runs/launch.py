@@ -24,7 +24,7 @@ from farense_tui.engine.runs.events import read_all
 from farense_tui.engine.runs.exit_codes import EXIT_RANK_LOST
 
 EXIT_FILE = "engine.exit"  # rank 0's exit code, written as it ends
-EXIT_GRACE_SECONDS = 5.0  # after rank 0 ends, how long the other ranks get to end on their own
+EXIT_GRACE_SECONDS = 1.0  # after rank 0 ends, how long the others get to end on their own (a stop leaves them in all_sum)
 HUNG = -signal.SIGKILL  # a group killed for hanging reads as killed to the diagnosis
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 LAUNCHER = "from mlx._distributed_utils.launch import main; main()"
@@ -106,14 +106,14 @@ def run_ranks(cfg: RunConfig, run_dir: Path, log, env: dict) -> int:
     # ends, and a hang can only be broken from outside.
     proc = subprocess.Popen(launch_command(cfg, run_dir), stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, env=env, process_group=0)
-    ended_at = None
+    ended_at, started = None, time.time()
     while proc.poll() is None:
         time.sleep(0.2)
         if (run_dir / EXIT_FILE).exists():
             ended_at = ended_at or time.monotonic()
             if time.monotonic() - ended_at > EXIT_GRACE_SECONDS:
                 break
-        elif _hung(run_dir, cfg.hang_timeout):
+        elif is_hung(run_dir, cfg.hang_timeout, started):
             log.write(f"farense: no progress for {cfg.hang_timeout:.0f} s while training: killing all ranks\n".encode())
             break
     _kill_group(proc)
@@ -124,7 +124,9 @@ def run_ranks(cfg: RunConfig, run_dir: Path, log, env: dict) -> int:
     return HUNG if code == EXIT_RANK_LOST else code
 
 
-def _hung(run_dir: Path, timeout: float) -> bool:
+def is_hung(run_dir: Path, timeout: float, started: float = 0.0) -> bool:
+    """No event for `timeout` seconds while this launch's group (started at `started`: a state
+    before it is a previous group's, and starting up may take long) says it is training."""
     path = run_dir / "events.jsonl"
     try:
         quiet = time.time() - path.stat().st_mtime
@@ -133,7 +135,8 @@ def _hung(run_dir: Path, timeout: float) -> bool:
     if quiet < timeout:
         return False
     states = [e for e in read_all(path) if e["type"] == "state"]
-    return bool(states) and states[-1]["state"] == "training"  # paused, loading or saving may be slow
+    # Paused, loading or saving may be slow.
+    return bool(states) and states[-1]["state"] == "training" and states[-1]["time"] >= started
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

@@ -131,7 +131,7 @@ class Trainer:
                 trained_tokens=self.trained_tokens, input_tokens=inputs, ranks=per_rank, **mem,
             )
         guards.check_memory(self, mem)
-        faults.after_step(self.faults, self.step, self.restarts)
+        faults.after_step(self.faults, self.step, self.restarts, self.ranks.rank)
 
     def _per_rank(self, tokens_per_sec: float, mem: dict) -> list[dict] | None:
         """Each rank's tokens/s and memory, gathered to every rank (rank 0 writes them); None alone."""
