@@ -128,7 +128,8 @@ class Trainer:
                 "step", step=self.step, total_steps=self.total_steps, epoch=self.setup.order.epoch_of(self.step),
                 loss=round(loss, 6), learning_rate=float(self.setup.optimizer.learning_rate.item()),
                 tokens_per_sec=round(ntoks / step_time, 1), step_time=round(step_time, 4),
-                trained_tokens=self.trained_tokens, input_tokens=inputs, ranks=per_rank, **mem,
+                trained_tokens=self.trained_tokens, input_tokens=inputs, **mem,
+                **({"ranks": per_rank} if per_rank else {}),  # one-rank runs' events stay as they were
             )
         guards.check_memory(self, mem)
         faults.after_step(self.faults, self.step, self.restarts, self.ranks.rank)
