@@ -24,6 +24,11 @@ def register(sub) -> None:
     p.add_argument("--attach", metavar="RUN", help="follow a run that is already going")
     p.add_argument("--no-recover", action="store_true", help="on out-of-memory, stop instead of downshifting")
     p.add_argument("--detach", action="store_true", help="start the run and return at once")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--ranks", type=int, help="data-parallel processes on this machine (default 1)")
+    where.add_argument("--hosts", metavar="HOSTS.JSON", help="mlx.launch hostfile: one rank per Mac (see README)")
+    p.add_argument("--backend", choices=("ring", "jaccl", "mpi"), default="ring",
+                   help="mlx.launch backend for --ranks/--hosts (default ring: TCP)")
     p.set_defaults(func=run)
 
 
@@ -36,6 +41,8 @@ def run(args) -> int:
     if args.resume:
         run_dir = runs.find_run(args.resume)
         profile = load_profile(args.profile) if args.profile else None
+        if args.ranks or args.hosts:
+            _set_ranks(run_dir, args)
         runs.resume(run_dir, profile=profile)
         print(f"resuming {run_dir.name} from step {runs.info(run_dir).checkpoint_step}")
     else:
@@ -51,7 +58,8 @@ def _new_run(args) -> Path:
 
     overrides = {"iters": args.iters} if args.iters else {"epochs": args.epochs, "iters": 0} if args.epochs else None
     plan = plan_run(args.model, Path(args.data) if args.data else None, args.profile, overrides=overrides,
-                    progress=print, auto_recover=not args.no_recover)
+                    progress=print, auto_recover=not args.no_recover, ranks=args.ranks or 1,
+                    hosts=args.hosts or "", backend=args.backend)
     profile = plan.profile
     if not args.profile:
         print(f"profile {profile.name}: {plan.reason}")
@@ -59,6 +67,19 @@ def _new_run(args) -> Path:
     print(f"run {run_dir.name}: {profile.name}, batch {profile.batch_size}×{profile.grad_accumulation}, "
           f"sequence {profile.max_seq_length}, {profile.base_precision} base → {run_dir}")
     return run_dir
+
+
+def _set_ranks(run_dir: Path, args) -> None:
+    """Resume on other ranks or hosts: a step's examples do not depend on them (see ranks.py)."""
+    from farense_tui.engine.runs.config import RunConfig
+    from farense_tui.engine.runs.launch import check_hosts
+
+    if args.hosts:
+        check_hosts(args.hosts)
+    cfg = RunConfig.load(run_dir / "config.toml")
+    cfg.ranks, cfg.backend = args.ranks or 1, args.backend
+    cfg.hosts = str(Path(args.hosts).resolve()) if args.hosts else ""
+    cfg.save(run_dir / "config.toml")
 
 
 def follow(run_dir: Path) -> int:

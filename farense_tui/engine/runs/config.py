@@ -61,6 +61,14 @@ class RunConfig:
     auto_recover: bool = True
     events: bool = True  # per-step metric events (off only to measure their cost)
     created: float = 0.0  # unix time the run was created; kept when recovery rewrites this file
+    ranks: int = 1  # data-parallel processes on this machine (ignored when `hosts` is set)
+    hosts: str = ""  # an mlx.launch hostfile (JSON): one rank per host entry
+    backend: str = "ring"  # mlx.launch's distributed backend: ring (TCP), jaccl (Thunderbolt 5 RDMA), mpi
+    hang_timeout: float = 300.0  # seconds without an event while training before a distributed run is restarted
+
+    @property
+    def distributed(self) -> bool:
+        return self.ranks > 1 or bool(self.hosts)
 
     def to_dict(self) -> dict:
         return {
@@ -71,6 +79,10 @@ class RunConfig:
                 "auto_recover": self.auto_recover,
                 "events": self.events,
                 "created": self.created,
+            },
+            "distributed": {
+                "ranks": self.ranks, "hosts": self.hosts, "backend": self.backend,
+                "hang_timeout": self.hang_timeout,
             },
             "profile": {"name": self.profile.name, **self.profile.to_toml_dict()},
         }
@@ -136,4 +148,5 @@ class RunConfig:
             auto_recover=run.get("auto_recover", True),
             events=run.get("events", True),
             created=run.get("created", 0.0),
+            **data.get("distributed", {}),
         )

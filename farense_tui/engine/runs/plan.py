@@ -21,6 +21,7 @@ from farense_tui.engine.profiles.choice import choose_profile
 from farense_tui.engine.profiles.profile import Profile, available_profiles, load_profile
 from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.folder import create_run, start
+from farense_tui.engine.runs.launch import check_hosts
 
 
 @dataclass
@@ -33,10 +34,13 @@ class RunPlan:
     reason: str  # why this profile, in words
     report: DataReport  # the data checked against this profile
     auto_recover: bool = True
+    ranks: int = 1  # data-parallel processes on this machine
+    hosts: str = ""  # an mlx.launch hostfile: one rank per host
+    backend: str = "ring"
 
     def config(self) -> RunConfig:
         return RunConfig(profile=self.profile, model=self.model, data=str(self.data),
-                         auto_recover=self.auto_recover)
+                         auto_recover=self.auto_recover, ranks=self.ranks, hosts=self.hosts, backend=self.backend)
 
 
 def plan_run(
@@ -48,10 +52,18 @@ def plan_run(
     hardware: Hardware | None = None,
     progress: Callable[[str], None] | None = None,
     auto_recover: bool = True,
+    ranks: int = 1,
+    hosts: str = "",
+    backend: str = "ring",
 ) -> RunPlan:
     """Resolve the model (fetching the demo model if asked for), check the data with its tokenizer,
     and take `profile` (a Profile as edited, or a name) or choose one for this machine, model and
-    the data's padded length. Raises UserError, naming each problem, when the data is not ready."""
+    the data's padded length. Raises UserError, naming each problem, when the data is not ready
+    or a host of `hosts` (an mlx.launch hostfile) cannot be reached."""
+    if hosts:
+        check_hosts(hosts)  # before anything is loaded or written: a clear message, not a hung launcher
+    elif ranks < 1:
+        raise UserError(f"ranks must be 1 or more, not {ranks}")
     model = resolve_model(model_spec, progress=progress)
     data = (data or paths.data_dir()).resolve()
     tokenizer = load_tokenizer_for(model) if Path(model).is_dir() else None
@@ -69,7 +81,8 @@ def plan_run(
                         batch_size=profile.batch_size)
     if not report.ok:
         raise UserError("the data is not ready:\n  " + "\n  ".join(report.problem_lines()))
-    return RunPlan(model, data, profile, reason, report, auto_recover)
+    hostfile = str(Path(hosts).resolve()) if hosts else ""
+    return RunPlan(model, data, profile, reason, report, auto_recover, ranks, hostfile, backend)
 
 
 def start_plan(plan: RunPlan, runs_root: Path | None = None) -> Path:

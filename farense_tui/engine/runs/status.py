@@ -47,6 +47,7 @@ class RunStatus:
     learning_rate: float | None = None
     tokens_per_sec: float | None = None
     mem_peak_gb: float | None = None
+    ranks: list | None = None  # data-parallel runs: each rank's tokens/s and memory at the last step
     segment_start: float | None = None  # when the engine (re)started loading
     paused_for: float = 0.0  # seconds paused since segment_start, not counted as elapsed
     paused_since: float | None = None
@@ -156,7 +157,7 @@ class RunStatus:
         self.step, self.total_steps = e.step, int(e.total_steps or self.total_steps)
         self.epoch = e.epoch
         self.loss, self.learning_rate = e.loss, e.learning_rate
-        self.tokens_per_sec, self.mem_peak_gb = e.tokens_per_sec, e.mem_peak_gb
+        self.tokens_per_sec, self.mem_peak_gb, self.ranks = e.tokens_per_sec, e.mem_peak_gb, e.ranks
         if self.segment_start is None:
             self.segment_start = e.time - e.step_time
 
@@ -246,6 +247,13 @@ def describe_event(e: dict) -> str:
     return str(e.get("message", ""))
 
 
+def ranks_text(s: RunStatus) -> str:
+    """Each rank's tokens/s and MLX peak, e.g. "rank 0: 412 tok/s 0.41 GB · rank 1: 405 tok/s 0.40 GB";
+    "" for a run on one rank."""
+    return " · ".join(f"rank {r['rank']}: {r['tokens_per_sec']:.0f} tok/s {r['mem_peak_gb']:.2f} GB"
+                      for r in s.ranks or [])
+
+
 def progress_line(s: RunStatus) -> str:
     """One line for a terminal or a log file: step, epoch, loss, val loss, tok/s, memory, ETA."""
     parts = [f"step {s.step}/{s.total_steps or '?'}", f"ep {s.epoch}", f"loss {fmt_loss(s.loss)}"]
@@ -257,4 +265,6 @@ def progress_line(s: RunStatus) -> str:
     if s.mem_peak_gb is not None:
         parts.append(f"mem {s.mem_peak_gb:.2f}" + (f"/{s.budget_gb:.1f} GB" if s.budget_gb else " GB"))
     parts.append(f"ETA {fmt_duration(s.eta)}")
+    if s.ranks:
+        parts.append(ranks_text(s))
     return " │ ".join(parts)

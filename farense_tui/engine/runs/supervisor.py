@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from farense_tui.engine.files import write_pid
-from farense_tui.engine.runs import checkpoints as ckpt
+from farense_tui.engine.runs import checkpoints as ckpt, launch
 from farense_tui.engine.runs.diagnosis import Diagnosis, EngineStart, diagnose
 from farense_tui.engine.runs.events import EventWriter, read_all
 from farense_tui.engine.profiles.profile import available_profiles, load_profile
@@ -31,11 +31,15 @@ MAX_RECOVERIES = 8
 
 
 def run_engine(run_dir: Path) -> int:
+    """Run the engine until it ends: one process, or every rank through mlx.launch (launch.py)."""
+    cfg = RunConfig.load(run_dir / "config.toml")
+    env = {**os.environ, SUPERVISOR_ENV: str(os.getpid())}
     with open(run_dir / "engine.log", "ab") as log:
+        if cfg.distributed:
+            return launch.run_ranks(cfg, run_dir, log, env)
         proc = subprocess.Popen(
             [sys.executable, "-m", "farense_tui.engine.training.engine_process", str(run_dir)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, SUPERVISOR_ENV: str(os.getpid())},
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
         )
         return proc.wait()
 

@@ -10,8 +10,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import psutil
+
 from farense_tui.engine.runs.commands import CommandInbox
-from farense_tui.engine.runs.exit_codes import EXIT_DONE, EXIT_SWITCH
+from farense_tui.engine.runs.exit_codes import EXIT_DONE, EXIT_RANK_LOST, EXIT_SWITCH
 from farense_tui.engine.runs.supervisor import SUPERVISOR_ENV
 from farense_tui.engine.training.stop import StopTraining
 
@@ -27,17 +29,34 @@ class Controls:
         self.paused = False
         # Named by the supervisor, since by the time we look it may already be gone.
         self.supervisor = int(os.environ.get(SUPERVISOR_ENV, os.getppid()))
+        # Started by mlx.launch, which sits between us and the supervisor.
+        self.launcher = os.getppid() if "MLX_RANK" in os.environ else None
 
     def between_steps(self, trainer: Trainer) -> None:
         """Apply the commands sent since the last step; while paused, wait here for more."""
         while True:
-            if os.getppid() != self.supervisor:
+            if self.launcher is not None and os.getppid() != self.launcher:
+                # The launcher ends when another rank dies: this step's state may be partial, so no
+                # checkpoint; the supervisor restarts the group from the last one.
+                raise StopTraining(EXIT_RANK_LOST)
+            if self._parent() != self.supervisor:
                 self._orphaned(trainer)
+            if not trainer.ranks.writer:
+                return  # rank 0 takes the commands; a pause holds the others at the next all_sum
             for command in self.inbox.take():
                 self._apply(trainer, command)
             if not self.paused:
                 return
             time.sleep(PAUSED_POLL_SECONDS)
+
+    def _parent(self) -> int:
+        """The supervisor's pid while it is there: our parent, or under mlx.launch the launcher's parent."""
+        if self.launcher is None:
+            return os.getppid()
+        try:
+            return psutil.Process(self.launcher).ppid()
+        except psutil.Error:
+            return 0
 
     def _orphaned(self, trainer: Trainer) -> None:
         """The supervisor was killed: save and stop, so no engine trains unwatched (a later resume

@@ -2,7 +2,8 @@
 
 It runs in its own process because an out-of-memory on Metal can abort the process; the
 supervisor that started it survives and decides what happens next. MLX is used from this
-process's main thread only.
+process's main thread only. Under `mlx.launch` (runs/launch.py) each rank runs this; rank 0 alone
+writes the run's files, and leaves its exit code in engine.exit since the launcher does not pass it on.
 """
 
 from __future__ import annotations
@@ -14,19 +15,30 @@ from pathlib import Path
 from farense_tui.engine.files import write_pid
 from farense_tui.engine.runs.events import EventWriter, record_crash
 from farense_tui.engine.runs.config import RunConfig
+from farense_tui.engine.runs.exit_codes import EXIT_FAILED
+from farense_tui.engine.runs.launch import EXIT_FILE
+from farense_tui.engine.training.ranks import Ranks
 from farense_tui.engine.training.trainer import Trainer
 
 
 def main(argv: list[str]) -> int:
     run_dir = Path(argv[0])
+    ranks = Ranks()
+    if not ranks.writer:
+        events = EventWriter(Path(os.devnull))  # still checked against the records, like rank 0's
+        return Trainer(run_dir, RunConfig.load(run_dir / "config.toml"), events, ranks).run()
     write_pid(run_dir / "engine.pid", os.getpid())
     events = EventWriter(run_dir / "events.jsonl")
+    code = EXIT_FAILED
     try:
-        return Trainer(run_dir, RunConfig.load(run_dir / "config.toml"), events).run()
+        code = Trainer(run_dir, RunConfig.load(run_dir / "config.toml"), events, ranks).run()
+        return code
     except Exception as exc:  # a bug, not the user's mistake: say so in the run, keep the traceback in the log
         return record_crash(events, "engine", exc, "engine.log")
     finally:
         events.close()
+        if ranks.size > 1:
+            (run_dir / EXIT_FILE).write_text(str(code))
 
 
 if __name__ == "__main__":

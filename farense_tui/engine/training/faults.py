@@ -20,6 +20,7 @@ FAULTS_ENV = "FARENSE_FAULTS"
 METAL_OOM = ("[METAL] Command buffer execution failed: Insufficient Memory "
              "(00000008:kIOGPUCommandBufferCallbackErrorOutOfMemory) (injected fault)")
 CHECKPOINT_HANG_SECONDS = 30.0
+HANG_SECONDS = 3600.0  # longer than any test's hang timeout: the supervisor must end it
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Faults:
     alloc_error_at_step: int = 0  # raise MLX's allocation error after this step's first micro-batch, once
     hang_in_checkpoint_at_step: int = 0  # sleep halfway through writing this checkpoint
     checkpoint_pause: float = 0.0  # seconds slept at each stage of every checkpoint write (kill soak)
+    hang_at_step: int = 0  # data-parallel: rank 1 stops answering after this step, once (a hung all_sum)
 
     @classmethod
     def from_env(cls) -> Faults:
@@ -47,7 +49,9 @@ def before_step(faults: Faults, step: int, model: nn.Module) -> None:
         _poison_one_lora_weight(model)
 
 
-def after_step(faults: Faults, step: int, restarts: int) -> None:
+def after_step(faults: Faults, step: int, restarts: int, rank: int = 0) -> None:
+    if step == faults.hang_at_step > 0 and restarts == 0 and rank == 1:
+        time.sleep(HANG_SECONDS)
     if step == faults.abort_at_step > 0 and (restarts == 0 or not faults.abort_once):
         print(METAL_OOM, file=sys.stderr, flush=True)
         os.abort()
@@ -56,7 +60,10 @@ def after_step(faults: Faults, step: int, restarts: int) -> None:
 def mid_step(faults: Faults, step: int, restarts: int, micro_batches: Iterable) -> Iterator:
     """The step's micro-batches; at the faulty step MLX's allocation error once the first has trained."""
     batches = iter(micro_batches)
-    yield next(batches)
+    first = next(batches, None)
+    if first is None:  # a rank with no share of this step
+        return
+    yield first
     if step == faults.alloc_error_at_step > 0 and restarts == 0:
         raise RuntimeError("[metal::malloc] Unable to allocate 1073741824 bytes (injected fault)")
     yield from batches

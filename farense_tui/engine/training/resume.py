@@ -19,13 +19,16 @@ from farense_tui.engine.training.checkpoint_writer import load_optimizer_state
 from farense_tui.engine.training.setup import TrainingSetup
 
 
-def restore(run_dir: Path, cfg: RunConfig, setup: TrainingSetup, events: EventWriter) -> TrainingState | None:
+def restore(run_dir: Path, cfg: RunConfig, setup: TrainingSetup, events: EventWriter,
+            clean: bool = True) -> TrainingState | None:
     """Load the checkpoint into setup's model and optimizer; its record, or None for a fresh start.
 
     A half-written checkpoint (a kill mid-write) is removed; its predecessor is the one resumed.
     A run that had trained but has no complete checkpoint left says so before starting from 0.
+    Only the writing rank cleans (`clean`), so ranks sharing the folder never race on it.
     """
-    checkpoints.clean_partial(run_dir)
+    if clean:
+        checkpoints.clean_partial(run_dir)
     found = checkpoints.latest_checkpoint(run_dir)
     if found is None:
         record = TrainingState.load(run_dir)

@@ -3,7 +3,7 @@
 Ours, not mlx-lm's compiled step, because that one lives inside its train() and averages
 per-micro-batch means; here each micro-batch adds its summed gradient, loss and target tokens,
 and the update divides once by the step's tokens (token_loss.py), so any batch × accumulation
-split of a step trains the same. Data-parallel ranks would all_sum the three before `apply`.
+split of a step trains the same. Data-parallel ranks all_sum the three before `apply` (ranks.py).
 """
 
 from __future__ import annotations
@@ -15,11 +15,14 @@ import mlx.nn as nn
 import mlx.optimizers as optim
 from mlx.utils import tree_map
 
+from farense_tui.engine.training.ranks import Ranks
+
 from farense_tui.engine.training.token_loss import per_token, summed_token_loss
 
 
 class CompiledSteps:
-    def __init__(self, model: nn.Module, optimizer: optim.Optimizer):
+    def __init__(self, model: nn.Module, optimizer: optim.Optimizer, ranks: Ranks):
+        self.model, self.ranks = model, ranks
         loss_and_grad = nn.value_and_grad(model, summed_token_loss)
         state = [model.state, optimizer.state, mx.random.state]
         add = partial(tree_map, lambda a, b: a + b)
@@ -37,14 +40,19 @@ class CompiledSteps:
 
         self._accumulate, self._apply, self._state = accumulate, apply, state
 
-    def run(self, micro_batches) -> tuple[float, int]:
-        """Train one optimizer step: (loss per target token over the step, target tokens trained).
+    def run(self, micro_batches) -> tuple[float, int, int]:
+        """Train one optimizer step on this rank's micro-batches: (loss per target token over the
+        step, target tokens trained over all ranks, target tokens trained here).
 
         Micro-batches are drawn one at a time, so only one is in memory."""
         grad, loss_sum, ntoks = None, mx.array(0.0), mx.array(0)
         for batch, lengths in micro_batches:
             grad, loss_sum, ntoks = self._accumulate(batch, lengths, grad, loss_sum, ntoks)
             mx.eval(grad, loss_sum, ntoks)
+        local = ntoks.item()
+        if grad is None:  # more ranks than micro-batches: this one adds nothing to the sums
+            grad = tree_map(mx.zeros_like, self.model.trainable_parameters())
+        grad, loss_sum, ntoks = self.ranks.sum(grad, loss_sum, ntoks)
         loss = self._apply(grad, loss_sum, ntoks)
         mx.eval(self._state, loss)
-        return loss.item(), ntoks.item()
+        return loss.item(), ntoks.item(), local

@@ -27,6 +27,7 @@ from farense_tui.engine.training.batching import micro_batches
 from farense_tui.engine.training.controls import Controls
 from farense_tui.engine.training.evaluation import validation_loss
 from farense_tui.engine.training.memory_watch import MemoryWatch
+from farense_tui.engine.training.ranks import Ranks
 from farense_tui.engine.training.resume import restore
 from farense_tui.engine.training.setup import build_setup
 from farense_tui.engine.training.steps import CompiledSteps
@@ -34,11 +35,12 @@ from farense_tui.engine.training.stop import StopTraining
 
 
 class Trainer:
-    def __init__(self, run_dir: Path, cfg: RunConfig, events: EventWriter):
+    def __init__(self, run_dir: Path, cfg: RunConfig, events: EventWriter, ranks: Ranks | None = None):
         self.run_dir = run_dir
         self.cfg = cfg
         self.p = cfg.profile
         self.events = events
+        self.ranks = ranks or Ranks()  # alone unless started by mlx.launch
         self.controls = Controls(run_dir)
         self.faults = faults.Faults.from_env()
         self.step = 0
@@ -91,7 +93,7 @@ class Trainer:
         self.set_state(state="loading", message=f"loading {self.cfg.model}")
         self.setup = build_setup(self.cfg, self.events)
         self.total_steps = self.setup.total_steps
-        saved = restore(self.run_dir, self.cfg, self.setup, self.events)
+        saved = restore(self.run_dir, self.cfg, self.setup, self.events, clean=self.ranks.writer)
         if saved is not None:
             self.step, self.best_step, self.evals_since_best = saved.step, saved.best_step, saved.evals_since_best
             self.best_val_loss = math.inf if saved.best_val_loss is None else saved.best_val_loss
@@ -100,7 +102,7 @@ class Trainer:
         elif self.setup.masking_note:
             self.events.emit("note", kind="data", message=self.setup.masking_note)
         self.memory = MemoryWatch(self.p.memory_budget_gb, self.p.backend)
-        self.steps = CompiledSteps(self.setup.model, self.setup.optimizer)
+        self.steps = CompiledSteps(self.setup.model, self.setup.optimizer, self.ranks)
 
     def _train_step(self) -> None:
         self.step += 1
@@ -113,21 +115,32 @@ class Trainer:
         inputs = sum(min(len(self.setup.train_set[i][0]), self.p.max_seq_length) for i in group)
         # References, not copies (MLX arrays are immutable): what an allocation error mid-step rolls back to.
         self.before_step = (self.setup.model.trainable_parameters(), tree_map(lambda a: a, self.setup.optimizer.state))
-        loss, ntoks = self.steps.run(faults.mid_step(self.faults, self.step, self.restarts, batches))
+        mine = self.ranks.share(batches)
+        loss, ntoks, local = self.steps.run(faults.mid_step(self.faults, self.step, self.restarts, mine))
         self.before_step = None
         step_time = time.perf_counter() - tic
         self.trained_tokens += ntoks
         guards.check_loss(self, loss)
         mem = self.memory.sample()
+        per_rank = self._per_rank(local / step_time, mem)
         if self.cfg.events:
             self.events.emit(
                 "step", step=self.step, total_steps=self.total_steps, epoch=self.setup.order.epoch_of(self.step),
                 loss=round(loss, 6), learning_rate=float(self.setup.optimizer.learning_rate.item()),
                 tokens_per_sec=round(ntoks / step_time, 1), step_time=round(step_time, 4),
                 trained_tokens=self.trained_tokens, input_tokens=inputs, **mem,
+                **({"ranks": per_rank} if per_rank else {}),  # one-rank runs' events stay as they were
             )
         guards.check_memory(self, mem)
-        faults.after_step(self.faults, self.step, self.restarts)
+        faults.after_step(self.faults, self.step, self.restarts, self.ranks.rank)
+
+    def _per_rank(self, tokens_per_sec: float, mem: dict) -> list[dict] | None:
+        """Each rank's tokens/s and memory, gathered to every rank (rank 0 writes them); None alone."""
+        if self.ranks.size == 1:
+            return None
+        rows = self.ranks.gather([tokens_per_sec, mem["mem_peak_gb"], mem["rss_gb"]])
+        return [{"rank": r, "tokens_per_sec": round(t, 1), "mem_peak_gb": round(p, 4), "rss_gb": round(m, 4)}
+                for r, (t, p, m) in enumerate(rows)]
 
     def _evaluate(self) -> None:
         """Validation loss on the valid split; a better one than before becomes the best adapter."""
@@ -140,7 +153,9 @@ class Trainer:
         is_best = self.step > 0 and val_loss < self.best_val_loss
         if is_best:
             self.best_val_loss, self.best_step, self.evals_since_best = val_loss, self.step, 0
-            ckpt.publish_weights(self.run_dir, "best", self._adapter_weights(), self.setup.adapter_config)
+            if self.ranks.writer:
+                weights = self._adapter_weights()
+                ckpt.publish_weights(self.run_dir, "best", weights, self.setup.adapter_config)
         elif self.step > 0:
             self.evals_since_best += 1
         self.events.emit(
@@ -160,7 +175,9 @@ class Trainer:
             return True
         return False
 
-    def checkpoint(self, reason: str) -> Path:
+    def checkpoint(self, reason: str) -> Path | None:
+        if not self.ranks.writer:
+            return None  # the ranks hold the same weights and optimizer state: rank 0's copy is the one
         before = (self.state, self.state_message)
         self.set_state(state="saving", message=f"checkpoint at step {self.step} ({reason})")
         folder = ckpt.write_checkpoint(
@@ -200,6 +217,8 @@ class Trainer:
 
     def _finish(self) -> None:
         folder = self.checkpoint("final")
+        if folder is None:
+            return
         final = ckpt.publish_adapter(self.run_dir, folder, "final")
         best = self.run_dir / "best"
         self.events.emit(

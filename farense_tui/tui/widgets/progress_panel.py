@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import ProgressBar, Static
 
-from farense_tui.engine.runs.status import RunStatus, fmt_duration, fmt_loss, fmt_lr, describe_recovery
+from farense_tui.engine.runs.status import RunStatus, fmt_duration, fmt_loss, fmt_lr, describe_recovery, ranks_text
 
 
 def banner_text(s: RunStatus) -> tuple[str, str]:
@@ -41,7 +41,7 @@ class ProgressPanel(Vertical):
     ProgressPanel ProgressBar { width: 1fr; max-width: 48; }
     ProgressPanel ProgressBar Bar { width: 1fr; }
     ProgressPanel #timing { width: auto; padding-left: 1; }
-    ProgressPanel #figures { height: 1; }
+    ProgressPanel #figures { height: auto; }  /* a second line lists the ranks of a data-parallel run */
     ProgressPanel #cost { height: 1; color: $foreground-muted; }
     ProgressPanel #state { height: 1; color: $foreground-muted; }
     """
@@ -70,7 +70,8 @@ class ProgressPanel(Vertical):
         best = f" (best {fmt_loss(s.best_val_loss)})" if s.best_val_loss is not None else ""
         tps = f"{s.tokens_per_sec:.0f}" if s.tokens_per_sec is not None else "--"
         self._put("#figures",
-                  f"loss {fmt_loss(s.loss)}   val {fmt_loss(s.val_loss)}{best}   lr {fmt_lr(s.learning_rate)}   {tps} tok/s")
+                  f"loss {fmt_loss(s.loss)}   val {fmt_loss(s.val_loss)}{best}   lr {fmt_lr(s.learning_rate)}   {tps} tok/s"
+                  + (f"\n{ranks_text(s)}" if s.ranks else ""), layout=True)  # data-parallel: all ranks, one line
         # What the run cost so far: work hours, tokens, median speed, peak memory, money at a price.
         self._put("#cost", f"cost {s.cost.words(price_per_hour)}" if s.run_dir is not None else "")
         if s.run_dir is None:

@@ -1,0 +1,147 @@
+"""Starting a run's engine on several ranks through MLX's own launcher (`mlx.launch`).
+
+MLX does the transport (ring over TCP, JACCL over Thunderbolt 5, MPI); this module only builds the
+launcher's command line, checks the hosts before training starts, and watches the ranks as one
+group: rank 0 reports its exit code in a file (the launcher does not pass it on), and a group that
+stops making progress (MLX's ring all_sum can hang: mlx issue 4475) is killed so the supervisor
+restarts it from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from farense_tui.engine.errors import UserError
+from farense_tui.engine.runs.config import RunConfig
+from farense_tui.engine.runs.events import read_all
+from farense_tui.engine.runs.exit_codes import EXIT_RANK_LOST
+
+EXIT_FILE = "engine.exit"  # rank 0's exit code, written as it ends
+EXIT_GRACE_SECONDS = 1.0  # after rank 0 ends, how long the others get to end on their own (a stop leaves them in all_sum)
+HUNG = -signal.SIGKILL  # a group killed for hanging reads as killed to the diagnosis
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+LAUNCHER = "from mlx._distributed_utils.launch import main; main()"
+
+
+def read_hosts(path: str) -> tuple[list[dict], str]:
+    """(hosts, backend named in the file or "") of an mlx.launch hostfile, or a UserError naming the problem."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        hosts = data["hosts"] if isinstance(data, dict) else data
+        if not hosts or not all(isinstance(h, dict) and h.get("ssh") for h in hosts):
+            raise ValueError('each host needs an "ssh" name')
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{path}: not an mlx.launch hostfile ({exc}); see README, 'Training on several Macs'") from None
+    return hosts, data.get("backend", "") if isinstance(data, dict) else ""
+
+
+def check_hosts(path: str, timeout: float = 5.0) -> None:
+    """Every host in the hostfile answers over SSH without a password, before any training starts."""
+    hosts, _ = read_hosts(path)
+    for host in hosts:
+        name = host["ssh"]
+        if name in LOCAL_HOSTS:
+            continue
+        try:
+            done = subprocess.run(
+                ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={int(timeout)}", name, "true"],
+                capture_output=True, text=True, timeout=timeout + 5,
+            )
+            why = done.stderr.strip().splitlines()[-1] if done.returncode else ""
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            why = str(exc)
+        if why:
+            raise UserError(f"host {name} (from {path}) cannot be reached over SSH without a password: {why}. "
+                            "Set up SSH keys first; see README, 'Training on several Macs'")
+
+
+def free_port(count: int) -> int:
+    """A first port with `count` free ports after it: the ring backend listens on port + rank, and
+    other runs or tests on this machine may hold mlx.launch's fixed default."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            first = probe.getsockname()[1]
+        if first + count < 65536 and all(_free(first + i) for i in range(count)):
+            return first
+    raise UserError("no free TCP ports on 127.0.0.1 for the ranks")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def launch_command(cfg: RunConfig, run_dir: Path) -> list[str]:
+    """mlx.launch running the engine process on every rank, with this Python (the same path on every host)."""
+    # mlx.launch's module has no __main__ guard, so call its main() (the console script does the same).
+    cmd = [sys.executable, "-c", LAUNCHER, "--python", sys.executable]
+    if cfg.hosts:
+        hosts, named = read_hosts(cfg.hosts)
+        cmd += ["--hostfile", cfg.hosts, "--backend", named or cfg.backend]
+        count = len(hosts)
+    else:
+        cmd += ["--hosts", "127.0.0.1", "-n", str(cfg.ranks), "--backend", cfg.backend]
+        count = cfg.ranks
+    engine = ["-m", "farense_tui.engine.training.engine_process", str(run_dir)]
+    return cmd + ["--starting-port", str(free_port(count)), "--", *engine]
+
+
+def run_ranks(cfg: RunConfig, run_dir: Path, log, env: dict) -> int:
+    """Run all ranks until rank 0 ends, a rank dies, or none makes progress for cfg.hang_timeout
+    seconds while training; rank 0's exit code, or HUNG/-SIGKILL when it never said one."""
+    (run_dir / EXIT_FILE).unlink(missing_ok=True)
+    # Its own process group: the launcher does not kill a rank that is still running when rank 0
+    # ends, and a hang can only be broken from outside.
+    proc = subprocess.Popen(launch_command(cfg, run_dir), stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, env=env, process_group=0)
+    ended_at, started = None, time.time()
+    while proc.poll() is None:
+        time.sleep(0.2)
+        if (run_dir / EXIT_FILE).exists():
+            ended_at = ended_at or time.monotonic()
+            if time.monotonic() - ended_at > EXIT_GRACE_SECONDS:
+                break
+        elif is_hung(run_dir, cfg.hang_timeout, started):
+            log.write(f"farense: no progress for {cfg.hang_timeout:.0f} s while training: killing all ranks\n".encode())
+            break
+    _kill_group(proc)
+    try:
+        code = int((run_dir / EXIT_FILE).read_text())
+    except (OSError, ValueError):
+        code = HUNG  # a rank died (the launcher then stops the rest) or the group hung
+    return HUNG if code == EXIT_RANK_LOST else code
+
+
+def is_hung(run_dir: Path, timeout: float, started: float = 0.0) -> bool:
+    """No event for `timeout` seconds while this launch's group (started at `started`: a state
+    before it is a previous group's, and starting up may take long) says it is training."""
+    path = run_dir / "events.jsonl"
+    try:
+        quiet = time.time() - path.stat().st_mtime
+    except OSError:
+        return False
+    if quiet < timeout:
+        return False
+    states = [e for e in read_all(path) if e["type"] == "state"]
+    # Paused, loading or saving may be slow.
+    return bool(states) and states[-1]["state"] == "training" and states[-1]["time"] >= started
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
