@@ -9,6 +9,7 @@ and the chat model (chat_session.py); keys and palette commands delegate to them
 
 from __future__ import annotations
 
+import gc
 from functools import partial
 from pathlib import Path
 from typing import Iterable
@@ -119,6 +120,13 @@ class FarenseApp(App[int]):
             self.measure_hardware()
         if self.attach_live:
             self.find_runs()
+        self.set_timer(3.0, self.freeze_startup_objects)
+
+    def freeze_startup_objects(self) -> None:
+        # The widgets, styles and modules made at start-up live as long as the App; frozen, a full
+        # garbage collection no longer walks them, which took 100-160 ms pauses out of switches.
+        gc.collect()
+        gc.freeze()
 
     def on_unmount(self) -> None:
         self.watcher.close()
