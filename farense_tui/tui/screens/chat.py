@@ -26,8 +26,6 @@ from farense_tui.tui.messages import (
     ModelLoaded,
     ModelLoading,
     ReplyFinished,
-    ServerEnded,
-    ServerStarted,
     TargetPrepared,
     TargetsListed,
     TokenGenerated,
@@ -36,6 +34,7 @@ from farense_tui.tui.widgets.chat_message import ChatMessage, SideBySide
 from farense_tui.tui.widgets.chrome import CockpitScreen, chrome
 from farense_tui.tui.widgets.export_dialog import ExportDialog
 from farense_tui.tui.widgets.key_bar import KeyBar
+from farense_tui.tui.widgets.serving_line import ServingLine
 
 PICK_PROMPT = "choose a base model or an adapter"
 
@@ -87,7 +86,7 @@ class ChatScreen(CockpitScreen):
             yield Label("system")
             yield Input(id="system", compact=True, placeholder="no system message",
                         tooltip="sent before the conversation; a run's adapter starts with the one it trained with")
-        yield Static(id="serving", markup=False)
+        yield ServingLine()
         yield VerticalScroll(id="conversation")
         yield Static(id="status", markup=False)
         yield Input(placeholder="ask something — enter sends", id="prompt")
@@ -100,7 +99,6 @@ class ChatScreen(CockpitScreen):
 
     def on_mount(self) -> None:
         self.chat.view = self
-        self.query_one("#serving").display = self.app.serving.running
         self.query_one("#conversation").anchor()
         self.show_status()
         self.action_refresh_targets()
@@ -367,32 +365,8 @@ class ChatScreen(CockpitScreen):
             self.app.push_screen(ExportDialog(*chosen))
 
     def action_toggle_serving(self) -> None:
+        line = self.query_one(ServingLine)
         if self.app.serving.server is not None:
-            self.app.serving.close()
-            self.post_message(ServerEnded())
+            line.stop()
         elif (chosen := self.chosen_adapter()) is not None:
-            self.query_one("#serving", Static).update(f"starting mlx-lm's server for {chosen[0].name}:{chosen[1]}…")
-            self.query_one("#serving").display = True
-            self.start_serving(*chosen)
-
-    @work(thread=True, exclusive=True, group="serve", exit_on_error=False, description="start the adapter server")
-    def start_serving(self, run_dir: Path, checkpoint: str) -> None:
-        try:
-            server = self.app.serving.start(run_dir, checkpoint)
-        except UserError as exc:
-            self.app.serving.close()
-            self.post_message(ServerEnded(str(exc)))
-            return
-        self.post_message(ServerStarted(self.app.serving.label, server.url, server.curl_example()))
-
-    @on(ServerStarted)
-    def show_server(self, event: ServerStarted) -> None:
-        self.query_one("#serving", Static).update(f"serving {event.label} on {event.url} (F7 stops)\n{event.curl}")
-
-    @on(ServerEnded)
-    def hide_server(self, event: ServerEnded) -> None:
-        self.query_one("#serving").display = False
-        if event.error:
-            self.notify(f"Serving failed: {event.error}", severity="error")
-        else:
-            self.notify("Server stopped")
+            line.start(*chosen)
