@@ -17,7 +17,6 @@ import time
 from contextlib import nullcontext
 from dataclasses import asdict
 from datetime import datetime, timezone
-from importlib.metadata import version
 from pathlib import Path
 
 import mlx.core as mx
@@ -35,6 +34,7 @@ from farense_tui.engine.runs.events import EventWriter, read_all, record_crash
 from farense_tui.engine.runs.exit_codes import EXIT_FAILED
 from farense_tui.engine.training.evaluation import validation_loss
 from farense_tui.engine.training.splits import load_split
+from farense_tui.engine.versions import versions
 
 
 class Cancelled(Exception):
@@ -97,7 +97,7 @@ class Evaluation:
             "loss": loss,
             "metrics": summarize(answers, samples) if answers else {},
             "note": "text data has no reference answers: loss and perplexity only" if data.format == "text" else "",
-            "versions": {p: version(p) for p in ("farense-tui", "mlx", "mlx-lm", "rouge-score")},
+            "versions": versions("farense-tui", "mlx", "mlx-lm", "rouge-score"),
             "started": started.isoformat(timespec="seconds"),
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "cost": {

@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from importlib.metadata import version
 from pathlib import Path
 
 from farense_tui.engine.export.plan import ExportPlan
 from farense_tui.engine.runs.events import EventWriter
+from farense_tui.engine.versions import versions
 
 PROVENANCE = "provenance.json"
 
@@ -36,7 +36,7 @@ def write_provenance(plan: ExportPlan, folder: Path, check: str) -> dict:
         "dequantize": plan.dequantize,
         "check": check,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "versions": {name: version(name) for name in ("farense-tui", "mlx", "mlx-lm")},
+        "versions": versions("farense-tui", "mlx", "mlx-lm"),
         "files": {p.name: p.stat().st_size for p in sorted(folder.iterdir()) if p.is_file()},
     }
     (folder / PROVENANCE).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
