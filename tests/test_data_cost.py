@@ -70,6 +70,6 @@ def test_data_check_with_a_profile_prints_the_cost(tmp_path, farense_home, tiny_
     assert main(["data", "check", str(data), "--model", str(tiny_model_dir), "--profile", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "train, valid: text format has no prompt to mask: training on all tokens" in out
-    assert "16 examples: 2 steps/epoch, 6 steps (3 epochs)" in out  # cpu: batch 4x2, 3 epochs
+    assert "16 examples: 2 steps/epoch, 10 steps (5 epochs)" in out  # cpu: batch 4x2, 5 epochs
     assert "tokens/step (batch 4×2)" in out
     assert "per epoch (training steps only) at 200 tok/s" in out and "5 steps of run 20260102-100000-tiny" in out
