@@ -49,6 +49,8 @@ class RunInfo:
     profile: str
     alive: bool
     recoverable: bool
+    group: str = ""  # the group queued with it, one run per training seed (runs/group.py)
+    seed: int = 0  # its training seed
 
     @property
     def checkpoint_step(self) -> int:
@@ -155,6 +157,7 @@ def info(run_dir: Path) -> RunInfo:
         best_val_loss=status.best_val_loss if status.best_val_loss is not None else saved.best_val_loss,
         created=cfg.created or (run_dir / "config.toml").stat().st_ctime, model=cfg.model, profile=cfg.profile.name,
         alive=bool(status.alive), recoverable=status.status == State.DEAD or status.recoverable,
+        group=cfg.group, seed=cfg.profile.seed,
     )
 
 
@@ -175,7 +178,8 @@ def list_runs(runs_root: Path | None = None) -> list[RunInfo]:
             found.append(info(run_dir.parent))
         except (UserError, KeyError, OSError):
             continue  # a half-created or foreign folder; not a run we can describe
-    return found
+    # Newest first by creation: run ids start with the time, but a group's runs carry its chosen name.
+    return sorted(found, key=lambda r: r.created, reverse=True)
 
 
 def find_run(run: str) -> Path:
