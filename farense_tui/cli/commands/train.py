@@ -144,7 +144,9 @@ def follow_group(group) -> int:
         if code == 130 or runs.info(run_dir).status == State.STOPPED:
             break
     print(f"group {group.name}: {_states(group)}" + ("" if group.queue_alive else ", queue ended"))
-    if any(s != State.FINISHED for s in group.states().values()) and not group.queue_alive:
+    if all(s == State.FINISHED for s in group.states().values()):
+        print(f"the spread across training seeds: farense-tui eval {group.name} --base --seeds 123,456,789")
+    elif not group.queue_alive:
         print(f"continue it with: farense-tui train --resume {group.name}")
     return code
 
@@ -171,14 +173,33 @@ def _set_ranks(run_dir: Path, args) -> None:
 def follow(run_dir: Path, stop=None, stopping: str = "stopping and saving a checkpoint") -> int:
     """Print the run's events until it ends; Ctrl-C sends stop-and-save (or calls `stop`), a second
     Ctrl-C leaves."""
-    import shlex
     import signal
+
+    from farense_tui.engine.runs import commands
+
+    interrupts = []
+
+    def on_interrupt(*_) -> None:
+        interrupts.append(True)
+        if len(interrupts) == 1:
+            print(f"\nCtrl-C: {stopping} (Ctrl-C again to leave it running)…", flush=True)
+            (stop or (lambda: commands.send(run_dir, "stop")))()
+
+    # First, so a Ctrl-C while the modules below load already stops the run.
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        return _print_run(run_dir, interrupts)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _print_run(run_dir: Path, interrupts: list) -> int:
+    import shlex
 
     from farense_tui.engine import runs
     from farense_tui.engine.data.sample_prompt import first_prompt
-    from farense_tui.engine.runs import commands
     from farense_tui.engine.runs.config import RunConfig
-    from farense_tui.engine.runs.event_types import State
+    from farense_tui.engine.runs.event_types import ENDED, State
     from farense_tui.engine.runs.follow import follow as follow_run
     from farense_tui.engine.literal import terminal_safe
     from farense_tui.engine.runs.status import RunStatus, describe_event, progress_line
@@ -200,19 +221,7 @@ def follow(run_dir: Path, stop=None, stopping: str = "stopping and saving a chec
         if tty and any(e["type"] == "step" for e in events):
             print("\r\x1b[2K" + progress_line(status), end="", flush=True)
 
-    interrupts = []
-
-    def on_interrupt(*_) -> None:
-        interrupts.append(True)
-        if len(interrupts) == 1:
-            print(f"\nCtrl-C: {stopping} (Ctrl-C again to leave it running)…", flush=True)
-            (stop or (lambda: commands.send(run_dir, "stop")))()
-
-    previous = signal.signal(signal.SIGINT, on_interrupt)
-    try:
-        follow_run(run_dir, show, lambda: len(interrupts) > 1, until_ended=True)
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    follow_run(run_dir, show, lambda: len(interrupts) > 1, until_ended=True)
     if len(interrupts) > 1:
         print("\nleaving the run to finish its checkpoint in the background")
         return 130
