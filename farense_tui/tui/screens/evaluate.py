@@ -190,6 +190,7 @@ class EvaluateScreen(CockpitScreen):
     def show_end(self, message: EvalEnded) -> None:
         self.running = False
         if message.result is None:
+            self.query_one("#progress", ProgressBar).update(total=1, progress=0)  # not left spinning
             self.set_status(message.message)
             return
         self.show_result(message.result, message.answers)
