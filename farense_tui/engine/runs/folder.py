@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +18,7 @@ import psutil
 
 from farense_tui.engine import paths
 from farense_tui.engine.errors import UserError
-from farense_tui.engine.files import write_pid
-from farense_tui.engine.machine.blas import with_fast_blas
+from farense_tui.engine.detached import start_detached
 from farense_tui.engine.profiles.downshift import downshift, settings
 from farense_tui.engine.profiles.profile import Profile
 from farense_tui.engine.runs import checkpoints as ckpt
@@ -86,17 +83,7 @@ def start(run_dir: Path) -> subprocess.Popen:
     """Start the supervisor in its own session, so the run outlives this process and terminal."""
     if is_alive(run_dir):
         raise UserError(f"run {run_dir.name} is already running")
-    log = open(run_dir / "engine.log", "ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "farense_tui.engine.runs.supervisor", str(run_dir)],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True, env=with_fast_blas({**os.environ, "FARENSE_HOME": str(paths.home())}),
-    )
-    log.close()
-    write_pid(run_dir / "supervisor.pid", proc.pid)  # now, so a reader never sees a gap
-    # Reap it when it ends, or a long-lived cockpit collects a zombie per run it started.
-    threading.Thread(target=proc.wait, name=f"reap {run_dir.name}", daemon=True).start()
-    return proc
+    return start_detached("farense_tui.engine.runs.supervisor", run_dir, "engine.log", "supervisor.pid")
 
 
 def is_alive(run_dir: Path) -> bool:

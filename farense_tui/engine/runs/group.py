@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +19,7 @@ from pathlib import Path
 from farense_tui.engine import paths
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.files import atomic_write_json, read_json
-from farense_tui.engine.machine.blas import with_fast_blas
+from farense_tui.engine.detached import start_detached
 from farense_tui.engine.runs import commands
 from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.event_types import State
@@ -108,16 +106,7 @@ def start_queue(group: Group) -> subprocess.Popen:
             writer = EventWriter(run_dir / "events.jsonl")
             writer.emit("state", state=State.QUEUED.value, message=f"queued again: group {group.name} continues")
             writer.close()
-    log = open(group.folder / "queue.log", "ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", QUEUE_MODULE, str(group.folder)],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        env=with_fast_blas({**os.environ, "FARENSE_HOME": str(paths.home())}),
-    )
-    log.close()
-    (group.folder / "queue.pid").write_text(str(proc.pid))
-    threading.Thread(target=proc.wait, name=f"reap {group.name}", daemon=True).start()
-    return proc
+    return start_detached(QUEUE_MODULE, group.folder, "queue.log", "queue.pid")
 
 
 def stop(group: Group, current: Path | None) -> None:
