@@ -51,6 +51,9 @@ def run(args) -> int:
     if args.attach:
         return follow_group(group) if group else follow(runs.find_run(args.attach))
     if group is not None:  # --resume GROUP: the queue again, from where it stopped
+        if all(state == "finished" for state in group.states().values()):
+            print(f"every run of group {group.name} has finished: nothing to continue")
+            return 0
         start_queue(group)
         print(f"group {group.name}: the queue continues ({_states(group)})")
     elif args.resume:
