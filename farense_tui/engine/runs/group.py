@@ -118,15 +118,18 @@ def stop(group: Group, current: Path | None) -> None:
         commands.send(current, "stop")
 
 
-def current_run(group: Group) -> Path | None:
-    """The run the queue trains now, else the next it will start, else None (all ended)."""
-    waiting = None
-    for run_dir in group.run_dirs:
-        if is_alive(run_dir):
-            return run_dir
-        if waiting is None and info(run_dir).status in (State.QUEUED, State.CREATED):
-            waiting = run_dir
-    return waiting
+def running_run(group: Group) -> Path | None:
+    """The run of the group training now (the queue trains one at a time), or None."""
+    return next((run_dir for run_dir in group.run_dirs if is_alive(run_dir)), None)
+
+
+def group_of(run_dir: Path) -> Group | None:
+    """The group a run was queued in (its config names it), or None."""
+    try:
+        name = RunConfig.load(run_dir / "config.toml").group
+    except (UserError, KeyError):  # a damaged config: not known to be in a group
+        return None
+    return find_group(str(run_dir.parent / f"{name}{SUFFIX}")) if name else None
 
 
 def find_group(name: str) -> Group | None:
