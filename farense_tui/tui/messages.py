@@ -32,6 +32,14 @@ class RunEventsArrived(Message):
 
 
 @dataclass
+class GroupRunStarted(Message):
+    """The queue of the active run's group started its next run, after `previous` ended."""
+
+    previous: Path
+    run_dir: Path
+
+
+@dataclass
 class RunLivenessChanged(Message):
     """The run's supervisor process was found alive or gone (posted on a change only)."""
 

@@ -153,7 +153,7 @@ def test_snapshot_compare_80x24(snap_compare):
     """Two runs overlaid at 80x24: the top border "loss by step · EMA 0.6 · linear" with the train
     and val legend; each run's smoothed training loss in its colour over its raw curve in a faint
     shade, its validation losses as dots; the bottom border names both runs, the active one with ▸;
-    the key bar shows v c e l x."""
+    the key bar shows v c r e l x."""
     assert snap_compare(CompareHost(), terminal_size=(80, 24), run_before=_compare)
 
 
@@ -170,3 +170,48 @@ async def test_the_active_run_alone_says_how_to_add_runs():
         await _compare(pilot)
         legend = str(app.screen.query_one(CompareChart).border_subtitle)
         assert "20260101-120000-tiny-llama" in legend and "c on Training marks runs" in legend
+
+
+async def test_pick_runs_on_the_monitor_shares_the_marks_with_training():
+    """r on the Monitor lists runs/ with checkboxes: the active run checked and fixed, a checked run
+    joins the overlay, and Training's runs table shows the same mark, in the run's colour even on
+    the cursor row."""
+    from textual.widgets import SelectionList
+
+    from farense_tui.tui.widgets.run_picker import RunPicker
+    from farense_tui.tui.widgets.runs_table import RunsTable
+
+    finished = training_history(total=12, upto=12, recovery_at=None) + [
+        {"type": "state", "time": T0 + 80, "state": "finished", "message": "finished at step 12"}]
+    old, new = fabricate_run(OLD, finished), fabricate_run(NEW, finished)
+    app = create_app(attach_live=False, detect_hardware=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.attach(new)
+        await pilot.press("3", "r")
+        picker = app.screen
+        assert isinstance(picker, RunPicker)
+        options = picker.query_one(SelectionList)
+        await wait_until(pilot, lambda: options.option_count == 2, what="runs listed in the picker")
+        assert options.selected == [new] and options.get_option_at_index(0).disabled  # the active run
+        await pilot.press("down", "space")
+        assert app.comparison.marked == [old]
+        await pilot.press("escape")
+        chart = app.screen.query_one(CompareChart)
+        await wait_until(pilot, lambda: OLD in str(chart.border_subtitle), what="the picked run in the legend")
+        assert app.screen.view == "compare"
+
+        await pilot.press("2")
+        table = app.screen.query_one(RunsTable)
+        await wait_until(pilot, lambda: table.row_count == 2, what="runs table")
+        table.move_cursor(row=table.get_row_index(str(old)))
+        await pilot.pause()
+        row = table.render_line(1 + table.cursor_row)  # line 0 is the header
+        dot = next(s for s in row if s.text.strip() == "●")
+        assert dot.style.color.triplet == app.comparison.colour(OLD)
+
+        await pilot.press("3", "r")  # unmarked here, unmarked there
+        options = app.screen.query_one(SelectionList)
+        await wait_until(pilot, lambda: options.option_count == 2, what="runs listed again")
+        assert options.selected == [new, old]
+        await pilot.press("down", "space")
+        assert app.comparison.marked == []

@@ -29,6 +29,7 @@ async def test_evaluation_from_the_screen_cancels_then_runs_to_its_table(tiny_mo
         await pilot.press("ctrl+x")
         await wait_until(pilot, lambda: not screen.running, 120, what="the cancel")
         assert "cancelled" in status() and not (run_dir / "eval" / "best-test.json").exists()
+        assert screen.query_one("#progress").total == 1  # still again, not an endless bar
 
         screen.query_one("#max_tokens").value = "8"
         await pilot.press("ctrl+s")

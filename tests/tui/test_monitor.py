@@ -222,7 +222,8 @@ async def test_monitor_draws_a_real_tiny_run(tiny_model_dir, tiny_data):
 def test_snapshot_80x24(snap_compare):
     """Monitor of a fixed 300-step run at 80x24: loss chart on top (train line, orange val dots,
     red restart line at step 130), memory (RAM 16 and budget 11 lines) and tokens/s side by side
-    below, and the summary "step 300/318  loss …  best val 0.686 @300  peak 7.2/11 GB  swap 0.0 GB  ↻1"."""
+    below, and the summary "step 300/318  loss …  best val 0.686 @300  peak 7.2/11 GB  swap 0.0 GB  ↻1";
+    the key bar: v View, c Compare, r Runs, q Quit."""
     assert snap_compare(Host(synthetic_history()), terminal_size=(80, 24), run_before=_settle)
 
 

@@ -46,6 +46,10 @@ async def show_training(pilot) -> None:
     await wait_until(pilot, lambda: app.run_status.step == 18 and app.run_status.alive, what="run history")
     screen = app.screen
     await wait_until(pilot, lambda: screen.query_one("#runs").row_count == 2, what="runs table")
+    # The run under the cursor marked for the Monitor (as c does, without its toast): a dot in its colour.
+    app.comparison.toggle(active)
+    table = screen.query_one("#runs")
+    table.show_runs(list(table.infos.values()), screen.marks())
     await pilot.pause()
 
 
@@ -57,7 +61,9 @@ def test_training_80x24(snap_compare, training_app):
     batch 4→2, accumulation 2→4"; the progress bar at 60% with epoch, elapsed and ETA; loss, val
     (best), lr and tok/s; the cost line (wall hours, 55,800 tokens, 812 tok/s, peak 6.20 GB; no money
     without a price); the event log ending with the latest evaluation and checkpoint; the
-    runs table with the training run and an older finished one; the key bar with p s w m a r c x q.
+    runs table with the training run and an older finished one; the cursor on the training run,
+    which is marked for comparison: its dot and its green "training" keep their colours under the
+    cursor; the key bar with p s w m a r c x q.
     """
     assert snap_compare(training_app, terminal_size=(80, 24), run_before=show_training)
 

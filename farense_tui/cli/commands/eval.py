@@ -2,6 +2,8 @@
 
 The evaluation runs in its own process (engine/evaluate/); this command starts it, prints its
 progress as it follows its events, cancels it on Ctrl-C, and prints the table (or the JSON).
+Given a group (`train --seeds`), it evaluates each of its runs alike and reports the spread
+across the training seeds (engine/evaluate/spread.py).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from farense_tui.engine.errors import UserError
 
 def register(sub) -> None:
     p = sub.add_parser("eval", help="score an adapter (and the base model) on the test split")
-    p.add_argument("runs", nargs="*", metavar="RUN", help="runs to evaluate (default: the newest with an adapter)")
+    p.add_argument("runs", nargs="*", metavar="RUN",
+                   help="runs or groups (train --seeds) to evaluate (default: the newest run with an adapter)")
     p.add_argument("--checkpoint", default="best", help="best, final, last or a step number (default best)")
     p.add_argument("--split", default="test", help="test, valid or a JSONL file (default test)")
     p.add_argument("--base", action="store_true", help="also score the base model (no adapter) on the same examples")
@@ -23,33 +26,79 @@ def register(sub) -> None:
     p.add_argument("--seeds", default="", help="sample seeds, e.g. 123,456,789: mean ± sd over them")
     p.add_argument("--system", help="system message for examples without one (default: the training one)")
     p.add_argument("--price-per-hour", type=float, help="money per hour of this machine, to cost the evaluation")
-    p.add_argument("--json", action="store_true", help="print the results as JSON, one object per run")
+    p.add_argument("--json", action="store_true", help="print the results as JSON, one object per run or group")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from farense_tui.engine.evaluate.job import EvalSettings
+    from farense_tui.engine.runs.group import Group
 
     seeds = _seeds(args.seeds)
     if args.max_tokens < 1 or args.samples < 0:
         raise UserError("--max-tokens must be at least 1 and --samples at least 0")
     code = 0
-    for run_dir in _run_dirs(args.runs):
-        settings = EvalSettings(
-            run_dir=str(run_dir), checkpoint=args.checkpoint, split=args.split, base=args.base,
-            max_tokens=args.max_tokens, samples=args.samples, seeds=seeds,
-            price_per_hour=args.price_per_hour, system=args.system,
-        )
-        result = _evaluate(settings, quiet=args.json)
+    for target in _targets(args.runs):
+        if isinstance(target, Group):
+            code = max(code, _evaluate_group(target, args, seeds))
+            continue
+        result = _evaluate(_settings(args, target, seeds), quiet=args.json)
         if result is None:
             code = 1
-        elif args.json:
-            print(json.dumps(result, ensure_ascii=False))
         else:
-            from farense_tui.engine.evaluate.report import format_table
-
-            print(format_table(result))
+            _print_result(result, args.json)
     return code
+
+
+def _settings(args, run_dir, seeds: list[int]):
+    from farense_tui.engine.evaluate.job import EvalSettings
+
+    return EvalSettings(
+        run_dir=str(run_dir), checkpoint=args.checkpoint, split=args.split, base=args.base,
+        max_tokens=args.max_tokens, samples=args.samples, seeds=seeds,
+        price_per_hour=args.price_per_hour, system=args.system,
+    )
+
+
+def _print_result(result: dict, as_json: bool) -> None:
+    from farense_tui.engine.evaluate.report import format_table
+
+    print(json.dumps(result, ensure_ascii=False) if as_json else format_table(result))
+
+
+def _evaluate_group(group, args, seeds: list[int]) -> int:
+    """Each run of the group evaluated as a run is, then the spread across their training seeds."""
+    from farense_tui.engine import runs
+    from farense_tui.engine.evaluate.job import EvalJob
+    from farense_tui.engine.evaluate.report import format_group
+    from farense_tui.engine.evaluate.spread import group_result, save
+    from farense_tui.engine.runs.config import RunConfig
+
+    evaluated, skipped = [], []
+    for run_dir in group.run_dirs:
+        if runs.is_alive(run_dir):
+            skipped.append(f"{run_dir.name}: still training")
+            continue
+        settings = _settings(args, run_dir, seeds)
+        try:
+            result = _evaluate(settings, quiet=args.json)
+        except UserError as exc:  # no such adapter (a run stopped before its first checkpoint, say)
+            skipped.append(f"{run_dir.name}: {exc}")
+            continue
+        if result is None:
+            return 1
+        if not args.json:
+            _print_result(result, as_json=False)
+        seed = RunConfig.load(run_dir / "config.toml").profile.seed
+        evaluated.append((run_dir.name, seed, EvalJob(run_dir, settings.name).result_path, result))
+    if not evaluated:
+        raise UserError(f"group {group.name}: no run could be evaluated: " + "; ".join(skipped))
+    document = group_result(group.name, settings.name, evaluated, skipped)
+    path = save(group.folder, document)
+    if args.json:
+        print(json.dumps(document, ensure_ascii=False))
+    else:
+        print(f"{format_group(document)}\n  results: {path}")
+    return 0 if not skipped else 1
 
 
 def _seeds(text: str) -> list[int]:
@@ -59,12 +108,14 @@ def _seeds(text: str) -> list[int]:
         raise UserError(f"--seeds {text!r}: expected whole numbers separated by commas, e.g. 123,456,789") from None
 
 
-def _run_dirs(names: list[str]):
+def _targets(names: list[str]):
+    """Each name as a group (train --seeds) or a run folder."""
     from farense_tui.engine import runs
     from farense_tui.engine.runs.checkpoints import adapter_choices
+    from farense_tui.engine.runs.group import find_group
 
     if names:
-        return [runs.find_run(n) for n in names]
+        return [find_group(n) or runs.find_run(n) for n in names]
     done = [r.path for r in runs.list_runs() if adapter_choices(r.path)]
     if not done:
         raise UserError("no run with an adapter yet: train one first")

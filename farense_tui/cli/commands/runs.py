@@ -63,10 +63,22 @@ def _list(args) -> int:
             from farense_tui.engine.runs.folder import full_status
 
             print(f"{'':<36} cost: {full_status(r.path).cost.words(args.price_per_hour)}")
+    _groups()
     for r in (r for r in found if r.status == "dead"):
         print(f"\n{terminal_safe(r.run_id)} stopped unexpectedly; continue it: "
               f"farense-tui train --resume {terminal_safe(r.run_id)}")
     return 0
+
+
+def _groups() -> None:
+    """A line per group queued with `train --seeds`: its runs' states and whether its queue runs."""
+    from farense_tui.engine.literal import terminal_safe
+    from farense_tui.engine.runs.group import list_groups
+
+    for n, group in enumerate(list_groups()):
+        states = ", ".join(f"seed {seed} {state}" for seed, state in zip(group.seeds, group.states().values()))
+        queue = "queue running" if group.queue_alive else "queue ended"
+        print(("\n" if n == 0 else "") + f"group {terminal_safe(group.name)} ({queue}): {states}")
 
 
 def _compare(args) -> int:

@@ -2,6 +2,9 @@
 
 The run itself lives in a detached supervisor process; this command starts it (or attaches),
 prints its events, and on Ctrl-C asks it to stop and save, then waits for the checkpoint.
+`--seeds 0,1,2` queues a run per training seed as a group, trained one after another by the
+group's own detached queue (runs/queue.py); this command then follows each run in turn, and
+Ctrl-C stops the running one and the queue with it.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ def register(sub) -> None:
     length = p.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=profile_number("epochs"), help="passes over the train split")
     length.add_argument("--iters", type=profile_number("iters"), help="optimizer steps (overrides epochs)")
-    p.add_argument("--resume", metavar="RUN", help="continue RUN from its last checkpoint")
-    p.add_argument("--attach", metavar="RUN", help="follow a run that is already going")
+    p.add_argument("--seeds", help="queue one run per training seed, e.g. 0,1,2, as a group trained one after another")
+    p.add_argument("--group", metavar="NAME", help="the group's name with --seeds (default: the time and model)")
+    p.add_argument("--resume", metavar="RUN", help="continue RUN (or a GROUP's queue) from its last checkpoint")
+    p.add_argument("--attach", metavar="RUN", help="follow a run (or a GROUP's runs) that is already going")
     p.add_argument("--no-recover", action="store_true", help="on out-of-memory, stop instead of downshifting")
     p.add_argument("--detach", action="store_true", help="start the run and return at once")
     where = p.add_mutually_exclusive_group()
@@ -34,39 +39,125 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from farense_tui.engine import runs
+    from farense_tui.engine.errors import UserError
     from farense_tui.engine.profiles.profile import load_profile
+    from farense_tui.engine.runs.group import find_group, start_queue
 
+    if args.seeds and (args.attach or args.resume):
+        raise UserError("--seeds queues new runs: it does not go with --attach or --resume")
+    if args.group and not args.seeds:
+        raise UserError("--group names the group that --seeds queues")
+    group = find_group(args.attach or args.resume or "") if args.attach or args.resume else None
     if args.attach:
-        return follow(runs.find_run(args.attach))
-    if args.resume:
+        return follow_group(group) if group else follow(runs.find_run(args.attach))
+    if group is not None:  # --resume GROUP: the queue again, from where it stopped
+        if all(state == "finished" for state in group.states().values()):
+            print(f"every run of group {group.name} has finished: nothing to continue")
+            return 0
+        start_queue(group)
+        print(f"group {group.name}: the queue continues ({_states(group)})")
+    elif args.resume:
         run_dir = runs.find_run(args.resume)
         profile = load_profile(args.profile) if args.profile else None
         if args.ranks or args.hosts:
             _set_ranks(run_dir, args)
         runs.resume(run_dir, profile=profile)
         print(f"resuming {run_dir.name} from step {runs.info(run_dir).checkpoint_step}")
+    elif args.seeds:
+        group = _new_group(args)
     else:
         run_dir = _new_run(args)
+    if group is not None:
+        if args.detach:
+            print(f"group {group.name} queued in the background; follow it with: farense-tui train --attach {group.name}")
+            return 0
+        return follow_group(group)
     if args.detach:
         print(f"run {run_dir.name} started in the background; follow it with: farense-tui train --attach {run_dir.name}")
         return 0
     return follow(run_dir)
 
 
-def _new_run(args) -> Path:
-    from farense_tui.engine.runs.plan import plan_run, start_plan
+def _plan(args):
+    from farense_tui.engine.runs.plan import plan_run
 
     overrides = {"iters": args.iters} if args.iters else {"epochs": args.epochs, "iters": 0} if args.epochs else None
     plan = plan_run(args.model, Path(args.data) if args.data else None, args.profile, overrides=overrides,
                     progress=print, auto_recover=not args.no_recover, ranks=args.ranks or 1,
                     hosts=args.hosts or "", backend=args.backend)
-    profile = plan.profile
     if not args.profile:
-        print(f"profile {profile.name}: {plan.reason}")
+        print(f"profile {plan.profile.name}: {plan.reason}")
+    return plan
+
+
+def _settings(profile) -> str:
+    return (f"{profile.name}, batch {profile.batch_size}×{profile.grad_accumulation}, "
+            f"sequence {profile.max_seq_length}, {profile.base_precision} base")
+
+
+def _new_run(args) -> Path:
+    from farense_tui.engine.runs.plan import start_plan
+
+    plan = _plan(args)
     run_dir = start_plan(plan)
-    print(f"run {run_dir.name}: {profile.name}, batch {profile.batch_size}×{profile.grad_accumulation}, "
-          f"sequence {profile.max_seq_length}, {profile.base_precision} base → {run_dir}")
+    print(f"run {run_dir.name}: {_settings(plan.profile)} → {run_dir}")
     return run_dir
+
+
+def _new_group(args):
+    from farense_tui.engine.runs.group import parse_seeds
+    from farense_tui.engine.runs.plan import queue_plan
+
+    seeds = parse_seeds(args.seeds)
+    plan = _plan(args)
+    group = queue_plan(plan, seeds, args.group or "")
+    print(f"group {group.name}: {len(seeds)} runs, training seeds {', '.join(map(str, seeds))}, one after another: "
+          f"{_settings(plan.profile)} → {group.folder}")
+    return group
+
+
+def _states(group) -> str:
+    return ", ".join(f"{run_id.removeprefix(group.name + '-')} {state}" for run_id, state in group.states().items())
+
+
+def follow_group(group) -> int:
+    """Follow each run of the group as the queue starts it; Ctrl-C stops the running run and the
+    queue with it (the runs not started stay for `train --resume GROUP`)."""
+    import time
+
+    from farense_tui.engine import runs
+    from farense_tui.engine.runs import group as groups
+    from farense_tui.engine.runs.event_types import State
+
+    total, code = len(group.run_dirs), 0
+    for n, run_dir in enumerate(group.run_dirs, start=1):
+        try:  # the queue may not have started this run yet: wait while it still might
+            while not runs.is_alive(run_dir) and group.queue_alive and runs.info(run_dir).status == State.QUEUED:
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            groups.stop(group, None)
+            print(f"\nCtrl-C: the queue of group {group.name} stops before {run_dir.name} starts")
+            return 130
+        if not runs.is_alive(run_dir):  # ended, or left queued by a queue that is gone
+            print(f"── run {n}/{total} of group {group.name}: {run_dir.name} {runs.info(run_dir).status}")
+            continue
+        print(f"── run {n}/{total} of group {group.name}: {run_dir.name} (seed {_seed(run_dir)})")
+        code = follow(run_dir, stop=lambda d=run_dir: groups.stop(group, d),
+                      stopping=f"stopping and saving {run_dir.name}; the group's queue stops with it")
+        if code == 130 or runs.info(run_dir).status == State.STOPPED:
+            break
+    print(f"group {group.name}: {_states(group)}" + ("" if group.queue_alive else ", queue ended"))
+    if all(s == State.FINISHED for s in group.states().values()):
+        print(f"the spread across training seeds: farense-tui eval {group.name} --base --seeds 123,456,789")
+    elif not group.queue_alive:
+        print(f"continue it with: farense-tui train --resume {group.name}")
+    return code
+
+
+def _seed(run_dir: Path) -> int:
+    from farense_tui.engine.runs.config import RunConfig
+
+    return RunConfig.load(run_dir / "config.toml").profile.seed
 
 
 def _set_ranks(run_dir: Path, args) -> None:
@@ -82,14 +173,34 @@ def _set_ranks(run_dir: Path, args) -> None:
     cfg.save(run_dir / "config.toml")
 
 
-def follow(run_dir: Path) -> int:
-    """Print the run's events until it ends; Ctrl-C sends stop-and-save, a second Ctrl-C leaves."""
-    import shlex
+def follow(run_dir: Path, stop=None, stopping: str = "stopping and saving a checkpoint") -> int:
+    """Print the run's events until it ends; Ctrl-C sends stop-and-save (or calls `stop`), a second
+    Ctrl-C leaves."""
     import signal
+
+    from farense_tui.engine.runs import commands
+
+    interrupts = []
+
+    def on_interrupt(*_) -> None:
+        interrupts.append(True)
+        if len(interrupts) == 1:
+            print(f"\nCtrl-C: {stopping} (Ctrl-C again to leave it running)…", flush=True)
+            (stop or (lambda: commands.send(run_dir, "stop")))()
+
+    # First, so a Ctrl-C while the modules below load already stops the run.
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        return _print_run(run_dir, interrupts)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _print_run(run_dir: Path, interrupts: list) -> int:
+    import shlex
 
     from farense_tui.engine import runs
     from farense_tui.engine.data.sample_prompt import first_prompt
-    from farense_tui.engine.runs import commands
     from farense_tui.engine.runs.config import RunConfig
     from farense_tui.engine.runs.event_types import ENDED, State
     from farense_tui.engine.runs.follow import follow as follow_run
@@ -113,19 +224,7 @@ def follow(run_dir: Path) -> int:
         if tty and any(e["type"] == "step" for e in events):
             print("\r\x1b[2K" + progress_line(status), end="", flush=True)
 
-    interrupts = []
-
-    def on_interrupt(*_) -> None:
-        interrupts.append(True)
-        if len(interrupts) == 1:
-            print("\nCtrl-C: stopping and saving a checkpoint (Ctrl-C again to leave it running)…", flush=True)
-            commands.send(run_dir, "stop")
-
-    previous = signal.signal(signal.SIGINT, on_interrupt)
-    try:
-        follow_run(run_dir, show, lambda: len(interrupts) > 1, until_ended=True)
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    follow_run(run_dir, show, lambda: len(interrupts) > 1, until_ended=True)
     if len(interrupts) > 1:
         print("\nleaving the run to finish its checkpoint in the background")
         return 130

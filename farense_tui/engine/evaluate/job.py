@@ -11,16 +11,12 @@ commands.jsonl (cancel), process.pid and eval.log; the results land beside it as
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from farense_tui.engine import paths
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.files import atomic_write_json, read_json
-from farense_tui.engine.machine.blas import with_fast_blas
+from farense_tui.engine.detached import start_detached
 from farense_tui.engine.evaluate.examples import split_path
 from farense_tui.engine.runs import commands
 from farense_tui.engine.runs.checkpoints import adapter_choices
@@ -90,14 +86,7 @@ def start(settings: EvalSettings) -> EvalJob:
     for stale in ("events.jsonl", "commands.jsonl"):
         (job.folder / stale).write_text("")  # a new evaluation starts a new history
     atomic_write_json(job.folder / "job.json", asdict(settings))
-    log = open(job.folder / "eval.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", PROCESS_MODULE, str(job.folder)],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        env=with_fast_blas({**os.environ, "FARENSE_HOME": str(paths.home())}),
-    )
-    log.close()
-    (job.folder / "process.pid").write_text(str(proc.pid))
+    start_detached(PROCESS_MODULE, job.folder, "eval.log", "process.pid", append=False)
     return job
 
 

@@ -1,6 +1,8 @@
 """An evaluation's result in words: the rows of the base-vs-adapter table, for the CLI and the cockpit.
 
 No MLX. A metric over several seeded samples reads "mean ± sd"; the difference is adapter − base.
+A group's spread across training seeds (spread.py) has the same shape, loss cells included, and
+reads the same way.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ def table_rows(result: dict) -> list[tuple[str, str, str, str]]:
         base, adapter = (loss.get(side, {}).get(key) for side in ("base", "adapter"))
         if adapter is None:
             continue
-        diff = _num(adapter - base, sign=True) if base is not None else "—"
-        rows.append((f"test {key}" if key == "loss" else key, _num(base), _num(adapter), diff))
+        diff = _num(_mean(adapter) - _mean(base), sign=True) if base is not None else "—"
+        rows.append((f"test {key}" if key == "loss" else key, _spread(base), _spread(adapter), diff))
     return rows
 
 
@@ -49,20 +51,42 @@ def heading(result: dict) -> str:
 
 
 def format_table(result: dict) -> str:
-    rows = [("", "base", "adapter", "adapter − base"), *table_rows(result)]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = [heading(result)]
-    lines += ["  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-              for r in rows]
-    if result.get("note"):
-        lines.append(f"  {result['note']}")
+    lines = [heading(result), *_aligned(result)]
     lines.append(f"  cost: {cost_line(result)}")
     return "\n".join(lines)
 
 
-def _spread(cell: dict | None) -> str:
-    if cell is None:
-        return "—"
+def format_group(document: dict) -> str:
+    """A group's evaluation: mean ± sd across its runs (training seeds), each run's own mean first."""
+    seeds = document["seeds"]
+    sampled = next(iter((document.get("samples") or {}).values()), [])
+    per_run = (f"its mean over {len(seeds)} test samples ({', '.join(map(str, seeds))}) × {len(sampled)} examples"
+               if seeds else f"all {document['examples']} examples")
+    lines = [f"group {document['group']} · {document['checkpoint']} on {document['split']} · "
+             f"mean ± sd over {len(document['runs'])} training seeds "
+             f"({', '.join(map(str, document['training_seeds']))}); each run: {per_run}",
+             *_aligned(document)]
+    lines += [f"  skipped: {why}" for why in document.get("skipped", [])]
+    return "\n".join(lines)
+
+
+def _aligned(result: dict) -> list[str]:
+    rows = [("", "base", "adapter", "adapter − base"), *table_rows(result)]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+             for r in rows]
+    if result.get("note"):
+        lines.append(f"  {result['note']}")
+    return lines
+
+
+def _mean(cell: dict | float) -> float:
+    return cell["mean"] if isinstance(cell, dict) else cell
+
+
+def _spread(cell: dict | float | None) -> str:
+    if cell is None or not isinstance(cell, dict):
+        return _num(cell)
     return _num(cell["mean"]) + (f" ± {cell['sd']:.3f}" if cell.get("sd") is not None else "")
 
 

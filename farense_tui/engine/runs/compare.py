@@ -26,6 +26,7 @@ def run_summary(run_dir: Path, price_per_hour: float | None = None) -> dict:
         "run_id": run_dir.name, "status": str(status.status), "step": status.step,
         "total_steps": status.total_steps, "best_val_loss": status.best_val_loss,
         "model": cfg.model, "data": cfg.data, "profile": cfg.profile.name,
+        "group": cfg.group or None, "seed": cfg.profile.seed,
         "settings": cfg.profile.to_toml_dict(), "cost": status.cost.to_json(price_per_hour),
         "evaluations": evaluations(run_dir),
     }

@@ -65,6 +65,7 @@ class RunConfig:
     hosts: str = ""  # an mlx.launch hostfile (JSON): one rank per host entry
     backend: str = "ring"  # mlx.launch's distributed backend: ring (TCP), jaccl (Thunderbolt 5 RDMA), mpi
     hang_timeout: float = 300.0  # seconds without an event while training before a distributed run is restarted
+    group: str = ""  # the group of runs queued together, one per training seed (runs/group.py); "" = none
 
     @property
     def distributed(self) -> bool:
@@ -79,6 +80,7 @@ class RunConfig:
                 "auto_recover": self.auto_recover,
                 "events": self.events,
                 "created": self.created,
+                "group": self.group,
             },
             "distributed": {
                 "ranks": self.ranks, "hosts": self.hosts, "backend": self.backend,
@@ -148,5 +150,6 @@ class RunConfig:
             auto_recover=run.get("auto_recover", True),
             events=run.get("events", True),
             created=run.get("created", 0.0),
+            group=run.get("group", ""),
             **data.get("distributed", {}),
         )

@@ -17,6 +17,7 @@ class State(str, Enum):
     """Where a run is. Compares equal to its value, so events and code share one spelling."""
 
     CREATED = "created"  # folder made, nothing has run yet
+    QUEUED = "queued"  # waiting for its group's queue to start it (runs/queue.py)
     LOADING = "loading"
     TRAINING = "training"
     PAUSED = "paused"

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +18,7 @@ import psutil
 
 from farense_tui.engine import paths
 from farense_tui.engine.errors import UserError
-from farense_tui.engine.files import write_pid
-from farense_tui.engine.machine.blas import with_fast_blas
+from farense_tui.engine.detached import start_detached
 from farense_tui.engine.profiles.downshift import downshift, settings
 from farense_tui.engine.profiles.profile import Profile
 from farense_tui.engine.runs import checkpoints as ckpt
@@ -49,6 +46,8 @@ class RunInfo:
     profile: str
     alive: bool
     recoverable: bool
+    group: str = ""  # the group queued with it, one run per training seed (runs/group.py)
+    seed: int = 0  # its training seed
 
     @property
     def checkpoint_step(self) -> int:
@@ -84,17 +83,7 @@ def start(run_dir: Path) -> subprocess.Popen:
     """Start the supervisor in its own session, so the run outlives this process and terminal."""
     if is_alive(run_dir):
         raise UserError(f"run {run_dir.name} is already running")
-    log = open(run_dir / "engine.log", "ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "farense_tui.engine.runs.supervisor", str(run_dir)],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True, env=with_fast_blas({**os.environ, "FARENSE_HOME": str(paths.home())}),
-    )
-    log.close()
-    write_pid(run_dir / "supervisor.pid", proc.pid)  # now, so a reader never sees a gap
-    # Reap it when it ends, or a long-lived cockpit collects a zombie per run it started.
-    threading.Thread(target=proc.wait, name=f"reap {run_dir.name}", daemon=True).start()
-    return proc
+    return start_detached("farense_tui.engine.runs.supervisor", run_dir, "engine.log", "supervisor.pid")
 
 
 def is_alive(run_dir: Path) -> bool:
@@ -155,6 +144,7 @@ def info(run_dir: Path) -> RunInfo:
         best_val_loss=status.best_val_loss if status.best_val_loss is not None else saved.best_val_loss,
         created=cfg.created or (run_dir / "config.toml").stat().st_ctime, model=cfg.model, profile=cfg.profile.name,
         alive=bool(status.alive), recoverable=status.status == State.DEAD or status.recoverable,
+        group=cfg.group, seed=cfg.profile.seed,
     )
 
 
@@ -175,7 +165,8 @@ def list_runs(runs_root: Path | None = None) -> list[RunInfo]:
             found.append(info(run_dir.parent))
         except (UserError, KeyError, OSError):
             continue  # a half-created or foreign folder; not a run we can describe
-    return found
+    # Newest first by creation: run ids start with the time, but a group's runs carry its chosen name.
+    return sorted(found, key=lambda r: r.created, reverse=True)
 
 
 def find_run(run: str) -> Path:

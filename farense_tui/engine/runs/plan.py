@@ -2,7 +2,8 @@
 profile with its reason), then start the plan (run folder + supervisor process).
 
 The CLI's `train` and the cockpit's Start both call `plan_run` and `start_plan`, so a run
-started from either is checked, chosen and recorded alike.
+started from either is checked, chosen and recorded alike; `queue_plan` queues one run of the
+plan per training seed as a group (runs/group.py), each started the same way by the group's queue.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from farense_tui.engine.models.local import resolve_model
 from farense_tui.engine.profiles.choice import choose_profile
 from farense_tui.engine.profiles.profile import Profile, available_profiles, load_profile
 from farense_tui.engine.runs.config import RunConfig
-from farense_tui.engine.runs.folder import create_run, start
+from farense_tui.engine.runs.folder import create_run, new_run_id, start
+from farense_tui.engine.runs.group import Group, create_group, start_queue
 from farense_tui.engine.runs.launch import check_hosts
 
 
@@ -90,3 +92,12 @@ def start_plan(plan: RunPlan, runs_root: Path | None = None) -> Path:
     run_dir = create_run(plan.config(), runs_root)
     start(run_dir)
     return run_dir
+
+
+def queue_plan(plan: RunPlan, seeds: list[int], name: str = "", runs_root: Path | None = None) -> Group:
+    """A run of the plan per training seed, queued as a group, and the group's queue started."""
+    cfg = plan.config()
+    cfg.run_id = new_run_id(plan.model)
+    group = create_group(cfg, seeds, name, runs_root)
+    start_queue(group)
+    return group

@@ -68,7 +68,7 @@ class RunStatus:
     @property
     def status(self) -> str:
         """The state, or "dead" when it says running but its process is gone."""
-        if self.alive is False and self.state not in ENDED and self.state not in ("", State.CREATED):
+        if self.alive is False and self.state not in ENDED and self.state not in ("", State.CREATED, State.QUEUED):
             return State.DEAD
         return self.state or (State.CREATED if self.run_dir else "")
 

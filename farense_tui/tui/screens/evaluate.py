@@ -32,6 +32,9 @@ from farense_tui.tui.widgets.key_bar import KeyBar
 
 GROUP = "evaluate"
 ANSWER_COLUMNS = (("#", 3), ("EM", 2), ("F1", 4), ("question", 22), ("reference", 18), ("answer", 18))
+METRIC_COLUMNS = (("", 11), ("base", 16), ("adapter", 16), ("adapter − base", 14))
+"""Fixed widths: a DataTable sizes its columns to their cells only when next idle, and a frame drawn
+before that kept its header at the widths of an empty table (seen under load)."""
 
 
 class EvaluateScreen(CockpitScreen):
@@ -72,7 +75,9 @@ class EvaluateScreen(CockpitScreen):
         yield KeyBar()
 
     def on_mount(self) -> None:
-        self.query_one("#metrics", DataTable).add_columns("", "base", "adapter", "adapter − base")
+        metrics = self.query_one("#metrics", DataTable)
+        for label, width in METRIC_COLUMNS:
+            metrics.add_column(label, width=width)
         answers = self.query_one("#answers", DataTable)
         for label, width in ANSWER_COLUMNS:
             answers.add_column(label, width=width)
@@ -190,6 +195,7 @@ class EvaluateScreen(CockpitScreen):
     def show_end(self, message: EvalEnded) -> None:
         self.running = False
         if message.result is None:
+            self.query_one("#progress", ProgressBar).update(total=1, progress=0)  # not left spinning
             self.set_status(message.message)
             return
         self.show_result(message.result, message.answers)

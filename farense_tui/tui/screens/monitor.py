@@ -1,5 +1,6 @@
 """Monitor screen: live loss, memory and throughput charts of the active run, and (key c) the
-loss of several runs overlaid: the active run and those marked on Training (`app.comparison`).
+loss of several runs overlaid: the active run and those marked on Training (`app.comparison`), or
+picked here (key r, a checklist of runs/ sharing those marks).
 
 The App owns the `MetricHistory` (`app.history`) and feeds it run events; this screen never
 receives them. It polls the history a few times a second and replots only when `history.version`
@@ -22,6 +23,7 @@ from farense_tui.tui.widgets.charts import LossChart, MemoryChart, MetricChart, 
 from farense_tui.tui.widgets.compare_chart import CompareChart
 from farense_tui.tui.widgets.chrome import CockpitScreen, chrome
 from farense_tui.tui.widgets.key_bar import KeyBar
+from farense_tui.tui.widgets.run_picker import RunPicker
 
 EMPTY_TEXT = "no run attached — start one on Config or attach on Training"
 VIEWS = ("all", "loss", "memory", "speed")
@@ -36,6 +38,7 @@ class MonitorScreen(CockpitScreen):
     BINDINGS = [
         Binding("v", "cycle_view", "View"),
         Binding("c", "compare", "Compare", tooltip="Overlay the loss of the runs marked on Training (c there)"),
+        Binding("r", "pick_runs", "Runs", tooltip="Choose the runs to overlay (the marks c sets on Training)"),
         Binding("e", "smooth", "Smooth", tooltip="Cycle the EMA smoothing of the training loss"),
         Binding("l", "log_scale", "Log", tooltip="Loss on a log scale, or back to linear"),
         Binding("x", "x_axis", "X axis", tooltip="x axis by step, trained tokens or training time"),
@@ -131,6 +134,13 @@ class MonitorScreen(CockpitScreen):
     def action_compare(self) -> None:
         """The loss of the active run and the marked runs overlaid, or back to the charts."""
         self.view = "all" if self.view == "compare" else "compare"
+
+    def action_pick_runs(self) -> None:
+        """The run picker; the overlay shows when it closes."""
+        def show_overlay(_: None) -> None:
+            self.view = "compare"
+
+        self.app.push_screen(RunPicker(), show_overlay)
 
     def action_smooth(self) -> None:
         chart = self.query_one(CompareChart)

@@ -23,6 +23,7 @@ STATUS_STYLE = {
     "training": "$success", "evaluating": "$success", "saving": "$success", "loading": "$accent",
     "paused": "$warning", "stopping": "$warning", "switching": "$warning", "recovering": "$warning",
     "finished": "$primary", "stopped": "$foreground-muted", "failed": "$error", "dead": "$error",
+    "queued": "$foreground-muted",
 }
 
 

@@ -1,5 +1,9 @@
 """Every run in runs/ with status, steps, best validation loss, profile and when it was created;
-a dot in the run's colour before those marked for comparison on the Monitor."""
+a dot in the run's colour before those marked for comparison on the Monitor.
+
+The cursor row keeps the cells' own colours (the mark's and the status's): with DataTable's
+default the cursor's foreground paints over them, and a marked run under the cursor lost the
+colour its curves have on the Monitor."""
 
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ class RunsTable(DataTable):
     """
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
-        super().__init__(cursor_type="row", zebra_stripes=True, id=id)
+        super().__init__(cursor_type="row", zebra_stripes=True, id=id, cursor_foreground_priority="renderable")
         self.border_title = "Runs (a attach · r resume · c compare)"
         self.infos: dict[str, object] = {}
         self.marks: dict[str, tuple[int, int, int]] = {}  # run folder -> its colour, when marked
