@@ -27,7 +27,7 @@ EXIT_FILE = "engine.exit"  # rank 0's exit code, written as it ends
 EXIT_GRACE_SECONDS = 1.0  # after rank 0 ends, how long the others get to end on their own (a stop leaves them in all_sum)
 HUNG = -signal.SIGKILL  # a group killed for hanging reads as killed to the diagnosis
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
-LAUNCHER = "from mlx._distributed_utils.launch import main; main()"
+LAUNCHER = "farense_tui.engine.training.launcher"  # mlx.launch without its busy polling
 
 
 def read_hosts(path: str) -> tuple[list[dict], str]:
@@ -85,8 +85,7 @@ def _free(port: int) -> bool:
 
 def launch_command(cfg: RunConfig, run_dir: Path) -> list[str]:
     """mlx.launch running the engine process on every rank, with this Python (the same path on every host)."""
-    # mlx.launch's module has no __main__ guard, so call its main() (the console script does the same).
-    cmd = [sys.executable, "-c", LAUNCHER, "--python", sys.executable]
+    cmd = [sys.executable, "-m", LAUNCHER, "--python", sys.executable]
     if cfg.hosts:
         hosts, named = read_hosts(cfg.hosts)
         cmd += ["--hostfile", cfg.hosts, "--backend", named or cfg.backend]
