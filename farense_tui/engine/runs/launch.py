@@ -24,7 +24,8 @@ from farense_tui.engine.runs.events import read_all
 from farense_tui.engine.runs.exit_codes import EXIT_RANK_LOST
 
 EXIT_FILE = "engine.exit"  # rank 0's exit code, written as it ends
-EXIT_GRACE_SECONDS = 1.0  # after rank 0 ends, how long the others get to end on their own (a stop leaves them in all_sum)
+EXIT_GRACE_SECONDS = 1.0  # after rank 0 ends well, how long the others get to end on their own (a stop leaves them in all_sum)
+LOST_GRACE_SECONDS = 10.0  # after rank 0 ends otherwise, how long the ranks' watchers get to say how each ended
 HUNG = -signal.SIGKILL  # a group killed for hanging reads as killed to the diagnosis
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 LAUNCHER = "farense_tui.engine.training.launcher"  # mlx.launch without its busy polling
@@ -93,7 +94,7 @@ def launch_command(cfg: RunConfig, run_dir: Path) -> list[str]:
     else:
         cmd += ["--hosts", "127.0.0.1", "-n", str(cfg.ranks), "--backend", cfg.backend]
         count = cfg.ranks
-    engine = ["-m", "farense_tui.engine.training.engine_process", str(run_dir)]
+    engine = ["-m", "farense_tui.engine.runs.rank_watch", str(run_dir)]  # each rank's engine, labelled
     return cmd + ["--starting-port", str(free_port(count)), "--", *engine]
 
 
@@ -110,7 +111,7 @@ def run_ranks(cfg: RunConfig, run_dir: Path, log, env: dict) -> int:
         time.sleep(0.2)
         if (run_dir / EXIT_FILE).exists():
             ended_at = ended_at or time.monotonic()
-            if time.monotonic() - ended_at > EXIT_GRACE_SECONDS:
+            if time.monotonic() - ended_at > _grace(run_dir):
                 break
         elif is_hung(run_dir, cfg.hang_timeout, started):
             log.write(f"farense: no progress for {cfg.hang_timeout:.0f} s while training: killing all ranks\n".encode())
@@ -121,6 +122,14 @@ def run_ranks(cfg: RunConfig, run_dir: Path, log, env: dict) -> int:
     except (OSError, ValueError):
         code = HUNG  # a rank died (the launcher then stops the rest) or the group hung
     return HUNG if code == EXIT_RANK_LOST else code
+
+
+def _grace(run_dir: Path) -> float:
+    try:
+        ended_well = int((run_dir / EXIT_FILE).read_text()) == 0
+    except (OSError, ValueError):
+        ended_well = False  # being written
+    return EXIT_GRACE_SECONDS if ended_well else LOST_GRACE_SECONDS
 
 
 def is_hung(run_dir: Path, timeout: float, started: float = 0.0) -> bool:
