@@ -135,9 +135,35 @@ def test_a_host_that_cannot_be_reached_is_named_before_training(tmp_path):
                                     {"ssh": "mac-two.invalid", "ips": ["10.0.0.2"]}]))
     with pytest.raises(UserError, match="host mac-two.invalid .* cannot be reached"):
         check_hosts(str(hostfile))
-    hostfile.write_text("{}")
-    with pytest.raises(UserError, match="not an mlx.launch hostfile"):
-        check_hosts(str(hostfile))
+
+
+def test_a_bad_hostfile_or_ranks_setting_says_where_and_what_was_expected(tmp_path):
+    """The Config field (and --hosts) refuse with the file, the line or key, and what was expected."""
+    hostfile = tmp_path / "hosts.json"
+    cases = {
+        '[{"ssh": "mac1", "ips": ["10.0.0.1"]},\n {"ssh": "mac2" "ips": []}]':
+            "hosts.json, line 2, column 17: not valid JSON (Expecting ',' delimiter)",
+        '{"backend": "ring"}': 'hosts.json: no "hosts" key; expected [{"ssh": "mac1"',
+        '[{"ssh": "mac1", "ips": ["10.0.0.1"]}, {"ips": ["10.0.0.2"]}]': 'hosts.json: host 2 needs an "ssh" name',
+        '[{"ssh": "mac1", "ips": ["10.0.0.1"]}, {"ssh": "mac2"}]':
+            'hosts.json: host 2 (mac2) has no "ips": the ring backend connects to IP addresses',
+        '{"backend": "tcp", "hosts": [{"ssh": "mac1"}]}': '"backend" is \'tcp\'; expected one of ring, jaccl',
+    }
+    for text, said in cases.items():
+        hostfile.write_text(text)
+        with pytest.raises(UserError) as refused:
+            launch.ranks_setting("hosts.json", tmp_path)
+        assert said in str(refused.value), (text, str(refused.value))
+    hostfile.write_text('{"backend": "jaccl", "hosts": [{"ssh": "mac1"}, {"ssh": "mac2"}]}')
+    assert launch.ranks_setting("hosts.json", tmp_path) == (1, str(hostfile))
+    assert launch.describe_ranks(1, str(hostfile), "ring") == "2 ranks from hosts.json (mac1, mac2), jaccl"
+    assert launch.ranks_setting(" 2 ", tmp_path) == (2, "")
+    assert launch.describe_ranks(2, "", "ring") == "2 ranks on this machine, ring"
+    for bad in ("0", "-1", "1.5"):
+        with pytest.raises(UserError, match=f"ranks: {bad} is not a whole number of 1 or more"):
+            launch.ranks_setting(bad, tmp_path)
+    with pytest.raises(UserError, match="missing.json: no such file; expected an mlx.launch hostfile"):
+        launch.ranks_setting("missing.json", tmp_path)
 
 
 def test_each_ranks_speed_and_memory_reach_the_status_line():
