@@ -6,7 +6,8 @@ import json
 import signal
 
 from farense_tui.engine.runs.diagnosis import CRASHED, KILLED, OUT_OF_MEMORY, EngineStart, diagnose
-from farense_tui.engine.runs.exit_codes import EXIT_OVER_BUDGET
+from farense_tui.engine.runs.exit_codes import EXIT_OVER_BUDGET, EXIT_RANK_LOST
+from farense_tui.engine.runs.rank_watch import FATE
 
 CALM_STEP = {"type": "step", "step": 3, "mem_peak_gb": 0.81, "sys_used_gb": 6.0, "sys_available_gb": 18.0,
              "swap_used_gb": 0.0}
@@ -64,3 +65,37 @@ def test_only_this_engines_life_counts(tmp_path):
 def test_the_engines_own_budget_stop_is_out_of_memory(tmp_path):
     start = engine_life(tmp_path)
     assert diagnose(EXIT_OVER_BUDGET, tmp_path, start, 8.0).out_of_memory
+
+
+def _fate(rank: int, code: int, oom_kills: int | None = 0) -> str:
+    return FATE + json.dumps({"rank": rank, "code": code, "pid": 100 + rank, "host": "mac2", "oom_kills": oom_kills}) + "\n"
+
+
+def test_the_rank_that_died_is_named_not_the_one_that_lost_its_peer(tmp_path):
+    """Rank 1 killed; rank 0 then lost its peer and ended first: the verdict is rank 1's."""
+    start = engine_life(tmp_path, [{**CALM_STEP, "ranks": [{"rank": 0, **CALM_STEP}, {"rank": 1, **CALM_STEP}]}],
+                        log=_fate(0, EXIT_RANK_LOST) + _fate(1, -signal.SIGKILL))
+    d = diagnose(-signal.SIGKILL, tmp_path, start, 8.0)
+    assert (d.cause, d.what) == (KILLED, "rank 1 (pid 101 on mac2) died with SIGKILL")
+    assert "last MLX peak 0.81 GB of a 8.00 GB budget" in d.evidence
+
+
+def test_each_ranks_own_evidence_makes_it_out_of_memory(tmp_path):
+    calm = {"rank": 0, **CALM_STEP}
+    cases = {
+        "engine.log says 'insufficient memory'": dict(
+            log="[rank 0] fine\n[rank 1] [METAL] Command buffer execution failed: Insufficient Memory\n"
+                + _fate(1, -signal.SIGABRT)),
+        "the kernel's out-of-memory killer struck": dict(log=_fate(1, -signal.SIGKILL, oom_kills=1)),
+        "near the 8.00 GB budget": dict(log=_fate(1, -signal.SIGKILL),
+                                        steps=[{**CALM_STEP, "ranks": [calm, {**calm, "rank": 1, "mem_peak_gb": 7.6}]}]),
+        "MLX could not allocate memory": dict(log="[rank 1] farense: error oom: MLX could not allocate memory\n"
+                                                  + _fate(0, EXIT_RANK_LOST) + _fate(1, EXIT_OVER_BUDGET)),
+    }
+    for i, (said, life) in enumerate(cases.items()):
+        start = engine_life(tmp_path / str(i), **life)
+        d = diagnose(-signal.SIGKILL, tmp_path / str(i), start, 8.0)
+        assert d.out_of_memory and d.what.startswith("rank 1 ") and said in d.evidence, (said, d)
+    # Rank 0's evidence is not rank 1's: a memory message from rank 0 leaves rank 1 killed.
+    start = engine_life(tmp_path / "x", log="[rank 0] Unable to allocate\n" + _fate(1, -signal.SIGKILL, oom_kills=None))
+    assert diagnose(-signal.SIGKILL, tmp_path / "x", start, 8.0).cause == KILLED

@@ -31,6 +31,7 @@ from farense_tui.engine.runs import commands
 from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.cost import price_from_env
 from farense_tui.engine.runs.group import group_of, running_run
+from farense_tui.engine.runs.launch import describe_ranks
 from farense_tui.engine.runs.status import ENDED, RunStatus, describe_recovery
 from farense_tui.tui.chat_session import ChatSession
 from farense_tui.tui.compare import Comparison, events_size, load_history
@@ -173,12 +174,13 @@ class FarenseApp(App[int]):
         try:
             cfg = RunConfig.load(run_dir / "config.toml")
             model, profile, budget = cfg.model, cfg.profile.name, cfg.profile.memory_budget_gb
+            placement = describe_ranks(cfg.ranks, cfg.hosts, cfg.backend)
             log_every, iters = cfg.profile.log_every, cfg.profile.iters
         except (UserError, KeyError) as exc:
             self.notify(f"Cannot attach to {run_dir.name}: {exc}", severity="error")
             return
-        self.run_status = RunStatus(run_dir=run_dir, model=model, profile=profile, budget_gb=budget,
-                                    log_every=log_every, total_steps=iters)
+        self.run_status = RunStatus(run_dir=run_dir, model=model, profile=profile, placement=placement,
+                                    budget_gb=budget, log_every=log_every, total_steps=iters)
         self.history.reset(run_dir, budget, self.total_ram_gb)
         self.comparison.active = run_dir
         self.comparison.version += 1

@@ -128,3 +128,56 @@ async def test_config_shows_what_the_data_will_cost(farense_home, home_model):
         assert "at 200 tok/s" in text(cost) and "4 steps of run 20260102-100000-tiny-llama" in text(cost)
         screen.query_one("#field-epochs", Input).value = "5"
         await wait_until(pilot, lambda: "15 steps (5 epochs)" in text(cost), what="the cost to follow the edit")
+
+
+async def test_a_bad_ranks_setting_is_named_and_blocks_start(farense_home, tmp_path):
+    """A hostfile that is not mlx.launch's is named with its line; Start is refused; the text stays."""
+    hostfile = tmp_path / "hosts.json"
+    hostfile.write_text('[{"ssh": "mac1", "ips": ["10.0.0.1"]},\n {"ssh": "mac2" "ips": []}]\n')
+    app = create_app(attach_live=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: app.hardware is not None, what="hardware")
+        screen.query_one("#ranks", Input).value = str(hostfile)
+        hint = screen.query_one("#ranks-hint", Static)
+        await wait_until(pilot, lambda: hint.has_class("-invalid"), what="the error")
+        assert f"{hostfile}, line 2, column 17: not valid JSON" in text(hint)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.current_mode == "config" and not list((farense_home / "runs").iterdir())
+        assert any("Fix ranks first" in n.message for n in app._notifications)
+        assert screen.query_one("#ranks", Input).value == str(hostfile)
+        hostfile.write_text('{"backend": "jaccl", "hosts": [{"ssh": "mac1"}, {"ssh": "mac2"}]}')
+        screen.query_one("#backend", Select).value = "jaccl"  # any change checks the file again
+        await wait_until(pilot, lambda: not hint.has_class("-invalid"), what="the error to clear")
+        assert text(hint) == "2 ranks from hosts.json (mac1, mac2), jaccl"
+        screen.query_one("#ranks", Input).value = "0"
+        await wait_until(pilot, lambda: "ranks: 0 is not a whole number of 1 or more" in text(hint), what="0 refused")
+
+
+async def test_two_ranks_started_from_config_show_each_ranks_figures(farense_home, home_model):
+    """Ranks 2 on Config: the run is planned and started as the CLI's --ranks 2 is (plan_run,
+    start_plan), its two ranks train through mlx.launch, and Training shows both ranks' figures."""
+    from farense_tui.engine.runs import commands
+    from farense_tui.engine.runs.config import RunConfig
+    from tests.engine_helpers import wait_done
+
+    tiny_model.write_data(farense_home / "data")
+    app = create_app(attach_live=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.report is not None and screen.report.ok, what="the data check")
+        screen.query_one("#ranks", Input).value = "2"
+        await wait_until(pilot, lambda: text(screen.query_one("#ranks-hint")) == "2 ranks on this machine, ring",
+                         what="the ranks checked")
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: app.current_mode == "training", 60, what="the run to start")
+        run_dir = app.run_status.run_dir
+        figures = app.screen.query_one("#figures", Static)
+        await wait_until(pilot, lambda: "rank 1:" in text(figures), 120, what="both ranks' figures")
+        assert "rank 0:" in text(figures) and "tok/s" in text(figures)
+        assert "profile mac-16gb · 2 ranks on this machine, ring" in text(app.screen.query_one("#state"))
+        commands.send(run_dir, "stop")
+    cfg = RunConfig.load(run_dir / "config.toml")
+    assert (cfg.ranks, cfg.hosts, cfg.backend) == (2, "", "ring")
+    assert wait_done(run_dir).status in ("stopped", "finished")

@@ -16,9 +16,12 @@ def config_app(farense_home, home_model):
 
 
 async def checked(pilot) -> None:
-    """Wait until the hardware is shown and the data check (with the tiny tokenizer) is done."""
+    """Wait until the hardware is shown and the data check (with the tiny tokenizer) is done for the
+    profile chosen for this machine (a first check, with the first profile's sequence cap, may
+    finish before the choice under load)."""
     screen = pilot.app.screen
-    await wait_until(pilot, lambda: pilot.app.hardware is not None and screen.report is not None,
+    await wait_until(pilot, lambda: pilot.app.hardware is not None and screen.report is not None
+                     and screen.report.max_seq_length == screen.profile.max_seq_length == 512,
                      what="hardware and data check")
     await pilot.pause()
 
@@ -39,5 +42,6 @@ def test_config_120x40(snap_compare, config_app):
     """Config at 120x40: machine, profile, model and data on the left; every profile setting
     (name, value, what is allowed) on the right, mac-16gb's values (batch_size 4, ...). Under the
     data check, what it will cost: "24 examples: 3 steps/epoch, 9 steps (3 epochs)", "271
-    tokens/step (batch 4×2)" and that no run of this model has measured the time per epoch yet."""
+    tokens/step (batch 4×2)" and that no run of this model has measured the time per epoch yet.
+    Under it, Ranks: "1" with backend ring and what the field takes (a number or a hostfile)."""
     assert snap_compare(config_app, terminal_size=(120, 40), run_before=checked)

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from farense_tui.cli.numbers import profile_number
+from farense_tui.engine.runs.launch import BACKENDS, describe_ranks
 
 
 def register(sub) -> None:
@@ -32,7 +33,7 @@ def register(sub) -> None:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--ranks", type=int, help="data-parallel processes on this machine (default 1)")
     where.add_argument("--hosts", metavar="HOSTS.JSON", help="mlx.launch hostfile: one rank per Mac (see README)")
-    p.add_argument("--backend", choices=("ring", "jaccl", "mpi"), default="ring",
+    p.add_argument("--backend", choices=BACKENDS, default="ring",
                    help="mlx.launch backend for --ranks/--hosts (default ring: TCP)")
     p.set_defaults(func=run)
 
@@ -100,7 +101,8 @@ def _new_run(args) -> Path:
 
     plan = _plan(args)
     run_dir = start_plan(plan)
-    print(f"run {run_dir.name}: {_settings(plan.profile)} → {run_dir}")
+    ranks = describe_ranks(plan.ranks, plan.hosts, plan.backend)
+    print(f"run {run_dir.name}: {_settings(plan.profile)}{', ' + ranks if ranks else ''} → {run_dir}")
     return run_dir
 
 
@@ -166,7 +168,7 @@ def _set_ranks(run_dir: Path, args) -> None:
     from farense_tui.engine.runs.launch import check_hosts
 
     if args.hosts:
-        check_hosts(args.hosts)
+        check_hosts(args.hosts, args.backend)
     cfg = RunConfig.load(run_dir / "config.toml")
     cfg.ranks, cfg.backend = args.ranks or 1, args.backend
     cfg.hosts = str(Path(args.hosts).resolve()) if args.hosts else ""

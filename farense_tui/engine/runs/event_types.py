@@ -79,7 +79,8 @@ class StepEvent(Event):
     sys_used_gb: float | None = None
     sys_available_gb: float | None = None
     swap_used_gb: float | None = None
-    ranks: list | None = None  # data-parallel runs: [{rank, tokens_per_sec, mem_peak_gb, rss_gb}, ...]
+    ranks: list | None = None  # data-parallel runs: [{rank, tokens_per_sec, mem_peak_gb, rss_gb, sys_used_gb,
+    #                              sys_available_gb, swap_used_gb}, ...]
 
 
 @dataclass(frozen=True)

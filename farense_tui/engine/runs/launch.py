@@ -24,27 +24,84 @@ from farense_tui.engine.runs.events import read_all
 from farense_tui.engine.runs.exit_codes import EXIT_RANK_LOST
 
 EXIT_FILE = "engine.exit"  # rank 0's exit code, written as it ends
-EXIT_GRACE_SECONDS = 1.0  # after rank 0 ends, how long the others get to end on their own (a stop leaves them in all_sum)
+EXIT_GRACE_SECONDS = 1.0  # after rank 0 ends well, how long the others get to end on their own (a stop leaves them in all_sum)
+LOST_GRACE_SECONDS = 10.0  # after rank 0 ends otherwise, how long the ranks' watchers get to say how each ended
 HUNG = -signal.SIGKILL  # a group killed for hanging reads as killed to the diagnosis
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
-LAUNCHER = "from mlx._distributed_utils.launch import main; main()"
+LAUNCHER = "farense_tui.engine.training.launcher"  # mlx.launch without its busy polling
+BACKENDS = ("ring", "jaccl", "mpi")  # what farense-tui offers: TCP, Thunderbolt 5 RDMA, MPI
+LAUNCH_BACKENDS = ("ring", "jaccl", "jaccl-ring", "mpi", "nccl")  # what a hostfile may name (mlx.launch's)
+SEE_README = "see README, 'Training on several Macs'"
+HOSTFILE_EXAMPLE = '[{"ssh": "mac1", "ips": ["10.0.0.1"]}, {"ssh": "mac2", "ips": ["10.0.0.2"]}]'
 
 
-def read_hosts(path: str) -> tuple[list[dict], str]:
-    """(hosts, backend named in the file or "") of an mlx.launch hostfile, or a UserError naming the problem."""
+def read_hosts(path: str, backend: str = "") -> tuple[list[dict], str]:
+    """(hosts, backend named in the file or "") of an mlx.launch hostfile, or a UserError naming the
+    file, the line or key, and what was expected. `backend` is the one asked for, if the file names none."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        hosts = data["hosts"] if isinstance(data, dict) else data
-        if not hosts or not all(isinstance(h, dict) and h.get("ssh") for h in hosts):
-            raise ValueError('each host needs an "ssh" name')
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UserError(f"{path}: not an mlx.launch hostfile ({exc}); see README, 'Training on several Macs'") from None
-    return hosts, data.get("backend", "") if isinstance(data, dict) else ""
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file; expected an mlx.launch hostfile (JSON), {SEE_README}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read the hostfile: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}, line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg}); "
+                        f"expected an mlx.launch hostfile, {SEE_README}") from None
+    named, hosts = "", data
+    if isinstance(data, dict):
+        if "hosts" not in data:
+            raise UserError(f'{path}: no "hosts" key; expected {HOSTFILE_EXAMPLE} or {{"hosts": [...]}}')
+        hosts, named = data["hosts"], data.get("backend", "")
+        if named not in ("", *LAUNCH_BACKENDS):
+            raise UserError(f'{path}: "backend" is {named!r}; expected one of {", ".join(LAUNCH_BACKENDS)}')
+        envs = data.get("envs", [])
+        if not isinstance(envs, list) or not all(isinstance(e, str) and "=" in e for e in envs):
+            raise UserError(f'{path}: "envs" must be a list of "NAME=value" strings')
+    if not isinstance(hosts, list) or not hosts:
+        raise UserError(f'{path}: expected a non-empty list of hosts, e.g. {HOSTFILE_EXAMPLE}')
+    for number, host in enumerate(hosts, 1):
+        if not isinstance(host, dict) or not isinstance(host.get("ssh"), str) or not host["ssh"].strip():
+            raise UserError(f'{path}: host {number} needs an "ssh" name, e.g. {{"ssh": "mac2", "ips": ["10.0.0.2"]}}')
+        ips = host.get("ips", [])
+        if not isinstance(ips, list) or not all(isinstance(ip, str) for ip in ips):
+            raise UserError(f'{path}: host {number} ({host["ssh"]}): "ips" must be a list of IP addresses')
+        if (named or backend) == "ring" and not ips:
+            raise UserError(f'{path}: host {number} ({host["ssh"]}) has no "ips": the ring backend connects to IP '
+                            "addresses (mlx.distributed_config --auto-setup writes them)")
+    return hosts, named
 
 
-def check_hosts(path: str, timeout: float = 5.0) -> None:
+def ranks_setting(text: str, folder: Path, backend: str = "ring") -> tuple[int, str]:
+    """(ranks, hostfile) from what the Config screen's field holds: a whole number of ranks on this
+    machine, or the path of an mlx.launch hostfile (relative to `folder`) good for `backend` unless
+    it names its own. UserError when neither."""
+    text = text.strip() or "1"
+    if text.lstrip("+-").replace(".", "", 1).isdigit():
+        if not text.isdigit() or int(text) < 1:
+            raise UserError(f"ranks: {text} is not a whole number of 1 or more (or a hostfile's path)")
+        return int(text), ""
+    path = Path(text).expanduser()
+    path = path if path.is_absolute() else folder / path
+    read_hosts(str(path), backend)
+    return 1, str(path)
+
+
+def describe_ranks(ranks: int, hosts: str, backend: str) -> str:
+    """The ranks of a run in words ("2 ranks on this machine, ring"); "" for one rank on this machine."""
+    if hosts:
+        try:
+            found, named = read_hosts(hosts)
+        except UserError:
+            return f"hosts from {hosts}, {backend}"
+        return f"{len(found)} ranks from {Path(hosts).name} ({', '.join(h['ssh'] for h in found)}), {named or backend}"
+    return f"{ranks} ranks on this machine, {backend}" if ranks > 1 else ""
+
+
+def check_hosts(path: str, backend: str = "ring", timeout: float = 5.0) -> None:
     """Every host in the hostfile answers over SSH without a password, before any training starts."""
-    hosts, _ = read_hosts(path)
+    hosts, _ = read_hosts(path, backend)
     for host in hosts:
         name = host["ssh"]
         if name in LOCAL_HOSTS:
@@ -59,7 +116,7 @@ def check_hosts(path: str, timeout: float = 5.0) -> None:
             why = str(exc)
         if why:
             raise UserError(f"host {name} (from {path}) cannot be reached over SSH without a password: {why}. "
-                            "Set up SSH keys first; see README, 'Training on several Macs'")
+                            f"Set up SSH keys first; {SEE_README}")
 
 
 def free_port(count: int) -> int:
@@ -85,16 +142,15 @@ def _free(port: int) -> bool:
 
 def launch_command(cfg: RunConfig, run_dir: Path) -> list[str]:
     """mlx.launch running the engine process on every rank, with this Python (the same path on every host)."""
-    # mlx.launch's module has no __main__ guard, so call its main() (the console script does the same).
-    cmd = [sys.executable, "-c", LAUNCHER, "--python", sys.executable]
+    cmd = [sys.executable, "-m", LAUNCHER, "--python", sys.executable]
     if cfg.hosts:
-        hosts, named = read_hosts(cfg.hosts)
+        hosts, named = read_hosts(cfg.hosts, cfg.backend)
         cmd += ["--hostfile", cfg.hosts, "--backend", named or cfg.backend]
         count = len(hosts)
     else:
         cmd += ["--hosts", "127.0.0.1", "-n", str(cfg.ranks), "--backend", cfg.backend]
         count = cfg.ranks
-    engine = ["-m", "farense_tui.engine.training.engine_process", str(run_dir)]
+    engine = ["-m", "farense_tui.engine.runs.rank_watch", str(run_dir)]  # each rank's engine, labelled
     return cmd + ["--starting-port", str(free_port(count)), "--", *engine]
 
 
@@ -111,7 +167,7 @@ def run_ranks(cfg: RunConfig, run_dir: Path, log, env: dict) -> int:
         time.sleep(0.2)
         if (run_dir / EXIT_FILE).exists():
             ended_at = ended_at or time.monotonic()
-            if time.monotonic() - ended_at > EXIT_GRACE_SECONDS:
+            if time.monotonic() - ended_at > _grace(run_dir):
                 break
         elif is_hung(run_dir, cfg.hang_timeout, started):
             log.write(f"farense: no progress for {cfg.hang_timeout:.0f} s while training: killing all ranks\n".encode())
@@ -122,6 +178,14 @@ def run_ranks(cfg: RunConfig, run_dir: Path, log, env: dict) -> int:
     except (OSError, ValueError):
         code = HUNG  # a rank died (the launcher then stops the rest) or the group hung
     return HUNG if code == EXIT_RANK_LOST else code
+
+
+def _grace(run_dir: Path) -> float:
+    try:
+        ended_well = int((run_dir / EXIT_FILE).read_text()) == 0
+    except (OSError, ValueError):
+        ended_well = False  # being written
+    return EXIT_GRACE_SECONDS if ended_well else LOST_GRACE_SECONDS
 
 
 def is_hung(run_dir: Path, timeout: float, started: float = 0.0) -> bool:

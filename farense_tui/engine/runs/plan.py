@@ -63,7 +63,7 @@ def plan_run(
     the data's padded length. Raises UserError, naming each problem, when the data is not ready
     or a host of `hosts` (an mlx.launch hostfile) cannot be reached."""
     if hosts:
-        check_hosts(hosts)  # before anything is loaded or written: a clear message, not a hung launcher
+        check_hosts(hosts, backend)  # before anything is loaded or written: a clear message, not a hung launcher
     elif ranks < 1:
         raise UserError(f"ranks must be 1 or more, not {ranks}")
     model = resolve_model(model_spec, progress=progress)

@@ -32,6 +32,7 @@ class RunStatus:
     run_dir: Path | None = None
     model: str = ""
     profile: str = ""
+    placement: str = ""  # a data-parallel run's ranks in words (launch.describe_ranks); "" for one
     budget_gb: float | None = None
     log_every: int = 0  # step events logged every N steps (the profile's log_every); 0 = none
     state: str = ""

@@ -14,6 +14,7 @@ import psutil
 
 from farense_tui.engine.runs.commands import CommandInbox
 from farense_tui.engine.runs.exit_codes import EXIT_DONE, EXIT_RANK_LOST, EXIT_SWITCH
+from farense_tui.engine.runs.rank_watch import WATCHER_ENV
 from farense_tui.engine.runs.supervisor import SUPERVISOR_ENV
 from farense_tui.engine.training.stop import StopTraining
 
@@ -27,19 +28,21 @@ class Controls:
     def __init__(self, run_dir: Path):
         self.inbox = CommandInbox(run_dir)
         self.paused = False
-        # Named by the supervisor, since by the time we look it may already be gone.
-        self.supervisor = int(os.environ.get(SUPERVISOR_ENV, os.getppid()))
-        # Started by mlx.launch, which sits between us and the supervisor.
-        self.launcher = os.getppid() if "MLX_RANK" in os.environ else None
+        # A data-parallel rank: its watcher, started by mlx.launch, is between us and the supervisor.
+        self.watcher = os.getppid() if WATCHER_ENV in os.environ else None
+        # Named by the supervisor, since by the time we look it may already be gone; a rank on
+        # another Mac has none (mlx.launch passes no environment over SSH).
+        named = os.environ.get(SUPERVISOR_ENV)
+        self.supervisor = int(named) if named else None if self.watcher else os.getppid()
 
     def between_steps(self, trainer: Trainer) -> None:
         """Apply the commands sent since the last step; while paused, wait here for more."""
         while True:
-            if self.launcher is not None and os.getppid() != self.launcher:
-                # The launcher ends when another rank dies: this step's state may be partial, so no
-                # checkpoint; the supervisor restarts the group from the last one.
+            if self.watcher is not None and os.getppid() != self.watcher:
+                # The group is being ended (another rank died): this step's state may be partial, so
+                # no checkpoint; the supervisor restarts the group from the last one.
                 raise StopTraining(EXIT_RANK_LOST)
-            if self._parent() != self.supervisor:
+            if not self._supervised():
                 self._orphaned(trainer)
             if not trainer.ranks.writer:
                 return  # rank 0 takes the commands; a pause holds the others at the next all_sum
@@ -49,14 +52,16 @@ class Controls:
                 return
             time.sleep(PAUSED_POLL_SECONDS)
 
-    def _parent(self) -> int:
-        """The supervisor's pid while it is there: our parent, or under mlx.launch the launcher's parent."""
-        if self.launcher is None:
-            return os.getppid()
+    def _supervised(self) -> bool:
+        """Our supervisor is still there: our parent, or for a rank an ancestor of its watcher."""
+        if self.watcher is None:
+            return os.getppid() == self.supervisor
+        if self.supervisor is None:
+            return True  # a rank on another Mac: its watcher ending (above) is the sign
         try:
-            return psutil.Process(self.launcher).ppid()
+            return any(p.pid == self.supervisor for p in psutil.Process(self.watcher).parents())
         except psutil.Error:
-            return 0
+            return False
 
     def _orphaned(self, trainer: Trainer) -> None:
         """The supervisor was killed: save and stop, so no engine trains unwatched (a later resume

@@ -15,17 +15,29 @@ from pathlib import Path
 from farense_tui.engine.files import write_pid
 from farense_tui.engine.runs.events import EventWriter, record_crash
 from farense_tui.engine.runs.config import RunConfig
+from farense_tui.engine.runs.diagnosis import ERROR_LINE
 from farense_tui.engine.runs.exit_codes import EXIT_FAILED
 from farense_tui.engine.runs.launch import EXIT_FILE
 from farense_tui.engine.training.ranks import Ranks
 from farense_tui.engine.training.trainer import Trainer
 
 
+class ErrorsToLog(EventWriter):
+    """A rank other than 0 writes no events, but prints its errors: its watcher labels them in
+    engine.log, where the diagnosis reads why the rank stopped."""
+
+    def emit(self, type_: str, **fields) -> dict:
+        event = super().emit(type_, **fields)
+        if type_ == "error":
+            print(f"{ERROR_LINE}{fields.get('kind')}: {fields.get('message')}", file=sys.stderr, flush=True)
+        return event
+
+
 def main(argv: list[str]) -> int:
     run_dir = Path(argv[0])
     ranks = Ranks()
     if not ranks.writer:
-        events = EventWriter(Path(os.devnull))  # still checked against the records, like rank 0's
+        events = ErrorsToLog(Path(os.devnull))  # still checked against the records, like rank 0's
         return Trainer(run_dir, RunConfig.load(run_dir / "config.toml"), events, ranks).run()
     write_pid(run_dir / "engine.pid", os.getpid())
     events = EventWriter(run_dir / "events.jsonl")

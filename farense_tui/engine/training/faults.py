@@ -33,7 +33,8 @@ class Faults:
     alloc_error_at_step: int = 0  # raise MLX's allocation error after this step's first micro-batch, once
     hang_in_checkpoint_at_step: int = 0  # sleep halfway through writing this checkpoint
     checkpoint_pause: float = 0.0  # seconds slept at each stage of every checkpoint write (kill soak)
-    hang_at_step: int = 0  # data-parallel: rank 1 stops answering after this step, once (a hung all_sum)
+    hang_at_step: int = 0  # data-parallel: rank 1 (or `rank`) stops answering after this step, once (a hung all_sum)
+    rank: int = -1  # data-parallel: the one rank the step faults happen on; -1 every rank
 
     @classmethod
     def from_env(cls) -> Faults:
@@ -44,27 +45,35 @@ class Faults:
         return cls(**values)
 
 
-def before_step(faults: Faults, step: int, model: nn.Module) -> None:
-    if step == faults.nan_at_step > 0:
+def _here(faults: Faults, rank: int, default: int = -1) -> bool:
+    """Whether a fault meant for `faults.rank` (else `default`; -1 every rank) happens on this rank."""
+    meant = faults.rank if faults.rank >= 0 else default
+    return meant < 0 or meant == rank
+
+
+def before_step(faults: Faults, step: int, model: nn.Module, rank: int = 0) -> None:
+    if step == faults.nan_at_step > 0 and _here(faults, rank):
         _poison_one_lora_weight(model)
 
 
 def after_step(faults: Faults, step: int, restarts: int, rank: int = 0) -> None:
-    if step == faults.hang_at_step > 0 and restarts == 0 and rank == 1:
+    if step == faults.hang_at_step > 0 and restarts == 0 and _here(faults, rank, default=1):
         time.sleep(HANG_SECONDS)
+    if not _here(faults, rank):
+        return
     if step == faults.abort_at_step > 0 and (restarts == 0 or not faults.abort_once):
         print(METAL_OOM, file=sys.stderr, flush=True)
         os.abort()
 
 
-def mid_step(faults: Faults, step: int, restarts: int, micro_batches: Iterable) -> Iterator:
+def mid_step(faults: Faults, step: int, restarts: int, micro_batches: Iterable, rank: int = 0) -> Iterator:
     """The step's micro-batches; at the faulty step MLX's allocation error once the first has trained."""
     batches = iter(micro_batches)
     first = next(batches, None)
     if first is None:  # a rank with no share of this step
         return
     yield first
-    if step == faults.alloc_error_at_step > 0 and restarts == 0:
+    if step == faults.alloc_error_at_step > 0 and restarts == 0 and _here(faults, rank):
         raise RuntimeError("[metal::malloc] Unable to allocate 1073741824 bytes (injected fault)")
     yield from batches
 

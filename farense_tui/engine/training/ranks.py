@@ -15,6 +15,9 @@ import mlx.core as mx
 from mlx.utils import tree_flatten, tree_unflatten
 
 
+PEER_LOST = "connection to a peer was lost"  # the ring backend's error when another rank's process ends
+
+
 class Ranks:
     def __init__(self):
         self.group = mx.distributed.init()
@@ -24,6 +27,10 @@ class Ranks:
     def writer(self) -> bool:
         """Rank 0 alone writes events, checkpoints and adapters."""
         return self.rank == 0
+
+    def lost_peer(self, exc: RuntimeError) -> bool:
+        """A collective failed because another rank is gone (its own death is diagnosed, not this one)."""
+        return self.size > 1 and PEER_LOST in str(exc)
 
     def share(self, micro_batches):
         """This rank's micro-batches of the step: every size-th one, from its rank on."""

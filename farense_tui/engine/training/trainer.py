@@ -19,7 +19,7 @@ from mlx.utils import tree_flatten, tree_map
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.events import EventWriter
-from farense_tui.engine.runs.exit_codes import EXIT_DONE, EXIT_FAILED
+from farense_tui.engine.runs.exit_codes import EXIT_DONE, EXIT_FAILED, EXIT_RANK_LOST
 from farense_tui.engine.runs.training_state import TrainingState
 from farense_tui.engine.training import checkpoint_writer as ckpt
 from farense_tui.engine.training import faults, guards
@@ -32,6 +32,9 @@ from farense_tui.engine.training.resume import restore
 from farense_tui.engine.training.setup import build_setup
 from farense_tui.engine.training.steps import CompiledSteps
 from farense_tui.engine.training.stop import StopTraining
+
+
+RANK_MEMORY = ("mem_peak_gb", "rss_gb", "sys_used_gb", "sys_available_gb", "swap_used_gb")
 
 
 class Trainer:
@@ -87,6 +90,8 @@ class Trainer:
             self.set_state(state="failed", message=str(exc))
             return EXIT_FAILED
         except RuntimeError as exc:
+            if self.ranks.lost_peer(exc):
+                return EXIT_RANK_LOST  # another rank died: the supervisor reads which and why
             return guards.allocation_failed(self, exc)
 
     def _prepare(self) -> None:
@@ -108,7 +113,7 @@ class Trainer:
         self.step += 1
         # The RNG (LoRA dropout) is a pure function of (seed, step), so a resume needs no RNG state.
         mx.random.seed(self.p.seed * 1_000_003 + self.step)
-        faults.before_step(self.faults, self.step, self.setup.model)
+        faults.before_step(self.faults, self.step, self.setup.model, self.ranks.rank)
         tic = time.perf_counter()
         group = self.setup.order.group_for(self.step)
         batches = micro_batches(self.setup.train_set, group, self.p.batch_size, self.p.max_seq_length)
@@ -116,7 +121,7 @@ class Trainer:
         # References, not copies (MLX arrays are immutable): what an allocation error mid-step rolls back to.
         self.before_step = (self.setup.model.trainable_parameters(), tree_map(lambda a: a, self.setup.optimizer.state))
         mine = self.ranks.share(batches)
-        loss, ntoks, local = self.steps.run(faults.mid_step(self.faults, self.step, self.restarts, mine))
+        loss, ntoks, local = self.steps.run(faults.mid_step(self.faults, self.step, self.restarts, mine, self.ranks.rank))
         self.before_step = None
         step_time = time.perf_counter() - tic
         self.trained_tokens += ntoks
@@ -135,12 +140,13 @@ class Trainer:
         faults.after_step(self.faults, self.step, self.restarts, self.ranks.rank)
 
     def _per_rank(self, tokens_per_sec: float, mem: dict) -> list[dict] | None:
-        """Each rank's tokens/s and memory, gathered to every rank (rank 0 writes them); None alone."""
+        """Each rank's tokens/s and memory (its own, and its machine's: the evidence if it dies of
+        out-of-memory), gathered to every rank (rank 0 writes them); None alone."""
         if self.ranks.size == 1:
             return None
-        rows = self.ranks.gather([tokens_per_sec, mem["mem_peak_gb"], mem["rss_gb"]])
-        return [{"rank": r, "tokens_per_sec": round(t, 1), "mem_peak_gb": round(p, 4), "rss_gb": round(m, 4)}
-                for r, (t, p, m) in enumerate(rows)]
+        rows = self.ranks.gather([tokens_per_sec, *(mem[key] for key in RANK_MEMORY)])
+        return [{"rank": r, "tokens_per_sec": round(row[0], 1), **{k: round(v, 4) for k, v in zip(RANK_MEMORY, row[1:])}}
+                for r, row in enumerate(rows)]
 
     def _evaluate(self) -> None:
         """Validation loss on the valid split; a better one than before becomes the best adapter."""

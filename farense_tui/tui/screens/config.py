@@ -23,6 +23,7 @@ from farense_tui.engine.models import local as models
 from farense_tui.engine.profiles.choice import choose_profile
 from farense_tui.engine.profiles.profile import Profile, available_profiles, save_profile
 from farense_tui.engine.runs.event_types import ENDED
+from farense_tui.engine.runs.launch import BACKENDS, describe_ranks, ranks_setting
 from farense_tui.engine.runs.plan import plan_run, start_plan
 from farense_tui.engine.runs.speed import MeasuredSpeed, measured_speed
 from farense_tui.tui.data_summary import summary_lines
@@ -33,6 +34,7 @@ from farense_tui.tui.widgets.dialogs import ChoiceDialog, NamePrompt
 from farense_tui.tui.widgets.field_editor import FieldEditor
 
 DEMO = "demo"
+RANKS_HINT = "1: this machine alone; N: N ranks here; a hostfile: one rank per Mac"
 
 
 def home_path(text: str) -> Path:
@@ -75,6 +77,7 @@ class ConfigScreen(CockpitScreen):
         self.report_key: tuple | None = None
         self.speed: MeasuredSpeed | None = None  # this model's measured speed, from its earlier runs
         self.tokenizers: dict[str, object] = {}  # loaded once per model folder (seconds each)
+        self.ranks, self.hosts, self.ranks_error = 1, "", ""  # the Ranks field as last checked
 
     def compose(self) -> ComposeResult:
         self.profiles = available_profiles()
@@ -98,6 +101,12 @@ class ConfigScreen(CockpitScreen):
                 yield Input("data", compact=True, id="data-path")
                 yield Static("checking…", id="data-summary", markup=False)
                 yield Static("", id="data-cost", markup=False)
+                yield Static("Ranks (data-parallel, through mlx.launch)", classes="section")
+                with Horizontal(id="ranks-row"):
+                    yield Input("1", placeholder="2, or a hosts.json", compact=True, id="ranks")
+                    yield Select([(b, b) for b in BACKENDS], value="ring", allow_blank=False, compact=True,
+                                 id="backend")
+                yield Static(RANKS_HINT, id="ranks-hint", markup=False)
                 yield Static("", id="activity", markup=False)
             with Vertical(id="config-fields"):
                 yield Static("Settings", classes="section")
@@ -154,6 +163,22 @@ class ConfigScreen(CockpitScreen):
                 self.errors = {"profile": str(exc)}
         self.show_cost()
         self.schedule_check()
+
+    # ---- ranks ----------------------------------------------------------------------------------
+    @on(Input.Changed, "#ranks")
+    @on(Select.Changed, "#backend")
+    def check_ranks(self) -> None:
+        """A whole number of ranks here, or a hostfile checked as mlx.launch reads it (the file is small)."""
+        backend = str(self.query_one("#backend", Select).value)
+        try:
+            self.ranks, self.hosts = ranks_setting(self.query_one("#ranks", Input).value, paths.home(), backend)
+            self.ranks_error = ""
+            text = describe_ranks(self.ranks, self.hosts, backend) or RANKS_HINT
+        except UserError as exc:
+            self.ranks_error = text = str(exc)
+        hint = self.query_one("#ranks-hint", Static)
+        hint.update(text)
+        hint.set_class(bool(self.ranks_error), "-invalid")
 
     # ---- data check ---------------------------------------------------------------------------
     def model_spec(self) -> str:
@@ -246,6 +271,9 @@ class ConfigScreen(CockpitScreen):
             name, message = next(iter(self.errors.items()))
             self.notify(f"Fix {name} first: {message}", severity="error")
             return
+        if self.ranks_error:
+            self.notify(f"Fix ranks first: {self.ranks_error}", severity="error", timeout=10)
+            return
         data = home_path(self.query_one("#data-path", Input).value)
         if not data.exists():
             self.notify(f"No data at {data}: expected a folder with train.jsonl and valid.jsonl",
@@ -267,13 +295,14 @@ class ConfigScreen(CockpitScreen):
     def launch(self, data: Path) -> None:
         self.query_one("#start", Button).disabled = True
         self.query_one("#start-note", Static).update("preparing the model…")
-        self.start_run(self.profile, self.model_spec(), data)
+        self.start_run(self.profile, self.model_spec(), data, str(self.query_one("#backend", Select).value))
 
     @work(thread=True, exclusive=True, group="start", exit_on_error=False, description="start a run")
-    def start_run(self, profile: Profile, spec: str, data: Path) -> None:
+    def start_run(self, profile: Profile, spec: str, data: Path, backend: str) -> None:
         say = lambda line: self.post_message(ModelProgressed(line))  # noqa: E731
         try:
-            plan = plan_run(None if spec == DEMO else spec, data, profile, hardware=self.app.hardware, progress=say)
+            plan = plan_run(None if spec == DEMO else spec, data, profile, hardware=self.app.hardware, progress=say,
+                            ranks=self.ranks, hosts=self.hosts, backend=backend)
             run_dir = start_plan(plan)
         except UserError as exc:
             self.post_message(RunStartFailed(str(exc)))

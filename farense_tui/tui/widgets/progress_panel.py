@@ -80,7 +80,7 @@ class ProgressPanel(Vertical):
             # A training state's message is the step it started at; the line above says more.
             quiet = s.status == "training" or not s.message
             state = s.status if quiet else f"{s.status}: {s.message}"
-            state += f" · profile {s.profile}"
+            state += f" · profile {s.profile}" + (f" · {s.placement}" if s.placement else "")
         self._put("#state", state)
 
     def _put(self, selector: str, text: str, layout: bool = False) -> bool:
