@@ -33,7 +33,8 @@ def fabricated_run(run_id: str, model: str, steps: list[tuple[int | None, float]
 
 def test_steps_follow_training_order_and_tokens_are_capped_at_max_seq_length():
     # 11 examples, effective batch 2x2: 2 steps per epoch, the 3 longest left out as training leaves them
-    profile = load_profile("cpu").replace(batch_size=2, grad_accumulation=2, max_seq_length=64, epochs=3, iters=0)
+    profile = load_profile("cpu").replace(batch_size=2, grad_accumulation=2, max_seq_length=64, epochs=3, iters=0,
+                                          warmup_steps=1)
     cost = data_cost(report([10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110]), profile)
     assert (cost.examples, cost.steps_per_epoch, cost.total_steps) == (11, 2, 6)
     assert cost.tokens_per_step == (10 + 20 + 30 + 40 + 50 + 60 + 64 + 64) // 2
@@ -59,6 +60,18 @@ def test_speed_is_the_median_of_the_newest_measured_run_of_the_same_model(tmp_pa
     speed = measured_speed(str(model / ".." / "tiny"))  # the same folder, spelt another way
     assert speed == MeasuredSpeed(225.0, 4, "20260102-100000-tiny")  # median of 100, 200, 300, 250
     assert measured_speed(str(tmp_path / "none")) is None
+
+
+def test_a_warm_up_longer_than_half_the_run_is_pointed_out():
+    # mac-16gb's 100 warm-up steps suit a long run; on the demo's 111 steps the peak comes at step 100
+    profile = load_profile("mac-16gb").replace(batch_size=2, grad_accumulation=2, epochs=3, iters=0)
+    lines = cost_lines(data_cost(report([10] * 150), profile), profile, None)
+    assert lines[1] == "warm-up 100 of 111 steps: peak learning rate only at step 100"
+    longer = profile.replace(warmup_steps=111)
+    assert cost_lines(data_cost(report([10] * 150), longer), longer, None)[1] == (
+        "warm-up 111 ≥ the run's 111 steps: the learning rate never peaks")
+    short = profile.replace(warmup_steps=55)  # just under half: no line
+    assert not any(line.startswith("warm-up") for line in cost_lines(data_cost(report([10] * 150), short), short, None))
 
 
 def test_data_check_with_a_profile_prints_the_cost(tmp_path, farense_home, tiny_model_dir, capsys, monkeypatch):

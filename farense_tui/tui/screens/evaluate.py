@@ -209,6 +209,7 @@ class EvaluateScreen(CockpitScreen):
         for row in table_rows(result):
             table.add_row(*row)
         table.border_title = heading(result)
+        self.query_one("#progress", ProgressBar).update(total=1, progress=1)  # a result is a whole evaluation
         self.answers = answers
         self.show_answers()
 
