@@ -45,7 +45,7 @@ def cost_line(result: dict) -> str:
 def heading(result: dict) -> str:
     seeds = result.get("seeds") or []
     sampled = next(iter((result.get("samples") or {}).values()), [])
-    how = f"{len(seeds)} seeds ({', '.join(map(str, seeds))}) × {len(sampled)} examples" if seeds else "all examples"
+    how = f"{_count(len(seeds), 'seed')} ({', '.join(map(str, seeds))}) × {len(sampled)} examples" if seeds else "all examples"
     return (f"{result['run']} · {result['checkpoint']} on {result['split']} "
             f"({result['examples']} examples, {result['format']}) · {how}")
 
@@ -60,7 +60,7 @@ def format_group(document: dict) -> str:
     """A group's evaluation: mean ± sd across its runs (training seeds), each run's own mean first."""
     seeds = document["seeds"]
     sampled = next(iter((document.get("samples") or {}).values()), [])
-    per_run = (f"its mean over {len(seeds)} test samples ({', '.join(map(str, seeds))}) × {len(sampled)} examples"
+    per_run = (f"its mean over {_count(len(seeds), 'test sample')} ({', '.join(map(str, seeds))}) × {len(sampled)} examples"
                if seeds else f"all {document['examples']} examples")
     lines = [f"group {document['group']} · {document['checkpoint']} on {document['split']} · "
              f"mean ± sd over {len(document['runs'])} training seeds "
@@ -94,3 +94,7 @@ def _num(value: float | None, sign: bool = False) -> str:
     if value is None:
         return "—"
     return f"{value:+.3f}" if sign else f"{value:.3f}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
