@@ -10,6 +10,7 @@ from __future__ import annotations
 from textual import events
 from textual.app import ComposeResult
 from textual.content import Content
+from textual.geometry import Size
 from textual.screen import Screen
 from textual.widget import Widget
 
@@ -29,11 +30,28 @@ STATUS_STYLE = {
 class CockpitScreen(Screen):
     """A screen shown as a mode: it comes back on a switch as it was left, without a restyle."""
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Textual marks a new screen's styles as stale (-1), so a first visit re-read and re-applied
+        # the whole stylesheet twice, and the mode visited last kept the mark (the refresh only
+        # records it on a screen already mounted): its first return re-read it again, ~100 ms.
+        # A screen made now is styled with the stylesheet as it is now; a theme change afterwards
+        # still marks it stale, and switch_mode refreshes it as before.
+        self._css_update_count = self.app._css_update_count
+
     def _on_screen_resume(self, event: events.ScreenResume) -> None:
         # Runs before Screen's own handler (MRO order). Nothing restyles a hidden mode
         # (switch_mode applies CSS and theme changes itself), and restyling every widget on each
         # visit was most of the cost of a switch: each widget rendered again, charts rebuilt.
         event.refresh_styles = False
+
+    def _screen_resized(self, size: Size) -> None:
+        # switch_mode lays out and paints the screen it shows, then its ScreenResume repaints the
+        # whole screen again (and lays out what changed while hidden): a mode coming back at the
+        # size it was laid out at was drawn twice per switch, a third to half of a switch's time.
+        if getattr(self.app, "_returning_to_mode", False) and size == self._compositor.size:
+            return
+        super()._screen_resized(size)
 
 
 class ModeBar(Widget):
