@@ -93,10 +93,11 @@ class FarenseApp(App[int]):
 
     def switch_mode(self, mode: str):
         self._returning_to_mode = mode in self._screen_stacks
+        self._switching_modes = True  # screens read both (widgets/chrome.py CockpitScreen)
         try:
             return super().switch_mode(mode)
         finally:
-            self._returning_to_mode = False
+            self._returning_to_mode = self._switching_modes = False
 
     def delay_update(self, delay: float = 0.05) -> None:
         # Textual's switch_mode holds every frame for 50 ms to hide a half-built screen; a mode

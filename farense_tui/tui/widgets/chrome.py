@@ -7,10 +7,12 @@ keeps itself up to date.
 
 from __future__ import annotations
 
+from typing import Self
+
 from textual import events
 from textual.app import ComposeResult
 from textual.content import Content
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.screen import Screen
 from textual.widget import Widget
 
@@ -38,12 +40,38 @@ class CockpitScreen(Screen):
         # A screen made now is styled with the stylesheet as it is now; a theme change afterwards
         # still marks it stale, and switch_mode refreshes it as before.
         self._css_update_count = self.app._css_update_count
+        self._resuming = False
 
     def _on_screen_resume(self, event: events.ScreenResume) -> None:
-        # Runs before Screen's own handler (MRO order). Nothing restyles a hidden mode
-        # (switch_mode applies CSS and theme changes itself), and restyling every widget on each
-        # visit was most of the cost of a switch: each widget rendered again, charts rebuilt.
+        # Nothing restyles a hidden mode (switch_mode applies CSS and theme changes itself), and
+        # restyling every widget on each visit was most of the cost of a switch: each widget
+        # rendered again, charts rebuilt. Screen's own handler runs here, not after this one, so
+        # that its repaint (a plain refresh) is known to be a switch's (see `refresh`).
         event.refresh_styles = False
+        event.prevent_default()
+        self._resuming = True
+        try:
+            super()._on_screen_resume(event)
+        finally:
+            self._resuming = False
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles_cache.clear()  # its own lines (`refresh` may keep them) have new styles
+
+    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False,
+                recompose: bool = False) -> Self:
+        # A switch refreshes the screen it leaves and the one it shows. A plain refresh throws
+        # away the lines the screen itself has drawn (its background: a whole terminal of lines,
+        # divided at every widget's edge), and drawing them again was about half of a switch.
+        # Nothing in the screen changed: repaint the terminal from the lines already drawn.
+        switching = self._resuming or getattr(self.app, "_switching_modes", False)
+        if switching and self.is_mounted and not (regions or layout or recompose):
+            self._repaint_regions.add(self.outer_size.region)
+            self._repaint_required = True
+            self.check_idle()
+            return self
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
     def _screen_resized(self, size: Size) -> None:
         # switch_mode lays out and paints the screen it shows, then its ScreenResume repaints the
