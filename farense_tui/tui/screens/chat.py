@@ -148,7 +148,7 @@ class ChatScreen(CockpitScreen):
             self.opened_with = opening
             select.value = opening  # loads it through prepare_chosen_target; the prompt takes focus
             self.query_one("#prompt").focus()
-        elif self.target is None and self.choices:
+        elif self.target is None and self.choices and self.focused is not select:
             select.focus()  # the first thing to do here is to choose
 
     def opening_key(self, choices: list[TargetChoice]) -> str | None:

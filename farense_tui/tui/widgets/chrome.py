@@ -94,7 +94,14 @@ class ModeBar(Widget):
         self._line: tuple[tuple[str, int], Content] | None = None  # (mode, width) -> the line
 
     def on_mount(self) -> None:
-        self.app.mode_change_signal.subscribe(self, lambda _mode: self.refresh())
+        self.app.mode_change_signal.subscribe(self, self._mode_changed)
+
+    def _mode_changed(self, mode: str) -> None:
+        # Each mode's screen has its own bar, shown only while that mode is current: a switch
+        # changes no bar in view. A refresh would only throw away its drawn line, drawn again
+        # on every return.
+        if self.screen.is_current and (self._line is None or self._line[0][0] != mode):
+            self.refresh()
 
     def render(self) -> Content:
         drawn_for = (self.app.current_mode, self.size.width)
