@@ -69,6 +69,7 @@ class FieldEditor(Container):
         def __init__(self, editor: "FieldEditor", values: dict, errors: dict) -> None:
             super().__init__()
             self.editor, self.values, self.errors = editor, values, errors
+            self.profile = editor.profile  # what the values edit: the editor may load another meanwhile
 
         @property
         def control(self) -> "FieldEditor":
@@ -77,10 +78,20 @@ class FieldEditor(Container):
     def __init__(self, profile: Profile, *, id: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id)
         self.profile = profile
-        self.values: dict = {}
+        self.values: dict = {name: getattr(profile, name) for name in EDITABLE}
         self.errors: dict[str, str] = {}
 
-    def compose(self) -> ComposeResult:
+    def on_mount(self) -> None:
+        # The rows are ~80 widgets: made, styled and laid out before the first frame they were
+        # a third of the cockpit's start-up. They come right after it, showing `self.profile`.
+        # Through the App's queue, which runs once its start-up batch is over: an after-refresh
+        # callback alone also runs after the refreshes that batch holds back, before any frame.
+        self.app.call_later(self.call_after_refresh, self.add_rows)
+
+    def add_rows(self) -> None:
+        self.mount_all(self.rows())
+
+    def rows(self) -> ComposeResult:
         for name in EDITABLE:
             meta, value = FIELDS[name].metadata, getattr(self.profile, name)
             yield Label(name, classes="field-name", id=f"name-{name}")
@@ -94,22 +105,19 @@ class FieldEditor(Container):
                             select_on_focus=True)
             yield Static(describe_field(name), classes="field-hint", id=f"hint-{name}", markup=False)
 
-    def on_mount(self) -> None:
-        self.values = {name: getattr(self.profile, name) for name in EDITABLE}
-
     def load(self, profile: Profile) -> None:
         """Show another profile's values (for a profile chosen in the Select)."""
         self.profile = profile
-        for name in EDITABLE:
-            value, widget = getattr(profile, name), self.query_one(f"#field-{name}")
-            if isinstance(widget, Input):
-                widget.value = show(value)
-            else:
-                widget.value = value
         self.values = {name: getattr(profile, name) for name in EDITABLE}
         self.errors = {}
-        for name in EDITABLE:
-            self._mark(name, None)
+        if self.children:  # else the rows, when added, show this profile
+            for name in EDITABLE:
+                value, widget = getattr(profile, name), self.query_one(f"#field-{name}")
+                if isinstance(widget, Input):
+                    widget.value = show(value)
+                else:
+                    widget.value = value
+                self._mark(name, None)
         self.post_message(self.Changed(self, dict(self.values), {}))
 
     @on(Input.Changed, ".field-editor")
@@ -118,15 +126,23 @@ class FieldEditor(Container):
     def check_field(self, event: Input.Changed | Select.Changed | Checkbox.Changed) -> None:
         event.stop()
         name = event.control.id.removeprefix("field-")
-        raw = parse(name, event.value) if isinstance(event, Input.Changed) else event.value
+        # The editor's value now, not the event's, and only a real change: each row reports its
+        # first value too, and the rows are added while the App starts, so that report can come
+        # after `load` gave the row another profile's value.
+        value = event.control.value
+        raw = parse(name, value) if isinstance(event, Input.Changed) else value
         try:
-            self.values[name] = coerce_value(name, raw)
-            self.errors.pop(name, None)
-            self._mark(name, None)
+            coerced = coerce_value(name, raw)
         except UserError as exc:
             message = str(exc)
             self.errors[name] = message
             self._mark(name, "expected " + message.split(": expected ", 1)[-1])
+        else:
+            if name not in self.errors and self.values.get(name) == coerced:
+                return
+            self.values[name] = coerced
+            self.errors.pop(name, None)
+            self._mark(name, None)
         self.post_message(self.Changed(self, dict(self.values), dict(self.errors)))
 
     def _mark(self, name: str, error: str | None) -> None:
