@@ -81,17 +81,7 @@ class FieldEditor(Container):
         self.values: dict = {name: getattr(profile, name) for name in EDITABLE}
         self.errors: dict[str, str] = {}
 
-    def on_mount(self) -> None:
-        # The rows are ~80 widgets: made, styled and laid out before the first frame they were
-        # a third of the cockpit's start-up. They come right after it, showing `self.profile`.
-        # Through the App's queue, which runs once its start-up batch is over: an after-refresh
-        # callback alone also runs after the refreshes that batch holds back, before any frame.
-        self.app.call_later(self.call_after_refresh, self.add_rows)
-
-    def add_rows(self) -> None:
-        self.mount_all(self.rows())
-
-    def rows(self) -> ComposeResult:
+    def compose(self) -> ComposeResult:
         for name in EDITABLE:
             meta, value = FIELDS[name].metadata, getattr(self.profile, name)
             yield Label(name, classes="field-name", id=f"name-{name}")
@@ -110,14 +100,13 @@ class FieldEditor(Container):
         self.profile = profile
         self.values = {name: getattr(profile, name) for name in EDITABLE}
         self.errors = {}
-        if self.children:  # else the rows, when added, show this profile
-            for name in EDITABLE:
-                value, widget = getattr(profile, name), self.query_one(f"#field-{name}")
-                if isinstance(widget, Input):
-                    widget.value = show(value)
-                else:
-                    widget.value = value
-                self._mark(name, None)
+        for name in EDITABLE:
+            value, widget = getattr(profile, name), self.query_one(f"#field-{name}")
+            if isinstance(widget, Input):
+                widget.value = show(value)
+            else:
+                widget.value = value
+            self._mark(name, None)
         self.post_message(self.Changed(self, dict(self.values), {}))
 
     @on(Input.Changed, ".field-editor")
@@ -127,8 +116,7 @@ class FieldEditor(Container):
         event.stop()
         name = event.control.id.removeprefix("field-")
         # The editor's value now, not the event's, and only a real change: each row reports its
-        # first value too, and the rows are added while the App starts, so that report can come
-        # after `load` gave the row another profile's value.
+        # first value too, and that report can come after `load` gave the row another value.
         value = event.control.value
         raw = parse(name, value) if isinstance(event, Input.Changed) else value
         try:
