@@ -6,7 +6,8 @@ so nothing else's sessions or sizes interfere) with FARENSE_HOME pointing at a t
 control-mode client sends the keys and reads the pane: a capture costs ~0.1 ms there, against
 several ms for a `tmux capture-pane` process, so polling every 2 ms leaves the CPU to the app.
 
-- first frame: from launch to a screen's text in the pane;
+- first frame: from launch to a screen's text in the pane; the first launch and `--launches`
+  more cold starts of each checkout (alternating), median and max;
 - first visits: the first switch to each screen (it is composed then), reported apart;
 - switches: keys 2 3 4 1 pressed `--cycles` times, each timed from send-keys to the target
   screen's text in the pane; p50/p90/p99/max in ms;
@@ -15,7 +16,10 @@ several ms for a `tmux capture-pane` process, so polling every 2 ms leaves the C
 
 `--training` also measures while a run trains (demo model, `farense-tui train --detach`) and the
 cockpit tails it. `--app-root DIR` (repeatable) measures another checkout's farense_tui
-(PYTHONPATH=DIR), so a before/after comparison runs in one go:
+(PYTHONPATH=DIR), so a before/after comparison runs in one go: every checkout runs in its own
+pane at the same time and each key goes to each of them in turn, so a change in the machine's
+load (the CPU is shared) hits all of them alike. Each app's CPU then also counts its idle time
+while the others switch.
 
     git -C /work/main worktree add /work/wt-before 3651225
     python bench/screen_switch.py --training --app-root /work/wt-before --app-root .
@@ -61,6 +65,7 @@ class Pane:
 
     def __init__(self, size: tuple[int, int], command: list[str], env: dict[str, str]) -> None:
         self.socket = f"farense-bench-{os.getpid()}-{time.monotonic_ns()}"
+        self.first_frame: float | None = None  # seconds from launch, set by `launch`
         cols, rows = size
         env_args = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
         self.started = time.perf_counter()
@@ -214,34 +219,61 @@ def cockpit_command(app_root: Path | None) -> tuple[list[str], dict[str, str]]:
 
 # ---- the measurement ----------------------------------------------------------------------------
 
-def measure(home: Path, app_root: Path | None, size: tuple[int, int], cycles: int, settle: float) -> dict:
+def measure(home: Path, roots: list[Path | None], size: tuple[int, int], cycles: int, settle: float,
+            launches: int) -> list[dict]:
+    """Every checkout in its own pane at once, the switches interleaved (a key to each in turn),
+    so a change of machine load hits all of them alike; then `launches` more cold starts each,
+    alternating, for the first frame."""
+    panes: list[Pane] = []
+    results = [{"first_frames": [], "first_visits": [], "switches": [], "cpu": 0.0} for _ in roots]
+    try:
+        for root, result in zip(roots, results):  # one at a time: a start-up is measured alone
+            panes.append(launch(home, root, size))
+            result["first_frames"].append(panes[-1].first_frame)
+            time.sleep(settle)  # start-up work (hardware, run listing, a toast) is over
+        for pane in panes:
+            pane.keys("1")
+            pane.wait_for("config")
+        visited = {"config"}
+        for cycle in range(cycles):
+            if cycle == 1:  # the first visits are over: from here on, switches only
+                for pane, result in zip(panes, results):
+                    result["cpu"] = -pane.cpu_seconds()
+            for key in CYCLE:
+                for pane, result in zip(panes, results):
+                    started = time.perf_counter()
+                    pane.keys(key)
+                    pane.wait_for(KEYS[key])
+                    elapsed = time.perf_counter() - started
+                    result["switches" if KEYS[key] in visited else "first_visits"].append(elapsed)
+                visited.add(KEYS[key])
+        for pane, result in zip(panes, results):
+            result["cpu"] += pane.cpu_seconds()
+    finally:
+        for pane in panes:
+            pane.close()
+    for _ in range(launches):
+        for root, result in zip(roots, results):
+            pane = launch(home, root, size)
+            pane.close()
+            result["first_frames"].append(pane.first_frame)
+    for result in results:
+        result["cpu_per_switch"] = result.pop("cpu") / max(1, len(CYCLE) * (cycles - 1))
+    return results
+
+
+def launch(home: Path, app_root: Path | None, size: tuple[int, int]) -> Pane:
+    """The cockpit started in a new pane, its first frame (s from launch) in `pane.first_frame`."""
     command, env = cockpit_command(app_root)
     env["FARENSE_HOME"] = str(home)
     pane = Pane(size, command, env)
     try:
         _wait_first_screen(pane)
-        first_frame = time.perf_counter() - pane.started
-        time.sleep(settle)  # start-up work (hardware, run listing, a toast) is over
-        pane.keys("1")
-        pane.wait_for("config")
-        first_visits, switches = [], []
-        visited = {"config"}
-        cpu = 0.0
-        for cycle in range(cycles):
-            if cycle == 1:  # the first visits are over: from here on, switches only
-                cpu = pane.cpu_seconds()
-            for key in CYCLE:
-                started = time.perf_counter()
-                pane.keys(key)
-                pane.wait_for(KEYS[key])
-                elapsed = time.perf_counter() - started
-                (switches if KEYS[key] in visited else first_visits).append(elapsed)
-                visited.add(KEYS[key])
-        cpu = pane.cpu_seconds() - cpu
-    finally:
+    except BaseException:
         pane.close()
-    return {"first_frame": first_frame, "first_visits": first_visits, "switches": switches,
-            "cpu_per_switch": cpu / max(1, len(CYCLE) * (cycles - 1))}
+        raise
+    pane.first_frame = time.perf_counter() - pane.started
+    return pane
 
 
 def _wait_first_screen(pane: Pane, timeout: float = 30.0) -> None:
@@ -260,16 +292,17 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
 
 
-HEADER = ("| checkout | size | condition | first frame ms | first visits ms (max) | switches | "
+HEADER = ("| checkout | size | condition | first frame ms (median, max of n) | first visits ms (max) | switches | "
           "p50 ms | p90 ms | p99 ms | max ms | app CPU ms/switch |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 
 
 def row(label: str, size: tuple[int, int], condition: str, result: dict) -> str:
     ms = [s * 1000 for s in result["switches"]]
     visits = max(result["first_visits"], default=0.0) * 1000
-    return (f"| {label} | {size[0]}x{size[1]} | {condition} | {result['first_frame'] * 1000:.0f} | {visits:.0f} | "
-            f"{len(ms)} | {statistics.median(ms):.1f} | {percentile(ms, 90):.1f} | {percentile(ms, 99):.1f} | "
-            f"{max(ms):.1f} | {result['cpu_per_switch'] * 1000:.1f} |")
+    frames = [f * 1000 for f in result["first_frames"]]
+    return (f"| {label} | {size[0]}x{size[1]} | {condition} | {statistics.median(frames):.0f}, {max(frames):.0f} "
+            f"of {len(frames)} | {visits:.0f} | {len(ms)} | {statistics.median(ms):.1f} | {percentile(ms, 90):.1f} | "
+            f"{percentile(ms, 99):.1f} | {max(ms):.1f} | {result['cpu_per_switch'] * 1000:.1f} |")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -286,6 +319,7 @@ def main() -> int:
     ap.add_argument("--app-root", type=Path, action="append", dest="roots",
                     help="a checkout whose farense_tui to run (repeatable; default: this one)")
     ap.add_argument("--settle", type=float, default=6.0, help="seconds after the first frame before measuring")
+    ap.add_argument("--launches", type=int, default=4, help="more cold starts of each checkout for the first frame")
     args = ap.parse_args()
     if args.cycles < 2:
         ap.error("--cycles must be 2 or more (the first cycle holds the first visits)")
@@ -302,12 +336,11 @@ def main() -> int:
                 ensure_demo(home)
                 run_dir = start_run(home, "--profile", "cpu", "--iters", str(args.iters))
                 wait_for_steps(run_dir, 2)
-            for root in roots:
-                for size in args.sizes:
-                    result = measure(home, root, size, args.cycles, args.settle)
-                    label = str(root or REPO)
-                    if condition == "training" and count_steps(run_dir) >= args.iters:
-                        label += " (run ended during the measurement!)"
+            for size in args.sizes:
+                results = measure(home, roots, size, args.cycles, args.settle, args.launches)
+                ended = condition == "training" and count_steps(run_dir) >= args.iters
+                for root, result in zip(roots, results):
+                    label = str(root or REPO) + (" (run ended during the measurement!)" if ended else "")
                     print(row(label, size, condition, result), flush=True)
     finally:
         if run_dir is not None:

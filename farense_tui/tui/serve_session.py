@@ -7,8 +7,10 @@ a thread worker; the server is a process of its own, so no MLX is loaded into th
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from farense_tui.engine.chat.server import AdapterServer, server_for_run
+if TYPE_CHECKING:  # the server module (urllib, http) is imported when a server starts, not at start-up
+    from farense_tui.engine.chat.server import AdapterServer
 
 
 class ServeSession:
@@ -22,6 +24,8 @@ class ServeSession:
 
     def start(self, run_dir: Path, checkpoint: str) -> AdapterServer:
         """Stop any server, then start one for this adapter and wait until it answers."""
+        from farense_tui.engine.chat.server import server_for_run
+
         self.close()
         server = server_for_run(run_dir, checkpoint)
         self.server, self.label = server, f"{run_dir.name}:{checkpoint}"

@@ -57,6 +57,7 @@ class ChatScreen(CockpitScreen):
         super().__init__(**kwargs)
         self.choices: dict[str, TargetChoice] = {}
         self.listed = False  # the targets were listed at least once
+        self.options: list[tuple[str, str]] = []  # (label, key) as the Select shows them
         self.target = None  # the ChatTarget chosen last
         self.target_key: str | None = None
         self.opened_with: str | None = None  # the adapter chosen for the user on opening
@@ -135,16 +136,19 @@ class ChatScreen(CockpitScreen):
         self.choices, self.listed = {c.key: c for c in event.choices}, True
         select = self.query_one("#target", Select)
         select.prompt = PICK_PROMPT if self.choices else "no models or adapters yet — train a run first"
-        with self.prevent(Select.Changed):
-            select.set_options([(c.label, c.key) for c in event.choices])
-            if self.target_key in self.choices:
-                select.value = self.target_key
+        options = [(c.label, c.key) for c in event.choices]
+        if options != self.options:  # listed again on each visit: an unchanged list costs no layout
+            self.options = options
+            with self.prevent(Select.Changed):
+                select.set_options(options)
+                if self.target_key in self.choices:
+                    select.value = self.target_key
         opening = self.opening_key(event.choices)
         if opening is not None:
             self.opened_with = opening
             select.value = opening  # loads it through prepare_chosen_target; the prompt takes focus
             self.query_one("#prompt").focus()
-        elif self.target is None and self.choices:
+        elif self.target is None and self.choices and self.focused is not select:
             select.focus()  # the first thing to do here is to choose
 
     def opening_key(self, choices: list[TargetChoice]) -> str | None:

@@ -34,6 +34,8 @@ from farense_tui.tui.widgets.dialogs import ChoiceDialog, NamePrompt
 from farense_tui.tui.widgets.field_editor import FieldEditor
 
 DEMO = "demo"
+CHECK_DELAY = 0.4  # s after the last change before the data is checked again
+HARDWARE_WAIT = 3.0  # s the first check waits for the hardware (and profile choice) at most
 RANKS_HINT = "1: this machine alone; N: N ranks here; a hostfile: one rank per Mac"
 
 
@@ -121,7 +123,8 @@ class ConfigScreen(CockpitScreen):
         self.app.hardware_changed.subscribe(self, self.show_hardware)
         if self.app.hardware is not None:
             self.show_hardware(self.app.hardware)
-        self.schedule_check()
+        else:  # the check depends on the profile the hardware chooses: it waits for show_hardware
+            self.check_after(HARDWARE_WAIT if self.app.detect_hardware else CHECK_DELAY)
 
     # ---- machine and profile ------------------------------------------------------------------
     def show_hardware(self, hardware: Hardware) -> None:
@@ -130,10 +133,11 @@ class ConfigScreen(CockpitScreen):
             chosen, reason = choose_profile(hardware, self.profiles)
         except UserError as exc:
             self.query_one("#profile-reason", Static).update(str(exc))
-            return
-        self.auto_name, self.auto_reason = chosen.name, reason
-        self.query_one("#profile", Select).value = chosen.name
-        self.show_reason(chosen.name)
+        else:
+            self.auto_name, self.auto_reason = chosen.name, reason
+            self.query_one("#profile", Select).value = chosen.name
+            self.show_reason(chosen.name)
+        self.schedule_check()
 
     def show_reason(self, name: str) -> None:
         if not self.auto_name:
@@ -155,7 +159,7 @@ class ConfigScreen(CockpitScreen):
     @on(FieldEditor.Changed)
     def apply_fields(self, event: FieldEditor.Changed) -> None:
         self.errors = event.errors
-        base = event.editor.profile
+        base = event.profile
         if not event.errors:
             try:
                 self.profile = base.replace(**event.values)
@@ -194,9 +198,12 @@ class ConfigScreen(CockpitScreen):
     @on(Select.Changed, "#model")
     def schedule_check(self) -> None:
         """Check the data again once typing pauses (timer restarted on each change)."""
+        self.check_after(CHECK_DELAY)
+
+    def check_after(self, delay: float) -> None:
         if getattr(self, "_check_timer", None) is not None:
             self._check_timer.stop()
-        self._check_timer = self.set_timer(0.4, self.action_recheck)
+        self._check_timer = self.set_timer(delay, self.action_recheck)
 
     def action_recheck(self, again: bool = False) -> None:
         """Check the data when what it is checked against changed; `again` (ctrl+r) checks anyway:

@@ -7,9 +7,12 @@ keeps itself up to date.
 
 from __future__ import annotations
 
+from typing import Self
+
 from textual import events
 from textual.app import ComposeResult
 from textual.content import Content
+from textual.geometry import Region, Size
 from textual.screen import Screen
 from textual.widget import Widget
 
@@ -30,11 +33,54 @@ STATUS_STYLE = {
 class CockpitScreen(Screen):
     """A screen shown as a mode: it comes back on a switch as it was left, without a restyle."""
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Textual marks a new screen's styles as stale (-1), so a first visit re-read and re-applied
+        # the whole stylesheet twice, and the mode visited last kept the mark (the refresh only
+        # records it on a screen already mounted): its first return re-read it again, ~100 ms.
+        # A screen made now is styled with the stylesheet as it is now; a theme change afterwards
+        # still marks it stale, and switch_mode refreshes it as before.
+        self._css_update_count = self.app._css_update_count
+        self._resuming = False
+
     def _on_screen_resume(self, event: events.ScreenResume) -> None:
-        # Runs before Screen's own handler (MRO order). Nothing restyles a hidden mode
-        # (switch_mode applies CSS and theme changes itself), and restyling every widget on each
-        # visit was most of the cost of a switch: each widget rendered again, charts rebuilt.
+        # Nothing restyles a hidden mode (switch_mode applies CSS and theme changes itself), and
+        # restyling every widget on each visit was most of the cost of a switch: each widget
+        # rendered again, charts rebuilt. Screen's own handler runs here, not after this one, so
+        # that its repaint (a plain refresh) is known to be a switch's (see `refresh`).
         event.refresh_styles = False
+        event.prevent_default()
+        self._resuming = True
+        try:
+            super()._on_screen_resume(event)
+        finally:
+            self._resuming = False
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles_cache.clear()  # its own lines (`refresh` may keep them) have new styles
+
+    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False,
+                recompose: bool = False) -> Self:
+        # A switch refreshes the screen it leaves and the one it shows. A plain refresh throws
+        # away the lines the screen itself has drawn (its background: a whole terminal of lines,
+        # divided at every widget's edge), and drawing them again was about half of a switch.
+        # Nothing in the screen changed: repaint the terminal from the lines already drawn.
+        switching = self._resuming or getattr(self.app, "_switching_modes", False)
+        if switching and self.is_mounted and not (regions or layout or recompose):
+            self._repaint_regions.add(self.outer_size.region)
+            self._repaint_required = True
+            self.check_idle()
+            return self
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    def _screen_resized(self, size: Size) -> None:
+        # switch_mode lays out and paints the screen it shows, then its ScreenResume repaints the
+        # whole screen again (and lays out what changed while hidden): a mode coming back at the
+        # size it was laid out at was drawn twice per switch, a third to half of a switch's time.
+        if getattr(self.app, "_returning_to_mode", False) and size == self._compositor.size:
+            return
+        super()._screen_resized(size)
 
 
 class ModeBar(Widget):
@@ -49,7 +95,14 @@ class ModeBar(Widget):
         self._line: tuple[tuple[str, int], Content] | None = None  # (mode, width) -> the line
 
     def on_mount(self) -> None:
-        self.app.mode_change_signal.subscribe(self, lambda _mode: self.refresh())
+        self.app.mode_change_signal.subscribe(self, self._mode_changed)
+
+    def _mode_changed(self, mode: str) -> None:
+        # Each mode's screen has its own bar, shown only while that mode is current: a switch
+        # changes no bar in view. A refresh would only throw away its drawn line, drawn again
+        # on every return.
+        if self.screen.is_current and (self._line is None or self._line[0][0] != mode):
+            self.refresh()
 
     def render(self) -> Content:
         drawn_for = (self.app.current_mode, self.size.width)

@@ -69,6 +69,7 @@ class FieldEditor(Container):
         def __init__(self, editor: "FieldEditor", values: dict, errors: dict) -> None:
             super().__init__()
             self.editor, self.values, self.errors = editor, values, errors
+            self.profile = editor.profile  # what the values edit: the editor may load another meanwhile
 
         @property
         def control(self) -> "FieldEditor":
@@ -77,7 +78,7 @@ class FieldEditor(Container):
     def __init__(self, profile: Profile, *, id: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id)
         self.profile = profile
-        self.values: dict = {}
+        self.values: dict = {name: getattr(profile, name) for name in EDITABLE}
         self.errors: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
@@ -94,21 +95,17 @@ class FieldEditor(Container):
                             select_on_focus=True)
             yield Static(describe_field(name), classes="field-hint", id=f"hint-{name}", markup=False)
 
-    def on_mount(self) -> None:
-        self.values = {name: getattr(self.profile, name) for name in EDITABLE}
-
     def load(self, profile: Profile) -> None:
         """Show another profile's values (for a profile chosen in the Select)."""
         self.profile = profile
+        self.values = {name: getattr(profile, name) for name in EDITABLE}
+        self.errors = {}
         for name in EDITABLE:
             value, widget = getattr(profile, name), self.query_one(f"#field-{name}")
             if isinstance(widget, Input):
                 widget.value = show(value)
             else:
                 widget.value = value
-        self.values = {name: getattr(profile, name) for name in EDITABLE}
-        self.errors = {}
-        for name in EDITABLE:
             self._mark(name, None)
         self.post_message(self.Changed(self, dict(self.values), {}))
 
@@ -118,15 +115,22 @@ class FieldEditor(Container):
     def check_field(self, event: Input.Changed | Select.Changed | Checkbox.Changed) -> None:
         event.stop()
         name = event.control.id.removeprefix("field-")
-        raw = parse(name, event.value) if isinstance(event, Input.Changed) else event.value
+        # The editor's value now, not the event's, and only a real change: each row reports its
+        # first value too, and that report can come after `load` gave the row another value.
+        value = event.control.value
+        raw = parse(name, value) if isinstance(event, Input.Changed) else value
         try:
-            self.values[name] = coerce_value(name, raw)
-            self.errors.pop(name, None)
-            self._mark(name, None)
+            coerced = coerce_value(name, raw)
         except UserError as exc:
             message = str(exc)
             self.errors[name] = message
             self._mark(name, "expected " + message.split(": expected ", 1)[-1])
+        else:
+            if name not in self.errors and self.values.get(name) == coerced:
+                return
+            self.values[name] = coerced
+            self.errors.pop(name, None)
+            self._mark(name, None)
         self.post_message(self.Changed(self, dict(self.values), dict(self.errors)))
 
     def _mark(self, name: str, error: str | None) -> None:

@@ -25,16 +25,24 @@ class KeyBar(Widget):
         self._line: tuple[tuple, Content] | None = None  # (what it shows, the line)
 
     def on_mount(self) -> None:
-        self.screen.bindings_updated_signal.subscribe(self, lambda _screen: self.refresh())
+        self.screen.bindings_updated_signal.subscribe(self, self._bindings_updated)
+
+    def _bindings_updated(self, _screen) -> None:
+        # The bindings are "updated" on every screen switch, mostly to the same keys: the bar is
+        # redrawn only when the keys, their state or the width really changed (a refresh throws
+        # away the drawn line, and drawing it again was a tenth of a switch).
+        if self._line is None or self._line[0] != self._shows(*self._keys()):
+            self.refresh()
 
     def render(self) -> Content:
-        # The bindings are "updated" on every screen switch, mostly to the same keys: the line is
-        # built again only when the keys, their state or the width really changed.
         keys, palette = self._keys()
-        shows = (self.size.width, palette, tuple((b.key, b.action, b.description, on) for b, on in keys))
+        shows = self._shows(keys, palette)
         if self._line is None or self._line[0] != shows:
             self._line = shows, self._build(keys, palette)
         return self._line[1]
+
+    def _shows(self, keys: list, palette: Binding | None) -> tuple:
+        return self.size.width, palette, tuple((b.key, b.action, b.description, on) for b, on in keys)
 
     def _keys(self) -> tuple[list, Binding | None]:
         """(binding, enabled) pairs to show, and the command palette's binding."""
