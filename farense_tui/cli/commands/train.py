@@ -143,9 +143,9 @@ def follow_group(group) -> int:
         if not runs.is_alive(run_dir):  # ended, or left queued by a queue that is gone
             print(f"── run {n}/{total} of group {group.name}: {run_dir.name} {runs.info(run_dir).status}")
             continue
-        print(f"── run {n}/{total} of group {group.name}: {run_dir.name} (seed {_seed(run_dir)})")
         code = follow(run_dir, stop=lambda d=run_dir: groups.stop(group, d),
-                      stopping=f"stopping and saving {run_dir.name}; the group's queue stops with it")
+                      stopping=f"stopping and saving {run_dir.name}; the group's queue stops with it",
+                      header=f"── run {n}/{total} of group {group.name}: {run_dir.name} (seed {_seed(run_dir)})")
         if code == 130 or runs.info(run_dir).status == State.STOPPED:
             break
     print(f"group {group.name}: {_states(group)}" + ("" if group.queue_alive else ", queue ended"))
@@ -175,9 +175,9 @@ def _set_ranks(run_dir: Path, args) -> None:
     cfg.save(run_dir / "config.toml")
 
 
-def follow(run_dir: Path, stop=None, stopping: str = "stopping and saving a checkpoint") -> int:
-    """Print the run's events until it ends; Ctrl-C sends stop-and-save (or calls `stop`), a second
-    Ctrl-C leaves."""
+def follow(run_dir: Path, stop=None, stopping: str = "stopping and saving a checkpoint", header: str = "") -> int:
+    """Print `header`, then the run's events until it ends; Ctrl-C sends stop-and-save (or calls
+    `stop`), a second Ctrl-C leaves."""
     import signal
 
     from farense_tui.engine.runs import commands
@@ -193,6 +193,8 @@ def follow(run_dir: Path, stop=None, stopping: str = "stopping and saving a chec
     # First, so a Ctrl-C while the modules below load already stops the run.
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
+        if header:  # only now: a Ctrl-C the moment it shows must stop the run, not kill this process
+            print(header, flush=True)
         return _print_run(run_dir, interrupts)
     finally:
         signal.signal(signal.SIGINT, previous)
