@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gc
 import importlib
-import time
 from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable
@@ -23,7 +22,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.signal import Signal
 from textual.widgets import Input, TextArea
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import Worker, WorkerState
 
 from farense_tui.engine import runs
 from farense_tui.engine.errors import UserError
@@ -31,7 +30,6 @@ from farense_tui.engine.machine import hardware as hw
 from farense_tui.engine.runs import commands
 from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.cost import price_from_env
-from farense_tui.engine.runs.group import group_of, running_run
 from farense_tui.engine.runs.launch import describe_ranks
 from farense_tui.engine.runs.status import ENDED, RunStatus, describe_recovery
 from farense_tui.tui.chat_session import ChatSession
@@ -49,9 +47,6 @@ from farense_tui.tui.widgets.chrome import MODES as MODE_LABELS
 from farense_tui.tui.widgets.dialogs import quit_dialog
 
 GB = 1024**3
-GROUP_NEXT_WAIT = 30.0  # seconds to wait for a group's queue to start its next run
-
-
 def on_first_visit(module: str, screen: str) -> Callable[[], Screen]:
     """A mode's screen, its module imported when the mode is first shown: the cockpit opens on
     Config (or Training), and importing the others (plotext, the chat and eval engines) was
@@ -258,22 +253,8 @@ class FarenseApp(App[int]):
             self.notify(f"The engine of {status.run_id} is gone without a final state. "
                         "Resume it from its last checkpoint on Training.", severity="error", timeout=12)
         if was_alive and not message.alive:
-            self.await_group_next(status.run_dir)
+            self.watcher.await_group_next(status.run_dir)
         self.run_changed.publish(status)
-
-    @work(thread=True, exclusive=True, group="group-next", exit_on_error=False,
-          description="wait for the next run of the active run's group")
-    def await_group_next(self, run_dir: Path) -> None:
-        """A run ended: if it is one of a group (train --seeds) whose queue goes on, the run that the
-        queue starts next becomes the active one (the queue starts it within a second or so)."""
-        group, worker = group_of(run_dir), get_current_worker()
-        deadline = time.monotonic() + GROUP_NEXT_WAIT
-        while group is not None and group.queue_alive and not worker.is_cancelled and time.monotonic() < deadline:
-            following = running_run(group)
-            if following is not None and following != run_dir:
-                self.post_message(GroupRunStarted(run_dir, following))
-                return
-            time.sleep(0.5)
 
     @on(GroupRunStarted)
     def follow_the_group(self, message: GroupRunStarted) -> None:
