@@ -20,8 +20,8 @@ from tests.test_gguf_convert import tiny_llama, write_tiny_gguf
 
 
 @pytest.fixture(autouse=True)
-def no_blas_reexec(monkeypatch):
-    """main() would otherwise re-exec this very process (pytest) with OpenBLAS preloaded."""
+def keep_the_blas(monkeypatch):
+    """main() would otherwise load OpenBLAS into this very process (pytest): its BLAS stays as it is."""
     monkeypatch.setenv("FARENSE_BLAS", "reference")
 
 

@@ -29,13 +29,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from farense_tui.engine.machine.blas import ensure_fast_blas
+    from farense_tui.engine.machine.blas import load_fast_blas
 
-    if argv is None:  # a real command line; called in-process (tests) we must not exec
-        ensure_fast_blas()
+    if argv is None:  # a real command line; called in-process (tests) the BLAS is left as it is
+        load_fast_blas()
     # The cockpit needs no parser: building it imports every command's module, ~0.1 s of a
     # start-up that should show its first frame within 1 s.
     args = build_parser().parse_args(argv) if (sys.argv[1:] if argv is None else argv) else None
+    if args is None:
+        from farense_tui.tui.long_lived import collect_later
+
+        collect_later()
     try:
         if args is None or args.command is None:
             from farense_tui.tui.app import run_app

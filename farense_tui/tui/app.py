@@ -9,7 +9,6 @@ and the chat model (chat_session.py); keys and palette commands delegate to them
 
 from __future__ import annotations
 
-import gc
 import importlib
 from functools import partial
 from pathlib import Path
@@ -35,6 +34,7 @@ from farense_tui.engine.runs.status import ENDED, RunStatus, describe_recovery
 from farense_tui.tui.chat_session import ChatSession
 from farense_tui.tui.compare import Comparison, events_size, load_history
 from farense_tui.tui.history import MetricHistory
+from farense_tui.tui.long_lived import keep_long_lived
 from farense_tui.tui.messages import (
     CompareRunLoaded, GroupRunStarted, HardwareDetected, RunEventsArrived, RunLivenessChanged, RunsListed,
 )
@@ -42,15 +42,14 @@ from farense_tui.tui.run_control import RunControl
 from farense_tui.tui.run_watcher import RunWatcher
 from farense_tui.tui.serve_session import ServeSession
 from farense_tui.tui.screens.config import ConfigScreen
-from farense_tui.tui.screens.training import TrainingScreen
 from farense_tui.tui.widgets.chrome import MODES as MODE_LABELS
 from farense_tui.tui.widgets.dialogs import quit_dialog
 
 GB = 1024**3
 def on_first_visit(module: str, screen: str) -> Callable[[], Screen]:
     """A mode's screen, its module imported when the mode is first shown: the cockpit opens on
-    Config (or Training), and importing the others (plotext, the chat and eval engines) was
-    ~0.1 s of CPU before the first frame."""
+    Config, and importing the others (plotext, the chat and eval engines) was ~0.1 s of CPU
+    before the first frame."""
     def make() -> Screen:
         return getattr(importlib.import_module(f"farense_tui.tui.screens.{module}"), screen)()
     return make
@@ -61,7 +60,7 @@ class FarenseApp(App[int]):
 
     TITLE = "farense-tui"
     CSS_PATH = "app.tcss"
-    MODES = {"config": ConfigScreen, "training": TrainingScreen,
+    MODES = {"config": ConfigScreen, "training": on_first_visit("training", "TrainingScreen"),
              "monitor": on_first_visit("monitor", "MonitorScreen"), "chat": on_first_visit("chat", "ChatScreen"),
              "evaluate": on_first_visit("evaluate", "EvaluateScreen")}
     DEFAULT_MODE = "config"
@@ -97,9 +96,26 @@ class FarenseApp(App[int]):
         self.control: RunControl = RunControl(self)
         self.chat: ChatSession = ChatSession()
         self.serving = ServeSession()  # mlx-lm's server for an adapter, started from the Chat screen
+        self._first_frame_waiting: list[Callable[[], object]] | None = []  # None once it is drawn
+
+    def after_first_frame(self, callback: Callable[[], object]) -> None:
+        """Run `callback` once the first frame is on the terminal (now, if it is already): what
+        the first look does not need waits, so the cockpit shows up within 1 s."""
+        if self._first_frame_waiting is None:
+            self.screen.call_after_refresh(callback)
+        else:
+            self._first_frame_waiting.append(callback)
+
+    def on_ready(self) -> None:
+        # Textual's Ready comes once the start-up batch is over; the frame it held is drawn next.
+        waiting, self._first_frame_waiting = self._first_frame_waiting or [], None
+        for callback in waiting:
+            self.screen.call_after_refresh(callback)
 
     def switch_mode(self, mode: str):
         self._returning_to_mode = mode in self._screen_stacks
+        if not self._returning_to_mode:
+            keep_long_lived(self)
         self._switching_modes = True  # screens read both (widgets/chrome.py CockpitScreen)
         try:
             return super().switch_mode(mode)
@@ -125,16 +141,10 @@ class FarenseApp(App[int]):
         if self.price_problem:
             self.notify(self.price_problem, severity="warning", timeout=10)
         if self.detect_hardware:
-            self.measure_hardware()
+            self.after_first_frame(self.measure_hardware)
         if self.attach_live:
-            self.find_runs()
-        self.set_timer(3.0, self.freeze_startup_objects)
-
-    def freeze_startup_objects(self) -> None:
-        # The widgets, styles and modules made at start-up live as long as the App; frozen, a full
-        # garbage collection no longer walks them, which took 100-160 ms pauses out of switches.
-        gc.collect()
-        gc.freeze()
+            self.after_first_frame(self.find_runs)
+        self.after_first_frame(partial(keep_long_lived, self))
 
     def on_unmount(self) -> None:
         self.watcher.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 from farense_tui.engine import runs
 from farense_tui.engine.runs import folder
@@ -15,7 +14,7 @@ from tests.tui.conftest import T0, fabricate_run, training_history, wait_until
 MODES = {"1": "config", "2": "training", "3": "monitor", "4": "chat"}
 
 
-async def test_keys_switch_modes_fast_and_every_screen_shows_the_run(monkeypatch):
+async def test_keys_switch_modes_and_every_screen_shows_the_run(monkeypatch):
     stopped = {"type": "state", "time": T0 + 50, "state": "stopped", "message": "stopped at step 12"}
     run_dir = fabricate_run("20260101-120000-tiny-llama",
                             training_history(total=30, upto=12, recovery_at=None) + [stopped])
@@ -26,20 +25,13 @@ async def test_keys_switch_modes_fast_and_every_screen_shows_the_run(monkeypatch
         for key, mode in MODES.items():  # first visit builds each screen
             await pilot.press(key)
             await wait_until(pilot, lambda: app.current_mode == mode, what=mode)
-        cost = {mode: [] for mode in MODES.values()}
         for key, mode in [*MODES.items()] * 3:
             await pilot.press("escape")  # out of the chat's text box, where digits are text
-            started = time.process_time()  # CPU time: wall time on a shared machine says little
             await pilot.press(key)
             assert app.current_mode == mode
-            cost[mode].append(time.process_time() - started)
             header = app.screen.query_one(RunHeader)
             assert "20260101-120000-tiny-llama" in str(header.render()), mode
             assert "step 12/30" in str(header.render())
-        # Config and Training: 25-50 ms of CPU on a busy 2-core machine (a Footer and a full
-        # restyle on resume made it 100-150).
-        for mode in ("config", "training"):
-            assert min(cost[mode]) < 0.1, f"switching to {mode} took {min(cost[mode]) * 1000:.0f} ms of CPU"
         await pilot.press("4")
         app.screen.query("Input").first().focus()
         await pilot.press("f2")  # F-keys switch even from a text box

@@ -21,6 +21,7 @@ from textual.widgets import Checkbox, Input, Label, Select, Static
 from farense_tui.engine.chat.targets import RUN_PREFIX, TargetChoice, opening_choice
 from farense_tui.engine.errors import UserError
 from farense_tui.tui.chat_session import ChatSession
+from farense_tui.tui.long_lived import keep_long_lived
 from farense_tui.tui.messages import (
     ChatFailed,
     ModelLoaded,
@@ -204,6 +205,7 @@ class ChatScreen(CockpitScreen):
     @on(ModelLoaded)
     def note_loaded(self, event: ModelLoaded) -> None:
         self.loading_label, self.loaded = None, (event.label, event.has_adapter)
+        keep_long_lived(self.app)
         self.query_one("#side_by_side", Checkbox).disabled = not event.has_adapter
         self.show_status()
 

@@ -27,6 +27,7 @@ from farense_tui.engine.runs.launch import BACKENDS, describe_ranks, ranks_setti
 from farense_tui.engine.runs.plan import plan_run, start_plan
 from farense_tui.engine.runs.speed import MeasuredSpeed, measured_speed
 from farense_tui.tui.data_summary import summary_lines
+from farense_tui.tui.long_lived import keep_long_lived
 from farense_tui.tui.messages import DataChecked, ModelProgressed, RunStarted, RunStartFailed
 from farense_tui.tui.widgets.chrome import CockpitScreen, chrome
 from farense_tui.tui.widgets.key_bar import KeyBar
@@ -79,6 +80,7 @@ class ConfigScreen(CockpitScreen):
         self.report_key: tuple | None = None
         self.speed: MeasuredSpeed | None = None  # this model's measured speed, from its earlier runs
         self.tokenizers: dict[str, object] = {}  # loaded once per model folder (seconds each)
+        self.tokenizers_kept = 0  # how many of them the App has been told to keep
         self.ranks, self.hosts, self.ranks_error = 1, "", ""  # the Ranks field as last checked
 
     def compose(self) -> ComposeResult:
@@ -120,6 +122,7 @@ class ConfigScreen(CockpitScreen):
         yield KeyBar()
 
     def on_mount(self) -> None:
+        self.app.after_first_frame(self.query_one(FieldEditor).build)
         self.app.hardware_changed.subscribe(self, self.show_hardware)
         if self.app.hardware is not None:
             self.show_hardware(self.app.hardware)
@@ -248,6 +251,9 @@ class ConfigScreen(CockpitScreen):
         if message.key != self.report_key:
             return  # an older check finished after a newer one started
         self.report, self.speed = message.report, message.speed
+        if len(self.tokenizers) > self.tokenizers_kept:  # a tokenizer (and transformers) was loaded
+            self.tokenizers_kept = len(self.tokenizers)
+            keep_long_lived(self.app)
         self.show_cost()
         text = message.error or "\n".join(summary_lines(message.report, mask_prompt=message.key[3]))
         summary = self.query_one("#data-summary", Static)

@@ -18,6 +18,7 @@ from textual.widget import Widget
 
 from farense_tui.engine.runs.event_types import ENDED, State
 from farense_tui.engine.runs.status import RunStatus, fmt_duration, fmt_loss
+from farense_tui.tui.switch_compositor import SwitchCompositor
 
 MODES = (("config", "Config"), ("training", "Training"), ("monitor", "Monitor"), ("chat", "Chat"),
          ("evaluate", "Evaluate"))
@@ -42,6 +43,12 @@ class CockpitScreen(Screen):
         # still marks it stale, and switch_mode refreshes it as before.
         self._css_update_count = self.app._css_update_count
         self._resuming = False
+        self._compositor = SwitchCompositor()
+        self._switch_repaint = False  # the next paint is a switch's: unchanged widgets as last drawn
+        # Textual sets the width's breakpoint class on the first resize, which restyled every
+        # widget once more before the first frame: a screen starts with it.
+        breakpoints = self.HORIZONTAL_BREAKPOINTS or self.app.HORIZONTAL_BREAKPOINTS or []
+        self.add_class(*self._get_breakpoint_classes(self.app.size.width, breakpoints), update=False)
 
     def _on_screen_resume(self, event: events.ScreenResume) -> None:
         # Nothing restyles a hidden mode (switch_mode applies CSS and theme changes itself), and
@@ -70,9 +77,22 @@ class CockpitScreen(Screen):
         if switching and self.is_mounted and not (regions or layout or recompose):
             self._repaint_regions.add(self.outer_size.region)
             self._repaint_required = True
+            self._switch_repaint = True
             self.check_idle()
             return self
         return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    def _on_timer_update(self) -> None:
+        # A switch's paint may come in two (what changed size while hidden, then the rest): both
+        # take the unchanged widgets' last lines (tui/switch_compositor.py).
+        painting = self.is_current and not self.app._batch_count
+        self._compositor.reusing = self._switch_repaint and painting
+        try:
+            super()._on_timer_update()
+        finally:
+            self._compositor.reusing = False
+            if painting:
+                self._switch_repaint = False
 
     def _screen_resized(self, size: Size) -> None:
         # switch_mode lays out and paints the screen it shows, then its ScreenResume repaints the

@@ -49,6 +49,11 @@ class FieldEditor(Container):
 
     A three-column grid (name, editor, hint) rather than a container per row: fewer widgets make
     switching to the Config screen cheaper, since a resumed screen restyles every widget.
+
+    The rows are mounted by `build`, which the Config screen calls after the cockpit's first
+    frame: they are over half of Config's widgets, and styling and laying them out with the rest
+    took that frame past 1 s. Until then `load` only keeps the values; `built` says when the
+    rows are there.
     """
 
     DEFAULT_CSS = """
@@ -80,8 +85,14 @@ class FieldEditor(Container):
         self.profile = profile
         self.values: dict = {name: getattr(profile, name) for name in EDITABLE}
         self.errors: dict[str, str] = {}
+        self.built = False
 
-    def compose(self) -> ComposeResult:
+    def build(self) -> None:
+        if not self.built:
+            self.mount_all(self._rows())
+            self.built = True
+
+    def _rows(self) -> ComposeResult:
         for name in EDITABLE:
             meta, value = FIELDS[name].metadata, getattr(self.profile, name)
             yield Label(name, classes="field-name", id=f"name-{name}")
@@ -100,7 +111,7 @@ class FieldEditor(Container):
         self.profile = profile
         self.values = {name: getattr(profile, name) for name in EDITABLE}
         self.errors = {}
-        for name in EDITABLE:
+        for name in EDITABLE if self.built else ():
             value, widget = getattr(profile, name), self.query_one(f"#field-{name}")
             if isinstance(widget, Input):
                 widget.value = show(value)
