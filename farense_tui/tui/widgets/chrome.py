@@ -47,7 +47,8 @@ class CockpitScreen(Screen):
         self._switch_repaint = False  # the next paint is a switch's: unchanged widgets as last drawn
         # Textual sets the width's breakpoint class on the first resize, which restyled every
         # widget once more before the first frame: a screen starts with it.
-        breakpoints = self.HORIZONTAL_BREAKPOINTS or self.app.HORIZONTAL_BREAKPOINTS or []
+        own = self.HORIZONTAL_BREAKPOINTS
+        breakpoints = (self.app.HORIZONTAL_BREAKPOINTS if own is None else own) or []
         self.add_class(*self._get_breakpoint_classes(self.app.size.width, breakpoints), update=False)
 
     def _on_screen_resume(self, event: events.ScreenResume) -> None:

@@ -88,6 +88,7 @@ class FieldEditor(Container):
         self.built = False
 
     def build(self) -> None:
+        """Mount the rows, with the values of the profile loaded last."""
         if not self.built:
             self.mount_all(self._rows())
             self.built = True
