@@ -92,3 +92,16 @@ def test_text_data_trains_on_all_tokens_with_the_default_profile(tiny_model_dir,
     check = cli("data", "check", str(data), "--model", str(tiny_model_dir), "--profile", "cpu")
     assert check.returncode == 0, check.stdout + check.stderr
     assert f"steps of run {run_dir.name}" in check.stdout and "per epoch (training steps only)" in check.stdout
+
+
+def test_a_reader_that_goes_away_ends_the_output_quietly(farense_home):
+    """`farense-tui profiles | head -1`: the pipe closes under the CLI; no traceback, exit 141."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line is written
+    try:
+        done = subprocess.run([sys.executable, "-m", "farense_tui", "profiles"], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=120, env={**os.environ})
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr
+    assert done.returncode == 141

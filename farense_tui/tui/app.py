@@ -14,7 +14,6 @@ from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable
 
-import psutil
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -130,7 +129,11 @@ class FarenseApp(App[int]):
 
     @property
     def total_ram_gb(self) -> float:
-        return self.hardware.ram_total_gb if self.hardware else psutil.virtual_memory().total / GB
+        if self.hardware:
+            return self.hardware.ram_total_gb
+        import psutil  # not before the first frame: the hardware (and psutil) come just after it
+
+        return psutil.virtual_memory().total / GB
 
     def notify(self, message: str, *, title: str = "", severity="information", timeout=None, markup: bool = True) -> None:
         """Notifications carry run names, engine messages and errors: shown as text, never as markup."""

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
 from dataclasses import dataclass
-
-import psutil
 
 GB = 1024**3
 
@@ -46,7 +45,7 @@ def _chip_name() -> str:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
             for line in fh:
                 if line.startswith("model name"):
-                    return f"{line.split(':', 1)[1].strip()} ({psutil.cpu_count()} cores)"
+                    return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
     except OSError:
         pass
     return platform.processor() or platform.machine()
@@ -63,6 +62,8 @@ def _mlx_device() -> tuple[str, bool]:
 
 
 def detect() -> Hardware:
+    import psutil  # here, not at import: the cockpit imports this module before its first frame
+
     from farense_tui.engine.machine.blas import blas_in_use
 
     vm = psutil.virtual_memory()

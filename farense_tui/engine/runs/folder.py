@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
 
 from farense_tui.engine import paths
 from farense_tui.engine.errors import UserError
@@ -96,6 +95,8 @@ def is_alive(run_dir: Path) -> bool:
 
 def process_alive(pid_file: Path, module: str) -> bool:
     """Whether the process `pid_file` names is alive and is `python -m module`."""
+    import psutil  # here: listing runs is on the cockpit's start-up path, this check is not
+
     try:
         proc = psutil.Process(int(pid_file.read_text()))
         if proc.status() == psutil.STATUS_ZOMBIE:
