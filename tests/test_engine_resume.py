@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import mlx.core as mx
+import psutil
 
 from farense_tui.engine.runs import checkpoints as ckpt
 from farense_tui.engine.runs import commands
@@ -46,6 +48,8 @@ def test_kill_during_checkpoint_write_leaves_previous_checkpoint(tiny_model_dir,
     wait_for(lambda: (run_dir / "checkpoints" / ".tmp-step-0000008" / "adapters.safetensors").exists(),
              what="the step-8 checkpoint write to begin")
     time.sleep(0.3)
+    engine = psutil.Process(int((run_dir / "engine.pid").read_text()))
+    assert engine.nice() == min(19, os.nice(0) + 5)  # training yields to the cockpit and the shell
     kill(run_dir / "supervisor.pid")
     kill(run_dir / "engine.pid")
     wait_for(lambda: not runs.is_alive(run_dir), what="processes to die")
