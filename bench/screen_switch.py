@@ -24,6 +24,9 @@ while the others switch.
     git -C /work/main worktree add /work/wt-before 3651225
     python bench/screen_switch.py --training --app-root /work/wt-before --app-root .
 
+`--past-runs runs/` starts the home with this checkout's runs (weights left out), as a user's
+cockpit starts: listing and attaching to them is part of what competes with the first frame.
+
 Prints Markdown table rows; record the machine's load beside them (the script prints `uptime`).
 """
 
@@ -148,12 +151,16 @@ class Pane:
 
 # ---- a farense home and a run in it ------------------------------------------------------------
 
-def make_home(repo: Path = REPO) -> Path:
-    """A temporary farense home: profiles/ and data/ copied, models/ linked if it has the demo model."""
+def make_home(repo: Path = REPO, past_runs: Path | None = None) -> Path:
+    """A temporary farense home: profiles/ and data/ copied, models/ linked if it has the demo model;
+    the run folders of `past_runs` copied without their weights (what listing runs reads)."""
     home = Path(tempfile.mkdtemp(prefix="farense-bench-"))
     shutil.copytree(repo / "profiles", home / "profiles")
     shutil.copytree(repo / "data", home / "data")
     (home / "runs").mkdir()
+    for run in sorted(past_runs.iterdir()) if past_runs else ():
+        if (run / "config.toml").exists():
+            shutil.copytree(run, home / "runs" / run.name, ignore=shutil.ignore_patterns("*.safetensors"))
     if (repo / "models" / DEMO).is_dir():
         (home / "models").symlink_to(repo / "models")
     else:
@@ -320,11 +327,13 @@ def main() -> int:
                     help="a checkout whose farense_tui to run (repeatable; default: this one)")
     ap.add_argument("--settle", type=float, default=6.0, help="seconds after the first frame before measuring")
     ap.add_argument("--launches", type=int, default=4, help="more cold starts of each checkout for the first frame")
+    ap.add_argument("--past-runs", type=Path, help="a runs/ folder whose runs the home starts with (a user's "
+                    "earlier runs: the cockpit lists them and attaches to the newest at start)")
     args = ap.parse_args()
     if args.cycles < 2:
         ap.error("--cycles must be 2 or more (the first cycle holds the first visits)")
     roots = [r.resolve() for r in args.roots] if args.roots else [None]
-    home = make_home()
+    home = make_home(past_runs=args.past_runs)
     run_dir = None
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1/5/15 min), "
           f"{os.cpu_count()} CPUs; home {home}", flush=True)
