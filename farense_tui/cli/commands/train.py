@@ -15,6 +15,8 @@ from pathlib import Path
 from farense_tui.cli.numbers import profile_number
 from farense_tui.engine.runs.launch import BACKENDS, describe_ranks
 
+QUEUE_STOP_WAIT = 10.0  # s a stopped group's summary waits for its queue to end (it looks every 0.5 s)
+
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train headless (progress line; Ctrl-C stops and saves)")
@@ -147,6 +149,11 @@ def follow_group(group) -> int:
                       stopping=f"stopping and saving {run_dir.name}; the group's queue stops with it",
                       header=f"── run {n}/{total} of group {group.name}: {run_dir.name} (seed {_seed(run_dir)})")
         if code == 130 or runs.info(run_dir).status == State.STOPPED:
+            # The queue stops too once it sees the run stopped (it looks every half second) and
+            # marks the runs it will not start: the summary waits for that, briefly.
+            deadline = time.monotonic() + QUEUE_STOP_WAIT
+            while group.queue_alive and time.monotonic() < deadline:
+                time.sleep(0.1)
             break
     print(f"group {group.name}: {_states(group)}" + ("" if group.queue_alive else ", queue ended"))
     if all(s == State.FINISHED for s in group.states().values()):
