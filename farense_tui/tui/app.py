@@ -37,6 +37,7 @@ from farense_tui.tui.long_lived import keep_long_lived
 from farense_tui.tui.messages import (
     CompareRunLoaded, GroupRunStarted, HardwareDetected, RunEventsArrived, RunLivenessChanged, RunsListed,
 )
+from farense_tui.tui.palette import cockpit_commands
 from farense_tui.tui.run_control import RunControl
 from farense_tui.tui.run_watcher import RunWatcher
 from farense_tui.tui.serve_session import ServeSession
@@ -45,6 +46,8 @@ from farense_tui.tui.widgets.chrome import MODES as MODE_LABELS
 from farense_tui.tui.widgets.dialogs import quit_dialog
 
 GB = 1024**3
+
+
 def on_first_visit(module: str, screen: str) -> Callable[[], Screen]:
     """A mode's screen, its module imported when the mode is first shown: the cockpit opens on
     Config, and importing the others (plotext, the chat and eval engines) was ~0.1 s of CPU
@@ -307,28 +310,7 @@ class FarenseApp(App[int]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Every action in the palette: modes, run control, and the current screen's keys."""
         yield from super().get_system_commands(screen)
-        for number, (mode, label) in enumerate(MODE_LABELS, 1):
-            yield SystemCommand(f"Go to {label}", f"Show the {label} screen (key {number})",
-                                partial(self.switch_mode, mode))
-        yield SystemCommand("Pause or continue the run", "Pause the active run, or continue it (p on Training)",
-                            self.action_toggle_pause)
-        yield SystemCommand("Stop and save the run", "Checkpoint the active run and stop it (s on Training)",
-                            self.action_stop_run)
-        yield SystemCommand("Save a checkpoint now", "Checkpoint the active run and go on (w on Training)",
-                            self.action_save_run)
-        yield SystemCommand("Switch the run's profile", "Restart the active run with another profile (m)",
-                            self.action_switch_profile)
-        if self.run_status.run_dir is not None and not self.run_status.alive:
-            yield SystemCommand("Resume the active run", "Continue it from its last checkpoint",
-                                partial(self.offer_resume, self.run_status.run_dir))
-        seen = {"toggle_pause", "stop_run", "save_run", "switch_profile", "quit"}
-        for key, active in screen.active_bindings.items():
-            binding = active.binding
-            name = binding.action.split("(")[0].removeprefix("app.")
-            if binding.description and binding.show and name not in seen and not name.startswith("switch_mode"):
-                seen.add(name)
-                yield SystemCommand(binding.description, binding.tooltip or f"key {key}",
-                                    partial(self.run_action, binding.action, active.node))
+        yield from cockpit_commands(self, screen)
 
     def action_leave_input(self) -> None:
         """Escape from a text box, so that 1–5, q and the screen's keys work again."""
