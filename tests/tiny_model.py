@@ -77,3 +77,15 @@ def write_text_data(folder: Path, n_train: int = 16, n_valid: int = 4) -> Path:
                 for i in range(n) for q, _ in [FACTS[i % len(FACTS)]]]
         (folder / f"{name}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     return folder
+
+
+def build_quantized(folder: Path, bits: int = 4, group_size: int = 32, seed: int = 0) -> Path:
+    """The tiny llama stored quantized, as an MLX community 4-/8-bit model folder is: mlx-lm's own
+    quantize_model and save, so `mlx_lm.load` reads it back as QuantizedLinear/QuantizedEmbedding."""
+    from mlx_lm.utils import load, quantize_model, save
+
+    dense = build(folder.parent / f"{folder.name}-dense", seed=seed)
+    model, tokenizer = load(str(dense))
+    model, config = quantize_model(model, dict(CONFIG), group_size=group_size, bits=bits)
+    save(folder, dense, model, tokenizer, config)
+    return folder
