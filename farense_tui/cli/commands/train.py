@@ -26,6 +26,9 @@ def register(sub) -> None:
     length = p.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=profile_number("epochs"), help="passes over the train split")
     length.add_argument("--iters", type=profile_number("iters"), help="optimizer steps (overrides epochs)")
+    p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                   help="a profile setting for this run, checked like a profile file's key, e.g. "
+                        "--set learning_rate=1e-4 --set lora_rank=16 (farense-tui profiles lists the keys)")
     p.add_argument("--seeds", help="queue one run per training seed, e.g. 0,1,2, as a group trained one after another")
     p.add_argument("--group", metavar="NAME", help="the group's name with --seeds (default: the time and model)")
     p.add_argument("--resume", metavar="RUN", help="continue RUN (or a GROUP's queue) from its last checkpoint")
@@ -50,6 +53,8 @@ def run(args) -> int:
         raise UserError("--seeds queues new runs: it does not go with --attach or --resume")
     if args.group and not args.seeds:
         raise UserError("--group names the group that --seeds queues")
+    if args.settings and (args.attach or args.resume):
+        raise UserError("--set is for a new run: a resumed run keeps its settings (--profile switches its memory profile)")
     group = find_group(args.attach or args.resume or "") if args.attach or args.resume else None
     if args.attach:
         return follow_group(group) if group else follow(runs.find_run(args.attach))
@@ -82,9 +87,15 @@ def run(args) -> int:
 
 
 def _plan(args):
+    from farense_tui.engine.errors import UserError
+    from farense_tui.engine.profiles.overrides import parse_settings
     from farense_tui.engine.runs.plan import plan_run
 
-    overrides = {"iters": args.iters} if args.iters else {"epochs": args.epochs, "iters": 0} if args.epochs else None
+    overrides = parse_settings(args.settings)
+    for option in ("iters", "epochs"):
+        if getattr(args, option) and option in overrides:
+            raise UserError(f"--{option} and --set {option}=… both given: keep one")
+    overrides.update({"iters": args.iters} if args.iters else {"epochs": args.epochs, "iters": 0} if args.epochs else {})
     plan = plan_run(args.model, Path(args.data) if args.data else None, args.profile, overrides=overrides,
                     progress=print, auto_recover=not args.no_recover, ranks=args.ranks or 1,
                     hosts=args.hosts or "", backend=args.backend)
@@ -93,9 +104,11 @@ def _plan(args):
     return plan
 
 
-def _settings(profile) -> str:
+def _settings(plan) -> str:
+    profile = plan.profile
+    given = "".join(f", {key}={value}" for key, value in plan.settings.items())
     return (f"{profile.name}, batch {profile.batch_size}×{profile.grad_accumulation}, "
-            f"sequence {profile.max_seq_length}, {profile.base_precision} base")
+            f"sequence {profile.max_seq_length}, {profile.base_precision} base{given}")
 
 
 def _new_run(args) -> Path:
@@ -104,7 +117,7 @@ def _new_run(args) -> Path:
     plan = _plan(args)
     run_dir = start_plan(plan)
     ranks = describe_ranks(plan.ranks, plan.hosts, plan.backend)
-    print(f"run {run_dir.name}: {_settings(plan.profile)}{', ' + ranks if ranks else ''} → {run_dir}")
+    print(f"run {run_dir.name}: {_settings(plan)}{', ' + ranks if ranks else ''} → {run_dir}")
     return run_dir
 
 
@@ -116,7 +129,7 @@ def _new_group(args):
     plan = _plan(args)
     group = queue_plan(plan, seeds, args.group or "")
     print(f"group {group.name}: {len(seeds)} runs, training seeds {', '.join(map(str, seeds))}, one after another: "
-          f"{_settings(plan.profile)} → {group.folder}")
+          f"{_settings(plan)} → {group.folder}")
     return group
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import tomli_w
@@ -66,6 +66,7 @@ class RunConfig:
     backend: str = "ring"  # mlx.launch's distributed backend: ring (TCP), jaccl (Thunderbolt 5 RDMA), mpi
     hang_timeout: float = 300.0  # seconds without an event while training before a distributed run is restarted
     group: str = ""  # the group of runs queued together, one per training seed (runs/group.py); "" = none
+    settings: dict = field(default_factory=dict)  # profile keys set over the profile (`train --set`, --iters)
 
     @property
     def distributed(self) -> bool:
@@ -81,6 +82,7 @@ class RunConfig:
                 "events": self.events,
                 "created": self.created,
                 "group": self.group,
+                **({"set": self.settings} if self.settings else {}),
             },
             "distributed": {
                 "ranks": self.ranks, "hosts": self.hosts, "backend": self.backend,
@@ -151,5 +153,6 @@ class RunConfig:
             events=run.get("events", True),
             created=run.get("created", 0.0),
             group=run.get("group", ""),
+            settings=run.get("set", {}),
             **data.get("distributed", {}),
         )

@@ -9,7 +9,7 @@ plan per training seed as a group (runs/group.py), each started the same way by 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from farense_tui.engine import paths
@@ -39,10 +39,12 @@ class RunPlan:
     ranks: int = 1  # data-parallel processes on this machine
     hosts: str = ""  # an mlx.launch hostfile: one rank per host
     backend: str = "ring"
+    settings: dict = field(default_factory=dict)  # the caller's overrides, named in the run's config
 
     def config(self) -> RunConfig:
         return RunConfig(profile=self.profile, model=self.model, data=str(self.data),
-                         auto_recover=self.auto_recover, ranks=self.ranks, hosts=self.hosts, backend=self.backend)
+                         auto_recover=self.auto_recover, ranks=self.ranks, hosts=self.hosts, backend=self.backend,
+                         settings=dict(self.settings))
 
 
 def plan_run(
@@ -84,7 +86,7 @@ def plan_run(
     if not report.ok:
         raise UserError("the data is not ready:\n  " + "\n  ".join(report.problem_lines()))
     hostfile = str(Path(hosts).resolve()) if hosts else ""
-    return RunPlan(model, data, profile, reason, report, auto_recover, ranks, hostfile, backend)
+    return RunPlan(model, data, profile, reason, report, auto_recover, ranks, hostfile, backend, dict(overrides or {}))
 
 
 def start_plan(plan: RunPlan, runs_root: Path | None = None) -> Path:
