@@ -195,12 +195,12 @@ class FarenseApp(App[int]):
             cfg = RunConfig.load(run_dir / "config.toml")
             model, profile, budget = cfg.model, cfg.profile.name, cfg.profile.memory_budget_gb
             placement = describe_ranks(cfg.ranks, cfg.hosts, cfg.backend)
-            log_every, iters = cfg.profile.log_every, cfg.profile.iters
+            log_every, iters, parent = cfg.profile.log_every, cfg.profile.iters, cfg.parent
         except (UserError, KeyError) as exc:
             self.notify(f"Cannot attach to {run_dir.name}: {exc}", severity="error")
             return
         self.run_status = RunStatus(run_dir=run_dir, model=model, profile=profile, placement=placement,
-                                    budget_gb=budget, log_every=log_every, total_steps=iters)
+                                    budget_gb=budget, log_every=log_every, total_steps=iters, parent=parent)
         self.history.reset(run_dir, budget, self.total_ram_gb)
         self.comparison.active = run_dir
         self.comparison.version += 1

@@ -59,6 +59,8 @@ def _list(args) -> int:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created))
         print(f"{terminal_safe(r.run_id):<36} {r.status:<10} {f'{r.step}/{r.total_steps}':>11} {best:>9} "
               f"{terminal_safe(r.profile):<9} {when}")
+        if r.parent:
+            print(f"{'':<36} from {terminal_safe(r.parent)}")
         if args.price_per_hour is not None:
             from farense_tui.engine.runs.folder import full_status
 

@@ -29,6 +29,11 @@ def register(sub) -> None:
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
                    help="a profile setting for this run, checked like a profile file's key, e.g. "
                         "--set learning_rate=1e-4 --set lora_rank=16 (farense-tui profiles lists the keys)")
+    p.add_argument("--from", dest="from_run", metavar="RUN[:CHECKPOINT]",
+                   help="start from an earlier run's adapter (best unless a checkpoint is named): same base "
+                        "and LoRA shape, new data or settings; the run's config names its parent")
+    p.add_argument("--fuse", action="store_true",
+                   help="with --from: train a new adapter on the parent's fused model instead")
     p.add_argument("--seeds", help="queue one run per training seed, e.g. 0,1,2, as a group trained one after another")
     p.add_argument("--group", metavar="NAME", help="the group's name with --seeds (default: the time and model)")
     p.add_argument("--resume", metavar="RUN", help="continue RUN (or a GROUP's queue) from its last checkpoint")
@@ -53,6 +58,10 @@ def run(args) -> int:
         raise UserError("--seeds queues new runs: it does not go with --attach or --resume")
     if args.group and not args.seeds:
         raise UserError("--group names the group that --seeds queues")
+    if (args.from_run or args.fuse) and (args.attach or args.resume):
+        raise UserError("--from starts a new run: it does not go with --attach or --resume")
+    if args.fuse and not args.from_run:
+        raise UserError("--fuse fuses the run named by --from: give --from RUN[:CHECKPOINT]")
     if args.settings and (args.attach or args.resume):
         raise UserError("--set is for a new run: a resumed run keeps its settings (--profile switches its memory profile)")
     group = find_group(args.attach or args.resume or "") if args.attach or args.resume else None
@@ -96,17 +105,46 @@ def _plan(args):
         if getattr(args, option) and option in overrides:
             raise UserError(f"--{option} and --set {option}=… both given: keep one")
     overrides.update({"iters": args.iters} if args.iters else {"epochs": args.epochs, "iters": 0} if args.epochs else {})
-    plan = plan_run(args.model, Path(args.data) if args.data else None, args.profile, overrides=overrides,
+    parent, model = _parent(args)
+    plan = plan_run(model, Path(args.data) if args.data else None, args.profile, overrides=overrides,
                     progress=print, auto_recover=not args.no_recover, ranks=args.ranks or 1,
-                    hosts=args.hosts or "", backend=args.backend)
+                    hosts=args.hosts or "", backend=args.backend, parent=parent, fused=args.fuse)
     if not args.profile:
         print(f"profile {plan.profile.name}: {plan.reason}")
     return plan
 
 
+def _parent(args):
+    """The run that --from names, and the model to train on: with --fuse, its fused model (the
+    export's, reused when it is already in models/)."""
+    if not args.from_run:
+        return None, args.model
+    from farense_tui.engine.errors import UserError
+    from farense_tui.engine.runs.lineage import find_parent
+
+    parent = find_parent(args.from_run)
+    if not args.fuse:
+        return parent, args.model
+    if args.model:
+        raise UserError("--fuse trains on the parent's fused model: leave --model out")
+    from farense_tui.engine.export.plan import default_out, plan_export
+
+    fused = default_out(parent.run_dir, parent.checkpoint, "fused")
+    if (fused / "config.json").is_file():
+        print(f"base: {fused} (the fused model of {parent.name}, already exported)")
+        return parent, str(fused)
+    from farense_tui.engine.export.run import run_export
+
+    result = run_export(plan_export(parent.run_dir, "fused", parent.checkpoint), progress=print)
+    print(f"base: {result.path} (fused from {parent.name}; {result.check})")
+    return parent, str(result.path)
+
+
 def _settings(plan) -> str:
     profile = plan.profile
     given = "".join(f", {key}={value}" for key, value in plan.settings.items())
+    if plan.parent:
+        given += f", from {plan.parent}" + ("" if plan.init_adapter else " (its fused model)")
     return (f"{profile.name}, batch {profile.batch_size}×{profile.grad_accumulation}, "
             f"sequence {profile.max_seq_length}, {profile.base_precision} base{given}")
 

@@ -67,6 +67,8 @@ class RunConfig:
     hang_timeout: float = 300.0  # seconds without an event while training before a distributed run is restarted
     group: str = ""  # the group of runs queued together, one per training seed (runs/group.py); "" = none
     settings: dict = field(default_factory=dict)  # profile keys set over the profile (`train --set`, --iters)
+    parent: str = ""  # RUN:CHECKPOINT this run builds on (`train --from`); "" = none
+    init_adapter: str = ""  # the adapter folder its LoRA weights start from; "" = freshly initialised
 
     @property
     def distributed(self) -> bool:
@@ -83,6 +85,8 @@ class RunConfig:
                 "created": self.created,
                 "group": self.group,
                 **({"set": self.settings} if self.settings else {}),
+                **({"parent": self.parent} if self.parent else {}),
+                **({"init_adapter": self.init_adapter} if self.init_adapter else {}),
             },
             "distributed": {
                 "ranks": self.ranks, "hosts": self.hosts, "backend": self.backend,
@@ -105,6 +109,8 @@ class RunConfig:
             "data": data_fingerprint(Path(self.data)),
             "effective_batch": p.effective_batch,
             **{k: getattr(p, k) for k in TRAINING_FIELDS},
+            # only when set, so the keys (and hashes) of runs without a parent stay as they were
+            **({"init_adapter": self.init_adapter} if self.init_adapter else {}),
         }
 
     def training_hash(self) -> str:
@@ -154,5 +160,7 @@ class RunConfig:
             created=run.get("created", 0.0),
             group=run.get("group", ""),
             settings=run.get("set", {}),
+            parent=run.get("parent", ""),
+            init_adapter=run.get("init_adapter", ""),
             **data.get("distributed", {}),
         )

@@ -47,6 +47,7 @@ class RunInfo:
     recoverable: bool
     group: str = ""  # the group queued with it, one run per training seed (runs/group.py)
     seed: int = 0  # its training seed
+    parent: str = ""  # RUN:CHECKPOINT it builds on (`train --from`)
 
     @property
     def checkpoint_step(self) -> int:
@@ -173,7 +174,7 @@ def _read_info(run_dir: Path) -> RunInfo:
         best_val_loss=status.best_val_loss if status.best_val_loss is not None else saved.best_val_loss,
         created=cfg.created or (run_dir / "config.toml").stat().st_ctime, model=cfg.model, profile=cfg.profile.name,
         alive=bool(status.alive), recoverable=status.status == State.DEAD or status.recoverable,
-        group=cfg.group, seed=cfg.profile.seed,
+        group=cfg.group, seed=cfg.profile.seed, parent=cfg.parent,
     )
 
 

@@ -24,6 +24,7 @@ from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.folder import create_run, new_run_id, start
 from farense_tui.engine.runs.group import Group, create_group, start_queue
 from farense_tui.engine.runs.launch import check_hosts
+from farense_tui.engine.runs.lineage import Parent, check_same_base, inherit_lora
 
 
 @dataclass
@@ -40,11 +41,13 @@ class RunPlan:
     hosts: str = ""  # an mlx.launch hostfile: one rank per host
     backend: str = "ring"
     settings: dict = field(default_factory=dict)  # the caller's overrides, named in the run's config
+    parent: str = ""  # RUN:CHECKPOINT this run builds on (runs/lineage.py)
+    init_adapter: str = ""  # the parent's adapter folder its LoRA weights start from; "" = fresh
 
     def config(self) -> RunConfig:
         return RunConfig(profile=self.profile, model=self.model, data=str(self.data),
                          auto_recover=self.auto_recover, ranks=self.ranks, hosts=self.hosts, backend=self.backend,
-                         settings=dict(self.settings))
+                         settings=dict(self.settings), parent=self.parent, init_adapter=self.init_adapter)
 
 
 def plan_run(
@@ -59,16 +62,26 @@ def plan_run(
     ranks: int = 1,
     hosts: str = "",
     backend: str = "ring",
+    parent: Parent | None = None,
+    fused: bool = False,
 ) -> RunPlan:
     """Resolve the model (fetching the demo model if asked for), check the data with its tokenizer,
     and take `profile` (a Profile as edited, or a name) or choose one for this machine, model and
     the data's padded length. Raises UserError, naming each problem, when the data is not ready
-    or a host of `hosts` (an mlx.launch hostfile) cannot be reached."""
+    or a host of `hosts` (an mlx.launch hostfile) cannot be reached.
+
+    `parent` (runs/lineage.py): the run starts its LoRA weights as that adapter, on the parent's
+    base and LoRA shape; with `fused`, `model_spec` is the parent's fused model and the adapter is new."""
     if hosts:
         check_hosts(hosts, backend)  # before anything is loaded or written: a clear message, not a hung launcher
     elif ranks < 1:
         raise UserError(f"ranks must be 1 or more, not {ranks}")
+    builds_on = parent is not None and not fused
+    if builds_on:
+        model_spec = model_spec or parent.config.model
     model = resolve_model(model_spec, progress=progress)
+    if builds_on:
+        check_same_base(parent, model)
     data = (data or paths.data_dir()).resolve()
     tokenizer = load_tokenizer_for(model) if Path(model).is_dir() else None
     if profile is None:
@@ -81,12 +94,15 @@ def plan_run(
         reason = f"profile {profile.name} as set"
     if overrides:
         profile = profile.replace(**overrides)
+    if builds_on:
+        profile = inherit_lora(profile, parent, overrides or {})
     report = check_data(data, tokenizer, profile.max_seq_length, mask_prompt=profile.mask_prompt,
                         batch_size=profile.batch_size)
     if not report.ok:
         raise UserError("the data is not ready:\n  " + "\n  ".join(report.problem_lines()))
     hostfile = str(Path(hosts).resolve()) if hosts else ""
-    return RunPlan(model, data, profile, reason, report, auto_recover, ranks, hostfile, backend, dict(overrides or {}))
+    return RunPlan(model, data, profile, reason, report, auto_recover, ranks, hostfile, backend, dict(overrides or {}),
+                   parent=parent.name if parent else "", init_adapter=str(parent.adapter) if builds_on else "")
 
 
 def start_plan(plan: RunPlan, runs_root: Path | None = None) -> Path:

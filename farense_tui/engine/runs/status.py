@@ -33,6 +33,7 @@ class RunStatus:
     model: str = ""
     profile: str = ""
     placement: str = ""  # a data-parallel run's ranks in words (launch.describe_ranks); "" for one
+    parent: str = ""  # RUN:CHECKPOINT the run builds on (`train --from`); "" for none
     budget_gb: float | None = None
     log_every: int = 0  # step events logged every N steps (the profile's log_every); 0 = none
     state: str = ""

@@ -13,10 +13,12 @@ from pathlib import Path
 import mlx.core as mx
 import mlx.nn as nn
 import mlx.optimizers as optim
+from mlx.utils import tree_flatten
 from mlx_lm.tuner.trainer import grad_checkpoint
 from mlx_lm.tuner.utils import build_schedule
 
 from farense_tui.engine.data.masking import masking_note
+from farense_tui.engine.errors import UserError
 from farense_tui.engine.models.loading import add_lora, load_base
 from farense_tui.engine.profiles.profile import Profile
 from farense_tui.engine.runs.config import RunConfig
@@ -44,6 +46,8 @@ def build_setup(cfg: RunConfig, events: EventWriter) -> TrainingSetup:
     mx.random.seed(p.seed)
     model, tokenizer = load_base(cfg.model, p.base_precision)
     num_layers, lora = add_lora(model, p)
+    if cfg.init_adapter:
+        start_from_adapter(model, Path(cfg.init_adapter))
     if p.grad_checkpoint:
         grad_checkpoint(model.layers[0])  # mlx-lm's: blocks recompute activations in backward
     train_set, valid_set, formats = load_splits(Path(cfg.data), tokenizer, p.mask_prompt)
@@ -69,6 +73,23 @@ def build_setup(cfg: RunConfig, events: EventWriter) -> TrainingSetup:
         valid_set=valid_set, order=order, total_steps=total_steps, optimizer=optimizer,
         masking_note=masking_note(formats, p.mask_prompt),
     )
+
+
+def start_from_adapter(model: nn.Module, adapter: Path) -> None:
+    """The parent run's LoRA weights as this run's start (`train --from`). mlx-lm's load_adapters
+    loads with strict=False, so a file that fits some layers only would load silently: every
+    trainable weight must be in it, with its shape."""
+    try:
+        weights = mx.load(str(adapter / "adapters.safetensors"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{adapter}: cannot read the parent's adapter: {exc}") from None
+    own = dict(tree_flatten(model.trainable_parameters()))
+    wrong = sorted(k for k in own.keys() | weights.keys()
+                   if k not in own or k not in weights or own[k].shape != weights[k].shape)
+    if wrong:
+        raise UserError(f"{adapter}: the parent's adapter does not fit this run's LoRA layers "
+                        f"({len(wrong)} weights differ, e.g. {wrong[0]})")
+    model.load_weights(list(weights.items()), strict=False)
 
 
 def schedule(p: Profile, total_steps: int):

@@ -81,6 +81,7 @@ class ProgressPanel(Vertical):
             quiet = s.status == "training" or not s.message
             state = s.status if quiet else f"{s.status}: {s.message}"
             state += f" · profile {s.profile}" + (f" · {s.placement}" if s.placement else "")
+            state += f" · from {s.parent}" if s.parent else ""
         self._put("#state", state)
 
     def _put(self, selector: str, text: str, layout: bool = False) -> bool:

@@ -1,0 +1,61 @@
+"""Runs that build on runs (`train --from RUN[:CHECKPOINT]`): the parent's adapter, found and checked
+without MLX, and the LoRA shape the child must share with it to start from its weights.
+
+A child either starts its LoRA weights as the parent's adapter (same base, same targets, rank,
+scale and blocks), or, with `--fuse`, trains a fresh adapter on the parent's fused model. Its
+config names the parent, so `runs` and the cockpit show where it came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from farense_tui.engine.errors import UserError
+from farense_tui.engine.export.plan import adapter_folder
+from farense_tui.engine.profiles.profile import Profile
+from farense_tui.engine.runs.config import RunConfig
+from farense_tui.engine.runs.folder import find_run
+
+# What an adapter's weights are the shape of (and scale: the same weights at another scale are another model).
+LORA_SHAPE = ("lora_rank", "lora_scale", "lora_targets", "lora_layers")
+
+
+@dataclass(frozen=True)
+class Parent:
+    run_dir: Path
+    checkpoint: str  # best | final | a step number
+    adapter: Path  # the folder with adapters.safetensors
+    config: RunConfig
+
+    @property
+    def name(self) -> str:
+        return f"{self.run_dir.name}:{self.checkpoint}"
+
+
+def find_parent(spec: str) -> Parent:
+    """RUN or RUN:CHECKPOINT (default best), with the same refusals as an export of that adapter."""
+    run, _, checkpoint = spec.partition(":")
+    run_dir = find_run(run)
+    checkpoint = checkpoint or "best"
+    adapter = adapter_folder(run_dir, checkpoint)
+    return Parent(run_dir, checkpoint, adapter, RunConfig.load(run_dir / "config.toml"))
+
+
+def inherit_lora(profile: Profile, parent: Parent, settings: dict) -> Profile:
+    """The profile with the parent's LoRA shape, so its weights load; a setting that asks for
+    another shape is refused rather than silently dropped."""
+    theirs = parent.config.profile
+    clash = [f"{k} {settings[k]!r} (the parent has {getattr(theirs, k)!r})"
+             for k in LORA_SHAPE if k in settings and settings[k] != getattr(theirs, k)]
+    if clash:
+        raise UserError(f"--from {parent.name}: its adapter's weights need the same LoRA shape, but "
+                        f"{'; '.join(clash)}. Drop the setting, or use --fuse to train a new adapter "
+                        "on the parent's fused model")
+    return profile.replace(**{k: getattr(theirs, k) for k in LORA_SHAPE})
+
+
+def check_same_base(parent: Parent, model: str) -> None:
+    if Path(model).resolve() != Path(parent.config.model).resolve() and model != parent.config.model:
+        raise UserError(f"--from {parent.name}: that adapter was trained on {parent.config.model}, not "
+                        f"{model}; leave --model out to continue on its base, or use --fuse")
