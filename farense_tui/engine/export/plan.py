@@ -70,6 +70,9 @@ def plan_export(run_dir: Path, route: str, checkpoint: str = "best", out: Path |
         raise UserError(f"--to {route!r}: expected one of {', '.join(ROUTES)}")
     adapter = adapter_folder(run_dir, checkpoint)
     cfg = RunConfig.load(run_dir / "config.toml")
+    if route == "peft" and cfg.profile.fine_tune_type != "lora":
+        raise UserError(f"--to peft writes LoRA weights; run {run_dir.name} trained {cfg.profile.fine_tune_type} "
+                        "(its magnitudes have no place there): export --to fused or gguf instead")
     final = Path(out).expanduser().resolve() if out else default_out(run_dir, checkpoint, route)
     if final.exists() and not force:
         raise UserError(f"{final} already exists: pass --force to replace it, or --out another folder")

@@ -81,9 +81,5 @@ def add_lora(model: nn.Module, profile) -> tuple[int, dict]:
     """Freeze the base and convert the targeted layers; returns (num_layers, lora_parameters)."""
     num_layers, params = lora_parameters(profile, model)
     model.freeze()
-    linear_to_lora_layers(model, num_layers, params)
+    linear_to_lora_layers(model, num_layers, params, use_dora=profile.fine_tune_type == "dora")
     return num_layers, params
-
-
-def model_name(model_spec: str) -> str:
-    return Path(model_spec).name or model_spec

@@ -134,7 +134,7 @@ class MemoryEstimate:
 
 LABELS = {
     "base_weights": "base", "lora_params": "LoRA", "lora_grads_optimizer": "grads+AdamW",
-    "activations": "activations", "logits": "logits", "runtime": "runtime",
+    "activations": "activations", "logits": "logits", "dora_weights": "DoRA W+BA", "runtime": "runtime",
 }
 
 
@@ -232,6 +232,9 @@ def estimate_peak(
     else:
         saved = n_lora * per_layer
     activations = tokens * act_bytes * (saved + working)
+    # DoRA (mlx-lm's DoRALinear) forms W + scale·BA of every adapted layer to take its row norms,
+    # and the backward keeps it: a dense copy of those weights per step, whatever the batch.
+    dora = n_lora * sum(dims[t][0] * dims[t][1] for t in targets) * act_bytes if profile.fine_tune_type == "dora" else 0
     logits = tokens * act_bytes * LOGIT_COPIES * shape.vocab
 
     parts = {
@@ -240,6 +243,7 @@ def estimate_peak(
         "lora_grads_optimizer": grads_optimizer / GB,
         "activations": activations / GB,
         "logits": logits / GB,
+        **({"dora_weights": dora / GB} if dora else {}),
         "runtime": RUNTIME_GB,
     }
     info = {

@@ -25,6 +25,7 @@ else:  # pragma: no cover
 PRECISIONS = ("4bit", "8bit", "bfloat16", "float16", "float32")
 BACKENDS = ("gpu", "cpu")
 LORA_TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
+FINE_TUNE_TYPES = ("lora", "dora")
 
 
 @dataclass
@@ -45,6 +46,9 @@ class Profile:
     warmup_steps: int = field(default=100, metadata={"min": 0})
     weight_decay: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})
     max_seq_length: int = field(default=512, metadata={"min": 16, "max": 131072})
+    fine_tune_type: str = field(default="lora", metadata={
+        "choices": FINE_TUNE_TYPES,
+        "help": "dora: LoRA plus a learned magnitude per output (mlx-lm's DoRA; more memory per step)"})
     lora_rank: int = field(default=8, metadata={"min": 1, "max": 1024})
     lora_scale: float = field(default=16.0, metadata={"min": 0.0, "max": 1000.0})
     lora_dropout: float = field(default=0.0, metadata={"min": 0.0, "max": 0.9})

@@ -109,8 +109,9 @@ class RunConfig:
             "data": data_fingerprint(Path(self.data)),
             "effective_batch": p.effective_batch,
             **{k: getattr(p, k) for k in TRAINING_FIELDS},
-            # only when set, so the keys (and hashes) of runs without a parent stay as they were
+            # only when set, so the keys (and hashes) of earlier runs stay as they were
             **({"init_adapter": self.init_adapter} if self.init_adapter else {}),
+            **({"fine_tune_type": p.fine_tune_type} if p.fine_tune_type != "lora" else {}),
         }
 
     def training_hash(self) -> str:

@@ -69,8 +69,8 @@ def build_setup(cfg: RunConfig, events: EventWriter) -> TrainingSetup:
         )
     optimizer = optim.AdamW(learning_rate=schedule(p, total_steps), weight_decay=p.weight_decay)
     return TrainingSetup(
-        model=model, adapter_config=adapter_config(cfg.model, num_layers, lora), train_set=train_set,
-        valid_set=valid_set, order=order, total_steps=total_steps, optimizer=optimizer,
+        model=model, adapter_config=adapter_config(cfg.model, num_layers, lora, p.fine_tune_type),
+        train_set=train_set, valid_set=valid_set, order=order, total_steps=total_steps, optimizer=optimizer,
         masking_note=masking_note(formats, p.mask_prompt),
     )
 
