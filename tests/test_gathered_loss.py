@@ -79,6 +79,26 @@ def test_gathered_loss_and_lora_gradients_equal_full_logits(name):
         np.testing.assert_allclose(gathered[2][key], grad, atol=1e-5, rtol=0, err_msg=key)
 
 
+def test_quantized_tied_head_equals_full_logits(tmp_path):
+    """The demo's case on Metal: a 4-bit QuantizedEmbedding as the tied head."""
+    from mlx_lm import load
+
+    from tests.tiny_model import build_quantized
+
+    model, _ = load(str(build_quantized(tmp_path / "tiny-4bit", bits=4, group_size=32)))
+    assert type(model.model.embed_tokens).__name__ == "QuantizedEmbedding"
+    model.freeze()
+    linear_to_lora_layers(model, 2, {"rank": 4, "scale": 2.0, "dropout": 0.0})
+    model.update(tree_map(lambda p: mx.random.normal(p.shape) * 0.05, model.trainable_parameters()))
+    objective = SupervisedObjective(model, chunk=8)
+    tokens, lengths = masked_batch()
+    full = loss_and_grads(model, summed_token_loss, tokens, mx.array(lengths))
+    gathered = loss_and_grads(model, objective.loss, *objective._micro_batch(tokens, mx.array(lengths)))
+    assert abs(gathered[0] - full[0]) < 1e-5
+    for key, grad in full[2].items():
+        np.testing.assert_allclose(gathered[2][key], grad, atol=1e-5, rtol=0, err_msg=key)
+
+
 def test_compiled_steps_train_the_same_and_compile_once_per_bucket():
     """Two optimizer steps through CompiledSteps: gathered and full logits end with the same LoRA
     weights; batches whose target counts fall in one bucket reuse the compiled step."""
