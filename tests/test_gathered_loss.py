@@ -68,7 +68,7 @@ def test_gathered_loss_and_lora_gradients_equal_full_logits(name):
     assert objective.head is not None and objective.warning is None
     tokens, lengths = masked_batch()
     full = loss_and_grads(model, summed_token_loss, tokens, mx.array(lengths))
-    micro = objective._micro_batch(tokens, mx.array(lengths))
+    micro = objective.micro_batch(tokens, mx.array(lengths))
     assert micro[2].shape[0] > full[1] and micro[2].shape[0] % 8 == 0  # padded positions are masked out
     gathered = loss_and_grads(model, objective.loss, *micro)
     assert gathered[1] == full[1]
@@ -93,7 +93,7 @@ def test_quantized_tied_head_equals_full_logits(tmp_path):
     objective = SupervisedObjective(model, chunk=8)
     tokens, lengths = masked_batch()
     full = loss_and_grads(model, summed_token_loss, tokens, mx.array(lengths))
-    gathered = loss_and_grads(model, objective.loss, *objective._micro_batch(tokens, mx.array(lengths)))
+    gathered = loss_and_grads(model, objective.loss, *objective.micro_batch(tokens, mx.array(lengths)))
     assert abs(gathered[0] - full[0]) < 1e-5
     for key, grad in full[2].items():
         np.testing.assert_allclose(gathered[2][key], grad, atol=1e-5, rtol=0, err_msg=key)
@@ -119,7 +119,7 @@ def test_compiled_steps_train_the_same_and_compile_once_per_bucket():
         for seed, offset in ((1, 7), (2, 4), (3, 1)):
             tokens, lengths = masked_batch(seed)
             lengths[0, 0] = offset  # 100, 103, 106 targets: 13 or 14 chunks of 8, one bucket of 16
-            steps.run([objective._micro_batch(tokens, mx.array(lengths))] * 2)
+            steps.run([objective.micro_batch(tokens, mx.array(lengths))] * 2)
         weights.append(dict(tree_flatten(model.trainable_parameters())))
     for key, value in weights[1].items():
         np.testing.assert_allclose(np.array(weights[0][key]), np.array(value), atol=1e-5, rtol=0, err_msg=key)
@@ -163,7 +163,7 @@ def test_unknown_architecture_falls_back_to_full_logits_and_says_so(tiny_model_d
     objective = SupervisedObjective(model)
     assert objective.head is None and "'phi3'" in objective.warning
     tokens, lengths = masked_batch()
-    micro = objective._micro_batch(tokens, mx.array(lengths))
+    micro = objective.micro_batch(tokens, mx.array(lengths))
     assert objective.loss(model, *micro)[0].item() == summed_token_loss(model, *micro[:2])[0].item()
 
     run_dir = start_run(tiny_config(folder, tiny_data, iters=2, eval_every=2, save_every=2))

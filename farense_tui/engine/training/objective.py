@@ -46,9 +46,10 @@ class SupervisedObjective:
 
     def batches(self, dataset, indices, batch_size, max_seq_length):
         for tokens, lengths in micro_batches(dataset, indices, batch_size, max_seq_length):
-            yield self._micro_batch(tokens, lengths)
+            yield self.micro_batch(tokens, lengths)
 
-    def _micro_batch(self, tokens: mx.array, lengths: mx.array) -> tuple:
+    def micro_batch(self, tokens: mx.array, lengths: mx.array) -> tuple:
+        """One micro-batch from micro_batches' (tokens, lengths): the two and the target positions."""
         return tokens, lengths, target_positions(np.array(lengths), tokens.shape[1], max(self.chunk, 1))
 
     def loss(self, model, tokens, lengths, positions):
