@@ -15,21 +15,21 @@ import mlx.nn as nn
 import mlx.optimizers as optim
 from mlx.utils import tree_map
 
+from farense_tui.engine.training.objective import Objective
 from farense_tui.engine.training.ranks import Ranks
-
-from farense_tui.engine.training.token_loss import per_token, summed_token_loss
+from farense_tui.engine.training.token_loss import per_token
 
 
 class CompiledSteps:
-    def __init__(self, model: nn.Module, optimizer: optim.Optimizer, ranks: Ranks):
+    def __init__(self, model: nn.Module, optimizer: optim.Optimizer, ranks: Ranks, objective: Objective):
         self.model, self.ranks = model, ranks
-        loss_and_grad = nn.value_and_grad(model, summed_token_loss)
+        loss_and_grad = nn.value_and_grad(model, objective.loss)
         state = [model.state, optimizer.state, mx.random.state]
         add = partial(tree_map, lambda a, b: a + b)
 
         @partial(mx.compile, inputs=state, outputs=state)
-        def accumulate(batch, lengths, grad_sum, loss_sum, ntoks):
-            (loss, toks), grad = loss_and_grad(model, batch, lengths)
+        def accumulate(micro_batch, grad_sum, loss_sum, ntoks):
+            (loss, toks), grad = loss_and_grad(model, *micro_batch)
             return (grad if grad_sum is None else add(grad, grad_sum)), loss_sum + loss, ntoks + toks
 
         @partial(mx.compile, inputs=state, outputs=state)
@@ -46,8 +46,8 @@ class CompiledSteps:
 
         Micro-batches are drawn one at a time, so only one is in memory."""
         grad, loss_sum, ntoks = None, mx.array(0.0), mx.array(0)
-        for batch, lengths in micro_batches:
-            grad, loss_sum, ntoks = self._accumulate(batch, lengths, grad, loss_sum, ntoks)
+        for micro_batch in micro_batches:
+            grad, loss_sum, ntoks = self._accumulate(micro_batch, grad, loss_sum, ntoks)
             mx.eval(grad, loss_sum, ntoks)
         local = ntoks.item()
         if grad is None:  # more ranks than micro-batches: this one adds nothing to the sums

@@ -23,10 +23,10 @@ from farense_tui.engine.runs.exit_codes import EXIT_DONE, EXIT_FAILED, EXIT_RANK
 from farense_tui.engine.runs.training_state import TrainingState
 from farense_tui.engine.training import checkpoint_writer as ckpt
 from farense_tui.engine.training import faults, guards
-from farense_tui.engine.training.batching import micro_batches
 from farense_tui.engine.training.controls import Controls
 from farense_tui.engine.training.evaluation import validation_loss
 from farense_tui.engine.training.memory_watch import MemoryWatch
+from farense_tui.engine.training.objective import SupervisedObjective
 from farense_tui.engine.training.ranks import Ranks
 from farense_tui.engine.training.resume import restore
 from farense_tui.engine.training.setup import build_setup
@@ -107,7 +107,10 @@ class Trainer:
         elif self.setup.masking_note:
             self.events.emit("note", kind="data", message=self.setup.masking_note)
         self.memory = MemoryWatch(self.p.memory_budget_gb, self.p.backend)
-        self.steps = CompiledSteps(self.setup.model, self.setup.optimizer, self.ranks)
+        self.objective = SupervisedObjective(self.setup.model)
+        if self.objective.warning and saved is None:
+            self.events.emit("warning", kind="objective", message=self.objective.warning)
+        self.steps = CompiledSteps(self.setup.model, self.setup.optimizer, self.ranks, self.objective)
 
     def _train_step(self) -> None:
         self.step += 1
@@ -116,7 +119,7 @@ class Trainer:
         faults.before_step(self.faults, self.step, self.setup.model, self.ranks.rank)
         tic = time.perf_counter()
         group = self.setup.order.group_for(self.step)
-        batches = micro_batches(self.setup.train_set, group, self.p.batch_size, self.p.max_seq_length)
+        batches = self.objective.batches(self.setup.train_set, group, self.p.batch_size, self.p.max_seq_length)
         inputs = sum(min(len(self.setup.train_set[i][0]), self.p.max_seq_length) for i in group)
         # References, not copies (MLX arrays are immutable): what an allocation error mid-step rolls back to.
         self.before_step = (self.setup.model.trainable_parameters(), tree_map(lambda a: a, self.setup.optimizer.state))
@@ -153,7 +156,8 @@ class Trainer:
         self.set_state(state="evaluating", message=f"validation at step {self.step}")
         tic = time.perf_counter()
         val_loss = validation_loss(
-            self.setup.model, self.setup.valid_set, self.p.batch_size, self.p.max_seq_length, self.p.val_batches
+            self.setup.model, self.setup.valid_set, self.p.batch_size, self.p.max_seq_length, self.p.val_batches,
+            self.objective,
         )
         self.setup.model.train()
         is_best = self.step > 0 and val_loss < self.best_val_loss

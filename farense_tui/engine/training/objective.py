@@ -1,0 +1,58 @@
+"""The training objective: how examples become micro-batches and what a micro-batch's loss is,
+the two things mlx-lm's train() takes as `iterate_batches` and `loss`. The trainer, the compiled
+steps (steps.py) and validation use only this interface, so another objective (DPO, ORPO…) is one
+new class with the same two methods; the step's normalisation (token_loss.per_token) stays shared.
+
+A micro-batch is a tuple of arrays the objective builds and reads back; `loss` returns the sum of
+its token losses and their count, never a mean.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Protocol
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+
+from farense_tui.engine.training.batching import micro_batches
+from farense_tui.engine.training.gathered_loss import chunk_rows, gathered_token_loss, target_positions
+from farense_tui.engine.training.output_head import architecture, output_head
+from farense_tui.engine.training.token_loss import summed_token_loss
+
+
+class Objective(Protocol):
+    warning: str | None  # said once in the run's events when the objective starts
+
+    def batches(self, dataset, indices: list[int], batch_size: int, max_seq_length: int) -> Iterator[tuple]: ...
+
+    def loss(self, model: nn.Module, *micro_batch: mx.array) -> tuple[mx.array, mx.array]: ...
+
+
+class SupervisedObjective:
+    """Next-token cross-entropy on the target tokens (the completion, or all under no masking).
+
+    Micro-batches are (tokens, lengths, target positions); the loss takes the output head only at
+    those positions (gathered_loss.py), or full logits for an architecture without a known head.
+    """
+
+    def __init__(self, model: nn.Module, chunk: int | None = None):
+        self.head = output_head(model)
+        self.chunk = chunk or (chunk_rows(self.head.vocab) if self.head else 0)
+        self.warning = None if self.head else (
+            f"architecture {architecture(model)!r} has no known output head here: its loss takes "
+            "logits over the whole vocabulary at every position (more memory)"
+        )
+
+    def batches(self, dataset, indices, batch_size, max_seq_length):
+        for tokens, lengths in micro_batches(dataset, indices, batch_size, max_seq_length):
+            yield self.micro_batch(tokens, lengths)
+
+    def micro_batch(self, tokens: mx.array, lengths: mx.array) -> tuple:
+        """One micro-batch from micro_batches' (tokens, lengths): the two and the target positions."""
+        return tokens, lengths, target_positions(np.array(lengths), tokens.shape[1], max(self.chunk, 1))
+
+    def loss(self, model, tokens, lengths, positions):
+        if self.head is None:
+            return summed_token_loss(model, tokens, lengths)
+        return gathered_token_loss(model, self.head, self.chunk, tokens, positions)
