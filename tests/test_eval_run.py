@@ -78,3 +78,19 @@ def test_bad_split_or_checkpoint_is_a_clear_message_before_any_process(home, tin
     assert main(["eval", tiny_run[1].name, "--checkpoint", "77"]) == 2
     assert "has no adapter '77' (available: best, final, 6, 3)" in capsys.readouterr().err
     assert not list((tiny_run[1] / "eval").glob("77-*")) and not list((tiny_run[1] / "eval").glob("*-nowhere*"))
+
+
+def test_samples_without_seeds_scores_one_seeded_sample_of_that_size(home, tiny_run, capsys):
+    run_dir = tiny_run[1]
+    assert main(["eval", run_dir.name, "--samples", "4", "--max-tokens", "3", "--batch", "3", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["seeds"] == [123] and list(result["samples"]) == ["123"]
+    assert len(result["samples"]["123"]) == 4
+    answers = [json.loads(line) for line in (run_dir / "eval" / "best-test.answers.jsonl").read_text().splitlines()]
+    assert sorted(a["index"] for a in answers) == result["samples"]["123"]
+    assert len(result["metrics"]["adapter"]["exact_match"]["per_seed"]) == 1
+
+
+def test_batch_below_one_is_a_clear_message(home, tiny_run, capsys):
+    assert main(["eval", tiny_run[1].name, "--batch", "0"]) == 2
+    assert "--max-tokens and --batch must be at least 1" in capsys.readouterr().err

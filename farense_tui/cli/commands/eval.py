@@ -12,6 +12,7 @@ import json
 import sys
 
 from farense_tui.engine.errors import UserError
+from farense_tui.engine.evaluate.job import DEFAULT_BATCH, DEFAULT_SAMPLE_SEED
 
 
 def register(sub) -> None:
@@ -22,8 +23,13 @@ def register(sub) -> None:
     p.add_argument("--split", default="test", help="test, valid or a JSONL file (default test)")
     p.add_argument("--base", action="store_true", help="also score the base model (no adapter) on the same examples")
     p.add_argument("--max-tokens", type=int, default=128, help="tokens per answer (default 128)")
-    p.add_argument("--samples", type=int, default=0, help="examples per seeded sample (default: all)")
+    p.add_argument("--samples", type=int, default=0,
+                   help="examples per seeded sample (default: all); without --seeds, one sample drawn with "
+                        f"seed {DEFAULT_SAMPLE_SEED}, the same examples each time")
     p.add_argument("--seeds", default="", help="sample seeds, e.g. 123,456,789: mean ± sd over them")
+    p.add_argument("--batch", type=int, default=DEFAULT_BATCH,
+                   help=f"answers generated at once (default {DEFAULT_BATCH}); the answers are the same, "
+                        "a bigger batch is faster and takes more memory")
     p.add_argument("--system", help="system message for examples without one (default: the training one)")
     p.add_argument("--price-per-hour", type=float, help="money per hour of this machine, to cost the evaluation")
     p.add_argument("--json", action="store_true", help="print the results as JSON, one object per run or group")
@@ -34,8 +40,8 @@ def run(args) -> int:
     from farense_tui.engine.runs.group import Group
 
     seeds = _seeds(args.seeds)
-    if args.max_tokens < 1 or args.samples < 0:
-        raise UserError("--max-tokens must be at least 1 and --samples at least 0")
+    if args.max_tokens < 1 or args.samples < 0 or args.batch < 1:
+        raise UserError("--max-tokens and --batch must be at least 1 and --samples at least 0")
     code = 0
     for target in _targets(args.runs):
         if isinstance(target, Group):
@@ -54,7 +60,7 @@ def _settings(args, run_dir, seeds: list[int]):
 
     return EvalSettings(
         run_dir=str(run_dir), checkpoint=args.checkpoint, split=args.split, base=args.base,
-        max_tokens=args.max_tokens, samples=args.samples, seeds=seeds,
+        max_tokens=args.max_tokens, samples=args.samples, seeds=seeds, batch_size=args.batch,
         price_per_hour=args.price_per_hour, system=args.system,
     )
 

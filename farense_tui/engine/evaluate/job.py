@@ -24,6 +24,8 @@ from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.folder import process_alive
 
 PROCESS_MODULE = "farense_tui.engine.evaluate.process"
+DEFAULT_BATCH = 32  # answers generated at once: 5.4x one at a time on the demo test split, 16 gave 4.7x (BENCHMARKS.md)
+DEFAULT_SAMPLE_SEED = 123  # the sample --samples draws when no --seeds are given
 
 
 @dataclass
@@ -35,8 +37,14 @@ class EvalSettings:
     max_tokens: int = 128
     samples: int = 0  # examples per seed; 0 = all
     seeds: list[int] = field(default_factory=list)
+    batch_size: int = DEFAULT_BATCH
     price_per_hour: float | None = None
     system: str | None = None  # for examples without one; None = the run's training system message
+
+    def __post_init__(self):
+        # A sample size alone asks for one sample, seeded so that it is the same each time.
+        if self.samples > 0 and not self.seeds:
+            self.seeds = [DEFAULT_SAMPLE_SEED]
 
     @property
     def name(self) -> str:
@@ -110,5 +118,5 @@ def is_alive(job: EvalJob | Path) -> bool:
 
 
 def cancel(job: EvalJob) -> None:
-    """Ask the process to stop after the answer it is generating; it writes no result."""
+    """Ask the process to stop after the generation step in progress; it writes no result."""
     commands.send(job.folder, "cancel")

@@ -3,8 +3,9 @@
 Loads the run's model with its adapter once (mlx-lm), scores the split's loss and perplexity
 masked as training masked it, then answers every example greedily (temperature 0) with the
 adapter and, when asked, with the base model (the same weights with the LoRA scale at 0), and
-scores the answers. Progress goes to the job's events file; a cancel command stops it between
-answers and leaves no result. Results are written whole or not at all.
+scores the answers. Answers are generated in batches (batched.py), equal to one-at-a-time greedy
+answers. Progress goes to the job's events file, one event per answer; a cancel command stops it
+after the generation step in progress and leaves no result. Results are written whole or not at all.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from pathlib import Path
 
 import mlx.core as mx
 
-from farense_tui.engine.chat.service import adapter_off, load_target, stream_reply, target_for_run
+from farense_tui.engine.chat.service import adapter_off, load_target, target_for_run
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.data.system_message import training_system_message
+from farense_tui.engine.evaluate.batched import greedy_answers, prompt_tokens
 from farense_tui.engine.evaluate.examples import load_eval_set, split_path
 from farense_tui.engine.evaluate.job import EvalJob, EvalSettings
 from farense_tui.engine.evaluate.metrics import score
@@ -70,23 +72,26 @@ class Evaluation:
 
         samples = sample_indices(len(data.examples), s.samples, s.seeds)
         wanted = sorted({i for idx in samples.values() for i in idx})
+        prompts = [prompt_tokens(tokenizer, data.examples[i].messages) for i in wanted]
         answers, tokens, gen_time = [], 0, 0.0
         total, answers_tic = len(wanted) * len(sides), time.perf_counter()
-        for i in wanted:
-            example = data.examples[i]
-            for side in sides:
-                self._check_cancel()
-                g_tic = time.perf_counter()
-                with adapter_off(model) if side == "base" else nullcontext():
-                    text, count = answer(model, tokenizer, example.messages, s.max_tokens)
-                gen_time += time.perf_counter() - g_tic
-                tokens += count
-                answers.append({"index": i, "side": side, "question": example.question,
-                                "reference": example.reference, "answer": text, "tokens": count,
-                                **score(text, example.reference)})
-                done = len(answers)
-                eta = (time.perf_counter() - answers_tic) / done * (total - done)
-                self.events.emit("progress", phase="answers", done=done, total=total, eta_sec=round(eta, 1))
+        for side in sides:
+            self._check_cancel()
+            g_tic = time.perf_counter()
+            with adapter_off(model) if side == "base" else nullcontext():
+                for k, text, count in greedy_answers(model, tokenizer, prompts, s.max_tokens, s.batch_size,
+                                                     should_stop=self._cancel_asked):
+                    i, example = wanted[k], data.examples[wanted[k]]
+                    tokens += count
+                    answers.append({"index": i, "side": side, "question": example.question,
+                                    "reference": example.reference, "answer": text, "tokens": count,
+                                    **score(text, example.reference)})
+                    done = len(answers)
+                    eta = (time.perf_counter() - answers_tic) / done * (total - done)
+                    self.events.emit("progress", phase="answers", done=done, total=total, eta_sec=round(eta, 1))
+            gen_time += time.perf_counter() - g_tic
+            self._check_cancel()
+        answers.sort(key=lambda a: (a["index"], sides.index(a["side"])))
 
         wall_hours = (time.perf_counter() - tic) / 3600
         result = {
@@ -114,17 +119,12 @@ class Evaluation:
         self.events.emit("state", state="finished", message=f"results in {self.job.result_path}")
         return 0
 
+    def _cancel_asked(self) -> bool:
+        return any(c.get("cmd") == "cancel" for c in read_all(self.folder / "commands.jsonl"))
+
     def _check_cancel(self) -> None:
-        if any(c.get("cmd") == "cancel" for c in read_all(self.folder / "commands.jsonl")):
+        if self._cancel_asked():
             raise Cancelled
-
-
-def answer(model, tokenizer, messages: list[dict], max_tokens: int) -> tuple[str, int]:
-    """The greedy answer (temperature 0) through mlx-lm's stream_generate, and its token count."""
-    text, count = "", 0
-    for response in stream_reply(model, tokenizer, messages, temperature=0.0, max_tokens=max_tokens):
-        text, count = text + response.text, count + 1
-    return text.strip(), count
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
