@@ -103,6 +103,7 @@ class RunConfig:
             "data": data_fingerprint(Path(self.data)),
             "effective_batch": p.effective_batch,
             **{k: getattr(p, k) for k in TRAINING_FIELDS},
+            "warmup_share": p.warmup_share,  # apart from TRAINING_FIELDS: the legacy hash below predates it
         }
 
     def training_hash(self) -> str:

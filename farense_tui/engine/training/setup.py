@@ -50,12 +50,7 @@ def build_setup(cfg: RunConfig, events: EventWriter) -> TrainingSetup:
     lengths = [len(train_set[i][0]) for i in range(len(train_set))]
     order = StepOrder(lengths, p.effective_batch, p.seed)
     total_steps = p.iters or p.epochs * order.steps_per_epoch
-    if p.warmup_steps >= total_steps:
-        events.emit(
-            "warning", kind="schedule",
-            message=f"warmup_steps ({p.warmup_steps}) ≥ total steps ({total_steps}): "
-            "the learning rate never reaches its peak",
-        )
+    events.emit("note", kind="schedule", message=schedule_note(p, total_steps))
     truncated = sum(n > p.max_seq_length for n in lengths)
     if truncated:
         events.emit(
@@ -73,7 +68,16 @@ def build_setup(cfg: RunConfig, events: EventWriter) -> TrainingSetup:
 
 def schedule(p: Profile, total_steps: int):
     """Linear warm-up, then cosine decay to a tenth of the peak by the last step."""
-    warmup = min(p.warmup_steps, max(total_steps - 1, 0))
+    warmup = p.warmup_for(total_steps)
     decay = max(total_steps - warmup, 1)
     lr = p.learning_rate
     return build_schedule({"name": "cosine_decay", "warmup": warmup, "arguments": [lr, decay, lr * 0.1]})
+
+
+def schedule_note(p: Profile, total_steps: int) -> str:
+    """The schedule as this run applies it, with the warm-up actually used and why it is shorter."""
+    warmup = p.warmup_for(total_steps)
+    cut = "" if warmup == p.warmup_steps else (
+        f" (warmup_steps {p.warmup_steps}, at most warmup_share {p.warmup_share:g} of {total_steps} steps)")
+    return (f"warm-up {warmup} steps{cut}: learning rate {p.learning_rate:g} from step {max(warmup, 1)}, "
+            f"cosine decay to {p.learning_rate * 0.1:g} at step {total_steps}")
