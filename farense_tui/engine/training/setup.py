@@ -17,7 +17,7 @@ from mlx_lm.tuner.trainer import grad_checkpoint
 from mlx_lm.tuner.utils import build_schedule
 
 from farense_tui.engine.data.masking import masking_note
-from farense_tui.engine.models.loading import add_lora, load_base
+from farense_tui.engine.models.loading import add_lora, describe_base, load_base
 from farense_tui.engine.profiles.profile import Profile
 from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.events import EventWriter
@@ -44,6 +44,7 @@ def build_setup(cfg: RunConfig, events: EventWriter) -> TrainingSetup:
     mx.random.seed(p.seed)
     model, tokenizer = load_base(cfg.model, p.base_precision)
     num_layers, lora = add_lora(model, p)
+    events.emit("note", kind="model", message=describe_base(model))
     if p.grad_checkpoint:
         grad_checkpoint(model.layers[0])  # mlx-lm's: blocks recompute activations in backward
     train_set, valid_set, formats = load_splits(Path(cfg.data), tokenizer, p.mask_prompt)
