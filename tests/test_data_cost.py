@@ -62,15 +62,15 @@ def test_speed_is_the_median_of_the_newest_measured_run_of_the_same_model(tmp_pa
     assert measured_speed(str(tmp_path / "none")) is None
 
 
-def test_a_warm_up_longer_than_half_the_run_is_pointed_out():
-    # mac-16gb's 100 warm-up steps suit a long run; on the demo's 111 steps the peak comes at step 100
+def test_a_warm_up_cut_to_its_share_of_a_short_run_is_pointed_out():
+    # mac-16gb's 100 warm-up steps suit a long run; on the demo's 111 steps warmup_share 0.1 cuts them to 11
     profile = load_profile("mac-16gb").replace(batch_size=2, grad_accumulation=2, epochs=3, iters=0)
     lines = cost_lines(data_cost(report([10] * 150), profile), profile, None)
-    assert lines[1] == "warm-up 100 of 111 steps: peak learning rate only at step 100"
-    longer = profile.replace(warmup_steps=111)
-    assert cost_lines(data_cost(report([10] * 150), longer), longer, None)[1] == (
-        "warm-up 111 ≥ the run's 111 steps: the learning rate never peaks")
-    short = profile.replace(warmup_steps=55)  # just under half: no line
+    assert lines[1] == "warm-up 11 of 111 steps (warmup_share 0.1; warmup_steps 100)"
+    whole = profile.replace(warmup_share=1.0)  # no cut: a warm-up over most of the run is still said
+    assert cost_lines(data_cost(report([10] * 150), whole), whole, None)[1] == (
+        "warm-up 100 of 111 steps: peak learning rate only at step 100")
+    short = profile.replace(warmup_steps=55)  # just under half of the run: no line
     assert not any(line.startswith("warm-up") for line in cost_lines(data_cost(report([10] * 150), short), short, None))
 
 

@@ -44,15 +44,23 @@ def data_cost(report: DataReport, profile: Profile) -> DataCost | None:
     return DataCost(len(train.token_lengths), steps, total, tokens)
 
 
+def warmup_lines(profile: Profile, total: int) -> list[str]:
+    """When the profile's warm-up would take most of the run: the warm-up the run will use."""
+    if profile.warmup_steps * 2 <= total:
+        return []
+    warmup = profile.warmup_for(total)
+    if warmup < profile.warmup_steps:
+        return [f"warm-up {warmup} of {total} steps (warmup_share {profile.warmup_share:g}; "
+                f"warmup_steps {profile.warmup_steps})"]
+    return [f"warm-up {warmup} of {total} steps: peak learning rate only at step {warmup}"]
+
+
 def cost_lines(cost: DataCost, profile: Profile, speed: MeasuredSpeed | None) -> list[str]:
     """The cost in short lines (they fit Config at 80 columns): steps, tokens, time per epoch."""
     length = f"{profile.iters} iters" if profile.iters else f"{profile.epochs} epochs"
     lines = [f"{cost.examples} examples: {cost.steps_per_epoch} steps/epoch, {cost.total_steps} steps ({length})"]
-    if cost.total_steps and profile.warmup_steps * 2 > cost.total_steps:
-        # A profile's warm-up suits a long run; on a small data set it can take most of the run.
-        warmup, total = profile.warmup_steps, cost.total_steps
-        lines.append(f"warm-up {warmup} ≥ the run's {total} steps: the learning rate never peaks" if warmup >= total
-                     else f"warm-up {warmup} of {total} steps: peak learning rate only at step {warmup}")
+    if cost.total_steps:
+        lines += warmup_lines(profile, cost.total_steps)
     if not cost.tokens_per_step:
         return [*lines, "time per epoch: needs token counts (a local model's tokenizer)"]
     lines.append(f"{cost.tokens_per_step:,} tokens/step (batch {profile.batch_size}×{profile.grad_accumulation})")

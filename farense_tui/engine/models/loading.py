@@ -6,6 +6,8 @@ from pathlib import Path
 
 import mlx.core as mx
 import mlx.nn as nn
+from mlx.utils import tree_flatten
+from mlx_lm.tuner.lora import LoRALinear
 from mlx_lm.tuner.utils import linear_to_lora_layers
 from mlx_lm.utils import dequantize_model, load
 
@@ -83,3 +85,14 @@ def add_lora(model: nn.Module, profile) -> tuple[int, dict]:
     model.freeze()
     linear_to_lora_layers(model, num_layers, params, use_dora=profile.fine_tune_type == "dora")
     return num_layers, params
+
+
+def describe_base(model: nn.Module) -> str:
+    """What the LoRA layers train on, in words: a run's note, so a 4-bit run shows it is one."""
+    quantized = [m for _, m in model.named_modules() if isinstance(m, nn.QuantizedLinear)]
+    if not quantized:
+        dtype = tree_flatten(model.parameters())[0][1].dtype
+        return f"base {str(dtype).removeprefix('mlx.core.')}: no quantized layers"
+    kinds = " and ".join(f"{b}-bit group {g}" for b, g in sorted({(m.bits, m.group_size) for m in quantized}))
+    adapted = sum(isinstance(m, LoRALinear) and isinstance(m.linear, nn.QuantizedLinear) for _, m in model.named_modules())
+    return f"base {kinds}: {len(quantized)} QuantizedLinear layers, {adapted} of them under LoRA"

@@ -27,7 +27,7 @@ def adopt(current: Profile, target: Profile) -> Profile:
     batch = min(target.batch_size, eff)
     while eff % batch:
         batch -= 1
-    keep = ("base_precision", "learning_rate", "warmup_steps", "weight_decay", "epochs", "iters", "seed", "lora_rank",
+    keep = ("base_precision", "learning_rate", "warmup_steps", "warmup_share", "weight_decay", "epochs", "iters", "seed", "lora_rank",
             "lora_scale", "lora_dropout", "lora_targets", "lora_layers", "mask_prompt",
             "save_every", "eval_every", "log_every", "val_batches", "early_stop_patience")
     return target.replace(

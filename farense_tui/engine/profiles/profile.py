@@ -44,6 +44,10 @@ class Profile:
     epochs: int = field(default=3, metadata={"min": 1, "max": 1000})
     iters: int = field(default=0, metadata={"min": 0, "help": "optimizer steps; 0 = use epochs"})
     warmup_steps: int = field(default=100, metadata={"min": 0})
+    # A warm-up sized for long runs would take most of a short one (mac's 100 of the demo's 111 steps).
+    warmup_share: float = field(
+        default=0.1, metadata={"min": 0.0, "max": 1.0, "help": "most of the run's steps the warm-up may take"}
+    )
     weight_decay: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})
     max_seq_length: int = field(default=512, metadata={"min": 16, "max": 131072})
     fine_tune_type: str = field(default="lora", metadata={
@@ -68,6 +72,11 @@ class Profile:
     @property
     def effective_batch(self) -> int:
         return self.batch_size * self.grad_accumulation
+
+    def warmup_for(self, total_steps: int) -> int:
+        """The warm-up the schedule uses: warmup_steps, but at most warmup_share of the run's steps,
+        and always ending before the last step so the peak is reached."""
+        return max(min(self.warmup_steps, int(self.warmup_share * total_steps), total_steps - 1), 0)
 
     def to_toml_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "name"}

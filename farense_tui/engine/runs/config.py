@@ -109,6 +109,7 @@ class RunConfig:
             "data": data_fingerprint(Path(self.data)),
             "effective_batch": p.effective_batch,
             **{k: getattr(p, k) for k in TRAINING_FIELDS},
+            "warmup_share": p.warmup_share,  # apart from TRAINING_FIELDS: the legacy hash below predates it
             # only when set, so the keys (and hashes) of earlier runs stay as they were
             **({"init_adapter": self.init_adapter} if self.init_adapter else {}),
             **({"fine_tune_type": p.fine_tune_type} if p.fine_tune_type != "lora" else {}),

@@ -19,7 +19,7 @@ from mlx_lm.tuner.utils import build_schedule
 
 from farense_tui.engine.data.masking import masking_note
 from farense_tui.engine.errors import UserError
-from farense_tui.engine.models.loading import add_lora, load_base
+from farense_tui.engine.models.loading import add_lora, describe_base, load_base
 from farense_tui.engine.profiles.profile import Profile
 from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.events import EventWriter
@@ -48,18 +48,14 @@ def build_setup(cfg: RunConfig, events: EventWriter) -> TrainingSetup:
     num_layers, lora = add_lora(model, p)
     if cfg.init_adapter:
         start_from_adapter(model, Path(cfg.init_adapter))
+    events.emit("note", kind="model", message=describe_base(model))
     if p.grad_checkpoint:
         grad_checkpoint(model.layers[0])  # mlx-lm's: blocks recompute activations in backward
     train_set, valid_set, formats = load_splits(Path(cfg.data), tokenizer, p.mask_prompt)
     lengths = [len(train_set[i][0]) for i in range(len(train_set))]
     order = StepOrder(lengths, p.effective_batch, p.seed)
     total_steps = p.iters or p.epochs * order.steps_per_epoch
-    if p.warmup_steps >= total_steps:
-        events.emit(
-            "warning", kind="schedule",
-            message=f"warmup_steps ({p.warmup_steps}) ≥ total steps ({total_steps}): "
-            "the learning rate never reaches its peak",
-        )
+    events.emit("note", kind="schedule", message=schedule_note(p, total_steps))
     truncated = sum(n > p.max_seq_length for n in lengths)
     if truncated:
         events.emit(
@@ -94,7 +90,16 @@ def start_from_adapter(model: nn.Module, adapter: Path) -> None:
 
 def schedule(p: Profile, total_steps: int):
     """Linear warm-up, then cosine decay to a tenth of the peak by the last step."""
-    warmup = min(p.warmup_steps, max(total_steps - 1, 0))
+    warmup = p.warmup_for(total_steps)
     decay = max(total_steps - warmup, 1)
     lr = p.learning_rate
     return build_schedule({"name": "cosine_decay", "warmup": warmup, "arguments": [lr, decay, lr * 0.1]})
+
+
+def schedule_note(p: Profile, total_steps: int) -> str:
+    """The schedule as this run applies it, with the warm-up actually used and why it is shorter."""
+    warmup = p.warmup_for(total_steps)
+    cut = "" if warmup == p.warmup_steps else (
+        f" (warmup_steps {p.warmup_steps}, at most warmup_share {p.warmup_share:g} of {total_steps} steps)")
+    return (f"warm-up {warmup} steps{cut}: learning rate {p.learning_rate:g} from step {max(warmup, 1)}, "
+            f"cosine decay to {p.learning_rate * 0.1:g} at step {total_steps}")
