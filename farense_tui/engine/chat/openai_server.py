@@ -156,6 +156,7 @@ def serve(host: str, port: int, provider, served_name: str, check_messages: list
 
 
 def _interrupt(signum, frame) -> None:
+    signal.signal(signum, signal.SIG_IGN)  # a second SIGTERM must not cut the drain short
     raise KeyboardInterrupt
 
 
