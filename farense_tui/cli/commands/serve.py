@@ -20,11 +20,14 @@ def run(args) -> int:
     from farense_tui.engine.chat.server import server_for_run
 
     server = server_for_run(runs.find_run(args.run), args.checkpoint, args.port)
-    print(f"starting mlx-lm's server: {server.model} + {server.adapter} (log: {server.log})", flush=True)
+    print(f"starting mlx-lm's server: {server.model} + {server.adapter} as {server.name!r} (log: {server.log})",
+          flush=True)
     for sig in (signal.SIGTERM, signal.SIGHUP):  # a closed terminal or `kill` must stop the server too
         signal.signal(sig, _interrupt)
     server.start()
-    print(f"serving on {server.url} (OpenAI-compatible: /chat/completions, /models); Ctrl-C stops it")
+    print(server.adapter_check())
+    print(f"serving {server.name!r} on {server.url} (OpenAI-compatible: /chat/completions, /models; "
+          "other model names get 404); Ctrl-C stops it")
     print(server.curl_example(), flush=True)
     try:
         while server.process.poll() is None:

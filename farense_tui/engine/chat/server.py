@@ -1,8 +1,9 @@
 """An OpenAI-compatible HTTP endpoint for a run's adapter: mlx-lm's server in its own process.
 
-`mlx_lm server --model BASE --adapter-path ADAPTER --host 127.0.0.1` already serves
-/v1/chat/completions and /v1/models; this starts it, waits until it answers, says how to call
-it and stops it. No MLX in this process, so the cockpit can start and stop it from its UI thread.
+mlx-lm's server (`mlx_lm server --model BASE --adapter-path ADAPTER --host 127.0.0.1`), run through
+openai_server.py so that it lists and answers only the run's model, serves /v1/chat/completions and
+/v1/models; this starts it, waits until it lists that model, says how to call it and stops it. No
+MLX in this process, so the cockpit can start and stop it from its UI thread.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class AdapterServer:
     adapter: Path
     port: int
     log: Path
+    name: str  # the one model id it lists and answers, e.g. "RUN:best"
+    check_messages: list[dict]  # the conversation the adapter must change the logits on
     system: str | None = None  # the training system prompt, for the example request
     process: subprocess.Popen | None = field(default=None, repr=False)
 
@@ -49,12 +52,13 @@ class AdapterServer:
     def curl_example(self, question: str = "Quem foi Hassan Nader?") -> str:
         messages = ([{"role": "system", "content": self.system}] if self.system else []) + [
             {"role": "user", "content": question}]
-        body = json.dumps({"messages": messages, "temperature": 0, "max_tokens": 128}, ensure_ascii=False)
+        body = json.dumps({"model": self.name, "messages": messages, "temperature": 0, "max_tokens": 128}, ensure_ascii=False)
         quoted = body.replace("'", _QUOTE)
         return f"curl {self.url}/chat/completions -H 'Content-Type: application/json' -d '{quoted}'"
 
     def start(self, timeout: float = 120.0) -> "AdapterServer":
-        command = [sys.executable, "-m", "mlx_lm", "server", "--model", self.model,
+        command = [sys.executable, "-m", "farense_tui.engine.chat.openai_server", "--served-name", self.name,
+                   "--check-messages", json.dumps(self.check_messages), "--model", self.model,
                    "--adapter-path", str(self.adapter), "--host", HOST, "--port", str(self.port)]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -70,11 +74,18 @@ class AdapterServer:
         raise UserError(f"the server did not answer within {timeout:.0f} s: {self._log_tail()}")
 
     def answers(self) -> bool:
+        """Whether it lists our model (mlx-lm's own listing could answer 200 with an empty body)."""
         try:
             with urllib.request.urlopen(f"{self.url}/models", timeout=2) as response:
-                return response.status == 200
-        except (urllib.error.URLError, OSError):
+                listed = json.loads(response.read())
+        except (urllib.error.URLError, OSError, ValueError):
             return False
+        return [m.get("id") for m in listed.get("data", [])] == [self.name]
+
+    def adapter_check(self) -> str:
+        """The server's line on whether the adapter changes the model's logits."""
+        lines = self.log.read_text(errors="replace").splitlines()
+        return next((line for line in reversed(lines) if line.startswith("adapter check")), "adapter check: (no line in the log)")
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """Terminate, then kill if it does not go; returns its exit code."""
@@ -98,11 +109,12 @@ class AdapterServer:
 def server_for_run(run_dir: Path, checkpoint: str = "best", port: int | None = None) -> AdapterServer:
     """A server (not started) for one of a run's adapters; the same refusals as an export."""
     from farense_tui.engine.export.plan import adapter_folder
-    from farense_tui.engine.export.samples import training_system_prompt
+    from farense_tui.engine.export.samples import check_messages, training_system_prompt
     from farense_tui.engine.models.local import resolve_model
     from farense_tui.engine.runs.config import RunConfig
 
     adapter = adapter_folder(run_dir, checkpoint)
     cfg = RunConfig.load(run_dir / "config.toml")
     return AdapterServer(model=resolve_model(cfg.model), adapter=adapter, port=port or free_port(),
-                         log=run_dir / "serve.log", system=training_system_prompt(Path(cfg.data)))
+                         log=run_dir / "serve.log", name=f"{run_dir.name}:{checkpoint}",
+                         check_messages=check_messages(Path(cfg.data)), system=training_system_prompt(Path(cfg.data)))
