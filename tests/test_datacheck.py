@@ -345,3 +345,17 @@ def test_repo_data_token_lengths_match_mlx_lm():
     report = check_data(REPO / "data", tok, 512, mask_prompt=True)
     assert report.ok, "\n".join(report.problem_lines())
     assert report.splits["train"].token_lengths == [len(train.process(train[i])[0]) for i in range(len(train))]
+
+
+def test_huge_example_warned_without_tokenizer(tmp_path, capsys, farense_home):
+    """Characters only: a 5-million-character answer is still far past any max_seq_length."""
+    folder = make_folder(tmp_path / "d", [chat(), chat(assistant="x" * 5_000_000), chat()], [chat()])
+    report = check_data(folder, None, 2048)
+    [warning] = report.warnings
+    assert warning.file == folder / "train.jsonl" and warning.line == 2
+    assert "5000003 characters" in warning.message and "16 characters per token" in warning.message
+    assert main(["data", "check", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert f"{folder / 'train.jsonl'}:2: example of 5000003 characters" in out
+    # an ordinary long answer is no warning: the bound is conservative
+    assert not check_data(make_folder(tmp_path / "e", [chat(assistant="x" * 8000)], [chat()]), None, 2048).warnings

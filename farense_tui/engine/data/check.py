@@ -25,7 +25,8 @@ of the file as read in text mode):
 
 With a tokenizer, lengths are token counts computed exactly as training computes them, through
 ``mlx_lm.tuner.datasets.create_dataset(...).process(d)`` (chat template included); without one
-they are character counts of the text fields and truncation is not checked.
+they are character counts of the text fields: truncation is not counted, but an example past a
+conservative characters-per-token bound is warned about by line.
 
 This module is part of the headless engine: it must never import Textual. mlx-lm and
 transformers are imported only when a tokenizer is used.
@@ -49,6 +50,9 @@ from farense_tui.engine.data.report import (
 from farense_tui.engine.errors import UserError
 
 HUGE = 2  # an example over this many times max_seq_length is warned about by line, not only counted
+# Without a tokenizer, a length bound: BPE vocabularies average 3-5 characters a token on prose; no
+# common one averages over 16, so chars/16 tokens is a count the example is (almost surely) above.
+CHARS_PER_TOKEN_BOUND = 16
 
 # Other names people give their splits; mlx-lm reads only train/valid/test.jsonl.
 _SPLIT_ALIASES = {
@@ -169,6 +173,8 @@ def check_file(
 
     if tokenizer is None:
         report.token_lengths = [char_length(r, report.format) for _, r in good]
+        if max_seq_length:
+            _warn_long_characters(report, good, max_seq_length)
         return report
     if good and report.format in ("chat", "completions") and not _has_chat_template(tokenizer):
         problem(0, f"tokenizer {_tokenizer_name(tokenizer)} has no chat template, which "
@@ -176,6 +182,17 @@ def check_file(
         return report
     _measure_tokens(report, good, tokenizer, max_seq_length, masks_prompt(report.format, mask_prompt))
     return report
+
+
+def _warn_long_characters(report, good, max_seq_length) -> None:
+    limit = HUGE * max_seq_length * CHARS_PER_TOKEN_BOUND
+    for (number, _), chars in zip(good, report.token_lengths):
+        if chars > limit:
+            report.warnings.append(Problem(report.path, number, (
+                f"example of {chars} characters: at least ~{chars // CHARS_PER_TOKEN_BOUND} tokens "
+                f"(a conservative {CHARS_PER_TOKEN_BOUND} characters per token; no tokenizer given), over "
+                f"{HUGE}× max_seq_length {max_seq_length}: most of it would be cut; split it, or give a "
+                "model to count its tokens")))
 
 
 def _measure_tokens(report, good, tokenizer, max_seq_length, mask_prompt) -> None:

@@ -93,8 +93,8 @@ class DataReport:
             lines.append(f"Lengths in tokens (tokenizer: {self.tokenizer_name}, chat template applied)")
         else:
             lines.append(
-                "Lengths in characters: no tokenizer given, so truncation is not checked "
-                "(give a model to count tokens)"
+                "Lengths in characters: no tokenizer given, so truncation is not counted; only examples "
+                "past a conservative 16 characters-per-token bound are warned about (give a model to count tokens)"
             )
         if self.max_seq_length:
             lines.append(f"max_seq_length: {self.max_seq_length} tokens")

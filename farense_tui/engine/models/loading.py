@@ -38,6 +38,7 @@ def load_base(model_spec: str, precision: str):
         raise UserError(f"cannot load model {model_spec!r}: {exc}") from None
     if precision in _FLOATS:
         if is_quantized(model):
+            _widen_scales(model, _FLOATS[precision])
             dequantize_model(model)
         dtype = _FLOATS[precision]
         model.set_dtype(dtype, predicate=lambda t: mx.issubdtype(t, mx.floating))
@@ -46,6 +47,18 @@ def load_base(model_spec: str, precision: str):
         nn.quantize(model, group_size=64, bits=bits, class_predicate=_quantizable)
     mx.eval(model.parameters())
     return model, tokenizer
+
+
+def _widen_scales(model: nn.Module, dtype) -> None:
+    """mx.dequantize computes in the scales' dtype: float16 scales (a GGUF import's) give float16
+    values, 6e-4 off the blocks' own; in float32, q·d + m is exact. mlx-lm's dequantize_model keeps them."""
+    if dtype != mx.float32:
+        return
+    for _, module in model.named_modules():
+        if isinstance(module, (nn.QuantizedLinear, nn.QuantizedEmbedding)):
+            module.scales = module.scales.astype(mx.float32)
+            if getattr(module, "biases", None) is not None:
+                module.biases = module.biases.astype(mx.float32)
 
 
 def _quantizable(path: str, module: nn.Module) -> bool:
