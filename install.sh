@@ -11,6 +11,7 @@ extra=""
 if [ "$(uname -s)" = "Linux" ]; then
   if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
     pkgs="libopenblas0-pthread tmux"
+    [ -n "$extra" ] && pkgs="$pkgs golang-go"  # the Ollama TEMPLATE test renders it with Go's text/template
     python3 -m venv --help >/dev/null 2>&1 && python3 -c "import ensurepip" 2>/dev/null || pkgs="$pkgs python3-venv"
     missing=$(for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
     if [ -n "$missing" ]; then

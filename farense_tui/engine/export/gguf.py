@@ -27,6 +27,7 @@ from farense_tui.engine.models.gguf_import import _LLAMA3_SPLIT, convert_gguf
 
 GGUF_ARCHITECTURES = ("llama", "mistral")  # what mlx-lm's writer maps (its mixtral names are HF's, not mlx-lm's)
 GGUF_NAME = "model-f16.gguf"
+GGML_QNT_VERSION = 2
 LAYOUT_TOLERANCE = 1e-2  # relative logit difference; float16 rounding gives ~1e-3
 
 
@@ -97,18 +98,29 @@ def bpe_vocabulary(tokenizer_dir: Path, n_vocab: int) -> dict | None:
         "tokenizer.ggml.model": "gpt2",
         "tokenizer.ggml.pre": pre,
         "tokenizer.ggml.tokens": tokens,
-        "tokenizer.ggml.token_type": mx.array(types, dtype=mx.uint32),
+        "tokenizer.ggml.token_type": mx.array(types, dtype=mx.int32),
         "tokenizer.ggml.merges": merges,
         "tokenizer.ggml.add_bos_token": mx.array("TemplateProcessing" in post),
+        "tokenizer.ggml.add_space_prefix": mx.array(False),  # byte-level BPE marks spaces itself (Ġ)
     }
 
 
-def gguf_metadata(tokenizer, tokenizer_dir: Path, config: dict, n_vocab: int) -> dict:
+def gguf_metadata(tokenizer, tokenizer_dir: Path, config: dict, n_vocab: int, name: str) -> dict:
+    """mlx-lm's metadata with the keys and types llama.cpp's own converter writes where mlx-lm's differ."""
     metadata = prepare_metadata(config, HfVocab.load(tokenizer_dir))
     bpe = bpe_vocabulary(tokenizer_dir, n_vocab)
     if bpe is not None:
         metadata.pop("tokenizer.ggml.scores", None)
         metadata.update(bpe)
+    # llama.cpp refuses a UINT32 token_type ("invalid gguf type"); mlx-lm writes UINT32.
+    metadata["tokenizer.ggml.token_type"] = metadata["tokenizer.ggml.token_type"].astype(mx.int32)
+    # mlx-lm writes the F16 file type's value (1) here; llama.cpp's converter writes GGML_QNT_VERSION.
+    metadata["general.quantization_version"] = mx.array(GGML_QNT_VERSION, dtype=mx.uint32)
+    metadata["general.name"] = name
+    metadata["general.type"] = "model"
+    metadata["llama.vocab_size"] = mx.array(n_vocab, dtype=mx.uint32)
+    if getattr(tokenizer, "pad_token_id", None) is not None:
+        metadata["tokenizer.ggml.padding_token_id"] = mx.array(tokenizer.pad_token_id, dtype=mx.uint32)
     if isinstance(getattr(tokenizer, "chat_template", None), str):
         metadata["tokenizer.chat_template"] = tokenizer.chat_template
     return metadata
@@ -127,7 +139,9 @@ def write_gguf(plan: ExportPlan, folder: Path, progress) -> tuple[Path, str]:
     weights = gguf_weights(model, config)
     progress(f"writing {GGUF_NAME} (float16)")
     out = folder / GGUF_NAME
-    mx.save_gguf(str(out), weights, gguf_metadata(tokenizer, scratch, config, weights["token_embd.weight"].shape[0]))
+    name = f"{Path(plan.base_model).name} {plan.run_dir.name}-{plan.checkpoint}"
+    metadata = gguf_metadata(tokenizer, scratch, config, weights["token_embd.weight"].shape[0], name)
+    mx.save_gguf(str(out), weights, metadata)
     del model, weights
     progress("checking: reading the GGUF back through the importer, against the fused model")
     convert_gguf(out, scratch / "read-back")

@@ -35,11 +35,12 @@ class ChatFormat:
             before, after = self.turn[role]
             return f"{_go(before)}{content}{_go(after)}"
 
+        # No "{{-" trim markers: they would also eat the newline that ends each turn's text.
         return (
-            f"{_go(self.begin)}{{{{- if .System }}}}{turn('system', '{{ .System }}')}{{{{ end }}}}"
-            f"{{{{- range .Messages }}}}{{{{- if eq .Role \"user\" }}}}{turn('user', '{{ .Content }}')}"
-            f"{{{{- else if eq .Role \"assistant\" }}}}{turn('assistant', '{{ .Content }}')}{{{{- end }}}}"
-            f"{{{{- end }}}}{_go(self.generation)}"
+            f"{_go(self.begin)}{{{{ if .System }}}}{turn('system', '{{ .System }}')}{{{{ end }}}}"
+            f"{{{{ range .Messages }}}}{{{{ if eq .Role \"user\" }}}}{turn('user', '{{ .Content }}')}"
+            f"{{{{ else if eq .Role \"assistant\" }}}}{turn('assistant', '{{ .Content }}')}{{{{ end }}}}"
+            f"{{{{ end }}}}{_go(self.generation)}"
         )
 
 
