@@ -82,7 +82,7 @@ def test_text_data_trains_on_all_tokens_with_the_default_profile(tiny_model_dir,
     assert "try it: farense-tui chat --run" in out.stdout and "'Q: Em que ano foi fundado o Farense?'" in out.stdout
     run_dir = next((farense_home / "runs").iterdir())
     events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
-    notes = [e for e in events if e["type"] == "note"]
+    notes = [e for e in events if e["type"] == "note" and e["kind"] == "data"]  # the data note, said once
     assert len(notes) == 1 and notes[0]["message"].startswith("train, valid: text format")
     assert 'mask_prompt = true' in (run_dir / "config.toml").read_text()
     steps = [e for e in events if e["type"] == "step"]

@@ -104,7 +104,7 @@ async def test_text_data_starts_from_config_with_the_default_profile(farense_hom
         await wait_until(pilot, lambda: app.current_mode == "training", 60, what="the run to start")
         run_dir = app.run_status.run_dir
     assert wait_done(run_dir).status == "finished"
-    notes = events(run_dir, "note")
+    notes = [e for e in events(run_dir, "note") if e["kind"] == "data"]  # the data note, said once
     assert len(notes) == 1 and "training on all tokens" in notes[0]["message"]
 
 
