@@ -56,7 +56,8 @@ def test_loss_falls_training_lora_on_the_stored_quantized_layers(quantized, tiny
     notes = [e["message"] for e in events(run_dir, "note") if e["kind"] == "model"]
     assert notes == [f"base {bits}-bit group {group_size}: 14 QuantizedLinear layers, 14 of them under LoRA"]
     val = {e["step"]: e["val_loss"] for e in events(run_dir, "eval")}  # the same examples each time
-    assert sorted(val) == [0, 4, 8, 12] and val[12] < val[8] < val[4] < val[0], val
+    later = [val[s] for s in (4, 8, 12)]
+    assert sorted(val) == [0, 4, 8, 12] and max(later) < val[0] and min(later) < 0.9 * val[0], val
 
     # Loaded back as mlx-lm loads it, the adapted layers wrap the stored quantized ones.
     loaded, _ = load(str(model), adapter_path=str(run_dir / "final"))
