@@ -33,8 +33,11 @@ def _target(args):
     from farense_tui.engine.models.local import resolve_model
 
     if args.model:
+        from farense_tui.engine.data.system_message import model_system_message
+
         precision = "4bit" if detect().has_gpu else "float32"
-        return ChatTarget(resolve_model(args.model, progress=print), None, precision, "base")
+        folder = resolve_model(args.model, progress=print)
+        return ChatTarget(folder, None, precision, "base", model_system_message(folder))  # a fused export's
     if args.run:
         run_dir = runs.find_run(args.run)
     else:

@@ -16,7 +16,8 @@ def register(sub) -> None:
     p.add_argument("--out", type=Path, help="output folder (default: models/<run>-<checkpoint> for fused, "
                                             "runs/<run>/exports/<checkpoint>-<route> for the rest)")
     p.add_argument("--force", action="store_true", help="replace an existing output folder")
-    p.add_argument("--dequantize", action="store_true", help="fused: write float weights, not the base's quantization")
+    p.add_argument("--keep-quantized", action="store_true",
+                   help="fused: keep a quantized base's quantization (smaller; refused when it changes answers)")
     p.set_defaults(func=run)
 
 
@@ -26,7 +27,7 @@ def run(args) -> int:
     from farense_tui.engine.export.run import run_export
 
     plan = plan_export(runs.find_run(args.run), args.route, args.checkpoint, args.out,
-                       dequantize=args.dequantize, force=args.force)
+                       keep_quantized=args.keep_quantized, force=args.force)
     print(f"exporting {plan.run_dir.name}:{plan.checkpoint} as {plan.route} → {plan.out}")
     result = run_export(plan, progress=lambda line: print(f"  {line}", flush=True))
     print(f"check: {result.check}")

@@ -9,6 +9,7 @@ from mlx_lm import stream_generate
 from mlx_lm.sample_utils import make_sampler
 
 CHECK_TOKENS = 16
+ANSWER_TOLERANCE = 1e-2  # relative logit difference; float16 rounding gives ~1e-3, a lost adapter ~1e-1
 
 
 @dataclass(frozen=True)
@@ -42,3 +43,17 @@ def probe(model, tokenizer, tokens: list[int], max_tokens: int = CHECK_TOKENS) -
                                             sampler=make_sampler(temp=0.0))]
     mx.eval(logits)
     return Probe(out, logits)
+
+
+def probes(model, tokenizer, conversations: list[list[dict]]) -> list[Probe]:
+    return [probe(model, tokenizer, prompt_tokens(tokenizer, messages)) for messages in conversations]
+
+
+def same_answers(after: list[Probe], before: list[Probe], what: str) -> tuple[bool, str]:
+    """(whether `after` answers every check question as `before` does, one line saying how it came out)."""
+    same = sum(a.tokens == b.tokens for a, b in zip(after, before))
+    delta = max(mx.abs(a.logits - b.logits).max().item() for a, b in zip(after, before))
+    relative = max(a.relative_delta(b) for a, b in zip(after, before))
+    ok = same == len(before) and relative <= ANSWER_TOLERANCE
+    return ok, (f"{what}: {same}/{len(before)} greedy answers identical ({CHECK_TOKENS} tokens each), "
+                f"max |Δlogit| {delta:.4g} (relative {relative:.2g}, at most {ANSWER_TOLERANCE:g} passes)")

@@ -16,7 +16,7 @@ from farense_tui.engine.runs.config import RunConfig
 
 ROUTES = ("fused", "gguf", "peft", "ollama")
 ROUTE_HELP = {
-    "fused": "base + adapter as an MLX model folder in models/ (mlx_lm.generate, a base for farense-tui)",
+    "fused": "base + adapter as an MLX model folder in models/, dequantized (mlx_lm.generate, a base for farense-tui)",
     "gguf": "one float16 GGUF file for llama.cpp / LM Studio",
     "peft": "Hugging Face PEFT adapter (adapter_model.safetensors + adapter_config.json)",
     "ollama": "GGUF + Modelfile for `ollama create`",
@@ -32,7 +32,12 @@ class ExportPlan:
     out: Path  # the final folder; written under a temp name first
     base_model: str  # the run's model (local folder or Hub id)
     settings_hash: str  # RunConfig.training_hash(): what the adapter was trained with
-    dequantize: bool = False
+    keep_quantized: bool = False  # fused: keep the base's quantization (checked; refused if answers change)
+
+    @property
+    def dequantize(self) -> bool:
+        """Whether the base's weights are written dequantized (GGUF routes: float16 always)."""
+        return self.route in ("gguf", "ollama") or (self.route == "fused" and not self.keep_quantized)
 
     @property
     def config(self) -> RunConfig:
@@ -65,9 +70,11 @@ def default_out(run_dir: Path, checkpoint: str, route: str) -> Path:
 
 
 def plan_export(run_dir: Path, route: str, checkpoint: str = "best", out: Path | None = None,
-                dequantize: bool = False, force: bool = False) -> ExportPlan:
+                keep_quantized: bool = False, force: bool = False) -> ExportPlan:
     if route not in ROUTES:
         raise UserError(f"--to {route!r}: expected one of {', '.join(ROUTES)}")
+    if keep_quantized and route != "fused":
+        raise UserError(f"--keep-quantized is for --to fused; --to {route} writes {ROUTE_HELP[route].split(' (')[0]}")
     adapter = adapter_folder(run_dir, checkpoint)
     cfg = RunConfig.load(run_dir / "config.toml")
     if route == "peft" and cfg.profile.fine_tune_type != "lora":
@@ -79,4 +86,4 @@ def plan_export(run_dir: Path, route: str, checkpoint: str = "best", out: Path |
     if final.exists() and not final.is_dir():
         raise UserError(f"{final} is a file; an export writes a folder")
     return ExportPlan(run_dir=run_dir, checkpoint=checkpoint, adapter=adapter, route=route, out=final,
-                      base_model=cfg.model, settings_hash=cfg.training_hash(), dequantize=dequantize)
+                      base_model=cfg.model, settings_hash=cfg.training_hash(), keep_quantized=keep_quantized)

@@ -34,6 +34,7 @@ def write_provenance(plan: ExportPlan, folder: Path, check: str) -> dict:
         "base_model": plan.base_model,
         "settings_hash": plan.settings_hash,
         "dequantize": plan.dequantize,
+        "keep_quantized": plan.keep_quantized,
         "check": check,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "versions": versions("farense-tui", "mlx", "mlx-lm"),

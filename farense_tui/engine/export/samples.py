@@ -35,16 +35,24 @@ def training_system_prompt(data_dir: Path) -> str | None:
     return prompts.most_common(1)[0][0] if prompts else None
 
 
-def check_messages(data_dir: Path) -> list[dict]:
-    """A conversation up to its first answer, from the validation data (else training data):
-    the question exports are checked with."""
-    for split in ("valid", "train"):
+def check_conversations(data_dir: Path, limit: int = 5) -> list[list[dict]]:
+    """Conversations up to their first answer, from the validation data, then test, then training:
+    the questions exports are checked with."""
+    found = []
+    for split in ("valid", "test", "train"):
         for record in _records(data_dir, split, limit=50):
+            if len(found) >= limit:
+                return found
             messages = record.get("messages")
             if isinstance(messages, list):
                 until = next((i for i, m in enumerate(messages) if m.get("role") == "assistant"), len(messages))
-                if until:
-                    return messages[:until]
-            if isinstance(record.get("prompt"), str):
-                return [{"role": "user", "content": record["prompt"]}]
-    return [{"role": "user", "content": "Quem foi Hassan Nader?"}]
+                if until and messages[:until] not in found:
+                    found.append(messages[:until])
+            elif isinstance(record.get("prompt"), str):
+                found.append([{"role": "user", "content": record["prompt"]}])
+    return found or [[{"role": "user", "content": "Quem foi Hassan Nader?"}]]
+
+
+def check_messages(data_dir: Path) -> list[dict]:
+    """The first of the check conversations."""
+    return check_conversations(data_dir, limit=1)[0]

@@ -50,8 +50,8 @@ class ExportDialog(ModalScreen[None]):
                          id="route", compact=True)
             yield Select([(c if not c.isdigit() else f"step {c}", c) for c in self.checkpoints],
                          value=self.checkpoint or Select.BLANK, prompt="no adapter yet", id="checkpoint", compact=True)
-            yield Checkbox("dequantize (fused: float weights, not the base's quantization)", id="dequantize",
-                           compact=True)
+            yield Checkbox("keep quantized (fused: the base's quantization; refused if answers change)",
+                           id="keep-quantized", compact=True)
             yield Checkbox("replace an existing export (--force)", id="force", compact=True)
             yield Log(id="export-log", auto_scroll=True)
             with Horizontal():
@@ -79,7 +79,7 @@ class ExportDialog(ModalScreen[None]):
             if checkpoint is Select.BLANK:
                 raise UserError(f"run {self.run_dir.name} has no adapter yet: train it first")
             plan = plan_export(self.run_dir, str(self.query_one("#route", Select).value), str(checkpoint),
-                               dequantize=self.query_one("#dequantize", Checkbox).value,
+                               keep_quantized=self.query_one("#keep-quantized", Checkbox).value,
                                force=self.query_one("#force", Checkbox).value)
         except UserError as exc:
             log.write_line(f"✗ {exc}")
@@ -96,7 +96,7 @@ class ExportDialog(ModalScreen[None]):
         # first one's ("There is no Stream(cpu, N) in current thread"); the cockpit keeps no model.
         command = [sys.executable, "-m", "farense_tui", "export", str(plan.run_dir), "--to", plan.route,
                    "--checkpoint", plan.checkpoint, "--out", str(plan.out)]
-        command += ["--force"] * force + ["--dequantize"] * plan.dequantize
+        command += ["--force"] * force + ["--keep-quantized"] * plan.keep_quantized
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, env=with_fast_blas(dict(os.environ)))
         said = {"check": "", "next": "", "farense-tui": ""}
