@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from farense_tui.engine.runs.events import read_all
+from farense_tui.engine.runs.run_folder import RunFolder
 from farense_tui.tui.history import MetricHistory, Series
 
 RGB = tuple[int, int, int]
@@ -70,13 +71,13 @@ def load_history(run_dir: Path) -> MetricHistory:
     """A run's curves from its whole events.jsonl (a thread worker calls this)."""
     history = MetricHistory()
     history.reset(run_dir, None, 0.0)
-    history.add_events(read_all(run_dir / "events.jsonl"))
+    history.add_events(read_all(RunFolder(run_dir).events))
     return history
 
 
 def events_size(run_dir: Path) -> int:
     try:
-        return (run_dir / "events.jsonl").stat().st_size
+        return RunFolder(run_dir).events.stat().st_size
     except OSError:
         return 0
 

@@ -31,12 +31,12 @@ from farense_tui.engine.evaluate.job import EvalJob, EvalSettings
 from farense_tui.engine.evaluate.metrics import score
 from farense_tui.engine.evaluate.summary import sample_indices, summarize
 from farense_tui.engine.files import atomic_write_json, read_json
-from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.events import EventWriter, read_all, record_crash
-from farense_tui.engine.runs.exit_codes import EXIT_FAILED
+from farense_tui.engine.processes import EXIT_FAILED
 from farense_tui.engine.training.evaluation import validation_loss
 from farense_tui.engine.training.splits import load_split
 from farense_tui.engine.versions import versions
+from farense_tui.engine.runs.run_folder import COMMANDS, EVENTS, RunFolder
 
 
 class Cancelled(Exception):
@@ -51,7 +51,7 @@ class Evaluation:
     def run(self) -> int:
         s, tic, started = self.settings, time.perf_counter(), datetime.now(timezone.utc)
         run_dir = Path(s.run_dir)
-        cfg = RunConfig.load(run_dir / "config.toml")
+        cfg = RunFolder(run_dir).load_config()
         target = target_for_run(run_dir, s.checkpoint)
         self.events.emit("state", state="loading", message=f"loading {cfg.model} with {target.adapter}")
         model, tokenizer = load_target(target)
@@ -120,7 +120,7 @@ class Evaluation:
         return 0
 
     def _cancel_asked(self) -> bool:
-        return any(c.get("cmd") == "cancel" for c in read_all(self.folder / "commands.jsonl"))
+        return any(c.get("cmd") == "cancel" for c in read_all(self.folder / COMMANDS))
 
     def _check_cancel(self) -> None:
         if self._cancel_asked():
@@ -136,7 +136,7 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
 def main(argv: list[str]) -> int:
     folder = Path(argv[0])
     (folder / "process.pid").write_text(str(os.getpid()))
-    events = EventWriter(folder / "events.jsonl")
+    events = EventWriter(folder / EVENTS)
     try:
         data = read_json(folder / "job.json")
         if data is None:

@@ -32,7 +32,7 @@ import traceback
 from pathlib import Path
 
 from farense_tui.engine.runs.event_types import make_event
-from farense_tui.engine.runs.exit_codes import EXIT_FAILED
+from farense_tui.engine.processes import EXIT_FAILED
 
 class EventWriter:
     """Appends events, one flushed line each, so a reader never waits for a buffer."""

@@ -13,9 +13,7 @@ from typing import TYPE_CHECKING
 import psutil
 
 from farense_tui.engine.runs.commands import CommandInbox
-from farense_tui.engine.runs.exit_codes import EXIT_DONE, EXIT_RANK_LOST, EXIT_SWITCH
-from farense_tui.engine.runs.rank_watch import WATCHER_ENV
-from farense_tui.engine.runs.supervisor import SUPERVISOR_ENV
+from farense_tui.engine.processes import EXIT_DONE, EXIT_RANK_LOST, EXIT_SWITCH, SUPERVISOR_ENV, WATCHER_ENV
 from farense_tui.engine.training.stop import StopTraining
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from farense_tui.engine.runs.exit_codes import EXIT_FAILED, EXIT_OVER_BUDGET
+from farense_tui.engine.processes import EXIT_FAILED, EXIT_OVER_BUDGET
 from farense_tui.engine.training.memory_watch import fmt_gb
 from farense_tui.engine.training.stop import StopTraining
 

@@ -19,7 +19,7 @@ from mlx.utils import tree_flatten, tree_map
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.events import EventWriter
-from farense_tui.engine.runs.exit_codes import EXIT_DONE, EXIT_FAILED, EXIT_RANK_LOST
+from farense_tui.engine.processes import EXIT_DONE, EXIT_FAILED, EXIT_RANK_LOST
 from farense_tui.engine.runs.training_state import TrainingState
 from farense_tui.engine.training import checkpoint_writer as ckpt
 from farense_tui.engine.training import faults, guards
