@@ -31,7 +31,7 @@ import time
 import traceback
 from pathlib import Path
 
-from farense_tui.engine.runs.event_types import make_event
+from farense_tui.engine.runs.event_types import State, make_event
 from farense_tui.engine.processes import EXIT_FAILED
 
 class EventWriter:
@@ -92,5 +92,5 @@ def record_crash(events: EventWriter, what: str, exc: Exception, log_name: str) 
     traceback.print_exc()
     said = f"{what} error: {type(exc).__name__}: {exc}"
     events.emit("error", kind="crash", message=f"{said} (see {log_name})")
-    events.emit("state", state="failed", message=said)
+    events.emit("state", state=State.FAILED, message=said)
     return EXIT_FAILED

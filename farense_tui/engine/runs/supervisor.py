@@ -18,6 +18,7 @@ from pathlib import Path
 from farense_tui.engine.files import write_pid
 from farense_tui.engine.runs import checkpoints as ckpt, launch
 from farense_tui.engine.runs.diagnosis import Diagnosis, EngineStart, diagnose
+from farense_tui.engine.runs.event_types import State
 from farense_tui.engine.runs.events import EventWriter, read_all
 from farense_tui.engine.profiles.profile import available_profiles, load_profile
 from farense_tui.engine.profiles.downshift import adopt, downshift, settings
@@ -97,7 +98,7 @@ def _restart_as_is(events: EventWriter, run_dir: Path, cfg: RunConfig, d: Diagno
                 message=f"{d.message}; see {RunFolder(run_dir).engine_log}")
     if not cfg.auto_recover or recoveries >= MAX_RECOVERIES or again:
         why = "; it died the same way before saving anything new" if again else ""
-        events.emit("state", state="failed", message=f"{d.message}{why}; resume it as is", recoverable=True)
+        events.emit("state", state=State.FAILED, message=f"{d.message}{why}; resume it as is", recoverable=True)
         return False
     events.emit("recovery", message=f"{d.message}: restarting from {_where(step)} with the same settings",
                 **{"from": settings(cfg.profile)}, to=settings(cfg.profile), resume_step=step)
@@ -112,7 +113,7 @@ def _restart_smaller(events: EventWriter, run_dir: Path, cfg: RunConfig, d: Diag
         events.emit("error", kind="oom", step=_resume_step(run_dir), message=d.message)
     if not cfg.auto_recover or smaller is None or recoveries >= MAX_RECOVERIES:
         hint = f"; suggested: {smaller[1]}" if smaller else "; no smaller setting is left"
-        events.emit("state", state="failed", message=f"{d.message}{hint}", recoverable=smaller is not None)
+        events.emit("state", state=State.FAILED, message=f"{d.message}{hint}", recoverable=smaller is not None)
         return False
     new_profile, change = smaller
     events.emit(
