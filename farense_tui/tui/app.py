@@ -31,8 +31,8 @@ from farense_tui.engine.runs.cost import price_from_env
 from farense_tui.engine.runs.launch import describe_ranks
 from farense_tui.engine.runs.status import ENDED, RunStatus, describe_recovery
 from farense_tui.tui.chat_session import ChatSession
-from farense_tui.tui.compare import Comparison, events_size, load_history
-from farense_tui.tui.history import MetricHistory
+from farense_tui.engine.runs.overlay import Comparison, events_size, load_history
+from farense_tui.engine.runs.history import MetricHistory
 from farense_tui.tui.long_lived import keep_long_lived
 from farense_tui.tui.messages import (
     CompareRunLoaded, GroupRunStarted, HardwareDetected, RunEventsArrived, RunLivenessChanged, RunsListed,

@@ -1,4 +1,5 @@
-"""Runs compared on the Monitor: which runs, their colours, their curves, plain Python.
+"""Runs compared side by side as curves (the Monitor's overlay): which runs, their colours, their
+curves, plain Python in the engine, so any view overlays them alike.
 
 A compared run's curves are a `MetricHistory` fed the run's whole events.jsonl (read in a thread
 worker, `load_history`), so the overlay and the live Monitor share one fold; the active run's own
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from farense_tui.engine.runs.events import read_all
 from farense_tui.engine.runs.run_folder import RunFolder
-from farense_tui.tui.history import MetricHistory, Series
+from farense_tui.engine.runs.history import MetricHistory, Series
 
 RGB = tuple[int, int, int]
 PALETTE: tuple[RGB, ...] = (
