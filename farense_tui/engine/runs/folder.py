@@ -144,8 +144,8 @@ def info(run_dir: Path) -> RunInfo:
     cockpit and `train` keep), with training_state.json for what the events' tail no longer holds.
 
     Kept per run while its files stay as they were and no process of it was alive: the cockpit
-    lists runs on each visit to Training and every few seconds there, and folding each run's
-    events again was ~9 ms a run, in a thread beside the UI's.
+    lists runs on each visit to Training and every few seconds there, and would otherwise fold
+    each run's events again each time, in a thread beside the UI's (BENCHMARKS.md).
     """
     stamp = tuple(_stamp(path) for path in _info_files(RunFolder(run_dir)))
     known = _known.get(run_dir)

@@ -34,7 +34,7 @@ class ErrorsToLog(EventWriter):
 
 def main(argv: list[str]) -> int:
     # Training is batch work: a notch below the cockpit and the shell on the same cores, which
-    # then answer at once (the cockpit uses ~2% of a core, so training loses nothing measurable).
+    # then answer at once; they use little, so training loses nothing (BENCHMARKS.md).
     text = os.environ.get(NICE_ENV, NICE)
     os.nice(int(text) if text.strip().lstrip("-").isdigit() else int(NICE))
     run = RunFolder(Path(argv[0]))
