@@ -23,7 +23,8 @@ from farense_tui.engine.runs import commands
 from farense_tui.engine.runs.folder import process_alive
 from farense_tui.engine.runs.run_folder import COMMANDS, EVENTS, RunFolder
 
-DEFAULT_BATCH = 32  # answers generated at once: the faster of the sizes measured (BENCHMARKS.md, "Evaluation in batches")
+# Answers generated at once: the faster size measured (BENCHMARKS.md, "Evaluation in batches").
+DEFAULT_BATCH = 32
 DEFAULT_SAMPLE_SEED = 123  # the sample --samples draws when no --seeds are given
 
 
