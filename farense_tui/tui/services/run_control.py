@@ -17,7 +17,7 @@ from farense_tui.engine.profiles.profile import available_profiles
 from farense_tui.engine.runs import commands
 from farense_tui.engine.runs.run_folder import RunFolder
 from farense_tui.engine.runs.status import ENDED
-from farense_tui.tui.widgets.dialogs import ProfilePicker, recovery_dialog
+from farense_tui.tui.dialogs.prompts import ProfilePicker, recovery_dialog
 
 if TYPE_CHECKING:
     from farense_tui.tui.app import FarenseApp

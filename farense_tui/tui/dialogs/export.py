@@ -24,7 +24,7 @@ from farense_tui.engine.machine.blas import with_fast_blas
 from farense_tui.engine.export.plan import ROUTE_HELP, ROUTES, ExportPlan, plan_export
 from farense_tui.engine.runs.run_folder import RunFolder
 from farense_tui.tui.messages import ExportFinished, ExportProgressed
-from farense_tui.tui.widgets.dialogs import DIALOG_CSS
+from farense_tui.tui.dialogs.prompts import DIALOG_CSS
 
 
 class ExportDialog(ModalScreen[None]):
