@@ -38,13 +38,14 @@ def import_gguf(gguf: Path, name: str | None = None, progress: Callable[[str], N
     return convert_into(gguf, target, progress)
 
 
-def convert_into(gguf: Path, target: Path, progress: Callable[[str], None] | None = None) -> Path:
+def convert_into(gguf: Path, target: Path, progress: Callable[[str], None] | None = None,
+                 hub_id: str | None = None) -> Path:
     """Convert `gguf` to the model folder `target`, staged under a hidden name and renamed at the end."""
     from farense_tui.engine.models.gguf_import import convert_gguf
 
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{target.name}-", dir=target.parent) as tmp:
-        staged = convert_gguf(gguf, Path(tmp) / target.name, progress)
+        staged = convert_gguf(gguf, Path(tmp) / target.name, progress, hub_id)
         try:
             staged.rename(target)
         except OSError:
