@@ -69,7 +69,11 @@ def _records(path: Path, count: int) -> list[tuple[int, dict]]:
     """The first `count` lines of `path` that are objects in a format mlx-lm reads; `data check`
     reports the others."""
     found = []
-    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+    try:
+        data = path.read_bytes()
+    except OSError:  # `data check` says why it cannot be read
+        return []
+    for number, raw in enumerate(data.splitlines(), start=1):
         try:
             record = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
