@@ -36,7 +36,7 @@ def test_gguf_import_with_a_repo_url_exports_its_hub_id(tmp_path, tiny_data):
     model_dir = convert_gguf(tmp_path / "t.gguf", tmp_path / "tiny-gguf")
     result, config, provenance, readme = exported(run_with_adapter(model_dir, tiny_data))
     assert config["base_model_name_or_path"] == HUB
-    assert provenance["peft_base"] == {"name": HUB, "from": "GGUF general.source.repo_url (t.gguf)"}
+    assert provenance["peft_base"] == {"name": HUB, "from": "GGUF general.source.repo_url of t.gguf"}
     assert f'AutoModelForCausalLM.from_pretrained("{HUB}")' in readme
     assert f'PeftModel.from_pretrained(base, "{result.path}")' in readme
     assert "computed in float32" in readme and "not a Hugging Face Hub id" not in readme
@@ -97,3 +97,15 @@ def test_check_refuses_an_export_with_llama_cpps_forward_permutation(tiny_model_
     with pytest.raises(UserError, match="do not rebuild the fused weights in Hugging Face's layout"):
         run_export(plan_export(run_dir, "peft"))
     assert not (run_dir / "exports" / "best-peft").exists()
+
+
+def test_models_convert_records_a_hub_id_the_user_gives(tmp_path, capsys):
+    from farense_tui.cli.main import main
+
+    write_tiny_gguf(tmp_path / "t.gguf", **{"general.name": "Tiny Llama"})
+    assert main(["models", "convert", str(tmp_path / "t.gguf"), "--hub-id", "org/x y"]) == 2
+    assert "--hub-id 'org/x y': expected a Hugging Face model id, ORG/NAME" in capsys.readouterr().err
+    assert main(["models", "convert", str(tmp_path / "t.gguf"), "--hub-id", HUB]) == 0
+    assert f"  Hugging Face name: {HUB} (from given when converting t.gguf)" in capsys.readouterr().out
+    source = json.loads((paths.models_dir() / "t" / "source.json").read_text())
+    assert source["hub_id"] == HUB and source["general"]["general.name"] == "Tiny Llama"

@@ -36,11 +36,11 @@ def gguf_source(meta: dict, gguf: Path, hub_id: str | None = None) -> dict:
     general = {k: v for k, v in sorted(meta.items()) if k.startswith("general.") and isinstance(v, str)}
     record = {"gguf": Path(gguf).name, "general": general}
     if hub_id:
-        record["hub_id"], record["hub_id_from"] = hub_id, "given when converting"
+        record["hub_id"], record["hub_id_from"] = hub_id, f"given when converting {record['gguf']}"
         return record
     for key in _REPO_KEYS:
         if key in general and (found := hub_id_of(general[key])):
-            record["hub_id"], record["hub_id_from"] = found, f"GGUF {key}"
+            record["hub_id"], record["hub_id_from"] = found, f"GGUF {key} of {record['gguf']}"
             break
     return record
 
@@ -69,7 +69,7 @@ def hub_name(spec: str, folder: Path | None) -> tuple[str, str]:
         if source.is_file():
             record = json.loads(source.read_text(encoding="utf-8"))
             if record.get("hub_id"):
-                return record["hub_id"], f"{record['hub_id_from']} ({record.get('gguf', 'GGUF')})"
+                return record["hub_id"], record["hub_id_from"]
             name = record.get("general", {}).get("general.name")
             if name:
                 return name, f"GGUF general.name of {record.get('gguf', 'the GGUF')} (no Hub id in the file: not loadable by this name)"
@@ -82,5 +82,5 @@ def hub_name(spec: str, folder: Path | None) -> tuple[str, str]:
         if found := hub_id_of(str(config.get("_name_or_path", ""))):
             return found, "config.json _name_or_path"
     if (found := hub_id_of(spec)) and not Path(spec).expanduser().exists():
-        return found, "the run's model (a Hub id)"
-    return spec, "the run's model (a local folder; no Hub id known: replace it with the base's Hub id)"
+        return found, "the model as named (a Hub id)"
+    return spec, "the model's local folder (no Hub id known: replace it with the base's Hub id)"
