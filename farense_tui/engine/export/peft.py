@@ -20,6 +20,7 @@ from farense_tui.engine.export.peft_check import PREFIX, peft_check
 from farense_tui.engine.export.plan import ExportPlan
 from farense_tui.engine.models.local import local_folder, model_info
 from farense_tui.engine.models.source import hub_id_of, hub_name
+from farense_tui.engine.runs.run_folder import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 _LAYER = re.compile(r"model\.layers\.(\d+)\.")
 
 
@@ -84,18 +85,18 @@ def peft_config(base_name: str, lora: dict, modules: dict, n_layers: int | None)
 def write_peft(plan: ExportPlan, folder: Path, progress) -> tuple[str, dict]:
     """adapter_model.safetensors, adapter_config.json and README.md in `folder`; returns the check
     and, for provenance.json, the base's Hugging Face name and where it came from."""
-    settings = json.loads((plan.adapter / "adapter_config.json").read_text(encoding="utf-8"))
+    settings = json.loads((plan.adapter / ADAPTER_CONFIG).read_text(encoding="utf-8"))
     if settings.get("fine_tune_type", "lora") != "lora":
         raise UserError(f"{plan.adapter}: a {settings['fine_tune_type']!r} adapter has no PEFT LoRA form")
     lora = settings["lora_parameters"]
     base = _base_config(plan)
     progress("renaming and transposing the LoRA tensors to PEFT's layout")
-    adapter = mx.load(str(plan.adapter / "adapters.safetensors"))
+    adapter = mx.load(str(plan.adapter / ADAPTER_WEIGHTS))
     tensors, modules = peft_tensors(adapter, base)
     name, name_from = hub_name(plan.base_model, local_folder(plan.base_model))
     config = peft_config(name, lora, modules, base.get("num_hidden_layers"))
     mx.save_safetensors(str(folder / "adapter_model.safetensors"), tensors, metadata={"format": "pt"})
-    (folder / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    (folder / ADAPTER_CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     (folder / "README.md").write_text(peft_readme(plan, name, name_from), encoding="utf-8")
     progress("checking: W + (alpha/r)·B·A against mlx-lm's fused weights, in Hugging Face's layout")
     check = peft_check(plan.base_model, plan.adapter, folder)
