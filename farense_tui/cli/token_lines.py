@@ -29,7 +29,7 @@ def marked(view: ExampleTokens, tty: bool) -> str:
 
 def token_lines(views: list[ExampleTokens], report, tty: bool) -> list[str]:
     legend = "bold green" if tty else f"between {OPEN} and {CLOSE}"
-    lines = [f"Examples as trained (chat template applied; trained tokens {legend}):"]
+    lines = [f"Examples as trained (chat template applied to chat and completions data; trained tokens {legend}):"]
     for view in views:
         lines.append(f"{view.file.name}:{view.line}  {view.tokens} tokens, {view.trained} trained"
                      + (", NOTHING TRAINED" if view.empty else ""))
