@@ -17,7 +17,9 @@ from farense_tui.engine.data.records import detect_format
 
 def trained_positions(n_tokens: int, offset: int, max_seq_length: int | None) -> range:
     """Token positions the loss is on: from the prompt offset up to the example's end, cut at
-    max_seq_length (summed_token_loss's mask; position 0 is never a target: nothing predicts it)."""
+    max_seq_length (summed_token_loss's mask; position 0 is never a target: nothing predicts it).
+    That mask, mlx-lm's, also takes one padding target after an example shorter than its batch
+    (ml-explore/mlx-lm PR 1697); it is no token of the example, so it is not counted here."""
     end = min(n_tokens, max_seq_length) if max_seq_length else n_tokens
     return range(max(offset, 1), end)
 
