@@ -217,7 +217,7 @@ def _measure_tokens(report, good, tokenizer, max_seq_length, mask_prompt) -> Non
         if max_seq_length and n > HUGE * max_seq_length:
             report.warnings.append(Problem(report.path, number, (
                 f"example of {n} tokens, over {HUGE}× max_seq_length {max_seq_length}: only its first "
-                f"{max_seq_length} are trained on; split it or raise max_seq_length")))
+                f"{max_seq_length} are seen in training; split it or raise max_seq_length")))
         # An example that trains on nothing is an error: mlx-lm's loss divides by zero on it.
         if reason := empty_mask_reason(n, offset, max_seq_length):
             report.empty_mask += 1
