@@ -96,6 +96,8 @@ async def test_a_dead_run_is_offered_resume_and_resumes(tiny_model_dir, tiny_dat
         assert app.run_status.status == "dead"
         assert "gone" in str(app.screen.query_one(".body").render())
         assert {b.id for b in app.screen.query(Button)} == {"smaller", "as-is", "leave"}
+        # a click before the dialog's first layout lands at 0,0 (its buttons have no region yet)
+        await wait_until(pilot, lambda: app.screen.query_one("#as-is").region.width > 0, what="its layout")
         await pilot.click("#as-is")
         await wait_until(pilot, lambda: app.run_status.status == "finished", timeout=120, what="resumed run to finish")
     assert runs.info(run_dir).step == 150
