@@ -43,6 +43,7 @@ from farense_tui.engine import paths
 from farense_tui.engine.models.demo import DEMO_MODEL
 from farense_tui.engine.models.local import local_folder
 from farense_tui.engine.data.masking import masks_prompt
+from farense_tui.engine.data.token_view import empty_mask_reason
 from farense_tui.engine.data.records import char_length, check_record, detect_format, json_type, unknown_format_message
 from farense_tui.engine.data.report import (
     REQUIRED_SPLITS, SPLITS, DataReport, Problem, SplitReport,
@@ -216,9 +217,13 @@ def _measure_tokens(report, good, tokenizer, max_seq_length, mask_prompt) -> Non
         if max_seq_length and n > HUGE * max_seq_length:
             report.warnings.append(Problem(report.path, number, (
                 f"example of {n} tokens, over {HUGE}× max_seq_length {max_seq_length}: only its first "
-                f"{max_seq_length} are trained on; split it or raise max_seq_length")))
-        if max_seq_length and mask_prompt and offset >= max_seq_length:
-            report.prompt_only += 1
+                f"{max_seq_length} are seen in training; split it or raise max_seq_length")))
+        # An example that trains on nothing is an error: mlx-lm's loss divides by zero on it.
+        if reason := empty_mask_reason(n, offset, max_seq_length):
+            report.empty_mask += 1
+            report.problems.append(Problem(report.path, number, reason))
+        elif max_seq_length and n > max_seq_length:
+            report.answer_cut += 1
 
 
 def _alias_hint(folder: Path, split: str) -> str:
