@@ -18,6 +18,7 @@ import mlx.core as mx
 import numpy as np
 
 from farense_tui.engine.errors import UserError
+from farense_tui.engine.models.gguf_general import save_general
 from farense_tui.engine.models.source import SOURCE, gguf_source
 
 # Every block format MLX keeps quantized (Q4_0, Q4_1, Q8_0) packs 32 values per scale.
@@ -70,6 +71,7 @@ def convert_gguf(gguf_path: Path, out_dir: Path, progress: Callable[[str], None]
     out_dir.mkdir(parents=True, exist_ok=True)
     say(f"rebuilding the tokenizer ({len(meta.get('tokenizer.ggml.tokens', []))} tokens)")
     _write_tokenizer(meta, out_dir, gguf_path)
+    save_general(meta, gguf_path, out_dir)
     say(f"writing {len(weights)} tensors ({config['num_hidden_layers']} layers) as safetensors")
     _save_weights(weights, out_dir)
     source = gguf_source(meta, gguf_path, hub_id)
