@@ -113,6 +113,7 @@ class RunConfig:
             # only when set, so the keys (and hashes) of earlier runs stay as they were
             **({"init_adapter": self.init_adapter} if self.init_adapter else {}),
             **({"fine_tune_type": p.fine_tune_type} if p.fine_tune_type != "lora" else {}),
+            **({"objective": p.objective, "beta": p.beta} if p.objective != "sft" else {}),
         }
 
     def training_hash(self) -> str:
