@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from farense_tui.tui.history import MetricHistory
+from farense_tui.engine.runs.history import MetricHistory
 from farense_tui.tui.widgets.charts import AccuracyChart, MarginChart
 from tests.tui.test_monitor import Host, synthetic_history
 

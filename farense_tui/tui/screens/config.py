@@ -31,7 +31,7 @@ from farense_tui.tui.long_lived import keep_long_lived
 from farense_tui.tui.messages import DataChecked, ModelProgressed, RunStarted, RunStartFailed
 from farense_tui.tui.widgets.chrome import CockpitScreen, chrome
 from farense_tui.tui.widgets.key_bar import KeyBar
-from farense_tui.tui.widgets.dialogs import ChoiceDialog, NamePrompt
+from farense_tui.tui.dialogs.prompts import ChoiceDialog, NamePrompt
 from farense_tui.tui.widgets.field_editor import FieldEditor
 
 DEMO = "demo"
@@ -122,12 +122,12 @@ class ConfigScreen(CockpitScreen):
         yield KeyBar()
 
     def on_mount(self) -> None:
-        self.app.after_first_frame(self.query_one(FieldEditor).build)
-        self.app.hardware_changed.subscribe(self, self.show_hardware)
-        if self.app.hardware is not None:
-            self.show_hardware(self.app.hardware)
+        self.cockpit.after_first_frame(self.query_one(FieldEditor).build)
+        self.cockpit.hardware_changed.subscribe(self, self.show_hardware)
+        if self.cockpit.hardware is not None:
+            self.show_hardware(self.cockpit.hardware)
         else:  # the check depends on the profile the hardware chooses: it waits for show_hardware
-            self.check_after(HARDWARE_WAIT if self.app.detect_hardware else CHECK_DELAY)
+            self.check_after(HARDWARE_WAIT if self.cockpit.detect_hardware else CHECK_DELAY)
 
     # ---- machine and profile ------------------------------------------------------------------
     def show_hardware(self, hardware: Hardware) -> None:
@@ -227,8 +227,8 @@ class ConfigScreen(CockpitScreen):
             report = datacheck.check_data(Path(data), tokenizer, max_seq, mask_prompt=mask, batch_size=batch)
             speed = measured_speed(str(models.local_folder(spec) or spec))
             auto = None
-            if self.app.hardware is not None:  # predicted peak for this model at the data's real length
-                auto = choose_profile(self.app.hardware, self.profiles, model_spec=spec,
+            if self.cockpit.hardware is not None:  # predicted peak for this model at the data's real length
+                auto = choose_profile(self.cockpit.hardware, self.profiles, model_spec=spec,
                                       seq_len=report.padded_length())
         except UserError as exc:
             self.post_message(DataChecked(key, None, str(exc)))
@@ -296,7 +296,7 @@ class ConfigScreen(CockpitScreen):
             problems = self.report.problem_lines(per_file=2)[:3] or ["no examples to train on"]
             self.notify("The data has problems:\n" + "\n".join(problems), severity="error", timeout=10)
             return
-        status = self.app.run_status
+        status = self.cockpit.run_status
         if status.alive and status.status not in ENDED:
             dialog = ChoiceDialog("Another run is training",
                                   f"Run {status.run_id} is still running. Two runs share the memory.",
@@ -314,7 +314,7 @@ class ConfigScreen(CockpitScreen):
     def start_run(self, profile: Profile, spec: str, data: Path, backend: str) -> None:
         say = lambda line: self.post_message(ModelProgressed(line))  # noqa: E731
         try:
-            plan = plan_run(None if spec == DEMO else spec, data, profile, hardware=self.app.hardware, progress=say,
+            plan = plan_run(None if spec == DEMO else spec, data, profile, hardware=self.cockpit.hardware, progress=say,
                             ranks=self.ranks, hosts=self.hosts, backend=backend)
             run_dir = start_plan(plan)
         except UserError as exc:
@@ -335,7 +335,7 @@ class ConfigScreen(CockpitScreen):
     @on(RunStarted)
     def follow_run(self, message: RunStarted) -> None:
         self._start_done(f"started {message.run_dir.name}")
-        self.app.attach(message.run_dir)
+        self.cockpit.attach(message.run_dir)
         self.app.switch_mode("training")
 
     @on(RunStartFailed)
