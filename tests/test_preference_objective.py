@@ -116,3 +116,36 @@ def test_preference_data_check_names_file_and_line(tiny_model_dir, farense_home)
     assert len(problems) == len(expected)
     assert report.splits["train"].format == "preference" and report.splits["valid"].valid_count == 6
     assert min(report.splits["valid"].token_lengths) > 5  # measured by the chat template, in tokens
+
+
+@pytest.mark.parametrize("kind", ["dpo", "orpo"])
+def test_a_downshifted_split_of_the_step_trains_the_same(tiny_model_dir, farense_home, kind):
+    """Recovery halves the batch and doubles accumulation: the step's pairs and its mean per pair,
+    hence its update and statistics, stay the same."""
+    import mlx.optimizers as optim
+    from mlx.utils import tree_flatten
+    from mlx_lm import load
+
+    from farense_tui.engine.training.ranks import Ranks
+    from farense_tui.engine.training.steps import CompiledSteps
+
+    data = write_preference_data(farense_home / "pref")
+    after = []
+    for batch in (4, 2, 1):
+        model, tokenizer = load(str(tiny_model_dir))
+        model.freeze()
+        linear_to_lora_layers(model, 2, {"rank": 4, "scale": 2.0, "dropout": 0.0})
+        mx.random.seed(3)
+        model.update(tree_map(lambda p: mx.random.normal(p.shape) * 0.05, model.trainable_parameters()))
+        pairs = load_preference_split(data / "train.jsonl", tokenizer)
+        pairs.reference = np.linspace(-30, -10, 2 * len(pairs), dtype=np.float32).reshape(-1, 2)
+        objective = (DPOObjective if kind == "dpo" else ORPOObjective)(model, beta=0.1, chunk=8)
+        steps = CompiledSteps(model, optim.Adam(learning_rate=1e-2), Ranks(), objective)
+        loss, tokens, _ = steps.run(objective.batches(pairs, [0, 3, 4, 9], batch, 256))
+        after.append((loss, tokens, steps.count, steps.stats, dict(tree_flatten(model.trainable_parameters()))))
+    (loss, tokens, count, stats, weights), *others = after
+    assert count == 4 and tokens == stats[0] > 4 * 2
+    for other_loss, other_tokens, other_count, other_stats, other_weights in others:
+        assert abs(other_loss - loss) < 1e-5 and (other_tokens, other_count) == (tokens, count)
+        assert np.allclose(other_stats, stats, atol=1e-4)
+        assert max(mx.abs(weights[k] - other_weights[k]).max().item() for k in weights) < 1e-4  # Adam: ~lr·Δg/|g|
