@@ -149,3 +149,18 @@ def test_a_downshifted_split_of_the_step_trains_the_same(tiny_model_dir, farense
         assert abs(other_loss - loss) < 1e-5 and (other_tokens, other_count) == (tokens, count)
         assert np.allclose(other_stats, stats, atol=1e-4)
         assert max(mx.abs(weights[k] - other_weights[k]).max().item() for k in weights) < 1e-4  # Adam: ~lr·Δg/|g|
+
+
+def test_evaluation_scores_a_preference_split_against_its_chosen_replies(farense_home):
+    from farense_tui.engine.errors import UserError
+    from farense_tui.engine.evaluate.examples import load_eval_set
+
+    folder = write_preference_data(farense_home / "pref")
+    data = load_eval_set(folder / "valid.jsonl", system="És um assistente.")
+    assert data.format == "preference" and len(data.examples) == 6
+    first = data.examples[0]
+    assert first.reference == "Em 1910." and first.messages[0] == {"role": "system", "content": "És um assistente."}
+    with open(folder / "valid.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"prompt": "Onde?", "chosen": "Faro."}) + "\n")
+    with pytest.raises(UserError, match=r"valid.jsonl:7: missing key 'rejected'"):
+        load_eval_set(folder / "valid.jsonl")

@@ -27,6 +27,12 @@ def prompt_messages(record: dict) -> list[dict]:
     return [{"role": "user", "content": record["prompt"]}]
 
 
+def chosen_as_chat(record: dict) -> dict:
+    """The pair's prompt with its chosen reply, as a chat example: what evaluation scores (the right
+    answer's loss, and answers against it as the reference)."""
+    return {"messages": [*prompt_messages(record), {"role": "assistant", "content": record["chosen"]}]}
+
+
 def check_preference(record: dict) -> list[str]:
     """The problems of one preference line, in words (key, and what was expected)."""
     errors = _check_prompt(record)
