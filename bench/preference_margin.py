@@ -55,7 +55,8 @@ def main() -> None:
     a = ap.parse_args()
     run_dir = Path(a.run)
     cfg = RunConfig.load(run_dir / "config.toml")
-    adapter = run_dir / a.checkpoint if not a.checkpoint.isdigit() else run_dir / "checkpoints" / f"step-{int(a.checkpoint):07d}"
+    step = f"step-{int(a.checkpoint):07d}" if a.checkpoint.isdigit() else None
+    adapter = run_dir / "checkpoints" / step if step else run_dir / a.checkpoint
     valid_path = Path(cfg.data) / "valid.jsonl"
     rows = read_jsonl(valid_path)
     model, tokenizer = load_base(cfg.model, cfg.profile.base_precision)
@@ -69,7 +70,8 @@ def main() -> None:
         margin = logp[:, 0] - logp[:, 1]
         reward = cfg.profile.beta * ((logp[:, 0] - base[:, 0]) - (logp[:, 1] - base[:, 1]))
         print(f"{name}: log p(chosen) > log p(rejected) in {int((margin > 0).sum())}/{len(margin)} pairs; "
-              f"mean log-prob margin {float(margin.mean())!r} nats; DPO reward margin vs base {float(reward.mean())!r}, "
+              f"mean log-prob margin {float(margin.mean())!r} nats; "
+              f"DPO reward margin vs base {float(reward.mean())!r}, "
               f"accuracy {float((reward > 0).mean())!r}")
         for row, text in zip(rows, said):
             print(f"  Q: {prompt_messages(row)[-1]['content']}\n  A: {text}")

@@ -60,7 +60,8 @@ def attach_reference(objective: DPOObjective, setup, cfg: RunConfig, run_dir: Pa
         _write(path, {name: d.reference for name, d in datasets.items()}, cfg.training_hash())
     events.emit("note", kind="objective", message=(
         f"DPO reference: the starting model's log-probabilities of {len(setup.train_set)} train and "
-        f"{len(setup.valid_set)} valid pairs, computed in {time.perf_counter() - tic:.1f} s (kept in {REFERENCE_FILE})"))
+        f"{len(setup.valid_set)} valid pairs, computed in {time.perf_counter() - tic:.1f} s "
+        f"(kept in {REFERENCE_FILE})"))
 
 
 def reference_logprobs(objective, model, dataset, batch_size: int, max_seq_length: int) -> np.ndarray:
@@ -91,5 +92,6 @@ def _read(path: Path, training_hash: str, sizes: dict[str, int]) -> dict[str, np
 
 def _write(path: Path, arrays: dict[str, np.ndarray], training_hash: str) -> None:
     tmp = path.with_name(f".{path.stem}.tmp.safetensors")  # whole or absent: a kill mid-write leaves no half file
-    mx.save_safetensors(str(tmp), {k: mx.array(v) for k, v in arrays.items()}, metadata={"training_hash": training_hash})
+    mx.save_safetensors(str(tmp), {k: mx.array(v) for k, v in arrays.items()},
+                        metadata={"training_hash": training_hash})
     os.replace(tmp, path)
