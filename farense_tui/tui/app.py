@@ -31,24 +31,30 @@ from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.cost import price_from_env
 from farense_tui.engine.runs.launch import describe_ranks
 from farense_tui.engine.runs.status import ENDED, RunStatus, describe_recovery
-from farense_tui.tui.services.chat_session import ChatSession
+from farense_tui.tui import modes
 from farense_tui.tui.compare import Comparison, events_size, load_history
+from farense_tui.tui.dialogs.prompts import quit_dialog
 from farense_tui.tui.history import MetricHistory
 from farense_tui.tui.long_lived import keep_long_lived
 from farense_tui.tui.messages import (
-    CompareRunLoaded, GroupRunStarted, HardwareDetected, RunEventsArrived, RunLivenessChanged, RunsListed,
+    CompareRunLoaded,
+    GroupRunStarted,
+    HardwareDetected,
+    RunEventsArrived,
+    RunLivenessChanged,
+    RunsListed,
 )
 from farense_tui.tui.palette import cockpit_commands
+from farense_tui.tui.services.chat_session import ChatSession
 from farense_tui.tui.services.run_control import RunControl
 from farense_tui.tui.services.run_watcher import RunWatcher
 from farense_tui.tui.services.serve_session import ServeSession
-from farense_tui.tui import modes
-from farense_tui.tui.dialogs.prompts import quit_dialog
+from farense_tui.tui.textual_patches import PatchedApp
 
 GB = 1024**3
 
 
-class FarenseApp(App[int]):
+class FarenseApp(PatchedApp, App[int]):
     """farense-tui: configure, train, monitor and chat with LoRA fine-tunes of MLX models."""
 
     TITLE = "farense-tui"
@@ -104,20 +110,9 @@ class FarenseApp(App[int]):
             self.screen.call_after_refresh(callback)
 
     def switch_mode(self, mode: str):
-        self._returning_to_mode = mode in self._screen_stacks
-        if not self._returning_to_mode:
+        if mode not in self._screen_stacks:  # a first visit: what it makes lives as long as the App
             keep_long_lived(self)
-        self._switching_modes = True  # screens read both (widgets/chrome.py CockpitScreen)
-        try:
-            return super().switch_mode(mode)
-        finally:
-            self._returning_to_mode = self._switching_modes = False
-
-    def delay_update(self, delay: float = 0.05) -> None:
-        # Textual's switch_mode holds every frame for 50 ms to hide a half-built screen; a mode
-        # visited before is whole already, and that hold was most of a switch's latency.
-        if not getattr(self, "_returning_to_mode", False):
-            super().delay_update(delay)
+        return super().switch_mode(mode)
 
     @property
     def total_ram_gb(self) -> float:

@@ -20,11 +20,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Label, Log, Select
 
 from farense_tui.engine.errors import UserError
-from farense_tui.engine.machine.blas import with_fast_blas
 from farense_tui.engine.export.plan import ROUTE_HELP, ROUTES, ExportPlan, plan_export
+from farense_tui.engine.machine.blas import with_fast_blas
 from farense_tui.engine.runs.checkpoints import adapter_choices
-from farense_tui.tui.messages import ExportFinished, ExportProgressed
 from farense_tui.tui.dialogs.prompts import DIALOG_CSS
+from farense_tui.tui.messages import ExportFinished, ExportProgressed
 
 
 class ExportDialog(ModalScreen[None]):

@@ -15,12 +15,12 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
-from farense_tui.tui.cockpit import cockpit
 from farense_tui.engine import runs
 from farense_tui.engine.runs.status import fmt_loss
 from farense_tui.tui.chat_text import literal_text
-from farense_tui.tui.messages import RunsListed
+from farense_tui.tui.cockpit import cockpit
 from farense_tui.tui.dialogs.prompts import DIALOG_CSS
+from farense_tui.tui.messages import RunsListed
 
 
 class RunPicker(ModalScreen[None]):

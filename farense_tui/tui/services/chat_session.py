@@ -14,7 +14,13 @@ from textual.message import Message
 from textual.message_pump import MessagePump
 
 from farense_tui.engine.chat.targets import TargetChoice, list_targets, release_mlx_streams
-from farense_tui.tui.messages import ChatFailed, ModelLoaded, ModelLoading, ReplyFinished, TokenGenerated
+from farense_tui.tui.messages import (
+    ChatFailed,
+    ModelLoaded,
+    ModelLoading,
+    ReplyFinished,
+    TokenGenerated,
+)
 
 if TYPE_CHECKING:
     from farense_tui.engine.chat.service import ChatService, ChatTarget

@@ -9,8 +9,8 @@ from pathlib import Path
 from textual import on, work
 from textual.widgets import Static
 
-from farense_tui.tui.cockpit import cockpit
 from farense_tui.engine.errors import UserError
+from farense_tui.tui.cockpit import cockpit
 from farense_tui.tui.messages import ServerEnded, ServerStarted
 
 
