@@ -27,14 +27,14 @@ from farense_tui.engine import runs
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.machine import hardware as hw
 from farense_tui.engine.runs import commands
-from farense_tui.engine.runs.config import RunConfig
+from farense_tui.engine.runs.run_folder import RunFolder
 from farense_tui.engine.runs.cost import price_from_env
 from farense_tui.engine.runs.launch import describe_ranks
 from farense_tui.engine.runs.status import ENDED, RunStatus, describe_recovery
+from farense_tui.engine.runs.history import MetricHistory
+from farense_tui.engine.runs.overlay import Comparison, events_size, load_history
 from farense_tui.tui import modes
-from farense_tui.tui.compare import Comparison, events_size, load_history
 from farense_tui.tui.dialogs.prompts import quit_dialog
-from farense_tui.tui.history import MetricHistory
 from farense_tui.tui.long_lived import keep_long_lived
 from farense_tui.tui.messages import (
     CompareRunLoaded,
@@ -176,7 +176,7 @@ class FarenseApp(PatchedApp, App[int]):
     def attach(self, run_dir: Path) -> None:
         """Make `run_dir` the active run and follow its events from the start of the file."""
         try:
-            cfg = RunConfig.load(run_dir / "config.toml")
+            cfg = RunFolder(run_dir).load_config()
             model, profile, budget = cfg.model, cfg.profile.name, cfg.profile.memory_budget_gb
             placement = describe_ranks(cfg.ranks, cfg.hosts, cfg.backend)
             log_every, iters, parent = cfg.profile.log_every, cfg.profile.iters, cfg.parent

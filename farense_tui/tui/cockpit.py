@@ -16,8 +16,8 @@ if TYPE_CHECKING:  # types only: importing them here would load the engine befor
 
     from farense_tui.engine.machine.hardware import Hardware
     from farense_tui.engine.runs.status import RunStatus
-    from farense_tui.tui.compare import Comparison
-    from farense_tui.tui.history import MetricHistory
+    from farense_tui.engine.runs.overlay import Comparison
+    from farense_tui.engine.runs.history import MetricHistory
     from farense_tui.tui.services.chat_session import ChatSession
     from farense_tui.tui.services.serve_session import ServeSession
 

@@ -11,8 +11,8 @@ from textual.signal import Signal
 
 from farense_tui.engine.machine.hardware import Hardware
 from farense_tui.engine.runs.status import RunStatus
-from farense_tui.tui.compare import Comparison
-from farense_tui.tui.history import MetricHistory
+from farense_tui.engine.runs.overlay import Comparison
+from farense_tui.engine.runs.history import MetricHistory
 
 
 class CockpitHost(App):

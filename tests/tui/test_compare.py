@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from farense_tui.tui.app import create_app
-from farense_tui.tui.compare import Comparison, ema, load_history, on_axis
-from farense_tui.tui.history import MetricHistory
+from farense_tui.engine.runs.overlay import Comparison, ema, load_history, on_axis
+from farense_tui.engine.runs.history import MetricHistory
 from farense_tui.tui.screens.monitor import MonitorScreen
 from farense_tui.tui.widgets.compare_chart import CompareChart, log_ticks, short_labels
 from tests.tui.conftest import T0, fabricate_run, step_event, training_history, wait_until

@@ -9,7 +9,7 @@ from textual.app import App
 from textual.screen import Screen
 
 from farense_tui.engine.runs.events import read_all
-from farense_tui.tui.history import MetricHistory
+from farense_tui.engine.runs.history import MetricHistory
 from farense_tui.tui.screens.monitor import EMPTY_TEXT, MonitorScreen
 from farense_tui.tui.widgets.charts import LossChart, MemoryChart, SpeedChart, nice_ticks, tick_label
 from tests.engine_helpers import losses, start_run, tiny_config, wait_done

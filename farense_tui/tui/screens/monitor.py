@@ -17,8 +17,8 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from farense_tui.tui.compare import SMOOTHING, X_AXES, Comparison
-from farense_tui.tui.history import MetricHistory
+from farense_tui.engine.runs.overlay import SMOOTHING, X_AXES, Comparison
+from farense_tui.engine.runs.history import MetricHistory
 from farense_tui.tui.widgets.charts import LossChart, MemoryChart, MetricChart, SpeedChart
 from farense_tui.tui.widgets.compare_chart import CompareChart
 from farense_tui.tui.widgets.chrome import CockpitScreen, chrome
