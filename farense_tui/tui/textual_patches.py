@@ -127,8 +127,9 @@ class PatchedScreen(Screen):
         self._switch_repaint = False  # the next paint is a switch's: unchanged widgets as drawn
         own = self.HORIZONTAL_BREAKPOINTS
         breakpoints = (self.app.HORIZONTAL_BREAKPOINTS if own is None else own) or []
-        self.add_class(*self._get_breakpoint_classes(self.app.size.width, breakpoints),
-                       update=False)
+        self.add_class(
+            *self._get_breakpoint_classes(self.app.size.width, breakpoints), update=False
+        )
 
     def _on_screen_resume(self, event: events.ScreenResume) -> None:
         if not self.patched_switches:
@@ -148,8 +149,9 @@ class PatchedScreen(Screen):
         if self.patched_switches:
             self._styles_cache.clear()  # its own lines (`refresh` may keep them) have new styles
 
-    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False,
-                recompose: bool = False) -> Self:
+    def refresh(
+        self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False
+    ) -> Self:
         # A plain refresh throws away the lines the screen itself has drawn (its background: a
         # whole terminal of lines, divided at every widget's edge); on a switch nothing in the
         # screen changed, so the terminal is repainted from the lines already drawn.
@@ -180,7 +182,6 @@ class PatchedScreen(Screen):
         # switch_mode lays out and paints the screen it shows, then its ScreenResume lays out
         # and repaints it again: a mode coming back at the size it was laid out at was drawn
         # twice per switch.
-        if (self.patched_switches and _app_switching(self.app)[1]
-                and size == self._compositor.size):
+        if self.patched_switches and _app_switching(self.app)[1] and size == self._compositor.size:
             return
         super()._screen_resized(size)

@@ -24,7 +24,9 @@ from tests.tui.conftest import T0, fabricate_run, training_history, wait_until
 
 def lines(update) -> list[str]:
     """A full update's lines: the text and style of every segment."""
-    return [repr([(seg.text, seg.style) for strip in line for seg in strip]) for line in update.strips]
+    return [
+        repr([(seg.text, seg.style) for strip in line for seg in strip]) for line in update.strips
+    ]
 
 
 def checked_switch_paints(monkeypatch) -> list[list[str]]:
@@ -49,10 +51,16 @@ def checked_switch_paints(monkeypatch) -> list[list[str]]:
 
 
 def stopped_run():
-    stopped = {"type": "state", "time": T0 + 50, "state": "stopped",
-               "message": "stopped at step 12"}
-    return fabricate_run("20260101-120000-tiny-llama",
-                         training_history(total=30, upto=12, recovery_at=None) + [stopped])
+    stopped = {
+        "type": "state",
+        "time": T0 + 50,
+        "state": "stopped",
+        "message": "stopped at step 12",
+    }
+    return fabricate_run(
+        "20260101-120000-tiny-llama",
+        training_history(total=30, upto=12, recovery_at=None) + [stopped],
+    )
 
 
 async def visit_all_then_change_config_while_hidden(app, pilot) -> None:
@@ -73,8 +81,7 @@ async def return_to_config(app, pilot) -> None:
     await pilot.pause(0.3)
 
 
-async def test_a_returning_mode_shows_what_changed_while_hidden_and_the_rest_as_drawn(
-        monkeypatch):
+async def test_a_returning_mode_shows_what_changed_while_hidden_and_the_rest_as_drawn(monkeypatch):
     paints = checked_switch_paints(monkeypatch)
     app = create_app(attach_live=False)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -113,7 +120,8 @@ async def test_a_screen_is_made_as_the_stylesheet_and_width_are_now(patched):
 
 
 async def test_a_return_skips_textual_restyle_relayout_repaint_and_hold_only_when_patched(
-        patched, monkeypatch):
+    patched, monkeypatch
+):
     """On a return to a mode shown before, Textual's restyle of the screen, its layout at an
     unchanged size, its plain refresh and its 50 ms hold of frames are skipped when patched and
     run when not; either way Config shows what changed while it was hidden."""
@@ -141,8 +149,12 @@ async def test_a_return_skips_textual_restyle_relayout_repaint_and_hold_only_whe
         await visit_all_then_change_config_while_hidden(app, pilot)
         spy(App, "switch_mode", opens_window=True)
         spy(Screen, "_on_screen_resume", opens_window=True)
-        for cls, name in ((Screen, "update_node_styles"), (Screen, "_screen_resized"),
-                          (Screen, "refresh"), (App, "delay_update")):
+        for cls, name in (
+            (Screen, "update_node_styles"),
+            (Screen, "_screen_resized"),
+            (Screen, "refresh"),
+            (App, "delay_update"),
+        ):
             spy(cls, name)
         await return_to_config(app, pilot)
         shown = lines(app.screen._compositor.render_full_update())

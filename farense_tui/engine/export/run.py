@@ -8,6 +8,7 @@ from typing import Callable
 
 from farense_tui.engine.export.plan import ExportPlan
 from farense_tui.engine.export.provenance import PROVENANCE, record_export, write_provenance
+from farense_tui.engine.export.routes import ROUTES
 from farense_tui.engine.export.staging import staged
 
 
@@ -24,24 +25,8 @@ class ExportResult:
 
 def run_export(plan: ExportPlan, progress: Callable[[str], None] = lambda _: None) -> ExportResult:
     """Write `plan.out` whole or not at all; MLX is imported here, by the route that needs it."""
-    command = ""
     with staged(plan.out) as folder:
-        if plan.route == "fused":
-            from farense_tui.engine.export.fused import export_fused
-
-            check = export_fused(plan, folder, progress)
-        elif plan.route == "gguf":
-            from farense_tui.engine.export.gguf import write_gguf
-
-            check = write_gguf(plan, folder, progress)[1]
-        elif plan.route == "peft":
-            from farense_tui.engine.export.peft import write_peft
-
-            check = write_peft(plan, folder, progress)
-        else:
-            from farense_tui.engine.export.ollama import write_ollama
-
-            check, command = write_ollama(plan, folder, progress)
+        check, command = ROUTES[plan.route].write(plan, folder, progress)
         write_provenance(plan, folder, check)
     record_export(plan, check)
     progress(f"done: {plan.out}")

@@ -19,9 +19,18 @@ from farense_tui.tui.modes import MODES
 from farense_tui.tui.textual_patches import PatchedScreen
 
 STATUS_STYLE = {
-    "training": "$success", "evaluating": "$success", "saving": "$success", "loading": "$accent",
-    "paused": "$warning", "stopping": "$warning", "switching": "$warning", "recovering": "$warning",
-    "finished": "$primary", "stopped": "$foreground-muted", "failed": "$error", "dead": "$error",
+    "training": "$success",
+    "evaluating": "$success",
+    "saving": "$success",
+    "loading": "$accent",
+    "paused": "$warning",
+    "stopping": "$warning",
+    "switching": "$warning",
+    "recovering": "$warning",
+    "finished": "$primary",
+    "stopped": "$foreground-muted",
+    "failed": "$error",
+    "dead": "$error",
     "queued": "$foreground-muted",
 }
 
@@ -37,7 +46,8 @@ class CockpitScreen(PatchedScreen):
 
 
 class ModeBar(Widget):
-    """"1 Config  2 Training  3 Monitor  4 Chat  5 Evaluate": the current mode highlighted, each clickable."""
+    """The modes, "1 Config  2 Training  3 Monitor  4 Chat  5 Evaluate": the current one
+    highlighted, each clickable."""
 
     DEFAULT_CSS = """
     ModeBar { height: 1; background: $panel; }
@@ -71,13 +81,18 @@ class ModeBar(Widget):
             if mode.name == current:
                 parts.append(Content.styled(text, "bold reverse $accent"))
             else:
-                parts.append(Content.from_markup(f"[@click=app.switch_mode('{mode.name}')]$text[/]",
-                                                 text=text))
+                parts.append(
+                    Content.from_markup(
+                        f"[@click=app.switch_mode('{mode.name}')]$text[/]", text=text
+                    )
+                )
             parts.append(" ")
         title = "farense-tui"
         used = sum(len(p) for p in parts)
         if self.size.width - used > len(title) + 1:
-            parts.append(Content.styled(title.rjust(self.size.width - used - 1), "$foreground-muted"))
+            parts.append(
+                Content.styled(title.rjust(self.size.width - used - 1), "$foreground-muted")
+            )
         return Content.assemble(*parts)
 
 
@@ -103,23 +118,27 @@ class RunHeader(Widget):
     def render(self) -> Content:
         s = self.status
         if s.run_dir is None:
-            return Content.styled("No active run — start one on Config (1) or attach on Training (2)",
-                                  "$foreground-muted")
+            return Content.styled(
+                "No active run — start one on Config (1) or attach on Training (2)",
+                "$foreground-muted",
+            )
         status = s.status
         total = s.total_steps or "?"
         facts = [f"step {s.step}/{total}", f"loss {fmt_loss(s.loss)}"]
         if status not in ENDED and status != State.DEAD:
             facts.append(f"ETA {fmt_duration(s.eta)}")
-        extra = [f"best val {fmt_loss(s.best_val_loss)}" if s.best_val_loss is not None else "",
-                 f"{s.tokens_per_sec:.0f} tok/s" if s.tokens_per_sec is not None else "",
-                 f"profile {s.profile}" if s.profile else ""]
+        extra = [
+            f"best val {fmt_loss(s.best_val_loss)}" if s.best_val_loss is not None else "",
+            f"{s.tokens_per_sec:.0f} tok/s" if s.tokens_per_sec is not None else "",
+            f"profile {s.profile}" if s.profile else "",
+        ]
         width = self.size.width - 2
         for fact in filter(None, extra):  # more facts when the line has room for them
             if len(s.run_id) + len(status) + 4 + len("  ".join([*facts, fact])) + 2 <= width:
                 facts.append(fact)
         tail = "  " + "  ".join(facts)
         room = max(8, width - len(status) - 3 - len(tail))
-        run_id = s.run_id if len(s.run_id) <= room else "…" + s.run_id[-(room - 1):]
+        run_id = s.run_id if len(s.run_id) <= room else "…" + s.run_id[-(room - 1) :]
         mark = "●" if s.alive else "○"
         return Content.assemble(
             (f"{mark} ", STATUS_STYLE.get(status, "")),
