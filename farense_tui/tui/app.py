@@ -117,7 +117,7 @@ class FarenseApp(PatchedApp, App[int]):
             self.screen.call_after_refresh(callback)
 
     def switch_mode(self, mode: str):
-        if mode not in self._screen_stacks:  # a first visit: what it makes lives as long as the App
+        if not self.has_shown(mode):  # a first visit: what it makes lives as long as the App
             keep_long_lived(self)
         return super().switch_mode(mode)
 

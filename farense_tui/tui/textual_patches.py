@@ -90,12 +90,19 @@ class PatchedApp(App):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.patched_switches = ACTIVE
+        self.modes_shown: set[str] = set()  # kept here: Textual's own record is private
+
+    def has_shown(self, mode: str) -> bool:
+        """Whether `mode`'s screen was made already (its first visit is behind it)."""
+        return mode == self.current_mode or mode in self.modes_shown
 
     def switch_mode(self, mode: str):
-        self.returning_to_mode = mode in self._screen_stacks
+        self.returning_to_mode, shown = self.has_shown(mode), self.current_mode
         self.switching_modes = True
         try:
-            return super().switch_mode(mode)
+            switched = super().switch_mode(mode)
+            self.modes_shown.update((shown, mode))
+            return switched
         finally:
             self.returning_to_mode = self.switching_modes = False
 
