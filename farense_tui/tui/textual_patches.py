@@ -151,11 +151,6 @@ class PatchedScreen(Screen):
         finally:
             self._resuming = False
 
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        if self.patched_switches:
-            self._styles_cache.clear()  # its own lines (`refresh` may keep them) have new styles
-
     def refresh(
         self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False
     ) -> Self:

@@ -167,9 +167,17 @@ async def test_a_return_skips_textual_restyle_relayout_repaint_and_hold_only_whe
     assert any("20260101-120000-tiny-llama" in line for line in shown)
 
 
+def redrawn(screen: Screen) -> list[str]:
+    """The screen's lines with every line cache dropped: drawn again with the styles as they are."""
+    for node in (screen, *screen.walk_children()):
+        node._styles_cache.clear()
+    return lines(screen._compositor.render_full_update())
+
+
 async def test_a_theme_change_while_hidden_shows_in_the_new_colours(patched, monkeypatch):
-    """The patched screen keeps its own drawn lines on a switch: a theme change must drop them
-    (notify_style_update), so the return paints as Textual's own paint does."""
+    """The patched screen keeps its own drawn lines on a switch: after a theme change, made while
+    the screen is hidden or shown, its return paints as Textual's own paint does and as the screen
+    drawn again from scratch."""
     paints = checked_switch_paints(monkeypatch)
     app = create_app(attach_live=False)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -182,5 +190,12 @@ async def test_a_theme_change_while_hidden_shows_in_the_new_colours(patched, mon
         before = len(paints)
         await return_to_config(app, pilot)
         light = lines(app.screen._compositor.render_full_update())
+        assert light == redrawn(app.screen)
+        app.theme = "textual-dark"  # now while Config is shown, then away and back
+        await pilot.pause(0.3)
+        await pilot.press("2")
+        await wait_until(pilot, lambda: app.current_mode == "training", what="training")
+        await return_to_config(app, pilot)
+        assert lines(app.screen._compositor.render_full_update()) == redrawn(app.screen)
     assert light != dark
     assert (len(paints) > before) is patched  # each reused paint checked against Textual's own
