@@ -24,7 +24,6 @@ from typing import Iterable, Self
 from weakref import WeakKeyDictionary
 
 from textual import events
-from textual._compositor import Compositor
 from textual.app import App
 from textual.geometry import Region, Size
 from textual.screen import Screen
@@ -33,6 +32,10 @@ from textual.widget import Widget
 
 PATCHED_FOR = "8.2.8"
 ACTIVE = version("textual") == PATCHED_FOR
+if ACTIVE:
+    from textual._compositor import Compositor
+else:  # another Textual may have moved it; nothing below is used then
+    Compositor = object
 """Read when an App or a screen is made (tests set it False to see Textual's own behaviour)."""
 
 

@@ -10,6 +10,9 @@ and in both cases the screen shows what changed while it was hidden.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from textual._compositor import Compositor
 from textual.app import App
@@ -199,3 +202,19 @@ async def test_a_theme_change_while_hidden_shows_in_the_new_colours(patched, mon
         assert lines(app.screen._compositor.render_full_update()) == redrawn(app.screen)
     assert light != dark
     assert (len(paints) > before) is patched  # each reused paint checked against Textual's own
+
+
+def test_another_textual_version_gets_textual_own_behaviour():
+    """The version check itself: on another Textual the patches are off, and this module does not
+    import Textual's private compositor."""
+    code = (
+        "import importlib.metadata as m\n"
+        "real = m.version\n"
+        "m.version = lambda name: '9.0.0' if name == 'textual' else real(name)\n"
+        "from farense_tui.tui import textual_patches as t\n"
+        "assert not t.ACTIVE and t.Compositor is object, t.ACTIVE\n"
+        "from farense_tui.tui.app import create_app\n"
+        "assert create_app(attach_live=False).patched_switches is False\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
