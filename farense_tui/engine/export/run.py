@@ -26,8 +26,8 @@ class ExportResult:
 def run_export(plan: ExportPlan, progress: Callable[[str], None] = lambda _: None) -> ExportResult:
     """Write `plan.out` whole or not at all; MLX is imported here, by the route that needs it."""
     with staged(plan.out) as folder:
-        check, command = ROUTES[plan.route].write(plan, folder, progress)
-        write_provenance(plan, folder, check)
-    record_export(plan, check)
+        written = ROUTES[plan.route].write(plan, folder, progress)
+        write_provenance(plan, folder, written.check, written.provenance)
+    record_export(plan, written.check)
     progress(f"done: {plan.out}")
-    return ExportResult(plan.out, check, command)
+    return ExportResult(plan.out, written.check, written.command)
