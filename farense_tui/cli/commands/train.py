@@ -297,7 +297,8 @@ def _print_run(run_dir: Path, interrupts: list) -> int:
     print(f"{info.run_id}: {info.status} at step {info.step}/{info.total_steps}"
           + (f", best val loss {info.best_val_loss:.4f}" if info.best_val_loss is not None else ""))
     if info.status == State.FINISHED:
-        print(f"adapters: {run_dir / 'best'} (best), {run_dir / 'final'} (final)")
+        run = RunFolder(run_dir)
+        print(f"adapters: {run.published('best')} (best), {run.published('final')} (final)")
         prompt = first_prompt(Path(config.data))
         if prompt:
             print(f"try it: farense-tui chat --run {info.run_id} {shlex.quote(prompt)}")
