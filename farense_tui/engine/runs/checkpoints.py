@@ -64,9 +64,16 @@ def clean_partial(run_dir: Path) -> None:
         shutil.rmtree(run_dir / f".tmp-{name}", ignore_errors=True)
 
 
+def is_model_folder(folder: Path) -> bool:
+    """A full fine-tune's best or final: a whole model (mlx-lm's save_model layout), not an adapter."""
+    return (folder / "model.safetensors.index.json").is_file() and (folder / "config.json").is_file()
+
+
 def adapter_choices(run_dir: Path) -> list[str]:
-    """The adapters a run offers to chat with: 'best', 'final', then checkpoint steps, newest first."""
-    out = [name for name in ("best", "final") if (run_dir / name / "adapters.safetensors").exists()]
+    """The adapters (a full fine-tune's: models) a run offers to chat with: 'best', 'final', then
+    checkpoint steps, newest first."""
+    out = [name for name in ("best", "final")
+           if (run_dir / name / "adapters.safetensors").exists() or is_model_folder(run_dir / name)]
     steps = sorted((p for p in (run_dir / "checkpoints").glob("step-*") if p.is_dir()), reverse=True)
     return out + [p.name.removeprefix("step-").lstrip("0") or "0" for p in steps]
 

@@ -90,7 +90,7 @@ def publish_adapter(run_dir: Path, source: Path, name: str) -> Path:
     tmp.mkdir()
     for f in ("adapters.safetensors", "adapter_config.json"):
         shutil.copy2(source / f, tmp / f)
-    return _swap_in(run_dir, tmp, name)
+    return swap_in(run_dir, tmp, name)
 
 
 def publish_weights(run_dir: Path, name: str, weights: dict, config: dict) -> Path:
@@ -98,10 +98,10 @@ def publish_weights(run_dir: Path, name: str, weights: dict, config: dict) -> Pa
     tmp = run_dir / f".tmp-{name}"
     shutil.rmtree(tmp, ignore_errors=True)
     save_adapter(tmp, weights, config)
-    return _swap_in(run_dir, tmp, name)
+    return swap_in(run_dir, tmp, name)
 
 
-def _swap_in(run_dir: Path, tmp: Path, name: str) -> Path:
+def swap_in(run_dir: Path, tmp: Path, name: str) -> Path:
     dest = run_dir / name
     old = run_dir / f".old-{name}"
     shutil.rmtree(old, ignore_errors=True)
