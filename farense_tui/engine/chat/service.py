@@ -45,6 +45,7 @@ def target_for_run(run_dir: Path, which: str = "best", base: bool = False) -> Ch
     system = training_system_message(Path(cfg.data))
     if base:
         return ChatTarget(cfg.model, None, cfg.profile.base_precision, "base", system)
+    precision = cfg.profile.train_precision  # a full fine-tune's checkpoints hold weights of a float base
     if which == "last":
         found = ckpt.latest_checkpoint(run_dir)
         folder = found[0] if found else run_dir / "final"
@@ -54,10 +55,12 @@ def target_for_run(run_dir: Path, which: str = "best", base: bool = False) -> Ch
         folder = run_dir / "checkpoints" / f"step-{int(which):07d}"
     else:
         raise UserError(f"--checkpoint {which!r}: expected best, last, final or a step number")
+    if ckpt.is_model_folder(folder):  # a full fine-tune's best/final: the model itself
+        return ChatTarget(str(folder), None, precision, f"{run_dir.name}:{which}", system)
     if not (folder / "adapters.safetensors").exists():
         choices = ", ".join(ckpt.adapter_choices(run_dir)) or "none yet"
         raise UserError(f"run {run_dir.name} has no adapter {which!r} (available: {choices})")
-    return ChatTarget(cfg.model, folder, cfg.profile.base_precision, f"{run_dir.name}:{which}", system)
+    return ChatTarget(cfg.model, folder, precision, f"{run_dir.name}:{which}", system)
 
 
 def load_target(target: ChatTarget):
@@ -73,6 +76,9 @@ def load_target(target: ChatTarget):
 def adapter_off(model):
     """Answer as the base model: LoRA scale 0 makes each adapted layer its base layer exactly."""
     layers = [m for _, m in model.named_modules() if isinstance(m, LoRALinear)]
+    if not layers:  # a full fine-tune: its base weights are gone, answering "as the base" would be a lie
+        raise UserError("this model has no LoRA layers to switch off (a full fine-tune): "
+                        "load its base model to compare with it")
     scales = [m.scale for m in layers]
     for m in layers:
         m.scale = 0.0

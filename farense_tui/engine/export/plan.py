@@ -6,12 +6,13 @@ existing output) at once, before loading anything.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from farense_tui.engine import paths
 from farense_tui.engine.errors import UserError
-from farense_tui.engine.runs.checkpoints import adapter_choices
+from farense_tui.engine.runs.checkpoints import adapter_choices, is_model_folder
 from farense_tui.engine.runs.config import RunConfig
 
 ROUTES = ("fused", "gguf", "peft", "ollama")
@@ -27,7 +28,7 @@ ROUTE_HELP = {
 class ExportPlan:
     run_dir: Path
     checkpoint: str  # best | final | a step number, as the user named it
-    adapter: Path  # the adapter folder (adapters.safetensors + adapter_config.json)
+    adapter: Path  # the adapter folder (adapters.safetensors + adapter_config.json); a full fine-tune's model folder
     route: str
     out: Path  # the final folder; written under a temp name first
     base_model: str  # the run's model (local folder or Hub id)
@@ -38,6 +39,11 @@ class ExportPlan:
     def dequantize(self) -> bool:
         """Whether the base's weights are written dequantized (GGUF routes: float16 always)."""
         return self.route in ("gguf", "ollama") or (self.route == "fused" and not self.keep_quantized)
+
+    @property
+    def is_model(self) -> bool:
+        """A full fine-tune's best/final: the model itself, with no base to put it on."""
+        return is_model_folder(self.adapter)
 
     @property
     def config(self) -> RunConfig:
@@ -54,11 +60,21 @@ def adapter_folder(run_dir: Path, checkpoint: str) -> Path:
     else:
         raise UserError(f"--checkpoint {checkpoint!r}: expected best, final or a step number "
                         f"(run {run_dir.name} has: {', '.join(choices) or 'no adapter yet'})")
-    if not (folder / "adapters.safetensors").is_file():
+    if not (folder / "adapters.safetensors").is_file() and not is_model_folder(folder):
         if not choices:
             raise UserError(f"run {run_dir.name} has no adapter yet: train it first (or let it save a checkpoint)")
         raise UserError(f"run {run_dir.name} has no adapter {checkpoint!r} (available: {', '.join(choices)})")
+    if not is_model_folder(folder) and _fine_tune_type(folder) == "full":
+        raise UserError(f"run {run_dir.name} is a full fine-tune: its checkpoint {checkpoint} holds the trained blocks "
+                        "only, for resuming; use best or final (model folders), or chat with the checkpoint")
     return folder
+
+
+def _fine_tune_type(adapter: Path) -> str:
+    try:
+        return json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8")).get("fine_tune_type", "lora")
+    except (OSError, ValueError):
+        return "lora"
 
 
 def default_out(run_dir: Path, checkpoint: str, route: str) -> Path:
@@ -77,6 +93,9 @@ def plan_export(run_dir: Path, route: str, checkpoint: str = "best", out: Path |
         raise UserError(f"--keep-quantized is for --to fused; --to {route} writes {ROUTE_HELP[route].split(' (')[0]}")
     adapter = adapter_folder(run_dir, checkpoint)
     cfg = RunConfig.load(run_dir / "config.toml")
+    if route == "peft" and cfg.profile.fine_tune_type == "full":
+        raise UserError(f"--to peft writes LoRA weights; run {run_dir.name} is a full fine-tune (every weight of "
+                        "its blocks changed, there is no low-rank adapter): export --to fused or gguf instead")
     if route == "peft" and cfg.profile.fine_tune_type != "lora":
         raise UserError(f"--to peft writes LoRA weights; run {run_dir.name} trained {cfg.profile.fine_tune_type} "
                         "(its magnitudes have no place there): export --to fused or gguf instead")
