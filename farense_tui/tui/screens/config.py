@@ -27,6 +27,7 @@ from farense_tui.engine.runs.launch import BACKENDS, describe_ranks, ranks_setti
 from farense_tui.engine.runs.lineage import parent_and_model
 from farense_tui.engine.runs.plan import plan_run, start_plan
 from farense_tui.engine.runs.speed import MeasuredSpeed, measured_speed
+from farense_tui.tui.config_choices import DEMO, home_path, model_options
 from farense_tui.tui.data_summary import summary_lines
 from farense_tui.tui.long_lived import keep_long_lived
 from farense_tui.tui.messages import DataChecked, ModelProgressed, RunStarted, RunStartFailed
@@ -36,29 +37,9 @@ from farense_tui.tui.widgets.dialogs import ChoiceDialog, NamePrompt
 from farense_tui.tui.widgets.field_editor import FieldEditor
 from farense_tui.tui.widgets.from_run import FromRunField
 
-DEMO = "demo"
 CHECK_DELAY = 0.4  # s after the last change before the data is checked again
 HARDWARE_WAIT = 3.0  # s the first check waits for the hardware (and profile choice) at most
 RANKS_HINT = "1: this machine alone; N: N ranks here; a hostfile: one rank per Mac"
-
-
-def home_path(text: str) -> Path:
-    """A typed path; relative ones are relative to the farense home (where data/ and models/ are)."""
-    path = Path(text.strip() or "data").expanduser()
-    return path if path.is_absolute() else paths.home() / path
-
-
-def size_text(size: int) -> str:
-    mb = size / 1e6
-    return f"{mb / 1000:.1f} GB" if mb >= 1000 else f"{mb:.0f} MB" if mb >= 10 else f"{mb:.1f} MB"
-
-
-def model_options() -> list[tuple[str, str]]:
-    found = models.list_models()
-    options = [(f"{m.name}  ({m.quantization}, {size_text(m.size_bytes)})", m.name) for m in found]
-    if not any(m.name == models.DEMO_MODEL for m in found):
-        options.append((f"{models.DEMO_MODEL}  (demo: fetched on Start, ~93 MB)", DEMO))
-    return options
 
 
 class ConfigScreen(CockpitScreen):
