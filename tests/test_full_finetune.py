@@ -26,7 +26,7 @@ from farense_tui.engine.runs.plan import plan_run
 from farense_tui.engine.profiles.memory_estimate import GB, estimate_for
 from farense_tui.engine.profiles.profile import load_profile
 from farense_tui.engine.runs import commands
-from farense_tui.engine.runs.checkpoints import is_model_folder
+from farense_tui.engine.runs.run_folder import is_model_folder
 from tests import tiny_model
 from tests.conftest import REPO
 from tests.test_memory_estimate import long_text_data

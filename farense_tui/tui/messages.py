@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from farense_tui.engine.machine.hardware import Hardware
     from farense_tui.engine.runs.folder import RunInfo
     from farense_tui.engine.runs.speed import MeasuredSpeed
-    from farense_tui.tui.history import MetricHistory
+    from farense_tui.engine.runs.history import MetricHistory
 
 
 # ---- runs -----------------------------------------------------------------------------------

@@ -10,9 +10,9 @@ from farense_tui.engine import runs
 from farense_tui.engine.runs import folder
 from farense_tui.engine.runs.events import read_all
 from farense_tui.tui.app import create_app
-from farense_tui.tui.widgets.dialogs import ChoiceDialog, ProfilePicker
+from farense_tui.tui.dialogs.prompts import ChoiceDialog, ProfilePicker
 from farense_tui.tui.widgets.event_log import EventLog
-from farense_tui.tui.widgets.export_dialog import ExportDialog
+from farense_tui.tui.dialogs.export import ExportDialog
 from farense_tui.tui.widgets.runs_table import RunsTable
 from tests.engine_helpers import start_run, tiny_config
 from tests.tui.conftest import event_types, fabricate_run, kill_engine, training_history, wait_until

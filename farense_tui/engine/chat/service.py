@@ -23,10 +23,9 @@ from mlx_lm.tuner.lora import LoRALinear
 from mlx_lm.tuner.utils import load_adapters
 
 from farense_tui.engine.data.system_message import training_system_message
-from farense_tui.engine.runs import checkpoints as ckpt
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.models.loading import load_base
-from farense_tui.engine.runs.config import RunConfig
+from farense_tui.engine.runs.run_folder import RunFolder, is_model_folder
 
 
 @dataclass
@@ -41,25 +40,15 @@ class ChatTarget:
 
 
 def target_for_run(run_dir: Path, which: str = "best", base: bool = False) -> ChatTarget:
-    cfg = RunConfig.load(run_dir / "config.toml")
+    run = RunFolder(run_dir)
+    cfg = run.load_config()
     system = training_system_message(Path(cfg.data))
     if base:
         return ChatTarget(cfg.model, None, cfg.profile.base_precision, "base", system)
+    folder = run.adapter(which)
     precision = cfg.profile.train_precision  # a full fine-tune's checkpoints hold weights of a float base
-    if which == "last":
-        found = ckpt.latest_checkpoint(run_dir)
-        folder = found[0] if found else run_dir / "final"
-    elif which in ("best", "final"):
-        folder = run_dir / which
-    elif which.isdigit():
-        folder = run_dir / "checkpoints" / f"step-{int(which):07d}"
-    else:
-        raise UserError(f"--checkpoint {which!r}: expected best, last, final or a step number")
-    if ckpt.is_model_folder(folder):  # a full fine-tune's best/final: the model itself
+    if is_model_folder(folder):  # a full fine-tune's best/final: the model itself
         return ChatTarget(str(folder), None, precision, f"{run_dir.name}:{which}", system)
-    if not (folder / "adapters.safetensors").exists():
-        choices = ", ".join(ckpt.adapter_choices(run_dir)) or "none yet"
-        raise UserError(f"run {run_dir.name} has no adapter {which!r} (available: {choices})")
     return ChatTarget(cfg.model, folder, precision, f"{run_dir.name}:{which}", system)
 
 

@@ -20,6 +20,7 @@ from mlx_lm.utils import load
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.export.plan import ExportPlan
 from farense_tui.engine.models.local import local_folder, resolve_model
+from farense_tui.engine.runs.run_folder import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 
 PREFIX = "base_model.model."
 _LAYER = re.compile(r"model\.layers\.(\d+)\.")
@@ -85,17 +86,17 @@ def peft_config(plan: ExportPlan, lora: dict, modules: dict, n_layers: int | Non
 
 def write_peft(plan: ExportPlan, folder: Path, progress) -> str:
     """adapter_model.safetensors + adapter_config.json in `folder`; returns the check."""
-    settings = json.loads((plan.adapter / "adapter_config.json").read_text(encoding="utf-8"))
+    settings = json.loads((plan.adapter / ADAPTER_CONFIG).read_text(encoding="utf-8"))
     if settings.get("fine_tune_type", "lora") != "lora":
         raise UserError(f"{plan.adapter}: a {settings['fine_tune_type']!r} adapter has no PEFT LoRA form")
     lora = settings["lora_parameters"]
     base = _base_config(plan)
     progress("renaming and transposing the LoRA tensors to PEFT's layout")
-    adapter = mx.load(str(plan.adapter / "adapters.safetensors"))
+    adapter = mx.load(str(plan.adapter / ADAPTER_WEIGHTS))
     tensors, modules = peft_tensors(adapter, base)
     config = peft_config(plan, lora, modules, base.get("num_hidden_layers"))
     mx.save_safetensors(str(folder / "adapter_model.safetensors"), tensors, metadata={"format": "pt"})
-    (folder / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    (folder / ADAPTER_CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     progress("checking: W + (alpha/r)·B·A against mlx-lm's fused weights")
     return peft_check(plan, folder)
 
@@ -110,7 +111,7 @@ def _dense(linear) -> mx.array:
 def peft_check(plan: ExportPlan, folder: Path) -> str:
     """Rebuild every adapted weight from the PEFT files alone and compare it with mlx-lm's own
     `fuse()` of the same layer: the largest difference relative to the weight's largest entry."""
-    config = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
+    config = json.loads((folder / ADAPTER_CONFIG).read_text(encoding="utf-8"))
     tensors = mx.load(str(folder / "adapter_model.safetensors"))
     base = _base_config(plan)
     model, _ = load(resolve_model(plan.base_model), adapter_path=str(plan.adapter))

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from farense_tui.engine import paths
 from farense_tui.engine.errors import UserError
-from farense_tui.engine.runs.checkpoints import adapter_choices, is_model_folder
 from farense_tui.engine.runs.config import RunConfig
+from farense_tui.engine.runs.run_folder import ADAPTER_CONFIG, RunFolder, is_model_folder
 
 ROUTES = ("fused", "gguf", "peft", "ollama")
 ROUTE_HELP = {
@@ -47,32 +47,21 @@ class ExportPlan:
 
     @property
     def config(self) -> RunConfig:
-        return RunConfig.load(self.run_dir / "config.toml")
+        return RunFolder(self.run_dir).load_config()
 
 
-def adapter_folder(run_dir: Path, checkpoint: str) -> Path:
-    """The adapter a checkpoint name means; a clear refusal naming what the run offers."""
-    choices = adapter_choices(run_dir)
-    if checkpoint in ("best", "final"):
-        folder = run_dir / checkpoint
-    elif checkpoint.isdigit():
-        folder = run_dir / "checkpoints" / f"step-{int(checkpoint):07d}"
-    else:
-        raise UserError(f"--checkpoint {checkpoint!r}: expected best, final or a step number "
-                        f"(run {run_dir.name} has: {', '.join(choices) or 'no adapter yet'})")
-    if not (folder / "adapters.safetensors").is_file() and not is_model_folder(folder):
-        if not choices:
-            raise UserError(f"run {run_dir.name} has no adapter yet: train it first (or let it save a checkpoint)")
-        raise UserError(f"run {run_dir.name} has no adapter {checkpoint!r} (available: {', '.join(choices)})")
+def refuse_full_checkpoint(run: RunFolder, folder: Path, checkpoint: str) -> Path:
+    """`folder`, unless it is a full fine-tune's checkpoint: the trained blocks only, which mlx-lm
+    loads onto a float base alone (chat does so; an export or a server of it would not)."""
     if not is_model_folder(folder) and _fine_tune_type(folder) == "full":
-        raise UserError(f"run {run_dir.name} is a full fine-tune: its checkpoint {checkpoint} holds the trained blocks "
+        raise UserError(f"run {run.name} is a full fine-tune: its checkpoint {checkpoint} holds the trained blocks "
                         "only, for resuming; use best or final (model folders), or chat with the checkpoint")
     return folder
 
 
 def _fine_tune_type(adapter: Path) -> str:
     try:
-        return json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8")).get("fine_tune_type", "lora")
+        return json.loads((adapter / ADAPTER_CONFIG).read_text(encoding="utf-8")).get("fine_tune_type", "lora")
     except (OSError, ValueError):
         return "lora"
 
@@ -91,8 +80,9 @@ def plan_export(run_dir: Path, route: str, checkpoint: str = "best", out: Path |
         raise UserError(f"--to {route!r}: expected one of {', '.join(ROUTES)}")
     if keep_quantized and route != "fused":
         raise UserError(f"--keep-quantized is for --to fused; --to {route} writes {ROUTE_HELP[route].split(' (')[0]}")
-    adapter = adapter_folder(run_dir, checkpoint)
-    cfg = RunConfig.load(run_dir / "config.toml")
+    run = RunFolder(run_dir)
+    adapter = refuse_full_checkpoint(run, run.adapter(checkpoint, last=False), checkpoint)
+    cfg = run.load_config()
     if route == "peft" and cfg.profile.fine_tune_type == "full":
         raise UserError(f"--to peft writes LoRA weights; run {run_dir.name} is a full fine-tune (every weight of "
                         "its blocks changed, there is no low-rank adapter): export --to fused or gguf instead")

@@ -10,6 +10,7 @@ from pathlib import Path
 from farense_tui.engine.export.plan import ExportPlan
 from farense_tui.engine.runs.events import EventWriter
 from farense_tui.engine.versions import versions
+from farense_tui.engine.runs.run_folder import ADAPTER_WEIGHTS, RunFolder
 
 PROVENANCE = "provenance.json"
 
@@ -27,7 +28,7 @@ def _weight_files(plan: ExportPlan) -> list[Path]:
     """The adapter's weights; a full fine-tune's model folder: its weight files in name order."""
     if plan.is_model:
         return sorted(plan.adapter.glob("model*.safetensors"))
-    return [plan.adapter / "adapters.safetensors"]
+    return [plan.adapter / ADAPTER_WEIGHTS]
 
 
 def write_provenance(plan: ExportPlan, folder: Path, check: str) -> dict:
@@ -54,7 +55,7 @@ def write_provenance(plan: ExportPlan, folder: Path, check: str) -> dict:
 
 def record_export(plan: ExportPlan, check: str) -> dict:
     """The run's events list the export (one appended line, as the engine writes its own)."""
-    writer = EventWriter(plan.run_dir / "events.jsonl")
+    writer = EventWriter(RunFolder(plan.run_dir).events)
     try:
         return writer.emit("export", route=plan.route, checkpoint=plan.checkpoint, path=str(plan.out),
                            base_model=plan.base_model, check=check)

@@ -15,7 +15,7 @@ from pathlib import Path
 import tomli_w
 
 from farense_tui.engine.errors import UserError
-from farense_tui.engine.profiles.profile import Profile, profile_from_dict
+from farense_tui.engine.profiles.profile import RECIPE_FIELDS, Profile, profile_from_dict
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -23,10 +23,10 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
-TRAINING_FIELDS = (
-    "learning_rate", "warmup_steps", "weight_decay", "epochs", "iters", "seed",
-    "lora_rank", "lora_scale", "lora_dropout", "lora_targets", "lora_layers", "mask_prompt",
-)
+# The recipe (profile.py) a checkpoint resumes only under. These three joined the training key later,
+# each on a line of its own in training_key, so the keys and hashes of earlier runs stay as they were.
+LATER_IN_KEY = ("base_precision", "warmup_share", "fine_tune_type")
+TRAINING_FIELDS = tuple(k for k in RECIPE_FIELDS if k not in LATER_IN_KEY)
 DATA_FILES = ("train.jsonl", "valid.jsonl")
 # Settings added after runs were saved without them, and the value that gives those runs' old
 # behaviour: before warmup_share the warm-up took all of warmup_steps (a share of 1.0).

@@ -20,7 +20,7 @@ from farense_tui.engine.machine.hardware import Hardware, detect
 from farense_tui.engine.models.local import resolve_model
 from farense_tui.engine.profiles.choice import choose_profile
 from farense_tui.engine.profiles.profile import Profile, available_profiles, load_profile
-from farense_tui.engine.runs.checkpoints import is_model_folder
+from farense_tui.engine.runs.run_folder import is_model_folder
 from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.folder import create_run, new_run_id, start
 from farense_tui.engine.runs.group import Group, create_group, start_queue

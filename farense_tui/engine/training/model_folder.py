@@ -15,6 +15,7 @@ import mlx.nn as nn
 from mlx_lm.utils import hf_repo_to_path, load_config, save_config, save_model
 
 from farense_tui.engine.models.local import local_folder
+from farense_tui.engine.runs.run_folder import RunFolder, staged
 from farense_tui.engine.training.checkpoint_writer import swap_in
 
 BASE_EXTRAS = ("generation_config.json", "system_message.txt")  # beside the weights, as mlx-lm's save copies them
@@ -23,7 +24,7 @@ BASE_EXTRAS = ("generation_config.json", "system_message.txt")  # beside the wei
 def publish_model(run_dir: Path, name: str, model: nn.Module, tokenizer, base: str) -> Path:
     """Write the model as it is now to runs/<id>/<name>/ with the base's config and tokenizer."""
     source = local_folder(base) or Path(hf_repo_to_path(base))
-    tmp = run_dir / f".tmp-{name}"
+    tmp = staged(RunFolder(run_dir).published(name))
     shutil.rmtree(tmp, ignore_errors=True)
     save_model(tmp, model)
     config = load_config(source)

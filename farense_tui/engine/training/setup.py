@@ -23,6 +23,7 @@ from farense_tui.engine.models.loading import add_lora, describe_base, load_base
 from farense_tui.engine.profiles.profile import Profile
 from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.events import EventWriter
+from farense_tui.engine.runs.run_folder import ADAPTER_WEIGHTS
 from farense_tui.engine.training.batching import StepOrder
 from farense_tui.engine.training.checkpoint_writer import adapter_config
 from farense_tui.engine.training.splits import load_splits
@@ -81,7 +82,7 @@ def start_from_adapter(model: nn.Module, adapter: Path) -> None:
     loads with strict=False, so a file that fits some layers only would load silently: every
     trainable weight must be in it, with its shape."""
     try:
-        weights = mx.load(str(adapter / "adapters.safetensors"))
+        weights = mx.load(str(adapter / ADAPTER_WEIGHTS))
     except (OSError, ValueError) as exc:
         raise UserError(f"{adapter}: cannot read the parent's adapter: {exc}") from None
     own = dict(tree_flatten(model.trainable_parameters()))

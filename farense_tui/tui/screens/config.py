@@ -33,7 +33,7 @@ from farense_tui.tui.long_lived import keep_long_lived
 from farense_tui.tui.messages import DataChecked, ModelProgressed, RunStarted, RunStartFailed
 from farense_tui.tui.widgets.chrome import CockpitScreen, chrome
 from farense_tui.tui.widgets.key_bar import KeyBar
-from farense_tui.tui.widgets.dialogs import ChoiceDialog, NamePrompt
+from farense_tui.tui.dialogs.prompts import ChoiceDialog, NamePrompt
 from farense_tui.tui.widgets.field_editor import FieldEditor
 from farense_tui.tui.widgets.from_run import FromRunField
 
@@ -110,12 +110,12 @@ class ConfigScreen(CockpitScreen):
         self.query_one(FromRunField).refresh_runs()  # a run may have finished (or saved a checkpoint) since
 
     def on_mount(self) -> None:
-        self.app.after_first_frame(self.query_one(FieldEditor).build)
-        self.app.hardware_changed.subscribe(self, self.show_hardware)
-        if self.app.hardware is not None:
-            self.show_hardware(self.app.hardware)
+        self.cockpit.after_first_frame(self.query_one(FieldEditor).build)
+        self.cockpit.hardware_changed.subscribe(self, self.show_hardware)
+        if self.cockpit.hardware is not None:
+            self.show_hardware(self.cockpit.hardware)
         else:  # the check depends on the profile the hardware chooses: it waits for show_hardware
-            self.check_after(HARDWARE_WAIT if self.app.detect_hardware else CHECK_DELAY)
+            self.check_after(HARDWARE_WAIT if self.cockpit.detect_hardware else CHECK_DELAY)
 
     # ---- machine and profile ------------------------------------------------------------------
     def show_hardware(self, hardware: Hardware) -> None:
@@ -215,8 +215,8 @@ class ConfigScreen(CockpitScreen):
             report = datacheck.check_data(Path(data), tokenizer, max_seq, mask_prompt=mask, batch_size=batch)
             speed = measured_speed(str(models.local_folder(spec) or spec))
             auto = None
-            if self.app.hardware is not None:  # predicted peak for this model at the data's real length
-                auto = choose_profile(self.app.hardware, self.profiles, model_spec=spec,
+            if self.cockpit.hardware is not None:  # predicted peak for this model at the data's real length
+                auto = choose_profile(self.cockpit.hardware, self.profiles, model_spec=spec,
                                       seq_len=report.padded_length())
         except UserError as exc:
             self.post_message(DataChecked(key, None, str(exc)))
@@ -285,7 +285,7 @@ class ConfigScreen(CockpitScreen):
             problems = self.report.problem_lines(per_file=2)[:3] or ["no examples to train on"]
             self.notify("The data has problems:\n" + "\n".join(problems), severity="error", timeout=10)
             return
-        status = self.app.run_status
+        status = self.cockpit.run_status
         if status.alive and status.status not in ENDED:
             dialog = ChoiceDialog("Another run is training",
                                   f"Run {status.run_id} is still running. Two runs share the memory.",
@@ -307,7 +307,7 @@ class ConfigScreen(CockpitScreen):
         try:
             # from a run: its base (or its fused model), not the model picked above
             parent, model = parent_and_model(source, fuse, None, say) if source else (None, spec)
-            plan = plan_run(None if model == DEMO else model, data, profile, hardware=self.app.hardware, progress=say,
+            plan = plan_run(None if model == DEMO else model, data, profile, hardware=self.cockpit.hardware, progress=say,
                             ranks=self.ranks, hosts=self.hosts, backend=backend, parent=parent, fused=fuse)
             run_dir = start_plan(plan)
         except UserError as exc:
@@ -328,7 +328,7 @@ class ConfigScreen(CockpitScreen):
     @on(RunStarted)
     def follow_run(self, message: RunStarted) -> None:
         self._start_done(f"started {message.run_dir.name}")
-        self.app.attach(message.run_dir)
+        self.cockpit.attach(message.run_dir)
         self.app.switch_mode("training")
 
     @on(RunStartFailed)

@@ -17,13 +17,13 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from farense_tui.tui.compare import SMOOTHING, X_AXES, Comparison
-from farense_tui.tui.history import MetricHistory
+from farense_tui.engine.runs.overlay import SMOOTHING, X_AXES, Comparison
+from farense_tui.engine.runs.history import MetricHistory
 from farense_tui.tui.widgets.charts import LossChart, MemoryChart, MetricChart, SpeedChart
 from farense_tui.tui.widgets.compare_chart import CompareChart
 from farense_tui.tui.widgets.chrome import CockpitScreen, chrome
 from farense_tui.tui.widgets.key_bar import KeyBar
-from farense_tui.tui.widgets.run_picker import RunPicker
+from farense_tui.tui.dialogs.run_picker import RunPicker
 
 EMPTY_TEXT = "no run attached — start one on Config or attach on Training"
 VIEWS = ("all", "loss", "memory", "speed")
@@ -68,13 +68,11 @@ class MonitorScreen(CockpitScreen):
 
     @property
     def history(self) -> MetricHistory:
-        history = getattr(self.app, "history", None)
-        return history if history is not None else _NO_HISTORY
+        return self.cockpit.history
 
     @property
     def comparison(self) -> Comparison:
-        comparison = getattr(self.app, "comparison", None)
-        return comparison if comparison is not None else _NO_COMPARISON
+        return self.cockpit.comparison
 
     @property
     def charts(self) -> list[MetricChart]:
@@ -89,9 +87,8 @@ class MonitorScreen(CockpitScreen):
 
     def _refresh_compared(self) -> None:
         """Marked runs that went on training elsewhere are read again when the overlay is shown."""
-        refresh = getattr(self.app, "refresh_compared", None)
-        if self.view == "compare" and refresh is not None:
-            refresh()
+        if self.view == "compare":
+            self.cockpit.refresh_compared()
 
     def on_resize(self) -> None:
         # Downsampling and ticks depend on the charts' sizes: replot once the new layout is done.
@@ -219,7 +216,3 @@ def _num(value) -> str:
 def _gb(value: float) -> str:
     """Three significant digits: 11, 7.2, 0.44 — short enough for one line at 80 columns."""
     return f"{value:.3g}"
-
-
-_NO_HISTORY = MetricHistory()
-_NO_COMPARISON = Comparison()

@@ -15,7 +15,7 @@ import math
 from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
-from farense_tui.tui.history import MEMORY_FIELDS, MetricHistory
+from farense_tui.engine.runs.history import MEMORY_FIELDS, MetricHistory
 
 RGB = tuple[int, int, int]
 TRAIN: RGB = (80, 200, 230)

@@ -19,7 +19,7 @@ from textual.widgets import Checkbox, Select, Static
 
 from farense_tui.engine import runs
 from farense_tui.engine.errors import UserError
-from farense_tui.engine.runs.checkpoints import adapter_choices, is_model_folder
+from farense_tui.engine.runs.run_folder import RunFolder, is_model_folder
 from farense_tui.engine.runs.lineage import find_parent
 
 NONE = ""
@@ -61,7 +61,7 @@ class FromRunField(Vertical):
     @work(thread=True, exclusive=True, group="from-runs", exit_on_error=False, description="list runs to build on")
     def refresh_runs(self) -> None:
         self.post_message(self.Listed([f"{r.run_id}:{which}" for r in runs.list_runs()
-                                       for which in adapter_choices(r.path)]))
+                                       for which in RunFolder(r.path).adapter_choices()]))
 
     @on(Listed)
     def offer(self, message: Listed) -> None:

@@ -1,4 +1,5 @@
-"""Metric history of the active run: plain Python, fed with run events, read by the Monitor charts.
+"""Metric history of a run: plain Python, fed with run events, beside RunStatus (status.py) so that
+every view draws the same curves; the cockpit's Monitor charts read it.
 
 The App owns one `MetricHistory` and feeds it every batch of events it reads from the run's
 events.jsonl (schema in `farense_tui.engine.runs.events`). Charts poll `version` and replot only when it
