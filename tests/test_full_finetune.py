@@ -116,7 +116,7 @@ def test_the_memory_estimate_counts_full_weights_gradients_and_adam(tiny_model_d
     profile = load_profile("cpu").replace(fine_tune_type="full", lora_layers=1, grad_accumulation=1)
     est = estimate_for(str(tiny_model_dir), profile)
     block = sum(a * b for a, b in [(64, 64), (64, 32), (64, 32), (64, 64), (64, 128), (64, 128), (128, 64)]) + 2 * 64
-    assert est.info["trained_params"] == block and "lora_params" not in est.parts
+    assert est.info["trained_params"] == block and est.info["fine_tune_type"] == "full" and "lora_params" not in est.parts
     # float32 grads, m, v and the update's new weights, m, v
     assert est.parts["lora_grads_optimizer"] == pytest.approx(6 * block * 4 / GB)
     # a 4-bit Mac profile trains a bfloat16 copy: the weights are counted at that precision

@@ -254,7 +254,8 @@ def estimate_peak(
     }
     info = {
         "params": n_params, "precision": precision, "stored": kept, "compute_bytes": act_bytes,
-        "lora_layers": n_lora, "lora_params": lora_params, "trained_params": trained, "tokens_per_micro_batch": tokens,
+        "lora_layers": n_lora, "lora_params": lora_params, "trained_params": trained,
+        "fine_tune_type": profile.fine_tune_type, "tokens_per_micro_batch": tokens,
         "seq_len": seq, "batch_size": profile.batch_size, "grad_checkpoint": profile.grad_checkpoint,
         "layers": shape.layers, "vocab": shape.vocab,
     }
