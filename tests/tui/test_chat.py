@@ -402,7 +402,8 @@ async def test_chat_screen_serves_and_exports_the_chosen_adapter(run_dir):
         dialog.query_one("#export", Button).press()
         await wait_until(pilot, lambda: any(l.startswith(("✓", "✗")) for l in log.lines[before:]), 60,
                          "the second export")
-        assert log.lines[-1].startswith("✓ W + (alpha/r)·B·A vs fused")
+        assert log.lines[-2].startswith("✓ W + (alpha/r)·B·A vs fused")
+        assert log.lines[-1].startswith("next: PeftModel.from_pretrained(")  # how to load it, as the CLI says
         await pilot.press("escape")
         assert app.screen is screen
 

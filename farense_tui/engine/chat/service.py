@@ -3,7 +3,7 @@
 `ChatService` owns the model on one long-lived MLX thread (MLX rules: build a model in the
 thread that uses it, one thread per model) and reports through a callback, so the TUI can post
 messages from it and the CLI can print. Base-vs-adapter answers come from one loaded model by
-setting the LoRA scale to zero, so a side-by-side view costs no second copy of the weights.
+swapping each adapter layer for the layer it wraps, so a side-by-side view costs no second copy of the weights.
 """
 
 from __future__ import annotations
@@ -17,15 +17,20 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import mlx.core as mx
+from mlx.utils import tree_unflatten
 from mlx_lm import stream_generate
 from mlx_lm.sample_utils import make_sampler
-from mlx_lm.tuner.lora import LoRALinear
+from mlx_lm.tuner.dora import DoRAEmbedding, DoRALinear
+from mlx_lm.tuner.lora import LoRAEmbedding, LoRALinear, LoRASwitchLinear
 from mlx_lm.tuner.utils import load_adapters
 
 from farense_tui.engine.data.system_message import training_system_message
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.models.loading import load_base
 from farense_tui.engine.runs.run_folder import RunFolder, is_model_folder
+
+# mlx-lm's adapter layers (its tuner's LoRA and DoRA), each wrapping the base layer it adapts.
+ADAPTER_LAYERS = (LoRALinear, LoRASwitchLinear, LoRAEmbedding, DoRALinear, DoRAEmbedding)
 
 
 @dataclass
@@ -63,19 +68,23 @@ def load_target(target: ChatTarget):
 
 @contextmanager
 def adapter_off(model):
-    """Answer as the base model: LoRA scale 0 makes each adapted layer its base layer exactly."""
-    layers = [m for _, m in model.named_modules() if isinstance(m, LoRALinear)]
-    if not layers:  # a full fine-tune: its base weights are gone, answering "as the base" would be a lie
-        raise UserError("this model has no LoRA layers to switch off (a full fine-tune): "
+    """Answer as the base model: each adapter layer swapped for the base layer it wraps, then back.
+
+    A zero LoRA scale would do for LoRA, not for DoRA, whose learned magnitudes rescale the
+    output even with the low-rank part at zero."""
+    adapted = [(name, m) for name, m in model.named_modules() if isinstance(m, ADAPTER_LAYERS)]
+    if not adapted:  # a full fine-tune: its base weights are gone, answering "as the base" would be a lie
+        raise UserError("this model has no adapter layers to switch off (a full fine-tune): "
                         "load its base model to compare with it")
-    scales = [m.scale for m in layers]
-    for m in layers:
-        m.scale = 0.0
+    model.update_modules(tree_unflatten([(name, _wrapped(m)) for name, m in adapted]))
     try:
         yield
     finally:
-        for m, s in zip(layers, scales):
-            m.scale = s
+        model.update_modules(tree_unflatten(adapted))
+
+
+def _wrapped(layer):
+    return layer.embedding if isinstance(layer, (LoRAEmbedding, DoRAEmbedding)) else layer.linear
 
 
 def stream_reply(model, tokenizer, messages: list[dict], temperature: float = 0.0, top_p: float = 1.0,

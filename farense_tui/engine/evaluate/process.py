@@ -35,6 +35,7 @@ from farense_tui.engine.models.loading import load_base
 from farense_tui.engine.runs.event_types import State
 from farense_tui.engine.runs.events import EventWriter, read_all, record_crash
 from farense_tui.engine.processes import EXIT_FAILED
+from farense_tui.engine.data.preference_records import chosen_as_chat
 from farense_tui.engine.training.evaluation import validation_loss
 from farense_tui.engine.training.splits import load_split
 from farense_tui.engine.versions import versions
@@ -79,7 +80,9 @@ class Evaluation:
         sides = ("adapter", "base") if s.base else ("adapter",)
         self.events.emit("state", state=State.EVALUATING, message=f"{len(data.rows)} examples of {data.path}")
 
-        dataset = load_split(data.path, tokenizer, cfg.profile.mask_prompt, rows=data.rows)
+        # A preference split's loss is its chosen replies' (the right answers'), as chat examples.
+        rows = [chosen_as_chat(r) for r in data.rows] if data.format == "preference" else data.rows
+        dataset = load_split(data.path, tokenizer, cfg.profile.mask_prompt, rows=rows)
         loss = {}
         for done, side in enumerate(sides, start=1):
             self._check_cancel()

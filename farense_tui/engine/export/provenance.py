@@ -31,8 +31,9 @@ def _weight_files(plan: ExportPlan) -> list[Path]:
     return [plan.adapter / ADAPTER_WEIGHTS]
 
 
-def write_provenance(plan: ExportPlan, folder: Path, check: str) -> dict:
-    """provenance.json in `folder` (the staged output): run, checkpoint, base, settings, check."""
+def write_provenance(plan: ExportPlan, folder: Path, check: str, extra: dict | None = None) -> dict:
+    """provenance.json in `folder` (the staged output): run, checkpoint, base, settings, check,
+    and what the route adds (`extra`)."""
     record = {
         "route": plan.route,
         "run": plan.run_dir.name,
@@ -45,6 +46,7 @@ def write_provenance(plan: ExportPlan, folder: Path, check: str) -> dict:
         "dequantize": plan.dequantize,
         "keep_quantized": plan.keep_quantized,
         "check": check,
+        **(extra or {}),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "versions": versions("farense-tui", "mlx", "mlx-lm"),
         "files": {p.name: p.stat().st_size for p in sorted(folder.iterdir()) if p.is_file()},

@@ -26,6 +26,7 @@ PRECISIONS = ("4bit", "8bit", "bfloat16", "float16", "float32")
 BACKENDS = ("gpu", "cpu")
 LORA_TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
 FINE_TUNE_TYPES = ("lora", "dora", "full")
+OBJECTIVES = ("sft", "dpo", "orpo")
 
 
 # What each setting is to a run (the "role" in its metadata), declared here once:
@@ -73,6 +74,11 @@ class Profile:
     lora_layers: int = field(default=-1, metadata={"role": RECIPE, "min": -1, "help": "last N blocks; -1 = all"})
     grad_checkpoint: bool = field(default=False, metadata={"role": MACHINE})
     mask_prompt: bool = field(default=True, metadata={"role": RECIPE, "help": "loss on assistant tokens only"})
+    objective: str = field(default="sft", metadata={
+        "role": RECIPE, "choices": OBJECTIVES,
+        "help": "sft: next-token loss; dpo, orpo: preference pairs {prompt, chosen, rejected}"})
+    beta: float = field(default=0.1, metadata={
+        "role": RECIPE, "min": 0.0, "max": 100.0, "help": "DPO's beta; ORPO's lambda (weight of its odds-ratio term)"})
     save_every: int = field(default=200, metadata={"role": ROUTINE, "min": 1})
     eval_every: int = field(default=200, metadata={"role": ROUTINE, "min": 1})
     log_every: int = field(default=10, metadata={"role": ROUTINE, "min": 1})

@@ -23,9 +23,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
-# The recipe (profile.py) a checkpoint resumes only under. These three joined the training key later,
+# The recipe (profile.py) a checkpoint resumes only under. These joined the training key later,
 # each on a line of its own in training_key, so the keys and hashes of earlier runs stay as they were.
-LATER_IN_KEY = ("base_precision", "warmup_share", "fine_tune_type")
+LATER_IN_KEY = ("base_precision", "warmup_share", "fine_tune_type", "objective", "beta")
 TRAINING_FIELDS = tuple(k for k in RECIPE_FIELDS if k not in LATER_IN_KEY)
 DATA_FILES = ("train.jsonl", "valid.jsonl")
 # Settings added after runs were saved without them, and the value that gives those runs' old
@@ -116,6 +116,7 @@ class RunConfig:
             # only when set, so the keys (and hashes) of earlier runs stay as they were
             **({"init_adapter": self.init_adapter} if self.init_adapter else {}),
             **({"fine_tune_type": p.fine_tune_type} if p.fine_tune_type != "lora" else {}),
+            **({"objective": p.objective, "beta": p.beta} if p.objective != "sft" else {}),
         }
 
     def training_hash(self) -> str:

@@ -57,8 +57,10 @@ def build_setup(cfg: RunConfig, events: EventWriter) -> TrainingSetup:
     events.emit("note", kind="model", message=describe_base(model))
     if p.grad_checkpoint:
         grad_checkpoint(model.layers[0])  # mlx-lm's: blocks recompute activations in backward
-    train_set, valid_set, formats = load_splits(Path(cfg.data), tokenizer, p.mask_prompt)
-    lengths = [len(train_set[i][0]) for i in range(len(train_set))]
+    train_set, valid_set, formats = load_splits(Path(cfg.data), tokenizer, p.mask_prompt, p.objective)
+    # A pair's length is its longer reply's (PreferenceSet.length), a single example's its tokens.
+    length = getattr(train_set, "length", lambda i: len(train_set[i][0]))
+    lengths = [length(i) for i in range(len(train_set))]
     order = StepOrder(lengths, p.effective_batch, p.seed)
     total_steps = p.iters or p.epochs * order.steps_per_epoch
     events.emit("note", kind="schedule", message=schedule_note(p, total_steps))

@@ -30,8 +30,8 @@ from farense_tui.engine.training.controls import Command, Controls
 from farense_tui.engine.training.evaluation import validation_loss
 from farense_tui.engine.training.memory_watch import MemoryWatch
 from farense_tui.engine.training.model_folder import publish_model
-from farense_tui.engine.training.objective import SupervisedObjective
 from farense_tui.engine.training.ranks import Ranks
+from farense_tui.engine.training.reference_logprobs import build_objective
 from farense_tui.engine.training.resume import restore
 from farense_tui.engine.training.setup import build_setup
 from farense_tui.engine.training.steps import CompiledSteps
@@ -132,6 +132,8 @@ class Trainer:
         self.set_state(State.LOADING, f"loading {self.cfg.model}")
         self.setup = build_setup(self.cfg, self.events)
         self.total_steps = self.setup.total_steps
+        # Before the restore: DPO's reference log-probs are the starting model's (reference_logprobs.py).
+        self.objective = build_objective(self.cfg, self.setup, self.run_dir, self.events, self.ranks.writer)
         saved = restore(self.run_dir, self.cfg, self.setup, self.events, clean=self.ranks.writer)
         if saved is not None:
             self.step, self.best_step, self.evals_since_best = saved.step, saved.best_step, saved.evals_since_best
@@ -141,7 +143,6 @@ class Trainer:
         elif self.setup.masking_note:
             self.events.emit("note", kind="data", message=self.setup.masking_note)
         self.memory = MemoryWatch(self.p.memory_budget_gb, self.p.backend)
-        self.objective = SupervisedObjective(self.setup.model)
         if self.objective.warning and saved is None:
             self.events.emit("warning", kind="objective", message=self.objective.warning)
         self.steps = CompiledSteps(self.setup.model, self.setup.optimizer, self.ranks, self.objective)
@@ -154,7 +155,7 @@ class Trainer:
         tic = time.perf_counter()
         group = self.setup.order.group_for(self.step)
         batches = self.objective.batches(self.setup.train_set, group, self.p.batch_size, self.p.max_seq_length)
-        inputs = sum(min(len(self.setup.train_set[i][0]), self.p.max_seq_length) for i in group)
+        inputs = self.objective.input_tokens(self.setup.train_set, group, self.p.max_seq_length)
         # References, not copies (MLX arrays are immutable): what an allocation error mid-step rolls back to.
         self.before_step = (self.setup.model.trainable_parameters(), tree_map(lambda a: a, self.setup.optimizer.state))
         mine = self.ranks.share(batches)
@@ -174,6 +175,7 @@ class Trainer:
                 tokens_per_sec=round(ntoks / step_time, 1), step_time=round(step_time, 4),
                 trained_tokens=self.trained_tokens, input_tokens=inputs, **mem,
                 **({"ranks": per_rank} if per_rank else {}),  # one-rank runs' events stay as they were
+                **self.objective.metrics(self.steps.stats, self.steps.count),  # DPO/ORPO: rewards, margin, accuracy
             )
         warnings, verdict = guards.check_memory(self.memory, self.p, mem)
         for warning in warnings:
@@ -194,10 +196,10 @@ class Trainer:
     def _evaluate(self) -> None:
         """Validation loss on the valid split; a better one than before becomes the best adapter."""
         self.set_state(State.EVALUATING, f"validation at step {self.step}")
-        tic = time.perf_counter()
+        tic, metrics = time.perf_counter(), {}
         val_loss = validation_loss(
             self.setup.model, self.setup.valid_set, self.p.batch_size, self.p.max_seq_length, self.p.val_batches,
-            self.objective,
+            self.objective, metrics,
         )
         self.setup.model.train()
         is_best = self.step > 0 and val_loss < self.best_val_loss
@@ -213,7 +215,7 @@ class Trainer:
         self.events.emit(
             "eval", step=self.step, val_loss=round(val_loss, 6), is_best=is_best,
             best_val_loss=None if math.isinf(self.best_val_loss) else round(self.best_val_loss, 6),
-            eval_time=round(time.perf_counter() - tic, 3),
+            eval_time=round(time.perf_counter() - tic, 3), **metrics,
         )
         self.set_state(State.TRAINING, f"step {self.step}/{self.total_steps}")
 

@@ -17,6 +17,7 @@ from textual.widgets import Button, Input, Select, Static
 from farense_tui.engine import paths
 from farense_tui.engine.data import check as datacheck
 from farense_tui.engine.data.cost import cost_lines, data_cost
+from farense_tui.engine.data.token_view import token_views
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.machine.hardware import Hardware
 from farense_tui.engine.models import local as models
@@ -36,6 +37,7 @@ from farense_tui.tui.widgets.key_bar import KeyBar
 from farense_tui.tui.dialogs.prompts import ChoiceDialog, NamePrompt
 from farense_tui.tui.widgets.field_editor import FieldEditor
 from farense_tui.tui.widgets.from_run import FromRunField
+from farense_tui.tui.widgets.token_panel import TokenPanel
 
 CHECK_DELAY = 0.4  # s after the last change before the data is checked again
 HARDWARE_WAIT = 3.0  # s the first check waits for the hardware (and profile choice) at most
@@ -96,6 +98,7 @@ class ConfigScreen(CockpitScreen):
                     yield Select([(b, b) for b in BACKENDS], value="ring", allow_blank=False, compact=True,
                                  id="backend")
                 yield Static(RANKS_HINT, id="ranks-hint", markup=False)
+                yield TokenPanel(id="token-view")
                 yield Static("", id="activity", markup=False)
             with Vertical(id="config-fields"):
                 yield Static("Settings", classes="section")
@@ -213,6 +216,7 @@ class ConfigScreen(CockpitScreen):
         try:
             tokenizer = self.tokenizer_for(spec)
             report = datacheck.check_data(Path(data), tokenizer, max_seq, mask_prompt=mask, batch_size=batch)
+            tokens = token_views(Path(data), tokenizer, mask, max_seq, 1) if tokenizer is not None else None
             speed = measured_speed(str(models.local_folder(spec) or spec))
             auto = None
             if self.cockpit.hardware is not None:  # predicted peak for this model at the data's real length
@@ -221,7 +225,8 @@ class ConfigScreen(CockpitScreen):
         except UserError as exc:
             self.post_message(DataChecked(key, None, str(exc)))
             return
-        self.post_message(DataChecked(key, report, auto=(auto[0].name, auto[1]) if auto else None, speed=speed))
+        self.post_message(DataChecked(key, report, auto=(auto[0].name, auto[1]) if auto else None, speed=speed,
+                                      tokens=tokens))
 
     def tokenizer_for(self, spec: str):
         """The model's tokenizer when it is a local folder (cached); None counts characters instead."""
@@ -247,6 +252,7 @@ class ConfigScreen(CockpitScreen):
         summary = self.query_one("#data-summary", Static)
         summary.update(text)
         summary.set_class(bool(message.error) or not message.report.ok, "-problem")
+        self.query_one(TokenPanel).show(message.tokens)
         if message.auto:
             self.follow_auto(*message.auto)
 

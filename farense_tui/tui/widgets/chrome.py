@@ -184,7 +184,7 @@ class RunHeader(Widget):
         if status not in ENDED and status != State.DEAD:
             facts.append(f"ETA {fmt_duration(s.eta)}")
         extra = [f"best val {fmt_loss(s.best_val_loss)}" if s.best_val_loss is not None else "",
-                 f"{s.tokens_per_sec:.0f} tok/s" if s.tokens_per_sec is not None else "",
+                 f"{s.tokens_per_sec:.0f} tok/s last step" if s.tokens_per_sec is not None else "",
                  f"profile {s.profile}" if s.profile else ""]
         width = self.size.width - 2
         for fact in filter(None, extra):  # more facts when the line has room for them
