@@ -149,7 +149,7 @@ def test_chat_eval_export_and_serve_use_the_model_folder(straight, monkeypatch, 
     prompt = tokenizer.apply_chat_template([{"role": "user", "content": tiny_model.FACTS[1][0]}], add_generation_prompt=True)
     answer = generate(model, tokenizer, prompt, max_tokens=10, sampler=make_sampler(temp=0.0))
     assert generate(load_target(step)[0], tokenizer, prompt, max_tokens=10, sampler=make_sampler(temp=0.0)) == answer
-    with pytest.raises(UserError, match="no LoRA layers to switch off"):
+    with pytest.raises(UserError, match="no adapter layers to switch off"):
         with adapter_off(model):
             pass
 
