@@ -59,7 +59,8 @@ def test_a_full_run_trains_the_last_block_and_saves_a_model_folder(straight, tin
     loss = losses(run_dir)
     assert sum(loss[s] for s in (10, 11, 12)) < sum(loss[s] for s in (1, 2, 3)), loss
     notes = [e["message"] for e in events(run_dir, "note") if e["kind"] == "model"]
-    assert notes[0].startswith("base float32: no quantized layers; full fine-tuning: every weight of 1 of 2 blocks ("), notes
+    assert notes[0].startswith(
+        "base float32: no quantized layers; full fine-tuning: every weight of 1 of 2 blocks ("), notes
 
     for name in ("best", "final"):
         assert is_model_folder(run_dir / name) and (run_dir / name / "tokenizer.json").is_file()
@@ -77,8 +78,10 @@ def test_a_full_run_trains_the_last_block_and_saves_a_model_folder(straight, tin
     checkpoint = sorted((run_dir / "checkpoints").glob("step-*"))[-1]
     in_training, _ = load(str(tiny_model_dir), adapter_path=str(checkpoint))
     assert all(mx.array_equal(v, after[k]).item() for k, v in weights(in_training).items())
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": tiny_model.FACTS[0][0]}], add_generation_prompt=True)
-    answers = [generate(m, tokenizer, prompt, max_tokens=12, sampler=make_sampler(temp=0.0)) for m in (trained, in_training)]
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": tiny_model.FACTS[0][0]}],
+                                           add_generation_prompt=True)
+    answers = [generate(m, tokenizer, prompt, max_tokens=12, sampler=make_sampler(temp=0.0))
+               for m in (trained, in_training)]
     assert answers[0] == answers[1]
 
 
@@ -95,8 +98,9 @@ def test_a_stopped_full_run_resumes_bit_exactly(straight, tiny_model_dir, tiny_d
     assert losses(run_dir) == losses(reference)
     ours, theirs = (weights(load(str(r / "final"))[0]) for r in (run_dir, reference))
     assert all(mx.array_equal(ours[k], theirs[k]).item() for k in theirs)
-    optimizer = [mx.load(str(sorted((r / "checkpoints").glob("step-*"))[-1] / "optimizer.safetensors")) for r in (run_dir, reference)]
-    assert optimizer[0].keys() == optimizer[1].keys() and all(mx.array_equal(optimizer[0][k], optimizer[1][k]).item() for k in optimizer[0])
+    ours, theirs = (mx.load(str(sorted((r / "checkpoints").glob("step-*"))[-1] / "optimizer.safetensors"))
+                    for r in (run_dir, reference))
+    assert ours.keys() == theirs.keys() and all(mx.array_equal(ours[k], theirs[k]).item() for k in ours)
 
 
 def test_a_quantized_base_is_dequantized_for_full_training_and_the_run_says_so(tmp_path, tiny_data):
@@ -116,12 +120,14 @@ def test_the_memory_estimate_counts_full_weights_gradients_and_adam(tiny_model_d
     profile = load_profile("cpu").replace(fine_tune_type="full", lora_layers=1, grad_accumulation=1)
     est = estimate_for(str(tiny_model_dir), profile)
     block = sum(a * b for a, b in [(64, 64), (64, 32), (64, 32), (64, 64), (64, 128), (64, 128), (128, 64)]) + 2 * 64
-    assert est.info["trained_params"] == block and est.info["fine_tune_type"] == "full" and "lora_params" not in est.parts
+    assert est.info["trained_params"] == block and est.info["fine_tune_type"] == "full"
+    assert "lora_params" not in est.parts
     # float32 grads, m, v and the update's new weights, m, v
     assert est.parts["lora_grads_optimizer"] == pytest.approx(6 * block * 4 / GB)
     # a 4-bit Mac profile trains a bfloat16 copy: the weights are counted at that precision
     mac = estimate_for(str(tiny_model_dir), load_profile("mac-16gb").replace(fine_tune_type="full"))
-    assert mac.info["precision"] == "bfloat16" and mac.parts["base_weights"] == pytest.approx(mac.info["params"] * 2 / GB)
+    assert mac.info["precision"] == "bfloat16"
+    assert mac.parts["base_weights"] == pytest.approx(mac.info["params"] * 2 / GB)
 
 
 def test_the_full_estimate_matches_a_real_engine_run(tiny_model_dir, farense_home):
@@ -146,7 +152,8 @@ def test_chat_eval_export_and_serve_use_the_model_folder(straight, monkeypatch, 
     model, tokenizer = load_target(target)
     step = target_for_run(run_dir, "12")  # a checkpoint: the trained blocks on the base, at its float precision
     assert step.adapter == run_dir / "checkpoints" / "step-0000012" and step.precision == "float32"
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": tiny_model.FACTS[1][0]}], add_generation_prompt=True)
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": tiny_model.FACTS[1][0]}],
+                                           add_generation_prompt=True)
     answer = generate(model, tokenizer, prompt, max_tokens=10, sampler=make_sampler(temp=0.0))
     assert generate(load_target(step)[0], tokenizer, prompt, max_tokens=10, sampler=make_sampler(temp=0.0)) == answer
     with pytest.raises(UserError, match="no adapter layers to switch off"):

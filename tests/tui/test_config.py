@@ -198,8 +198,9 @@ async def test_a_stage_two_run_starts_from_a_picked_run_and_checkpoint(farense_h
         await wait_until(pilot, lambda: screen.query_one("#profile", Select).value == "mac-16gb", what="auto profile")
         screen.query_one("#data-path", Input).value = "data/tiny"
         picker = screen.query_one("#from-run", Select)
-        await wait_until(pilot, lambda: f"{parent.name}:best" in [v for _, v in picker._options], what="the runs listed")
-        assert [v for _, v in picker._options] == ["", f"{parent.name}:best", f"{parent.name}:final", f"{parent.name}:4"]
+        offered = lambda: [v for _, v in picker._options]  # noqa: E731
+        await wait_until(pilot, lambda: f"{parent.name}:best" in offered(), what="the runs listed")
+        assert offered() == ["", f"{parent.name}:best", f"{parent.name}:final", f"{parent.name}:4"]
         field, hint = screen.query_one(FromRunField), screen.query_one("#from-hint", Static)
         screen.query_one("#from-fuse").value = True
         await wait_until(pilot, lambda: hint.has_class("-invalid"), what="fuse without a run refused")

@@ -279,7 +279,7 @@ def _print_run(run_dir: Path, interrupts: list) -> int:
     print(f"{info.run_id}: {info.status} at step {info.step}/{info.total_steps}"
           + (f", best val loss {info.best_val_loss:.4f}" if info.best_val_loss is not None else ""))
     if info.status == State.FINISHED:
-        kind = "models" if config.profile.fine_tune_type == "full" else "adapters"  # a full fine-tune's are model folders
+        kind = "models" if config.profile.fine_tune_type == "full" else "adapters"  # a full fine-tune's: models
         print(f"{kind}: {run_dir / 'best'} (best), {run_dir / 'final'} (final)")
         prompt = first_prompt(Path(config.data))
         if prompt:

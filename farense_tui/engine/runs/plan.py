@@ -80,7 +80,8 @@ def plan_run(
     whole = parent is not None and not fused and is_model_folder(parent.adapter)
     if whole:  # a full fine-tune's best/final is a model already: the child trains on it, as on a fused one
         if model_spec:
-            raise UserError(f"--from {parent.name} is a full fine-tune whose model the new run trains on: leave --model out")
+            raise UserError(f"--from {parent.name} is a full fine-tune whose model the new run trains on: "
+                            "leave --model out")
         model_spec = str(parent.adapter)
     builds_on = parent is not None and not fused and not whole
     if builds_on:

@@ -278,8 +278,9 @@ class ConfigScreen(CockpitScreen):
             name, message = next(iter(self.errors.items()))
             self.notify(f"Fix {name} first: {message}", severity="error")
             return
-        if self.ranks_error or self.query_one(FromRunField).error:
-            name, error = ("ranks", self.ranks_error) if self.ranks_error else ("from", self.query_one(FromRunField).error)
+        from_error = self.query_one(FromRunField).error
+        if self.ranks_error or from_error:
+            name, error = ("ranks", self.ranks_error) if self.ranks_error else ("from", from_error)
             self.notify(f"Fix {name} first: {error}", severity="error", timeout=10)
             return
         data = home_path(self.query_one("#data-path", Input).value)
@@ -313,8 +314,8 @@ class ConfigScreen(CockpitScreen):
         try:
             # from a run: its base (or its fused model), not the model picked above
             parent, model = parent_and_model(source, fuse, None, say) if source else (None, spec)
-            plan = plan_run(None if model == DEMO else model, data, profile, hardware=self.cockpit.hardware, progress=say,
-                            ranks=self.ranks, hosts=self.hosts, backend=backend, parent=parent, fused=fuse)
+            plan = plan_run(None if model == DEMO else model, data, profile, hardware=self.cockpit.hardware,
+                            progress=say, ranks=self.ranks, hosts=self.hosts, backend=backend, parent=parent, fused=fuse)
             run_dir = start_plan(plan)
         except UserError as exc:
             self.post_message(RunStartFailed(str(exc)))
