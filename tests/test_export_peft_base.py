@@ -107,8 +107,7 @@ def test_models_convert_records_a_hub_id_the_user_gives(tmp_path, capsys):
     assert "--hub-id 'org/x y': expected a Hugging Face model id, ORG/NAME" in capsys.readouterr().err
     assert main(["models", "convert", str(tmp_path / "t.gguf"), "--hub-id", HUB]) == 0
     assert f"  Hugging Face name: {HUB} (from given when converting t.gguf)" in capsys.readouterr().out
-    source = json.loads((paths.models_dir() / "t" / "source.json").read_text())
-    assert source["hub_id"] == HUB and source["general"]["general.name"] == "Tiny Llama"
+    assert json.loads((paths.models_dir() / "t" / "source.json").read_text())["hub_id"] == HUB
 
 
 def test_reference_unpermute_agrees_with_transformers_gguf_loader():

@@ -279,8 +279,9 @@ def _print_run(run_dir: Path, interrupts: list) -> int:
     print(f"{info.run_id}: {info.status} at step {info.step}/{info.total_steps}"
           + (f", best val loss {info.best_val_loss:.4f}" if info.best_val_loss is not None else ""))
     if info.status == State.FINISHED:
+        run = RunFolder(run_dir)
         kind = "models" if config.profile.fine_tune_type == "full" else "adapters"  # a full fine-tune's: models
-        print(f"{kind}: {run_dir / 'best'} (best), {run_dir / 'final'} (final)")
+        print(f"{kind}: {run.published('best')} (best), {run.published('final')} (final)")
         prompt = first_prompt(Path(config.data))
         if prompt:
             print(f"try it: farense-tui chat --run {info.run_id} {shlex.quote(prompt)}")

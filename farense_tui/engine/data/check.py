@@ -37,15 +37,13 @@ from __future__ import annotations
 
 import json
 import os
-from functools import partial
 from pathlib import Path
-from types import SimpleNamespace
 
 from farense_tui.engine import paths
 from farense_tui.engine.models.demo import DEMO_MODEL
 from farense_tui.engine.models.local import local_folder
 from farense_tui.engine.data.masking import masks_prompt
-from farense_tui.engine.data.token_view import empty_mask_reason
+from farense_tui.engine.data.token_view import empty_mask_reason, processor
 from farense_tui.engine.data.records import char_length, check_record, detect_format, json_type, unknown_format_message
 from farense_tui.engine.data.report import (
     REQUIRED_SPLITS, SPLITS, DataReport, Problem, SplitReport,
@@ -201,14 +199,7 @@ def _warn_long_characters(report, good, max_seq_length) -> None:
 def _measure_tokens(report, good, tokenizer, max_seq_length, mask_prompt) -> None:
     if not good:
         return
-    from mlx_lm.tuner.datasets import ChatDataset, create_dataset
-
-    if report.format == "preference":  # a pair is as long as its longer side, prompt masked
-        from farense_tui.engine.data.preference_set import longer_side
-
-        process = partial(longer_side, chat=ChatDataset([], tokenizer, mask_prompt=True))
-    else:
-        process = create_dataset([r for _, r in good], tokenizer, SimpleNamespace(mask_prompt=mask_prompt)).process
+    process = processor(report.format, [r for _, r in good], tokenizer, mask_prompt)
     for number, record in good:
         try:
             tokens, offset = process(record)

@@ -8,11 +8,24 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
 from farense_tui.engine.data.masking import masks_prompt
 from farense_tui.engine.data.records import detect_format
+
+
+def processor(fmt: str | None, records: list[dict], tokenizer, mask_prompt: bool):
+    """record -> (tokens, prompt offset), as training tokenises a file of `fmt`: mlx-lm's datasets;
+    a preference pair as its longer side, prompt masked (its length is what a batch pads to)."""
+    from mlx_lm.tuner.datasets import ChatDataset, create_dataset
+
+    if fmt == "preference":
+        from farense_tui.engine.data.preference_set import longer_side
+
+        return partial(longer_side, chat=ChatDataset([], tokenizer, mask_prompt=True))
+    return create_dataset(records, tokenizer, SimpleNamespace(mask_prompt=mask_prompt)).process
 
 
 def trained_positions(n_tokens: int, offset: int, max_seq_length: int | None) -> range:
@@ -90,8 +103,6 @@ def _records(path: Path, count: int) -> list[tuple[int, dict]]:
 def token_views(path: Path, tokenizer, mask_prompt: bool, max_seq_length: int | None,
                 count: int = 3) -> list[ExampleTokens]:
     """The first `count` examples of a .jsonl file (a data folder: its train.jsonl), as trained."""
-    from mlx_lm.tuner.datasets import create_dataset
-
     path = Path(path)
     file = path / "train.jsonl" if path.is_dir() else path
     if not file.is_file():
@@ -100,14 +111,13 @@ def token_views(path: Path, tokenizer, mask_prompt: bool, max_seq_length: int | 
     if not records:
         return []
     fmt = detect_format(records[0][1])
-    config = SimpleNamespace(mask_prompt=masks_prompt(fmt, mask_prompt))
-    dataset = create_dataset([r for _, r in records], tokenizer, config)
+    process = processor(fmt, [r for _, r in records], tokenizer, masks_prompt(fmt, mask_prompt))
     views = []
     for number, record in records:
         if detect_format(record) != fmt:
             continue
         try:
-            tokens, offset = dataset.process(record)
+            tokens, offset = process(record)
         except Exception:  # a template's own refusal: `data check` names it by line
             continue
         views.append(example_tokens(tokens, offset, tokenizer, max_seq_length, file, number))

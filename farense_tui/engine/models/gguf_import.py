@@ -52,8 +52,8 @@ _LLAMA3_SPLIT = (
 
 def convert_gguf(gguf_path: Path, out_dir: Path, progress: Callable[[str], None] | None = None,
                  hub_id: str | None = None) -> Path:
-    """Write config.json, model*.safetensors, the tokenizer files and source.json (general.*
-    metadata; `hub_id` when the caller knows it) of `gguf_path` to `out_dir`;
+    """Write config.json, model*.safetensors, the tokenizer files, gguf_general.json and, when the
+    caller knows the Hub id it came from (`hub_id`), source.json of `gguf_path` to `out_dir`;
     `progress` receives a line before each stage."""
 
     gguf_path, out_dir = Path(gguf_path), Path(out_dir)
@@ -74,8 +74,8 @@ def convert_gguf(gguf_path: Path, out_dir: Path, progress: Callable[[str], None]
     save_general(meta, gguf_path, out_dir)
     say(f"writing {len(weights)} tensors ({config['num_hidden_layers']} layers) as safetensors")
     _save_weights(weights, out_dir)
-    source = gguf_source(meta, gguf_path, hub_id)
-    (out_dir / SOURCE).write_text(json.dumps(source, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if hub_id:
+        (out_dir / SOURCE).write_text(json.dumps(gguf_source(gguf_path, hub_id), indent=2) + "\n", encoding="utf-8")
     (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     return out_dir
 

