@@ -6,6 +6,7 @@ existing output) at once, before loading anything.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,14 +14,14 @@ from farense_tui.engine import paths
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.export.routes import ROUTES
 from farense_tui.engine.runs.config import RunConfig
-from farense_tui.engine.runs.run_folder import RunFolder
+from farense_tui.engine.runs.run_folder import ADAPTER_CONFIG, RunFolder, is_model_folder
 
 
 @dataclass(frozen=True)
 class ExportPlan:
     run_dir: Path
     checkpoint: str  # best | final | a step number, as the user named it
-    adapter: Path  # the adapter folder (adapters.safetensors + adapter_config.json)
+    adapter: Path  # the adapter folder (adapters.safetensors + adapter_config.json); a full fine-tune's model folder
     route: str
     out: Path  # the final folder; written under a temp name first
     base_model: str  # the run's model (local folder or Hub id)
@@ -37,8 +38,29 @@ class ExportPlan:
         )
 
     @property
+    def is_model(self) -> bool:
+        """A full fine-tune's best/final: the model itself, with no base to put it on."""
+        return is_model_folder(self.adapter)
+
+    @property
     def config(self) -> RunConfig:
         return RunFolder(self.run_dir).load_config()
+
+
+def refuse_full_checkpoint(run: RunFolder, folder: Path, checkpoint: str) -> Path:
+    """`folder`, unless it is a full fine-tune's checkpoint: the trained blocks only, which mlx-lm
+    loads onto a float base alone (chat does so; an export or a server of it would not)."""
+    if not is_model_folder(folder) and _fine_tune_type(folder) == "full":
+        raise UserError(f"run {run.name} is a full fine-tune: its checkpoint {checkpoint} holds the trained blocks "
+                        "only, for resuming; use best or final (model folders), or chat with the checkpoint")
+    return folder
+
+
+def _fine_tune_type(adapter: Path) -> str:
+    try:
+        return json.loads((adapter / ADAPTER_CONFIG).read_text(encoding="utf-8")).get("fine_tune_type", "lora")
+    except (OSError, ValueError):
+        return "lora"
 
 
 def default_out(run_dir: Path, checkpoint: str, route: str) -> Path:
@@ -65,8 +87,11 @@ def plan_export(
             f"--to {route} writes {ROUTES[route].help.split(' (')[0]}"
         )
     run = RunFolder(run_dir)
-    adapter = run.adapter(checkpoint, last=False)
+    adapter = refuse_full_checkpoint(run, run.adapter(checkpoint, last=False), checkpoint)
     cfg = run.load_config()
+    if route == "peft" and cfg.profile.fine_tune_type == "full":
+        raise UserError(f"--to peft writes LoRA weights; run {run_dir.name} is a full fine-tune (every weight of "
+                        "its blocks changed, there is no low-rank adapter): export --to fused or gguf instead")
     if route == "peft" and cfg.profile.fine_tune_type != "lora":
         raise UserError(
             f"--to peft writes LoRA weights; run {run_dir.name} "
