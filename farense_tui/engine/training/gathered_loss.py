@@ -41,7 +41,8 @@ def target_positions(lengths: np.ndarray, width: int, chunk: int) -> mx.array:
     return mx.array(padded)
 
 
-def gathered_token_loss(model: nn.Module, head: Head, chunk: int, batch: mx.array, positions: mx.array):
+def gathered_token_loss(model: nn.Module, head: Head, chunk: int, batch: mx.array, positions: mx.array,
+                        checkpoint: bool = True):
     """(sum of cross-entropy over the target positions, their count), as summed_token_loss."""
     inputs, targets = batch[:, :-1], batch[:, 1:]
     hidden = model.model(inputs)
@@ -54,7 +55,7 @@ def gathered_token_loss(model: nn.Module, head: Head, chunk: int, batch: mx.arra
         ce = nn.losses.cross_entropy(head.apply(h), mx.stop_gradient(t))
         return (ce * mx.stop_gradient(v)).astype(mx.float32).sum()
 
-    checkpointed = nn.utils.checkpoint(head.module, chunk_loss)
+    checkpointed = nn.utils.checkpoint(head.module, chunk_loss) if checkpoint else chunk_loss
     total = mx.array(0.0)
     for start in range(0, positions.shape[0], chunk):
         part = slice(start, start + chunk)
