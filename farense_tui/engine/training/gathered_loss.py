@@ -59,5 +59,9 @@ def gathered_token_loss(model: nn.Module, head: Head, chunk: int, batch: mx.arra
     total = mx.array(0.0)
     for start in range(0, positions.shape[0], chunk):
         part = slice(start, start + chunk)
-        total = total + checkpointed(states[part], wanted[part], valid[part])
+        # `+ 0 × total` (the same values) makes each chunk wait for the one before it, forward and
+        # backward: without it MLX evaluated the independent chunks side by side and held all their
+        # logits at once (BENCHMARKS: "one chunk after another").
+        h = states[part] + (total * 0).astype(states.dtype) if start else states[part]
+        total = total + checkpointed(h, wanted[part], valid[part])
     return total, valid.sum()
