@@ -1,7 +1,8 @@
 """Benchmark: what `serve`'s adapter check adds to a server start, and the whole start.
 
 Builds a LoRA adapter on MODEL (8 layers, rank 8, B random with a fixed seed: a trained one costs the
-same), then measures (1) `openai_server.adapter_check` in process on the loaded model, (2) the time
+same), then measures (1) `openai_server.adapter_check` in process on the loaded model, and the
+two-pass check it replaced, (2) the time
 from starting the server process until it lists its model (load + check + listen).
 
   flock /tmp/farense-bench.lock python bench/serve_check.py [--model models/smollm2-135m-instruct]
@@ -27,6 +28,8 @@ from mlx_lm.utils import load  # noqa: E402
 
 from farense_tui.engine.chat.openai_server import adapter_check  # noqa: E402
 from farense_tui.engine.chat.server import AdapterServer, free_port  # noqa: E402
+from farense_tui.engine.chat.service import adapter_off  # noqa: E402
+from farense_tui.engine.export.compare import probe, prompt_tokens  # noqa: E402
 from farense_tui.engine.export.samples import check_messages  # noqa: E402
 
 
@@ -43,6 +46,16 @@ def write_adapter(model_dir: str, folder: Path) -> None:
         {"fine_tune_type": "lora", "num_layers": 8, "lora_parameters": lora}))
 
 
+def two_pass_check(provider, messages: list[dict]) -> float:
+    """The check as it was until the logits-only one, timed beside it: probe() runs the prompt for the
+    logits, then again to generate one token, with and without the adapter."""
+    tokens = prompt_tokens(provider.tokenizer, messages)
+    adapted = probe(provider.model, provider.tokenizer, tokens, max_tokens=1)
+    with adapter_off(provider.model):
+        base = probe(provider.model, provider.tokenizer, tokens, max_tokens=1)
+    return float(mx.abs(adapted.logits - base.logits).max().item())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default=str(REPO / "models" / "smollm2-135m-instruct"))
@@ -57,6 +70,9 @@ def main() -> None:
         t = time.perf_counter()
         delta = adapter_check(provider, messages)
         check_s = time.perf_counter() - t
+        t = time.perf_counter()
+        two_pass_delta = two_pass_check(provider, messages)
+        two_pass_s = time.perf_counter() - t
         server = AdapterServer(model=args.model, adapter=folder, port=free_port(), log=folder / "serve.log",
                                name="bench:adapter", check_messages=messages)
         t = time.perf_counter()
@@ -64,7 +80,8 @@ def main() -> None:
         start_s = time.perf_counter() - t
         server.stop()
         print(f"adapter check in process: {check_s:.4f} s (max |Δlogit| {delta:.4g}, "
-              f"{len(messages)} messages); server start until it lists its model: {start_s:.3f} s")
+              f"{len(messages)} messages); the two-pass check it replaced: {two_pass_s:.4f} s "
+              f"(max |Δlogit| {two_pass_delta:.4g}); server start until it lists its model: {start_s:.3f} s")
         print(server.adapter_check())
 
 

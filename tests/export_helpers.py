@@ -26,8 +26,10 @@ def run_with_adapter(model_dir: Path, data_dir: Path, seed: int = 1, **changes) 
     model, _ = load_base(str(model_dir), "float32")
     num_layers, params = add_lora(model, cfg.profile)
     mx.random.seed(seed)
-    weights = {k: 0.05 * mx.random.normal(v.shape) for k, v in tree_flatten(model.trainable_parameters())}
-    save_adapter(run_dir / "best", weights, adapter_config(cfg.model, num_layers, params))
+    # DoRA's magnitudes (".m") start at the weight norms; a trained one moves a few percent from them.
+    weights = {k: v * (1 + 0.05 * mx.random.normal(v.shape)) if k.endswith(".m") else 0.05 * mx.random.normal(v.shape)
+               for k, v in tree_flatten(model.trainable_parameters())}
+    save_adapter(run_dir / "best", weights, adapter_config(cfg.model, num_layers, params, cfg.profile.fine_tune_type))
     return run_dir
 
 

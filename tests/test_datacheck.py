@@ -244,7 +244,10 @@ def test_token_lengths_and_truncation_with_tokenizer(tmp_path, tiny_tokenizer):
     # with mask_prompt, an example whose prompt alone reaches max_seq_length trains on nothing
     masked = check_data(folder, tiny_tokenizer, max_seq_length=8, mask_prompt=True)
     assert masked.splits["train"].token_lengths == [6, 9, 16]
-    assert masked.splits["train"].prompt_only == 1  # the third: prompt is 4 + 8 + 1 = 13 tokens
+    assert masked.splits["train"].empty_mask == 1  # the third: prompt is 4 + 8 + 1 = 13 tokens
+    assert masked.splits["train"].answer_cut == 1  # the second: 9 tokens, its last one cut
+    (empty,) = masked.problems
+    assert empty.line == 3 and "the prompt alone is 13 tokens, so max_seq_length 8" in empty.message
 
     comp = make_folder(tmp_path / "c", [{"prompt": "a b", "completion": "c"}], [{"text": "a b"}])
     r = check_data(comp, tiny_tokenizer)

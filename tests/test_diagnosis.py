@@ -6,7 +6,7 @@ import json
 import signal
 
 from farense_tui.engine.runs.diagnosis import CRASHED, KILLED, OUT_OF_MEMORY, EngineStart, diagnose
-from farense_tui.engine.runs.exit_codes import EXIT_OVER_BUDGET, EXIT_RANK_LOST
+from farense_tui.engine.processes import EXIT_OVER_BUDGET, EXIT_RANK_LOST
 from farense_tui.engine.runs.rank_watch import FATE
 
 CALM_STEP = {"type": "step", "step": 3, "mem_peak_gb": 0.81, "sys_used_gb": 6.0, "sys_available_gb": 18.0,

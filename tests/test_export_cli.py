@@ -15,7 +15,8 @@ def test_export_prints_the_check_and_refuses_to_overwrite(tiny_model_dir, tiny_d
     out = capsys.readouterr().out
     folder = run_dir / "exports" / "best-peft"
     assert f"as peft → {folder}" in out
-    assert "check: W + (alpha/r)·B·A vs fused: 10 modules" in out
+    assert "check: W + (alpha/r)·B·A vs fused, Hugging Face layout: 10 modules" in out
+    assert f'next: PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained("{tiny_model_dir}"), "{folder}")' in out
     assert f"provenance: {folder / 'provenance.json'}" in out
 
     assert main(["export", run_dir.name, "--to", "peft"]) == 2

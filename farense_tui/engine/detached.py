@@ -16,6 +16,7 @@ from pathlib import Path
 from farense_tui.engine import paths
 from farense_tui.engine.files import write_pid
 from farense_tui.engine.machine.blas import with_fast_blas
+from farense_tui.engine.processes import HOME_ENV
 
 
 def start_detached(module: str, folder: Path, log_name: str, pid_name: str, *, append: bool = True) -> subprocess.Popen:
@@ -23,7 +24,7 @@ def start_detached(module: str, folder: Path, log_name: str, pid_name: str, *, a
     proc = subprocess.Popen(
         [sys.executable, "-m", module, str(folder)],
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True, env=with_fast_blas({**os.environ, "FARENSE_HOME": str(paths.home())}),
+        start_new_session=True, env=with_fast_blas({**os.environ, HOME_ENV: str(paths.home())}),
     )
     log.close()
     write_pid(folder / pid_name, proc.pid)

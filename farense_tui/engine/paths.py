@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from farense_tui.engine.processes import HOME_ENV
+
 _CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 def home() -> Path:
     """FARENSE_HOME if set, else the current folder if it is a farense-tui home, else the checkout."""
-    env = os.environ.get("FARENSE_HOME")
+    env = os.environ.get(HOME_ENV)
     if env:
         return Path(env).expanduser().resolve()
     cwd = Path.cwd()

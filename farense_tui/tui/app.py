@@ -1,15 +1,16 @@
-"""The cockpit App: four screens as modes, the active run, and the services that outlive a screen.
+"""The cockpit App: five screens as modes (modes.py), the active run, and the services that
+outlive a screen.
 
-The App owns the state every screen shows — the active run's `RunStatus`, its `MetricHistory`
-and the detected hardware — and fans it out through Signals, because a screen of an inactive
-mode cannot be queried. It also owns three services, declared in `__init__`: the watcher that
-follows the active run in a thread worker (run_watcher.py), the run commands (run_control.py)
-and the chat model (chat_session.py); keys and palette commands delegate to them.
+The App owns the state every screen shows — the active run's `RunStatus`, its `MetricHistory`,
+the runs compared on the Monitor and the detected hardware — and fans it out through Signals,
+because a screen of an inactive mode cannot be queried; screens read it through the typed
+`CockpitApp` (cockpit.py). It also owns four services (services/), declared in `__init__`: the
+watcher that follows the active run in a thread worker, the run commands, the chat model and
+the adapter server; keys and palette commands delegate to them.
 """
 
 from __future__ import annotations
 
-import importlib
 from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable
@@ -26,35 +27,25 @@ from farense_tui.engine import runs
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.machine import hardware as hw
 from farense_tui.engine.runs import commands
-from farense_tui.engine.runs.config import RunConfig
+from farense_tui.engine.runs.run_folder import RunFolder
 from farense_tui.engine.runs.cost import price_from_env
 from farense_tui.engine.runs.launch import describe_ranks
 from farense_tui.engine.runs.status import ENDED, RunStatus, describe_recovery
-from farense_tui.tui.chat_session import ChatSession
-from farense_tui.tui.compare import Comparison, events_size, load_history
-from farense_tui.tui.history import MetricHistory
+from farense_tui.tui.services.chat_session import ChatSession
+from farense_tui.engine.runs.overlay import Comparison, events_size, load_history
+from farense_tui.engine.runs.history import MetricHistory
 from farense_tui.tui.long_lived import keep_long_lived
 from farense_tui.tui.messages import (
     CompareRunLoaded, GroupRunStarted, HardwareDetected, RunEventsArrived, RunLivenessChanged, RunsListed,
 )
 from farense_tui.tui.palette import cockpit_commands
-from farense_tui.tui.run_control import RunControl
-from farense_tui.tui.run_watcher import RunWatcher
-from farense_tui.tui.serve_session import ServeSession
-from farense_tui.tui.screens.config import ConfigScreen
-from farense_tui.tui.widgets.chrome import MODES as MODE_LABELS
-from farense_tui.tui.widgets.dialogs import quit_dialog
+from farense_tui.tui.services.run_control import RunControl
+from farense_tui.tui.services.run_watcher import RunWatcher
+from farense_tui.tui.services.serve_session import ServeSession
+from farense_tui.tui import modes
+from farense_tui.tui.dialogs.prompts import quit_dialog
 
 GB = 1024**3
-
-
-def on_first_visit(module: str, screen: str) -> Callable[[], Screen]:
-    """A mode's screen, its module imported when the mode is first shown: the cockpit opens on
-    Config, and importing the others (plotext, the chat and eval engines) was ~0.1 s of CPU
-    before the first frame."""
-    def make() -> Screen:
-        return getattr(importlib.import_module(f"farense_tui.tui.screens.{module}"), screen)()
-    return make
 
 
 class FarenseApp(App[int]):
@@ -62,17 +53,15 @@ class FarenseApp(App[int]):
 
     TITLE = "farense-tui"
     CSS_PATH = "app.tcss"
-    MODES = {"config": ConfigScreen, "training": on_first_visit("training", "TrainingScreen"),
-             "monitor": on_first_visit("monitor", "MonitorScreen"), "chat": on_first_visit("chat", "ChatScreen"),
-             "evaluate": on_first_visit("evaluate", "EvaluateScreen")}
+    MODES = modes.screen_factories()
     DEFAULT_MODE = "config"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     BINDINGS = [
-        *(Binding(str(n), f"switch_mode('{mode}')", label, show=False)
-          for n, (mode, label) in enumerate(MODE_LABELS, 1)),
+        *(Binding(str(n), f"switch_mode('{mode.name}')", mode.label, show=False)
+          for n, mode in enumerate(modes.MODES, 1)),
         # F1–F4 work even while typing in a text box, where 1–4 are text; F5 stays "refresh the list".
-        *(Binding(f"f{n}", f"switch_mode('{mode}')", label, show=False, priority=True)
-          for n, (mode, label) in enumerate(MODE_LABELS[:4], 1)),
+        *(Binding(f"f{n}", f"switch_mode('{mode.name}')", mode.label, show=False, priority=True)
+          for n, mode in enumerate(modes.MODES[:4], 1)),
         Binding("escape", "leave_input", "Leave the text box", show=False),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
@@ -192,7 +181,7 @@ class FarenseApp(App[int]):
     def attach(self, run_dir: Path) -> None:
         """Make `run_dir` the active run and follow its events from the start of the file."""
         try:
-            cfg = RunConfig.load(run_dir / "config.toml")
+            cfg = RunFolder(run_dir).load_config()
             model, profile, budget = cfg.model, cfg.profile.name, cfg.profile.memory_budget_gb
             placement = describe_ranks(cfg.ranks, cfg.hosts, cfg.backend)
             log_every, iters, parent = cfg.profile.log_every, cfg.profile.iters, cfg.parent

@@ -16,10 +16,11 @@ if TYPE_CHECKING:
     from farense_tui.engine.chat.service import ChatTarget
     from farense_tui.engine.chat.targets import TargetChoice
     from farense_tui.engine.data.report import DataReport
+    from farense_tui.engine.data.token_view import ExampleTokens
     from farense_tui.engine.machine.hardware import Hardware
     from farense_tui.engine.runs.folder import RunInfo
     from farense_tui.engine.runs.speed import MeasuredSpeed
-    from farense_tui.tui.history import MetricHistory
+    from farense_tui.engine.runs.history import MetricHistory
 
 
 # ---- runs -----------------------------------------------------------------------------------
@@ -98,6 +99,8 @@ class DataChecked(Message):
     """(profile, reason) chosen for this model and data's length, if predictable."""
     speed: MeasuredSpeed | None = None
     """This machine's measured training speed for the model (from its earlier runs), if any."""
+    tokens: list[ExampleTokens] | None = None
+    """The first train example as trained (data/token_view.py); None without a tokenizer."""
 
 
 @dataclass

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Iterable
 from textual.app import SystemCommand
 from textual.screen import Screen
 
-from farense_tui.tui.widgets.chrome import MODES
+from farense_tui.tui.modes import MODES
 
 if TYPE_CHECKING:
     from farense_tui.tui.app import FarenseApp
@@ -18,9 +18,9 @@ RUN_ACTIONS = {"toggle_pause", "stop_run", "save_run", "switch_profile", "quit"}
 
 
 def cockpit_commands(app: FarenseApp, screen: Screen) -> Iterable[SystemCommand]:
-    for number, (mode, label) in enumerate(MODES, 1):
-        yield SystemCommand(f"Go to {label}", f"Show the {label} screen (key {number})",
-                            partial(app.switch_mode, mode))
+    for number, mode in enumerate(MODES, 1):
+        yield SystemCommand(f"Go to {mode.label}", f"Show the {mode.label} screen (key {number})",
+                            partial(app.switch_mode, mode.name))
     yield SystemCommand("Pause or continue the run", "Pause the active run, or continue it (p on Training)",
                         app.action_toggle_pause)
     yield SystemCommand("Stop and save the run", "Checkpoint the active run and stop it (s on Training)",

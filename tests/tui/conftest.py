@@ -48,6 +48,14 @@ async def wait_until(pilot, predicate, timeout: float = 60.0, what: str = "condi
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+async def click_laid_out(pilot, selector: str) -> None:
+    """Click a widget of the current screen once it has a region: a click on a dialog before its
+    first layout lands at 0,0 and misses (seen under load)."""
+    await wait_until(pilot, lambda: pilot.app.screen.query_one(selector).region.width > 0,
+                     what=f"{selector} laid out")
+    await pilot.click(selector)
+
+
 def event_types(run_dir: Path, type_: str = "state") -> list[str]:
     out = []
     for line in (run_dir / "events.jsonl").read_text().splitlines():

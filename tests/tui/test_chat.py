@@ -14,19 +14,20 @@ from textual.app import App
 from textual.widgets import Checkbox, Input, Select
 
 from farense_tui.engine.chat.targets import TargetChoice, opening_choice
-from farense_tui.tui.chat_session import ChatSession
+from farense_tui.tui.services.chat_session import ChatSession
 from farense_tui.tui.chat_text import literal_text
 from farense_tui.tui.messages import ReplyFinished, TokenGenerated
 from farense_tui.tui.screens.chat import ChatScreen
-from farense_tui.tui.serve_session import ServeSession
+from farense_tui.tui.services.serve_session import ServeSession
 from farense_tui.tui.widgets.chat_message import ChatMessage, SideBySide
 from tests import tiny_model
 from tests.engine_helpers import start_run, tiny_config, wait_done
+from tests.tui.host import CockpitHost
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-class Host(App):
+class Host(CockpitHost):
     """Stands in for the app shell: owns the chat model and the adapter server as FarenseApp does,
     and shows one ChatScreen."""
 
@@ -370,7 +371,7 @@ async def test_chat_screen_serves_and_exports_the_chosen_adapter(run_dir):
     and its check; a second one is refused (the folder exists) until "replace" is ticked."""
     from textual.widgets import Button, Log, Static
 
-    from farense_tui.tui.widgets.export_dialog import ExportDialog
+    from farense_tui.tui.dialogs.export import ExportDialog
 
     app = Host()
     async with app.run_test(size=(100, 30)) as pilot:
@@ -401,7 +402,8 @@ async def test_chat_screen_serves_and_exports_the_chosen_adapter(run_dir):
         dialog.query_one("#export", Button).press()
         await wait_until(pilot, lambda: any(l.startswith(("✓", "✗")) for l in log.lines[before:]), 60,
                          "the second export")
-        assert log.lines[-1].startswith("✓ W + (alpha/r)·B·A vs fused")
+        assert log.lines[-2].startswith("✓ W + (alpha/r)·B·A vs fused")
+        assert log.lines[-1].startswith("next: PeftModel.from_pretrained(")  # how to load it, as the CLI says
         await pilot.press("escape")
         assert app.screen is screen
 

@@ -8,14 +8,14 @@ import math
 from pathlib import Path
 
 import pytest
-from textual.app import App
 
 from farense_tui.tui.app import create_app
-from farense_tui.tui.compare import Comparison, ema, load_history, on_axis
-from farense_tui.tui.history import MetricHistory
+from farense_tui.engine.runs.overlay import Comparison, ema, load_history, on_axis
+from farense_tui.engine.runs.history import MetricHistory
 from farense_tui.tui.screens.monitor import MonitorScreen
 from farense_tui.tui.widgets.compare_chart import CompareChart, log_ticks, short_labels
 from tests.tui.conftest import T0, fabricate_run, step_event, training_history, wait_until
+from tests.tui.host import CockpitHost
 
 
 def test_ema_is_debiased_by_hand():
@@ -129,7 +129,7 @@ def synthetic_run(run_id: str, steps: int, floor: float, rate: float, t0: float)
     return history
 
 
-class CompareHost(App):
+class CompareHost(CockpitHost):
     """Stands in for the app shell: the active run's history and one other run marked and loaded."""
 
     def __init__(self):
@@ -178,7 +178,7 @@ async def test_pick_runs_on_the_monitor_shares_the_marks_with_training():
     the cursor row."""
     from textual.widgets import SelectionList
 
-    from farense_tui.tui.widgets.run_picker import RunPicker
+    from farense_tui.tui.dialogs.run_picker import RunPicker
     from farense_tui.tui.widgets.runs_table import RunsTable
 
     finished = training_history(total=12, upto=12, recovery_at=None) + [

@@ -6,7 +6,7 @@ from textual.widgets import Input, Select, Static
 
 from farense_tui.engine.profiles.profile import load_profile
 from farense_tui.tui.app import create_app
-from farense_tui.tui.widgets.dialogs import NamePrompt
+from farense_tui.tui.dialogs.prompts import NamePrompt
 from tests import tiny_model
 from tests.tui.conftest import wait_until
 

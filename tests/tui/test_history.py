@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from farense_tui.tui.history import MetricHistory, Series, downsample
+from farense_tui.engine.runs.history import MetricHistory, Series, downsample
 
 
 def step(n: int, loss: float = 1.0, t: float | None = None, **fields) -> dict:

@@ -9,10 +9,11 @@ from textual.app import App
 from textual.screen import Screen
 
 from farense_tui.engine.runs.events import read_all
-from farense_tui.tui.history import MetricHistory
+from farense_tui.engine.runs.history import MetricHistory
 from farense_tui.tui.screens.monitor import EMPTY_TEXT, MonitorScreen
 from farense_tui.tui.widgets.charts import LossChart, MemoryChart, SpeedChart, nice_ticks, tick_label
 from tests.engine_helpers import losses, start_run, tiny_config, wait_done
+from tests.tui.host import CockpitHost
 
 RUN = Path("/runs/20250101-120000-mistral-7b-4bit")
 
@@ -53,7 +54,7 @@ def synthetic_history(**kwargs) -> MetricHistory:
     return history
 
 
-class Host(App):
+class Host(CockpitHost):
     """Stands in for the app shell: owns `history` and shows the Monitor."""
 
     TITLE = "farense-tui"

@@ -10,12 +10,14 @@ from farense_tui.engine import runs
 from farense_tui.engine.runs import folder
 from farense_tui.engine.runs.events import read_all
 from farense_tui.tui.app import create_app
-from farense_tui.tui.widgets.dialogs import ChoiceDialog, ProfilePicker
+from farense_tui.tui.dialogs.prompts import ChoiceDialog, ProfilePicker
 from farense_tui.tui.widgets.event_log import EventLog
-from farense_tui.tui.widgets.export_dialog import ExportDialog
+from farense_tui.tui.dialogs.export import ExportDialog
 from farense_tui.tui.widgets.runs_table import RunsTable
 from tests.engine_helpers import start_run, tiny_config
-from tests.tui.conftest import event_types, fabricate_run, kill_engine, training_history, wait_until
+from tests.tui.conftest import (
+    click_laid_out, event_types, fabricate_run, kill_engine, training_history, wait_until,
+)
 
 TINY_FIELDS = {"batch_size": "2", "grad_accumulation": "2", "iters": "8", "save_every": "4", "eval_every": "4",
                "warmup_steps": "2", "lora_layers": "-1", "learning_rate": "0.01", "max_seq_length": "256"}
@@ -96,7 +98,7 @@ async def test_a_dead_run_is_offered_resume_and_resumes(tiny_model_dir, tiny_dat
         assert app.run_status.status == "dead"
         assert "gone" in str(app.screen.query_one(".body").render())
         assert {b.id for b in app.screen.query(Button)} == {"smaller", "as-is", "leave"}
-        await pilot.click("#as-is")
+        await click_laid_out(pilot, "#as-is")
         await wait_until(pilot, lambda: app.run_status.status == "finished", timeout=120, what="resumed run to finish")
     assert runs.info(run_dir).step == 150
 
@@ -117,7 +119,7 @@ async def test_quitting_with_a_live_run_asks_first(monkeypatch):
         assert app.is_running
         await pilot.press("q")
         await wait_until(pilot, lambda: isinstance(app.screen, ChoiceDialog), what="the quit dialog again")
-        await pilot.click("#stop")
+        await click_laid_out(pilot, "#stop")
     assert app.return_code == 0 and "stopping" in app.farewell
     assert [c["cmd"] for c in read_all(run_dir / "commands.jsonl")] == ["stop"]
 

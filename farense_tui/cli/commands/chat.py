@@ -31,6 +31,7 @@ def _target(args):
     from farense_tui.engine.chat.service import ChatTarget, target_for_run
     from farense_tui.engine.machine.hardware import detect
     from farense_tui.engine.models.local import resolve_model
+    from farense_tui.engine.runs.run_folder import PUBLISHED, RunFolder
 
     if args.model:
         from farense_tui.engine.data.system_message import model_system_message
@@ -41,7 +42,7 @@ def _target(args):
     if args.run:
         run_dir = runs.find_run(args.run)
     else:
-        done = [r for r in runs.list_runs() if (r.path / "final").exists() or (r.path / "best").exists()]
+        done = [r for r in runs.list_runs() if any(RunFolder(r.path).published(n).exists() for n in PUBLISHED)]
         if not done:
             raise UserError("no run with an adapter yet: train one, or pass --model for a base model")
         run_dir = done[0].path

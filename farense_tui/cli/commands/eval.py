@@ -77,7 +77,7 @@ def _evaluate_group(group, args, seeds: list[int]) -> int:
     from farense_tui.engine.evaluate.job import EvalJob
     from farense_tui.engine.evaluate.report import format_group
     from farense_tui.engine.evaluate.spread import group_result, save
-    from farense_tui.engine.runs.config import RunConfig
+    from farense_tui.engine.runs.run_folder import RunFolder
 
     evaluated, skipped = [], []
     for run_dir in group.run_dirs:
@@ -94,7 +94,7 @@ def _evaluate_group(group, args, seeds: list[int]) -> int:
             return 1
         if not args.json:
             _print_result(result, as_json=False)
-        seed = RunConfig.load(run_dir / "config.toml").profile.seed
+        seed = RunFolder(run_dir).load_config().profile.seed
         evaluated.append((run_dir.name, seed, EvalJob(run_dir, settings.name).result_path, result))
     if not evaluated:
         raise UserError(f"group {group.name}: no run could be evaluated: " + "; ".join(skipped))
@@ -117,12 +117,12 @@ def _seeds(text: str) -> list[int]:
 def _targets(names: list[str]):
     """Each name as a group (train --seeds) or a run folder."""
     from farense_tui.engine import runs
-    from farense_tui.engine.runs.checkpoints import adapter_choices
+    from farense_tui.engine.runs.run_folder import RunFolder
     from farense_tui.engine.runs.group import find_group
 
     if names:
         return [find_group(n) or runs.find_run(n) for n in names]
-    done = [r.path for r in runs.list_runs() if adapter_choices(r.path)]
+    done = [r.path for r in runs.list_runs() if RunFolder(r.path).adapter_choices()]
     if not done:
         raise UserError("no run with an adapter yet: train one first")
     return done[:1]

@@ -16,6 +16,9 @@ def register(sub) -> None:
     )
     convert.add_argument("file", metavar="FILE.gguf", help="the GGUF file")
     convert.add_argument("--name", help="folder name under models/ (default: from the file name)")
+    convert.add_argument("--hub-id", metavar="ORG/NAME",
+                         help="the Hugging Face model the GGUF was made from, for exports that name their base "
+                              "(PEFT); default: the GGUF's general.source.repo_url or the like, if it has one")
     convert.set_defaults(func=run_convert)
 
 
@@ -61,10 +64,14 @@ def run_fetch_demo(args) -> int:
 def run_convert(args) -> int:
     from farense_tui.engine.models.gguf_install import import_gguf
     from farense_tui.engine.models.local import model_info
+    from farense_tui.engine.models.source import hub_name
 
-    path = import_gguf(args.file, args.name, progress=lambda line: print(f"  {line}", flush=True))
+    path = import_gguf(args.file, args.name, progress=lambda line: print(f"  {line}", flush=True),
+                       hub_id=args.hub_id)
     info = model_info(path)
     print(f"Model ready: {path}")
+    name, source = hub_name(str(path), path)
+    print(f"  Hugging Face name: {name} (from {source})")
     print(f"  {info.model_type}, {info.quantization}, {human_count(info.params)} parameters, "
           f"{human_size(info.size_bytes)}")
     print(f"Train on it with: farense-tui train --model {path.name}  (or choose it on Config)")

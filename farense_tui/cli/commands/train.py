@@ -215,22 +215,23 @@ def follow_group(group) -> int:
 
 
 def _seed(run_dir: Path) -> int:
-    from farense_tui.engine.runs.config import RunConfig
+    from farense_tui.engine.runs.run_folder import RunFolder
 
-    return RunConfig.load(run_dir / "config.toml").profile.seed
+    return RunFolder(run_dir).load_config().profile.seed
 
 
 def _set_ranks(run_dir: Path, args) -> None:
     """Resume on other ranks or hosts: a step's examples do not depend on them (see ranks.py)."""
-    from farense_tui.engine.runs.config import RunConfig
     from farense_tui.engine.runs.launch import check_hosts
+    from farense_tui.engine.runs.run_folder import RunFolder
 
     if args.hosts:
         check_hosts(args.hosts, args.backend)
-    cfg = RunConfig.load(run_dir / "config.toml")
+    run = RunFolder(run_dir)
+    cfg = run.load_config()
     cfg.ranks, cfg.backend = args.ranks or 1, args.backend
     cfg.hosts = str(Path(args.hosts).resolve()) if args.hosts else ""
-    cfg.save(run_dir / "config.toml")
+    cfg.save(run.config)
 
 
 def follow(run_dir: Path, stop=None, stopping: str = "stopping and saving a checkpoint", header: str = "") -> int:
@@ -263,13 +264,13 @@ def _print_run(run_dir: Path, interrupts: list) -> int:
 
     from farense_tui.engine import runs
     from farense_tui.engine.data.sample_prompt import first_prompt
-    from farense_tui.engine.runs.config import RunConfig
+    from farense_tui.engine.runs.run_folder import RunFolder
     from farense_tui.engine.runs.event_types import ENDED, State
     from farense_tui.engine.runs.follow import follow as follow_run
     from farense_tui.engine.literal import terminal_safe
     from farense_tui.engine.runs.status import RunStatus, describe_event, progress_line
 
-    config = RunConfig.load(run_dir / "config.toml")
+    config = RunFolder(run_dir).load_config()
     profile = config.profile
     status = RunStatus(run_dir=run_dir, budget_gb=profile.memory_budget_gb, log_every=profile.log_every)
     tty = sys.stdout.isatty()
@@ -296,7 +297,8 @@ def _print_run(run_dir: Path, interrupts: list) -> int:
     print(f"{info.run_id}: {info.status} at step {info.step}/{info.total_steps}"
           + (f", best val loss {info.best_val_loss:.4f}" if info.best_val_loss is not None else ""))
     if info.status == State.FINISHED:
-        print(f"adapters: {run_dir / 'best'} (best), {run_dir / 'final'} (final)")
+        run = RunFolder(run_dir)
+        print(f"adapters: {run.published('best')} (best), {run.published('final')} (final)")
         prompt = first_prompt(Path(config.data))
         if prompt:
             print(f"try it: farense-tui chat --run {info.run_id} {shlex.quote(prompt)}")

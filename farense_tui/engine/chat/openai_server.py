@@ -20,6 +20,7 @@ import threading
 import time
 from importlib.metadata import version
 
+import mlx.core as mx
 from mlx_lm import server as mlx_server
 
 # mlx-lm 0.31.3 resolves the "default_model" alias before looking up --adapter-path, so its server
@@ -115,16 +116,19 @@ class Handler(mlx_server.APIHandler):
 
 
 def adapter_check(provider, messages: list[dict]) -> float:
-    """Largest |Δlogit| between the served model with and without its adapter, on `messages`."""
+    """Largest |Δlogit| between the served model with and without its adapter, on `messages`.
+
+    One forward pass each way: the logits are all the check compares (a generated token adds a
+    second pass per side and nothing the logits do not already show)."""
     from farense_tui.engine.chat.service import adapter_off
-    from farense_tui.engine.export.compare import probe, prompt_tokens
+    from farense_tui.engine.export.compare import last_logits, prompt_tokens
 
     provider.load_default()
     tokens = prompt_tokens(provider.tokenizer, messages)
-    adapted = probe(provider.model, provider.tokenizer, tokens, max_tokens=1)
+    adapted = last_logits(provider.model, tokens)
     with adapter_off(provider.model):
-        base = probe(provider.model, provider.tokenizer, tokens, max_tokens=1)
-    return float(abs(adapted.logits - base.logits).max().item())
+        base = last_logits(provider.model, tokens)
+    return float(mx.abs(adapted - base).max().item())
 
 
 def serve(host: str, port: int, provider, served_name: str, check_messages: list[dict]) -> int:

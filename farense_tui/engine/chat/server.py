@@ -21,6 +21,7 @@ from pathlib import Path
 
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.machine.blas import with_fast_blas
+from farense_tui.engine.processes import OPENAI_SERVER
 
 HOST = "127.0.0.1"  # loopback only: the server has no authentication
 _QUOTE = "'\\''"  # a ' inside a shell's single quotes
@@ -57,7 +58,7 @@ class AdapterServer:
         return f"curl {self.url}/chat/completions -H 'Content-Type: application/json' -d '{quoted}'"
 
     def start(self, timeout: float = 120.0) -> "AdapterServer":
-        command = [sys.executable, "-m", "farense_tui.engine.chat.openai_server", "--served-name", self.name,
+        command = [sys.executable, "-m", OPENAI_SERVER, "--served-name", self.name,
                    "--check-messages", json.dumps(self.check_messages), "--model", self.model,
                    "--adapter-path", str(self.adapter), "--host", HOST, "--port", str(self.port)]
         with open(self.log, "ab") as log:
@@ -108,13 +109,14 @@ class AdapterServer:
 
 def server_for_run(run_dir: Path, checkpoint: str = "best", port: int | None = None) -> AdapterServer:
     """A server (not started) for one of a run's adapters; the same refusals as an export."""
-    from farense_tui.engine.export.plan import adapter_folder
-    from farense_tui.engine.export.samples import check_messages, training_system_prompt
+    from farense_tui.engine.data.system_message import training_system_message
+    from farense_tui.engine.export.samples import check_messages
     from farense_tui.engine.models.local import resolve_model
-    from farense_tui.engine.runs.config import RunConfig
+    from farense_tui.engine.runs.run_folder import RunFolder
 
-    adapter = adapter_folder(run_dir, checkpoint)
-    cfg = RunConfig.load(run_dir / "config.toml")
+    run = RunFolder(run_dir)
+    adapter = run.adapter(checkpoint, last=False)
+    cfg = run.load_config()
     return AdapterServer(model=resolve_model(cfg.model), adapter=adapter, port=port or free_port(),
                          log=run_dir / "serve.log", name=f"{run_dir.name}:{checkpoint}",
-                         check_messages=check_messages(Path(cfg.data)), system=training_system_prompt(Path(cfg.data)))
+                         check_messages=check_messages(Path(cfg.data)), system=training_system_message(Path(cfg.data)))

@@ -3,7 +3,7 @@
 `ChatService` owns the model on one long-lived MLX thread (MLX rules: build a model in the
 thread that uses it, one thread per model) and reports through a callback, so the TUI can post
 messages from it and the CLI can print. Base-vs-adapter answers come from one loaded model by
-setting the LoRA scale to zero, so a side-by-side view costs no second copy of the weights.
+swapping each adapter layer for the layer it wraps, so a side-by-side view costs no second copy of the weights.
 """
 
 from __future__ import annotations
@@ -17,16 +17,20 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import mlx.core as mx
+from mlx.utils import tree_unflatten
 from mlx_lm import stream_generate
 from mlx_lm.sample_utils import make_sampler
-from mlx_lm.tuner.lora import LoRALinear
+from mlx_lm.tuner.dora import DoRAEmbedding, DoRALinear
+from mlx_lm.tuner.lora import LoRAEmbedding, LoRALinear, LoRASwitchLinear
 from mlx_lm.tuner.utils import load_adapters
 
 from farense_tui.engine.data.system_message import training_system_message
-from farense_tui.engine.runs import checkpoints as ckpt
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.models.loading import load_base
-from farense_tui.engine.runs.config import RunConfig
+from farense_tui.engine.runs.run_folder import RunFolder
+
+# mlx-lm's adapter layers (its tuner's LoRA and DoRA), each wrapping the base layer it adapts.
+ADAPTER_LAYERS = (LoRALinear, LoRASwitchLinear, LoRAEmbedding, DoRALinear, DoRAEmbedding)
 
 
 @dataclass
@@ -41,22 +45,12 @@ class ChatTarget:
 
 
 def target_for_run(run_dir: Path, which: str = "best", base: bool = False) -> ChatTarget:
-    cfg = RunConfig.load(run_dir / "config.toml")
+    run = RunFolder(run_dir)
+    cfg = run.load_config()
     system = training_system_message(Path(cfg.data))
     if base:
         return ChatTarget(cfg.model, None, cfg.profile.base_precision, "base", system)
-    if which == "last":
-        found = ckpt.latest_checkpoint(run_dir)
-        folder = found[0] if found else run_dir / "final"
-    elif which in ("best", "final"):
-        folder = run_dir / which
-    elif which.isdigit():
-        folder = run_dir / "checkpoints" / f"step-{int(which):07d}"
-    else:
-        raise UserError(f"--checkpoint {which!r}: expected best, last, final or a step number")
-    if not (folder / "adapters.safetensors").exists():
-        choices = ", ".join(ckpt.adapter_choices(run_dir)) or "none yet"
-        raise UserError(f"run {run_dir.name} has no adapter {which!r} (available: {choices})")
+    folder = run.adapter(which)
     return ChatTarget(cfg.model, folder, cfg.profile.base_precision, f"{run_dir.name}:{which}", system)
 
 
@@ -71,16 +65,20 @@ def load_target(target: ChatTarget):
 
 @contextmanager
 def adapter_off(model):
-    """Answer as the base model: LoRA scale 0 makes each adapted layer its base layer exactly."""
-    layers = [m for _, m in model.named_modules() if isinstance(m, LoRALinear)]
-    scales = [m.scale for m in layers]
-    for m in layers:
-        m.scale = 0.0
+    """Answer as the base model: each adapter layer swapped for the base layer it wraps, then back.
+
+    A zero LoRA scale would do for LoRA, not for DoRA, whose learned magnitudes rescale the
+    output even with the low-rank part at zero."""
+    adapted = [(name, m) for name, m in model.named_modules() if isinstance(m, ADAPTER_LAYERS)]
+    model.update_modules(tree_unflatten([(name, _wrapped(m)) for name, m in adapted]))
     try:
         yield
     finally:
-        for m, s in zip(layers, scales):
-            m.scale = s
+        model.update_modules(tree_unflatten(adapted))
+
+
+def _wrapped(layer):
+    return layer.embedding if isinstance(layer, (LoRAEmbedding, DoRAEmbedding)) else layer.linear
 
 
 def stream_reply(model, tokenizer, messages: list[dict], temperature: float = 0.0, top_p: float = 1.0,

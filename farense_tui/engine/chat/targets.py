@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Callable
 from farense_tui.engine import runs
 from farense_tui.engine.machine import hardware
 from farense_tui.engine.models.local import list_models
-from farense_tui.engine.runs.checkpoints import adapter_choices
+from farense_tui.engine.runs.run_folder import RunFolder
 from farense_tui.engine.runs.event_types import State
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def list_targets(has_gpu: bool | None = None) -> list[TargetChoice]:
     """
     choices: list[TargetChoice] = []
     for run in runs.list_runs():
-        for which in adapter_choices(run.path):
+        for which in RunFolder(run.path).adapter_choices():
             name = f"step {which}" if which.isdigit() else which
             choices.append(TargetChoice(
                 f"{RUN_PREFIX}{run.path}:{which}", f"{run.run_id} · {name}", _run_builder(run.path, which),

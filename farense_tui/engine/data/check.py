@@ -1,11 +1,12 @@
 """Check a training data set before training: the same files, formats and token lengths mlx-lm sees.
 
 A data folder holds train.jsonl and valid.jsonl (test.jsonl optional), one JSON object per line,
-all lines of a file in one of mlx-lm's formats:
+all lines of a file in one of mlx-lm's formats, or in the preference format of DPO and ORPO:
 
 - chat:        {"messages": [{"role": "user", "content": "..."}, ...], "tools": [...]?}
 - completions: {"prompt": "...", "completion": "..."}
 - text:        {"text": "..."}
+- preference:  {"prompt": "..." or "messages": [...], "chosen": "...", "rejected": "..."}
 
 Every problem is reported with its file and 1-based line number and says what was expected; the
 check keeps going after a problem so that one run lists them all.
@@ -18,7 +19,7 @@ of the file as read in text mode):
   blank line.)
 - Lines are split as Python's text mode splits them (``\\n``, ``\\r\\n`` and a lone ``\\r``).
 - A UTF-8 byte order mark is a problem (Python's ``json`` rejects it).
-- The format of a file is decided as mlx-lm decides it: by its first example, in the order
+- The format of a file is decided as mlx-lm decides it (a preference pair first): by its first example, in the order
   completions (prompt + completion) → chat (messages) → text. A line in another format is a
   problem, since mlx-lm would fail on it mid-training.
 - An assistant message that carries ``tool_calls`` may have empty or missing content.
@@ -37,12 +38,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from types import SimpleNamespace
 
 from farense_tui.engine import paths
 from farense_tui.engine.models.demo import DEMO_MODEL
 from farense_tui.engine.models.local import local_folder
 from farense_tui.engine.data.masking import masks_prompt
+from farense_tui.engine.data.token_view import empty_mask_reason, processor
 from farense_tui.engine.data.records import char_length, check_record, detect_format, json_type, unknown_format_message
 from farense_tui.engine.data.report import (
     REQUIRED_SPLITS, SPLITS, DataReport, Problem, SplitReport,
@@ -176,7 +177,7 @@ def check_file(
         if max_seq_length:
             _warn_long_characters(report, good, max_seq_length)
         return report
-    if good and report.format in ("chat", "completions") and not _has_chat_template(tokenizer):
+    if good and report.format in ("chat", "completions", "preference") and not _has_chat_template(tokenizer):
         problem(0, f"tokenizer {_tokenizer_name(tokenizer)} has no chat template, which "
                 f"{report.format} data needs: use an instruct model or the text format")
         return report
@@ -198,13 +199,10 @@ def _warn_long_characters(report, good, max_seq_length) -> None:
 def _measure_tokens(report, good, tokenizer, max_seq_length, mask_prompt) -> None:
     if not good:
         return
-    from mlx_lm.tuner.datasets import create_dataset
-
-    config = SimpleNamespace(mask_prompt=mask_prompt)
-    dataset = create_dataset([r for _, r in good], tokenizer, config)
+    process = processor(report.format, [r for _, r in good], tokenizer, mask_prompt)
     for number, record in good:
         try:
-            tokens, offset = dataset.process(record)
+            tokens, offset = process(record)
         except Exception as exc:  # a template's own checks (role order, ...) end up here
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             report.problems.append(Problem(report.path, number, f"the tokenizer's chat template failed: {detail}"))
@@ -216,9 +214,13 @@ def _measure_tokens(report, good, tokenizer, max_seq_length, mask_prompt) -> Non
         if max_seq_length and n > HUGE * max_seq_length:
             report.warnings.append(Problem(report.path, number, (
                 f"example of {n} tokens, over {HUGE}× max_seq_length {max_seq_length}: only its first "
-                f"{max_seq_length} are trained on; split it or raise max_seq_length")))
-        if max_seq_length and mask_prompt and offset >= max_seq_length:
-            report.prompt_only += 1
+                f"{max_seq_length} are seen in training; split it or raise max_seq_length")))
+        # An example that trains on nothing is an error: mlx-lm's loss divides by zero on it.
+        if reason := empty_mask_reason(n, offset, max_seq_length):
+            report.empty_mask += 1
+            report.problems.append(Problem(report.path, number, reason))
+        elif max_seq_length and n > max_seq_length:
+            report.answer_cut += 1
 
 
 def _alias_hint(folder: Path, split: str) -> str:

@@ -1,15 +1,17 @@
 """What one line of a data file must look like in each of mlx-lm's formats.
 
 chat {"messages": [{"role", "content"}, ...], "tools"?}, completions {"prompt", "completion"} and
-text {"text"}. Each check returns the problems in words (where, and what was expected); the file-
+text {"text"}; and preference pairs {"prompt" or "messages", "chosen", "rejected"} for DPO/ORPO
+(preference_records.py). Each check returns the problems in words (where, and what was expected); the file-
 and folder-level checks, counts and token lengths are in check.py.
 """
 
 from __future__ import annotations
 
 ROLES = ("system", "user", "assistant", "tool")
-FORMATS = ("chat", "completions", "text")
-FORMAT_HELP = 'chat {"messages": [...]}, completions {"prompt", "completion"}, text {"text"}'
+FORMATS = ("chat", "completions", "text", "preference")
+FORMAT_HELP = ('chat {"messages": [...]}, completions {"prompt", "completion"}, text {"text"}, '
+               'preference {"prompt" or "messages", "chosen", "rejected"}')
 
 
 def json_type(value) -> str:
@@ -29,7 +31,10 @@ def json_type(value) -> str:
 
 
 def detect_format(record: dict) -> str | None:
-    """mlx-lm's choice, in its order: prompt+completion, then messages, then text."""
+    """mlx-lm's choice, in its order: prompt+completion, then messages, then text; before them a
+    preference pair (a line naming "chosen" or "rejected"), which mlx-lm does not read."""
+    if "chosen" in record or "rejected" in record:
+        return "preference"
     if "prompt" in record and "completion" in record:
         return "completions"
     if "messages" in record:
@@ -103,6 +108,10 @@ def check_chat(record: dict, mask_prompt: bool) -> list[str]:
 
 def check_record(record, fmt: str, mask_prompt: bool = False) -> list[str]:
     """The problems of one parsed line already known to be in format `fmt`."""
+    if fmt == "preference":
+        from farense_tui.engine.data.preference_records import check_preference  # it imports this module
+
+        return check_preference(record)
     if fmt == "chat":
         return check_chat(record, mask_prompt)
     if fmt == "completions":
@@ -113,6 +122,10 @@ def check_record(record, fmt: str, mask_prompt: bool = False) -> list[str]:
 
 
 def char_length(record: dict, fmt: str) -> int:
+    if fmt == "preference":
+        from farense_tui.engine.data.preference_records import pair_char_length
+
+        return pair_char_length(record)
     if fmt == "chat":
         return sum(len(m.get("content") or "") for m in record["messages"] if isinstance(m, dict))
     if fmt == "completions":

@@ -38,7 +38,8 @@ class SplitReport:
     token_lengths: list[int] = field(default_factory=list)  # one per valid example
     truncated: int = 0  # valid examples longer than max_seq_length (0 when lengths are characters)
     length_unit: str = "tokens"  # "tokens" or "characters"
-    prompt_only: int = 0  # with mask_prompt: examples whose prompt alone fills max_seq_length
+    empty_mask: int = 0  # examples that train on no token (the template masks all, or the prompt fills max_seq_length)
+    answer_cut: int = 0  # examples that train on some tokens but whose end max_seq_length cuts
     warnings: list[Problem] = field(default_factory=list)  # worth a look, not in the way of training
 
     @property
@@ -140,8 +141,8 @@ def _split_line(split: SplitReport, width: int, unit: str, max_seq_length: int |
                 text += f"; {split.truncated} over {max_seq_length} (would be truncated)"
             else:
                 text += f"; none over {max_seq_length}"
-            if split.prompt_only:
-                text += f", {split.prompt_only} with nothing left to train on"
+            if split.empty_mask:
+                text += f", {split.empty_mask} with nothing to train on"
     return text
 
 

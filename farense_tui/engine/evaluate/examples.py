@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from farense_tui.engine.data.jsonl import read_jsonl
+from farense_tui.engine.data.preference_records import check_preference, chosen_as_chat
 from farense_tui.engine.data.records import detect_format
 from farense_tui.engine.errors import UserError
 
@@ -57,7 +58,12 @@ def load_eval_set(path: Path, system: str | None = None) -> EvalSet:
     for number, row in enumerate(rows, start=1):
         if detect_format(row) != kind:
             raise UserError(f"{path}:{number}: a {detect_format(row)} record in a {kind} file")
-        if kind == "chat":
+        if kind == "preference":  # scored against the chosen reply
+            problems = check_preference(row)
+            if problems:
+                raise UserError(f"{path}:{number}: {problems[0]}")
+            row = chosen_as_chat(row)
+        if kind in ("chat", "preference"):
             examples.append(_chat_example(row, path, number, system))
         elif kind == "completions":
             examples.append(Example(_with_system([{"role": "user", "content": row["prompt"]}], system),

@@ -18,13 +18,13 @@ from farense_tui.engine.errors import UserError
 from farense_tui.engine.files import atomic_write_json, read_json
 from farense_tui.engine.detached import start_detached
 from farense_tui.engine.evaluate.examples import split_path
+from farense_tui.engine.processes import EVALUATION
 from farense_tui.engine.runs import commands
-from farense_tui.engine.runs.checkpoints import adapter_choices
-from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.folder import process_alive
+from farense_tui.engine.runs.run_folder import COMMANDS, EVENTS, RunFolder
 
-PROCESS_MODULE = "farense_tui.engine.evaluate.process"
-DEFAULT_BATCH = 32  # answers generated at once: 5.4x one at a time on the demo test split, 16 gave 4.7x (BENCHMARKS.md)
+# Answers generated at once: the faster size measured (BENCHMARKS.md, "Evaluation in batches").
+DEFAULT_BATCH = 32
 DEFAULT_SAMPLE_SEED = 123  # the sample --samples draws when no --seeds are given
 
 
@@ -91,22 +91,18 @@ def start(settings: EvalSettings) -> EvalJob:
     if is_alive(job):
         raise UserError(f"an evaluation {job.name} of run {job.run_dir.name} is already running")
     job.folder.mkdir(parents=True, exist_ok=True)
-    for stale in ("events.jsonl", "commands.jsonl"):
+    for stale in (EVENTS, COMMANDS):
         (job.folder / stale).write_text("")  # a new evaluation starts a new history
     atomic_write_json(job.folder / "job.json", asdict(settings))
-    start_detached(PROCESS_MODULE, job.folder, "eval.log", "process.pid", append=False)
+    start_detached(EVALUATION, job.folder, "eval.log", "process.pid", append=False)
     return job
 
 
 def check(settings: EvalSettings) -> None:
     """What can be told before the process starts: the adapter and the split exist."""
-    run_dir = Path(settings.run_dir)
-    choices = adapter_choices(run_dir)
-    which = settings.checkpoint.lstrip("0") or "0" if settings.checkpoint.isdigit() else settings.checkpoint
-    if which != "last" and which not in choices:
-        raise UserError(f"run {run_dir.name} has no adapter {settings.checkpoint!r} "
-                        f"(available: {', '.join(choices) or 'none yet'})")
-    path = split_path(Path(RunConfig.load(run_dir / "config.toml").data), settings.split)
+    run = RunFolder(Path(settings.run_dir))
+    run.adapter(settings.checkpoint)
+    path = split_path(Path(run.load_config().data), settings.split)
     if not path.is_file():
         raise UserError(f"--split {settings.split}: {path} not found")
 
@@ -114,7 +110,7 @@ def check(settings: EvalSettings) -> None:
 def is_alive(job: EvalJob | Path) -> bool:
     """Whether the job's process still runs; takes the job folder too, as `follow`'s is_alive does."""
     folder = job.folder if isinstance(job, EvalJob) else job
-    return process_alive(folder / "process.pid", PROCESS_MODULE)
+    return process_alive(folder / "process.pid", EVALUATION)
 
 
 def cancel(job: EvalJob) -> None:

@@ -31,12 +31,14 @@ from farense_tui.engine.evaluate.job import EvalJob, EvalSettings
 from farense_tui.engine.evaluate.metrics import score
 from farense_tui.engine.evaluate.summary import sample_indices, summarize
 from farense_tui.engine.files import atomic_write_json, read_json
-from farense_tui.engine.runs.config import RunConfig
+from farense_tui.engine.runs.event_types import State
 from farense_tui.engine.runs.events import EventWriter, read_all, record_crash
-from farense_tui.engine.runs.exit_codes import EXIT_FAILED
+from farense_tui.engine.processes import EXIT_FAILED
+from farense_tui.engine.data.preference_records import chosen_as_chat
 from farense_tui.engine.training.evaluation import validation_loss
 from farense_tui.engine.training.splits import load_split
 from farense_tui.engine.versions import versions
+from farense_tui.engine.runs.run_folder import COMMANDS, EVENTS, RunFolder
 
 
 class Cancelled(Exception):
@@ -51,17 +53,19 @@ class Evaluation:
     def run(self) -> int:
         s, tic, started = self.settings, time.perf_counter(), datetime.now(timezone.utc)
         run_dir = Path(s.run_dir)
-        cfg = RunConfig.load(run_dir / "config.toml")
+        cfg = RunFolder(run_dir).load_config()
         target = target_for_run(run_dir, s.checkpoint)
-        self.events.emit("state", state="loading", message=f"loading {cfg.model} with {target.adapter}")
+        self.events.emit("state", state=State.LOADING, message=f"loading {cfg.model} with {target.adapter}")
         model, tokenizer = load_target(target)
         mx.reset_peak_memory()
         system = s.system if s.system is not None else training_system_message(Path(cfg.data))
         data = load_eval_set(split_path(Path(cfg.data), s.split), system)
         sides = ("adapter", "base") if s.base else ("adapter",)
-        self.events.emit("state", state="evaluating", message=f"{len(data.rows)} examples of {data.path}")
+        self.events.emit("state", state=State.EVALUATING, message=f"{len(data.rows)} examples of {data.path}")
 
-        dataset = load_split(data.path, tokenizer, cfg.profile.mask_prompt, rows=data.rows)
+        # A preference split's loss is its chosen replies' (the right answers'), as chat examples.
+        rows = [chosen_as_chat(r) for r in data.rows] if data.format == "preference" else data.rows
+        dataset = load_split(data.path, tokenizer, cfg.profile.mask_prompt, rows=rows)
         loss = {}
         for done, side in enumerate(sides, start=1):
             self._check_cancel()
@@ -116,11 +120,11 @@ class Evaluation:
         _write_jsonl(self.job.answers_path, answers)
         atomic_write_json(self.job.result_path, result)
         self.events.emit("result", path=str(self.job.result_path), answers=str(self.job.answers_path))
-        self.events.emit("state", state="finished", message=f"results in {self.job.result_path}")
+        self.events.emit("state", state=State.FINISHED, message=f"results in {self.job.result_path}")
         return 0
 
     def _cancel_asked(self) -> bool:
-        return any(c.get("cmd") == "cancel" for c in read_all(self.folder / "commands.jsonl"))
+        return any(c.get("cmd") == "cancel" for c in read_all(self.folder / COMMANDS))
 
     def _check_cancel(self) -> None:
         if self._cancel_asked():
@@ -136,18 +140,18 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
 def main(argv: list[str]) -> int:
     folder = Path(argv[0])
     (folder / "process.pid").write_text(str(os.getpid()))
-    events = EventWriter(folder / "events.jsonl")
+    events = EventWriter(folder / EVENTS)
     try:
         data = read_json(folder / "job.json")
         if data is None:
             raise UserError(f"{folder / 'job.json'}: missing or not JSON")
         return Evaluation(folder, EvalSettings.from_dict(data), events).run()
     except Cancelled:
-        events.emit("state", state="stopped", message="evaluation cancelled; no results written")
+        events.emit("state", state=State.STOPPED, message="evaluation cancelled; no results written")
         return 0
     except UserError as exc:
         events.emit("error", kind="data", message=str(exc))
-        events.emit("state", state="failed", message=str(exc))
+        events.emit("state", state=State.FAILED, message=str(exc))
         return EXIT_FAILED
     except Exception as exc:  # a bug, not the user's mistake: say so, keep the traceback in the log
         return record_crash(events, "evaluation", exc, "eval.log")

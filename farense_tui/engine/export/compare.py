@@ -37,8 +37,13 @@ def prompt_tokens(tokenizer, messages: list[dict]) -> list[int]:
     return tokenizer.encode("\n".join(m["content"] for m in messages))
 
 
+def last_logits(model, tokens: list[int]) -> mx.array:
+    """The next-token logits after `tokens`: one forward pass, no generation."""
+    return model(mx.array(tokens)[None])[0, -1].astype(mx.float32)
+
+
 def probe(model, tokenizer, tokens: list[int], max_tokens: int = CHECK_TOKENS) -> Probe:
-    logits = model(mx.array(tokens)[None])[0, -1].astype(mx.float32)
+    logits = last_logits(model, tokens)
     out = [r.token for r in stream_generate(model, tokenizer, tokens, max_tokens=max_tokens,
                                             sampler=make_sampler(temp=0.0))]
     mx.eval(logits)

@@ -19,6 +19,7 @@ from farense_tui.engine.errors import UserError
 from farense_tui.engine.export.compare import probes, same_answers
 from farense_tui.engine.export.plan import ExportPlan
 from farense_tui.engine.export.samples import check_conversations
+from farense_tui.engine.models.gguf_general import copy_general
 from farense_tui.engine.models.local import resolve_model
 
 
@@ -52,6 +53,7 @@ def export_fused(plan: ExportPlan, folder: Path, progress) -> str:
     progress(f"writing the fused model ({'quantized as the base' if quantized else 'float weights'})")
     save(folder, resolve_model(plan.base_model), model, tokenizer, config, donate_model=True)
     del model
+    copy_general(resolve_model(plan.base_model), folder)  # a GGUF export of this model keeps the source's keys
     system = training_system_message(data)  # what `chat --run` sends; `chat --model` reads it back
     if system:
         (folder / SYSTEM_MESSAGE_FILE).write_text(system, encoding="utf-8")

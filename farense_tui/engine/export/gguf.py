@@ -23,11 +23,14 @@ from farense_tui.engine.export.compare import probe, prompt_tokens
 from farense_tui.engine.export.fused import fuse_model
 from farense_tui.engine.export.plan import ExportPlan
 from farense_tui.engine.export.samples import check_messages
+from farense_tui.engine.models.gguf_general import load_general
 from farense_tui.engine.models.gguf_import import _LLAMA3_SPLIT, convert_gguf
+from farense_tui.engine.models.local import resolve_model
 
 GGUF_ARCHITECTURES = ("llama", "mistral")  # what mlx-lm's writer maps (its mixtral names are HF's, not mlx-lm's)
 GGUF_NAME = "model-f16.gguf"
 GGML_QNT_VERSION = 2
+OWN_PREFIX = "farense.export."  # keys this project adds; llama.cpp ignores a namespace it does not know
 LAYOUT_TOLERANCE = 1e-2  # relative logit difference; float16 rounding gives ~1e-3
 
 
@@ -105,8 +108,10 @@ def bpe_vocabulary(tokenizer_dir: Path, n_vocab: int) -> dict | None:
     }
 
 
-def gguf_metadata(tokenizer, tokenizer_dir: Path, config: dict, n_vocab: int, name: str) -> dict:
-    """mlx-lm's metadata with the keys and types llama.cpp's own converter writes where mlx-lm's differ."""
+def gguf_metadata(tokenizer, tokenizer_dir: Path, config: dict, n_vocab: int, name: str,
+                  source: dict | None = None) -> dict:
+    """mlx-lm's metadata with the keys and types llama.cpp's own converter writes where mlx-lm's differ;
+    `source`: the general.* keys of the GGUF the base came from, kept as they were (name, licence…)."""
     metadata = prepare_metadata(config, HfVocab.load(tokenizer_dir))
     bpe = bpe_vocabulary(tokenizer_dir, n_vocab)
     if bpe is not None:
@@ -123,6 +128,7 @@ def gguf_metadata(tokenizer, tokenizer_dir: Path, config: dict, n_vocab: int, na
         metadata["tokenizer.ggml.padding_token_id"] = mx.array(tokenizer.pad_token_id, dtype=mx.uint32)
     if isinstance(getattr(tokenizer, "chat_template", None), str):
         metadata["tokenizer.chat_template"] = tokenizer.chat_template
+    metadata.update(source or {})
     return metadata
 
 
@@ -140,7 +146,11 @@ def write_gguf(plan: ExportPlan, folder: Path, progress) -> tuple[Path, str]:
     progress(f"writing {GGUF_NAME} (float16)")
     out = folder / GGUF_NAME
     name = f"{Path(plan.base_model).name} {plan.run_dir.name}-{plan.checkpoint}"
-    metadata = gguf_metadata(tokenizer, scratch, config, weights["token_embd.weight"].shape[0], name)
+    source = load_general(resolve_model(plan.base_model))
+    metadata = gguf_metadata(tokenizer, scratch, config, weights["token_embd.weight"].shape[0], name, source)
+    # Our own keys, apart from the source's general.*: which fine-tune this file is.
+    metadata.update({f"{OWN_PREFIX}run": plan.run_dir.name, f"{OWN_PREFIX}checkpoint": str(plan.checkpoint),
+                     f"{OWN_PREFIX}base_model": str(plan.base_model)})
     mx.save_gguf(str(out), weights, metadata)
     del model, weights
     progress("checking: reading the GGUF back through the importer, against the fused model")

@@ -11,10 +11,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from farense_tui.engine.data.system_message import training_system_message
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.export.gguf import GGUF_NAME, write_gguf
 from farense_tui.engine.export.plan import ExportPlan
-from farense_tui.engine.export.samples import training_system_prompt
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def write_ollama(plan: ExportPlan, folder: Path, progress) -> tuple[str, str]:
     from mlx_lm.tokenizer_utils import load as load_tokenizer
     from farense_tui.engine.models.local import resolve_model
 
-    system = training_system_prompt(Path(plan.config.data))
+    system = training_system_message(Path(plan.config.data))
     tokenizer = load_tokenizer(Path(resolve_model(plan.base_model)))
     fmt = chat_format(tokenizer, system)  # before the long GGUF write: refuse early
     _, check = write_gguf(plan, folder, progress)

@@ -14,14 +14,13 @@ import re
 from pathlib import Path
 
 import mlx.core as mx
-import mlx.nn as nn
-from mlx_lm.utils import load
 
 from farense_tui.engine.errors import UserError
+from farense_tui.engine.export.peft_check import PREFIX, peft_check
 from farense_tui.engine.export.plan import ExportPlan
-from farense_tui.engine.models.local import local_folder, resolve_model
-
-PREFIX = "base_model.model."
+from farense_tui.engine.models.local import local_folder, model_info
+from farense_tui.engine.models.source import hub_id_of, hub_name
+from farense_tui.engine.runs.run_folder import ADAPTER_CONFIG, ADAPTER_WEIGHTS
 _LAYER = re.compile(r"model\.layers\.(\d+)\.")
 
 
@@ -58,7 +57,7 @@ def peft_tensors(adapter: dict, base_config: dict) -> tuple[dict, dict]:
     return out, modules
 
 
-def peft_config(plan: ExportPlan, lora: dict, modules: dict, n_layers: int | None) -> dict:
+def peft_config(base_name: str, lora: dict, modules: dict, n_layers: int | None) -> dict:
     ranks = set(modules.values())
     if len(ranks) != 1:
         raise UserError(f"the adapter mixes LoRA ranks {sorted(ranks)}; PEFT's config holds one")
@@ -67,7 +66,7 @@ def peft_config(plan: ExportPlan, lora: dict, modules: dict, n_layers: int | Non
     config = {
         "peft_type": "LORA",
         "task_type": "CAUSAL_LM",
-        "base_model_name_or_path": plan.base_model,
+        "base_model_name_or_path": base_name,
         "r": rank,
         "lora_alpha": float(lora["scale"]) * rank,
         "lora_dropout": float(lora.get("dropout", 0.0)),
@@ -83,51 +82,52 @@ def peft_config(plan: ExportPlan, lora: dict, modules: dict, n_layers: int | Non
     return config
 
 
-def write_peft(plan: ExportPlan, folder: Path, progress) -> str:
-    """adapter_model.safetensors + adapter_config.json in `folder`; returns the check."""
-    settings = json.loads((plan.adapter / "adapter_config.json").read_text(encoding="utf-8"))
+def write_peft(plan: ExportPlan, folder: Path, progress) -> tuple[str, dict]:
+    """adapter_model.safetensors, adapter_config.json and README.md in `folder`; returns the check
+    and, for provenance.json, the base's Hugging Face name and where it came from."""
+    settings = json.loads((plan.adapter / ADAPTER_CONFIG).read_text(encoding="utf-8"))
     if settings.get("fine_tune_type", "lora") != "lora":
         raise UserError(f"{plan.adapter}: a {settings['fine_tune_type']!r} adapter has no PEFT LoRA form")
     lora = settings["lora_parameters"]
     base = _base_config(plan)
     progress("renaming and transposing the LoRA tensors to PEFT's layout")
-    adapter = mx.load(str(plan.adapter / "adapters.safetensors"))
+    adapter = mx.load(str(plan.adapter / ADAPTER_WEIGHTS))
     tensors, modules = peft_tensors(adapter, base)
-    config = peft_config(plan, lora, modules, base.get("num_hidden_layers"))
+    name, name_from = hub_name(plan.base_model, local_folder(plan.base_model))
+    config = peft_config(name, lora, modules, base.get("num_hidden_layers"))
     mx.save_safetensors(str(folder / "adapter_model.safetensors"), tensors, metadata={"format": "pt"})
-    (folder / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    progress("checking: W + (alpha/r)·B·A against mlx-lm's fused weights")
-    return peft_check(plan, folder)
+    (folder / ADAPTER_CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    (folder / "README.md").write_text(peft_readme(plan, name, name_from), encoding="utf-8")
+    progress("checking: W + (alpha/r)·B·A against mlx-lm's fused weights, in Hugging Face's layout")
+    check = peft_check(plan.base_model, plan.adapter, folder)
+    return check, {"peft_base": {"name": name, "from": name_from}}
 
 
-def _dense(linear) -> mx.array:
-    if isinstance(linear, nn.QuantizedLinear):
-        return mx.dequantize(linear.weight, linear.scales, linear.biases, linear.group_size, linear.bits,
-                             mode=getattr(linear, "mode", "affine"))
-    return linear.weight
-
-
-def peft_check(plan: ExportPlan, folder: Path) -> str:
-    """Rebuild every adapted weight from the PEFT files alone and compare it with mlx-lm's own
-    `fuse()` of the same layer: the largest difference relative to the weight's largest entry."""
-    config = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
-    tensors = mx.load(str(folder / "adapter_model.safetensors"))
-    base = _base_config(plan)
-    model, _ = load(resolve_model(plan.base_model), adapter_path=str(plan.adapter))
-    worst, count = 0.0, 0
-    for name, layer in model.named_modules():
-        if not hasattr(layer, "fuse"):
-            continue
-        A, B = tensors[f"{PREFIX}{name}.lora_A.weight"], tensors[f"{PREFIX}{name}.lora_B.weight"]
-        W, expected = _dense(layer.linear), layer.fuse(dequantize=True).weight
-        if base.get("rope_traditional") and name.endswith(("q_proj", "k_proj")):
-            heads = base["num_attention_heads" if name.endswith("q_proj") else "num_key_value_heads"]
-            W, expected = hf_row_order(W, heads), hf_row_order(expected, heads)
-        rebuilt = W.astype(mx.float32) + (config["lora_alpha"] / config["r"]) * (B @ A)
-        error = mx.abs(rebuilt - expected.astype(mx.float32)).max() / mx.abs(expected).max()
-        worst, count = max(worst, error.item()), count + 1
-    if count != len(tensors) // 2:
-        raise UserError(f"{folder}: {len(tensors) // 2} PEFT modules but {count} LoRA layers in the model")
-    if worst > 1e-3:
-        raise UserError(f"the PEFT tensors do not rebuild the fused weights (relative error {worst:.2g}); nothing was written")
-    return f"W + (alpha/r)·B·A vs fused: {count} modules, max relative error {worst:.2g}"
+def peft_readme(plan: ExportPlan, name: str, name_from: str) -> str:
+    """How to load the export, and on which weights it was trained (a quantized base differs from
+    the Hub's float weights, so the adapter fits those best)."""
+    folder = local_folder(plan.base_model)
+    stored = model_info(folder).quantization if folder else "as mlx-lm downloads it"
+    precision = plan.config.profile.base_precision
+    lines = [
+        f"# LoRA adapter from farense-tui run {plan.run_dir.name} (checkpoint {plan.checkpoint})",
+        "",
+        f"Base model: `{name}` (from {name_from}).",
+        f"Trained on `{plan.base_model}` with weights stored as {stored}, computed in {precision}"
+        " (farense-tui's base_precision).",
+    ]
+    if "bit" in stored:
+        lines.append("The Hub's float weights differ a little from these quantized ones: expect answers "
+                     "close to, not identical with, farense-tui's.")
+    if not hub_id_of(name):
+        lines += ["", f"`{name}` is not a Hugging Face Hub id: set `base_model_name_or_path` in "
+                  "adapter_config.json (and the name below) to the base model's Hub id or a local "
+                  "Hugging Face model folder before loading."]
+    lines += [
+        "", "```python", "from peft import PeftModel", "from transformers import AutoModelForCausalLM", "",
+        f'base = AutoModelForCausalLM.from_pretrained("{name}")',
+        f'model = PeftModel.from_pretrained(base, "{plan.out}")', "```", "",
+        f"`AutoPeftModelForCausalLM.from_pretrained(\"{plan.out}\")` loads the same base by "
+        "the name in adapter_config.json.", "",
+    ]
+    return "\n".join(lines)

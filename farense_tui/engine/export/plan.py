@@ -11,8 +11,8 @@ from pathlib import Path
 
 from farense_tui.engine import paths
 from farense_tui.engine.errors import UserError
-from farense_tui.engine.runs.checkpoints import adapter_choices
 from farense_tui.engine.runs.config import RunConfig
+from farense_tui.engine.runs.run_folder import RunFolder
 
 ROUTES = ("fused", "gguf", "peft", "ollama")
 ROUTE_HELP = {
@@ -41,24 +41,7 @@ class ExportPlan:
 
     @property
     def config(self) -> RunConfig:
-        return RunConfig.load(self.run_dir / "config.toml")
-
-
-def adapter_folder(run_dir: Path, checkpoint: str) -> Path:
-    """The adapter a checkpoint name means; a clear refusal naming what the run offers."""
-    choices = adapter_choices(run_dir)
-    if checkpoint in ("best", "final"):
-        folder = run_dir / checkpoint
-    elif checkpoint.isdigit():
-        folder = run_dir / "checkpoints" / f"step-{int(checkpoint):07d}"
-    else:
-        raise UserError(f"--checkpoint {checkpoint!r}: expected best, final or a step number "
-                        f"(run {run_dir.name} has: {', '.join(choices) or 'no adapter yet'})")
-    if not (folder / "adapters.safetensors").is_file():
-        if not choices:
-            raise UserError(f"run {run_dir.name} has no adapter yet: train it first (or let it save a checkpoint)")
-        raise UserError(f"run {run_dir.name} has no adapter {checkpoint!r} (available: {', '.join(choices)})")
-    return folder
+        return RunFolder(self.run_dir).load_config()
 
 
 def default_out(run_dir: Path, checkpoint: str, route: str) -> Path:
@@ -75,8 +58,9 @@ def plan_export(run_dir: Path, route: str, checkpoint: str = "best", out: Path |
         raise UserError(f"--to {route!r}: expected one of {', '.join(ROUTES)}")
     if keep_quantized and route != "fused":
         raise UserError(f"--keep-quantized is for --to fused; --to {route} writes {ROUTE_HELP[route].split(' (')[0]}")
-    adapter = adapter_folder(run_dir, checkpoint)
-    cfg = RunConfig.load(run_dir / "config.toml")
+    run = RunFolder(run_dir)
+    adapter = run.adapter(checkpoint, last=False)
+    cfg = run.load_config()
     if route == "peft" and cfg.profile.fine_tune_type != "lora":
         raise UserError(f"--to peft writes LoRA weights; run {run_dir.name} trained {cfg.profile.fine_tune_type} "
                         "(its magnitudes have no place there): export --to fused or gguf instead")

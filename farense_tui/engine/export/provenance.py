@@ -10,6 +10,7 @@ from pathlib import Path
 from farense_tui.engine.export.plan import ExportPlan
 from farense_tui.engine.runs.events import EventWriter
 from farense_tui.engine.versions import versions
+from farense_tui.engine.runs.run_folder import ADAPTER_WEIGHTS, RunFolder
 
 PROVENANCE = "provenance.json"
 
@@ -22,20 +23,22 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_provenance(plan: ExportPlan, folder: Path, check: str) -> dict:
-    """provenance.json in `folder` (the staged output): run, checkpoint, base, settings, check."""
+def write_provenance(plan: ExportPlan, folder: Path, check: str, extra: dict | None = None) -> dict:
+    """provenance.json in `folder` (the staged output): run, checkpoint, base, settings, check,
+    and what the route adds (`extra`)."""
     record = {
         "route": plan.route,
         "run": plan.run_dir.name,
         "run_dir": str(plan.run_dir),
         "checkpoint": plan.checkpoint,
         "adapter": str(plan.adapter),
-        "adapter_sha256": _sha256(plan.adapter / "adapters.safetensors"),
+        "adapter_sha256": _sha256(plan.adapter / ADAPTER_WEIGHTS),
         "base_model": plan.base_model,
         "settings_hash": plan.settings_hash,
         "dequantize": plan.dequantize,
         "keep_quantized": plan.keep_quantized,
         "check": check,
+        **(extra or {}),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "versions": versions("farense-tui", "mlx", "mlx-lm"),
         "files": {p.name: p.stat().st_size for p in sorted(folder.iterdir()) if p.is_file()},
@@ -46,7 +49,7 @@ def write_provenance(plan: ExportPlan, folder: Path, check: str) -> dict:
 
 def record_export(plan: ExportPlan, check: str) -> dict:
     """The run's events list the export (one appended line, as the engine writes its own)."""
-    writer = EventWriter(plan.run_dir / "events.jsonl")
+    writer = EventWriter(RunFolder(plan.run_dir).events)
     try:
         return writer.emit("export", route=plan.route, checkpoint=plan.checkpoint, path=str(plan.out),
                            base_model=plan.base_model, check=check)

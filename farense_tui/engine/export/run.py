@@ -24,7 +24,7 @@ class ExportResult:
 
 def run_export(plan: ExportPlan, progress: Callable[[str], None] = lambda _: None) -> ExportResult:
     """Write `plan.out` whole or not at all; MLX is imported here, by the route that needs it."""
-    command = ""
+    command, extra = "", {}
     with staged(plan.out) as folder:
         if plan.route == "fused":
             from farense_tui.engine.export.fused import export_fused
@@ -37,12 +37,15 @@ def run_export(plan: ExportPlan, progress: Callable[[str], None] = lambda _: Non
         elif plan.route == "peft":
             from farense_tui.engine.export.peft import write_peft
 
-            check = write_peft(plan, folder, progress)
+            check, extra = write_peft(plan, folder, progress)
+            base = extra["peft_base"]
+            command = (f'PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained("{base["name"]}"), '
+                       f'"{plan.out}")  # base from {base["from"]}; see README.md')
         else:
             from farense_tui.engine.export.ollama import write_ollama
 
             check, command = write_ollama(plan, folder, progress)
-        write_provenance(plan, folder, check)
+        write_provenance(plan, folder, check, extra)
     record_export(plan, check)
     progress(f"done: {plan.out}")
     return ExportResult(plan.out, check, command)

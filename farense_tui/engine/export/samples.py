@@ -1,9 +1,9 @@
-"""What the run trained on, as an export needs it: the system prompt and a question to check with."""
+"""What the run trained on, as an export needs it: questions to check with (its system message is
+data/system_message.py's)."""
 
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
 
 
@@ -24,15 +24,6 @@ def _records(data_dir: Path, split: str, limit: int = 2000) -> list[dict]:
     except OSError:
         return []
     return out
-
-
-def training_system_prompt(data_dir: Path) -> str | None:
-    """The system message most training conversations carry (None when they carry none)."""
-    prompts = Counter(
-        m["content"] for r in _records(data_dir, "train") for m in r.get("messages", [])[:1]
-        if isinstance(m, dict) and m.get("role") == "system" and isinstance(m.get("content"), str)
-    )
-    return prompts.most_common(1)[0][0] if prompts else None
 
 
 def check_conversations(data_dir: Path, limit: int = 5) -> list[list[dict]]:

@@ -1,9 +1,9 @@
 """Fast float32 matmuls on Linux: Debian's OpenBLAS in place of the wheel's reference BLAS.
 
-The Linux `mlx[cpu]` wheel links the reference BLAS (~7 GFLOP/s); with Debian's OpenBLAS in
-front of it a LoRA step runs about 13x faster. The CLI loads OpenBLAS into its own process
-before MLX is imported (its symbols then come first, as with LD_PRELOAD, without re-executing
-the interpreter: ~50 ms of the cockpit's start-up); the processes it starts get LD_PRELOAD.
+The Linux `mlx[cpu]` wheel links the reference BLAS, many times slower at float32 matmuls than
+Debian's OpenBLAS (BENCHMARKS.md, "OpenBLAS on Linux"). The CLI loads OpenBLAS into its own process
+before MLX is imported (its symbols then come first, as with LD_PRELOAD, without re-executing the
+interpreter, which would add to the cockpit's start-up); the processes it starts get LD_PRELOAD.
 """
 
 from __future__ import annotations

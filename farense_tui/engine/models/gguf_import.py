@@ -18,6 +18,8 @@ import mlx.core as mx
 import numpy as np
 
 from farense_tui.engine.errors import UserError
+from farense_tui.engine.models.gguf_general import save_general
+from farense_tui.engine.models.source import SOURCE, gguf_source
 
 # Every block format MLX keeps quantized (Q4_0, Q4_1, Q8_0) packs 32 values per scale.
 GGUF_GROUP_SIZE = 32
@@ -48,9 +50,12 @@ _LLAMA3_SPLIT = (
 )
 
 
-def convert_gguf(gguf_path: Path, out_dir: Path, progress: Callable[[str], None] | None = None) -> Path:
-    """Write config.json, model*.safetensors and the tokenizer files of `gguf_path` to `out_dir`;
+def convert_gguf(gguf_path: Path, out_dir: Path, progress: Callable[[str], None] | None = None,
+                 hub_id: str | None = None) -> Path:
+    """Write config.json, model*.safetensors, the tokenizer files, gguf_general.json and, when the
+    caller knows the Hub id it came from (`hub_id`), source.json of `gguf_path` to `out_dir`;
     `progress` receives a line before each stage."""
+
     gguf_path, out_dir = Path(gguf_path), Path(out_dir)
     say = progress or (lambda line: None)
     say(f"reading {gguf_path.name}")
@@ -66,8 +71,11 @@ def convert_gguf(gguf_path: Path, out_dir: Path, progress: Callable[[str], None]
     out_dir.mkdir(parents=True, exist_ok=True)
     say(f"rebuilding the tokenizer ({len(meta.get('tokenizer.ggml.tokens', []))} tokens)")
     _write_tokenizer(meta, out_dir, gguf_path)
+    save_general(meta, gguf_path, out_dir)
     say(f"writing {len(weights)} tensors ({config['num_hidden_layers']} layers) as safetensors")
     _save_weights(weights, out_dir)
+    if hub_id:
+        (out_dir / SOURCE).write_text(json.dumps(gguf_source(gguf_path, hub_id), indent=2) + "\n", encoding="utf-8")
     (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     return out_dir
 

@@ -23,9 +23,15 @@ def default_name(gguf: Path) -> str:
     return re.sub(r"[^a-z0-9._-]+", "-", Path(gguf).stem.lower()).strip("-._") or "model"
 
 
-def import_gguf(gguf: Path, name: str | None = None, progress: Callable[[str], None] | None = None) -> Path:
-    """Convert `gguf` into models/NAME (default: from the file name); refuses to overwrite."""
+def import_gguf(gguf: Path, name: str | None = None, progress: Callable[[str], None] | None = None,
+                hub_id: str | None = None) -> Path:
+    """Convert `gguf` into models/NAME (default: from the file name); refuses to overwrite.
+    `hub_id`: the Hugging Face model it was made from, recorded in the folder's source.json."""
+    from farense_tui.engine.models.source import hub_id_of
+
     gguf = Path(gguf).expanduser()
+    if hub_id is not None and hub_id_of(hub_id) != hub_id:
+        raise UserError(f"--hub-id {hub_id!r}: expected a Hugging Face model id, ORG/NAME")
     name = name or default_name(gguf)
     if not _NAME.fullmatch(name):
         raise UserError(f"--name {name!r}: expected letters, digits, '.', '-' and '_', "
@@ -35,16 +41,17 @@ def import_gguf(gguf: Path, name: str | None = None, progress: Callable[[str], N
     target = paths.models_dir() / name
     if target.exists():
         raise UserError(f"{target} already exists: choose another name with --name NAME")
-    return convert_into(gguf, target, progress)
+    return convert_into(gguf, target, progress, hub_id)
 
 
-def convert_into(gguf: Path, target: Path, progress: Callable[[str], None] | None = None) -> Path:
+def convert_into(gguf: Path, target: Path, progress: Callable[[str], None] | None = None,
+                 hub_id: str | None = None) -> Path:
     """Convert `gguf` to the model folder `target`, staged under a hidden name and renamed at the end."""
     from farense_tui.engine.models.gguf_import import convert_gguf
 
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{target.name}-", dir=target.parent) as tmp:
-        staged = convert_gguf(gguf, Path(tmp) / target.name, progress)
+        staged = convert_gguf(gguf, Path(tmp) / target.name, progress, hub_id)
         try:
             staged.rename(target)
         except OSError:

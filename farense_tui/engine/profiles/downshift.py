@@ -6,30 +6,23 @@ sequence; then move to the next smaller profile of the same backend.
 
 from __future__ import annotations
 
-from farense_tui.engine.profiles.profile import Profile
+from farense_tui.engine.profiles.profile import MEMORY_FIELDS, RECIPE, ROUTINE, Profile, fields_of
 
 MIN_SEQ = 64
 
 
 def settings(p: Profile) -> dict:
-    return {
-        "profile": p.name,
-        "batch_size": p.batch_size,
-        "grad_accumulation": p.grad_accumulation,
-        "max_seq_length": p.max_seq_length,
-        "memory_budget_gb": p.memory_budget_gb,
-    }
+    """What recovery and a switch may change, as a recovery event records it."""
+    return {"profile": p.name, **{k: getattr(p, k) for k in MEMORY_FIELDS}}
 
 
 def adopt(current: Profile, target: Profile) -> Profile:
-    """The target profile's memory settings with the run's base precision, schedule, LoRA and effective batch."""
+    """The target profile's memory settings with the run's recipe and routine, and its effective batch."""
     eff = current.effective_batch
     batch = min(target.batch_size, eff)
     while eff % batch:
         batch -= 1
-    keep = ("base_precision", "learning_rate", "warmup_steps", "warmup_share", "weight_decay", "epochs", "iters", "seed", "lora_rank",
-            "lora_scale", "lora_dropout", "lora_targets", "lora_layers", "mask_prompt",
-            "save_every", "eval_every", "log_every", "val_batches", "early_stop_patience")
+    keep = fields_of(RECIPE) + fields_of(ROUTINE)
     return target.replace(
         batch_size=batch, grad_accumulation=eff // batch, **{k: getattr(current, k) for k in keep}
     )

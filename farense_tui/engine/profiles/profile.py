@@ -26,6 +26,14 @@ PRECISIONS = ("4bit", "8bit", "bfloat16", "float16", "float32")
 BACKENDS = ("gpu", "cpu")
 LORA_TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
 FINE_TUNE_TYPES = ("lora", "dora")
+OBJECTIVES = ("sft", "dpo", "orpo")
+
+
+# What each setting is to a run (the "role" in its metadata), declared here once:
+MEMORY = "memory"  # what recovery and a profile switch change: taken from the new profile, shown in recovery events
+MACHINE = "machine"  # the memory class itself: taken from the new profile as it is
+RECIPE = "recipe"  # what is trained: a run keeps it across a switch, and a checkpoint resumes only under it
+ROUTINE = "routine"  # when it evaluates, saves and logs: a run keeps it across a switch
 
 
 @dataclass
@@ -34,40 +42,48 @@ class Profile:
 
     name: str = "custom"
     description: str = ""
-    backend: str = field(default="gpu", metadata={"choices": BACKENDS, "help": "gpu (Metal/CUDA) or cpu"})
-    min_ram_gb: float = field(default=16.0, metadata={"min": 0.0, "help": "smallest RAM this class is for"})
-    memory_budget_gb: float = field(default=11.0, metadata={"min": 0.001, "help": "peak MLX memory allowed"})
-    base_precision: str = field(default="4bit", metadata={"choices": PRECISIONS, "help": "base weights"})
-    batch_size: int = field(default=4, metadata={"min": 1, "max": 512})
-    grad_accumulation: int = field(default=2, metadata={"min": 1, "max": 1024})
-    learning_rate: float = field(default=2e-4, metadata={"min": 1e-8, "max": 1.0})
-    epochs: int = field(default=3, metadata={"min": 1, "max": 1000})
-    iters: int = field(default=0, metadata={"min": 0, "help": "optimizer steps; 0 = use epochs"})
-    warmup_steps: int = field(default=100, metadata={"min": 0})
+    backend: str = field(default="gpu", metadata={
+        "role": MACHINE, "choices": BACKENDS, "help": "gpu (Metal/CUDA) or cpu"})
+    min_ram_gb: float = field(default=16.0, metadata={
+        "role": MACHINE, "min": 0.0, "help": "smallest RAM this class is for"})
+    memory_budget_gb: float = field(default=11.0, metadata={
+        "role": MEMORY, "label": "budget GB", "min": 0.001, "help": "peak MLX memory allowed"})
+    base_precision: str = field(default="4bit", metadata={
+        "role": RECIPE, "choices": PRECISIONS, "help": "base weights"})
+    batch_size: int = field(default=4, metadata={"role": MEMORY, "label": "batch", "min": 1, "max": 512})
+    grad_accumulation: int = field(default=2, metadata={"role": MEMORY, "label": "accumulation", "min": 1, "max": 1024})
+    learning_rate: float = field(default=2e-4, metadata={"role": RECIPE, "min": 1e-8, "max": 1.0})
+    epochs: int = field(default=3, metadata={"role": RECIPE, "min": 1, "max": 1000})
+    iters: int = field(default=0, metadata={"role": RECIPE, "min": 0, "help": "optimizer steps; 0 = use epochs"})
+    warmup_steps: int = field(default=100, metadata={"role": RECIPE, "min": 0})
     # A warm-up sized for long runs would take most of a short one (mac's 100 of the demo's 111 steps).
-    warmup_share: float = field(
-        default=0.1, metadata={"min": 0.0, "max": 1.0, "help": "most of the run's steps the warm-up may take"}
-    )
-    weight_decay: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})
-    max_seq_length: int = field(default=512, metadata={"min": 16, "max": 131072})
+    warmup_share: float = field(default=0.1, metadata={
+        "role": RECIPE, "min": 0.0, "max": 1.0, "help": "most of the run's steps the warm-up may take"})
+    weight_decay: float = field(default=0.0, metadata={"role": RECIPE, "min": 0.0, "max": 1.0})
+    max_seq_length: int = field(default=512, metadata={"role": MEMORY, "label": "sequence", "min": 16, "max": 131072})
     fine_tune_type: str = field(default="lora", metadata={
-        "choices": FINE_TUNE_TYPES,
+        "role": RECIPE, "choices": FINE_TUNE_TYPES,
         "help": "dora: LoRA plus a learned magnitude per output (mlx-lm's DoRA; more memory per step)"})
-    lora_rank: int = field(default=8, metadata={"min": 1, "max": 1024})
-    lora_scale: float = field(default=16.0, metadata={"min": 0.0, "max": 1000.0})
-    lora_dropout: float = field(default=0.0, metadata={"min": 0.0, "max": 0.9})
+    lora_rank: int = field(default=8, metadata={"role": RECIPE, "min": 1, "max": 1024})
+    lora_scale: float = field(default=16.0, metadata={"role": RECIPE, "min": 0.0, "max": 1000.0})
+    lora_dropout: float = field(default=0.0, metadata={"role": RECIPE, "min": 0.0, "max": 0.9})
     lora_targets: list = field(
-        default_factory=lambda: list(LORA_TARGETS), metadata={"subset_of": LORA_TARGETS}
+        default_factory=lambda: list(LORA_TARGETS), metadata={"role": RECIPE, "subset_of": LORA_TARGETS}
     )
-    lora_layers: int = field(default=-1, metadata={"min": -1, "help": "last N blocks; -1 = all"})
-    grad_checkpoint: bool = False
-    mask_prompt: bool = field(default=True, metadata={"help": "loss on assistant tokens only"})
-    save_every: int = field(default=200, metadata={"min": 1})
-    eval_every: int = field(default=200, metadata={"min": 1})
-    log_every: int = field(default=10, metadata={"min": 1})
-    val_batches: int = field(default=-1, metadata={"min": -1, "help": "-1 = the whole valid split"})
-    early_stop_patience: int = field(default=0, metadata={"min": 0, "help": "evaluations; 0 = off"})
-    seed: int = field(default=0, metadata={"min": 0})
+    lora_layers: int = field(default=-1, metadata={"role": RECIPE, "min": -1, "help": "last N blocks; -1 = all"})
+    grad_checkpoint: bool = field(default=False, metadata={"role": MACHINE})
+    mask_prompt: bool = field(default=True, metadata={"role": RECIPE, "help": "loss on assistant tokens only"})
+    objective: str = field(default="sft", metadata={
+        "role": RECIPE, "choices": OBJECTIVES,
+        "help": "sft: next-token loss; dpo, orpo: preference pairs {prompt, chosen, rejected}"})
+    beta: float = field(default=0.1, metadata={
+        "role": RECIPE, "min": 0.0, "max": 100.0, "help": "DPO's beta; ORPO's lambda (weight of its odds-ratio term)"})
+    save_every: int = field(default=200, metadata={"role": ROUTINE, "min": 1})
+    eval_every: int = field(default=200, metadata={"role": ROUTINE, "min": 1})
+    log_every: int = field(default=10, metadata={"role": ROUTINE, "min": 1})
+    val_batches: int = field(default=-1, metadata={"role": ROUTINE, "min": -1, "help": "-1 = the whole valid split"})
+    early_stop_patience: int = field(default=0, metadata={"role": ROUTINE, "min": 0, "help": "evaluations; 0 = off"})
+    seed: int = field(default=0, metadata={"role": RECIPE, "min": 0})
 
     @property
     def effective_batch(self) -> int:
@@ -88,6 +104,15 @@ class Profile:
 
 
 FIELDS = {f.name: f for f in fields(Profile)}
+
+
+def fields_of(role: str) -> tuple[str, ...]:
+    """The settings with that role, in the profile's order."""
+    return tuple(name for name, f in FIELDS.items() if f.metadata.get("role") == role)
+
+
+MEMORY_FIELDS = fields_of(MEMORY)
+RECIPE_FIELDS = fields_of(RECIPE)
 
 
 def describe_field(name: str) -> str:

@@ -14,12 +14,13 @@ from pathlib import Path
 
 from farense_tui.engine.files import atomic_write_json, read_json
 from farense_tui.engine.runs.events import EventReader
+from farense_tui.engine.runs.run_folder import COMMANDS
 
 
 def send(run_dir: Path, cmd: str, **fields) -> None:
     """Append one command; O_APPEND keeps concurrent senders' lines whole."""
     line = json.dumps({"cmd": cmd, "time": time.time(), **fields}) + "\n"
-    fd = os.open(run_dir / "commands.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(run_dir / COMMANDS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line.encode())
     finally:
@@ -30,7 +31,7 @@ class CommandInbox:
     """The engine's side: the commands sent since it last looked."""
 
     def __init__(self, run_dir: Path):
-        self.reader = EventReader(run_dir / "commands.jsonl")
+        self.reader = EventReader(run_dir / COMMANDS)
         self.offset_file = run_dir / "commands.offset"
         saved = read_json(self.offset_file)
         self.reader.offset = saved["offset"] if saved else 0

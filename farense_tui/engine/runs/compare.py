@@ -8,10 +8,10 @@ import io
 import json
 from pathlib import Path
 
-from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.event_types import EvalEvent, StepEvent, parse_event
 from farense_tui.engine.runs.events import read_all
 from farense_tui.engine.runs.folder import full_status
+from farense_tui.engine.runs.run_folder import RunFolder
 
 EVAL_METRICS = ("exact_match", "token_f1", "rouge_l")
 CSV_FIELDS = ("step", "epoch", "loss", "val_loss", "learning_rate", "tokens_per_sec", "trained_tokens",
@@ -20,7 +20,7 @@ CSV_FIELDS = ("step", "epoch", "loss", "val_loss", "learning_rate", "tokens_per_
 
 def run_summary(run_dir: Path, price_per_hour: float | None = None) -> dict:
     """What `runs --json` prints for a run and `runs compare` sets side by side."""
-    cfg = RunConfig.load(run_dir / "config.toml")
+    cfg = RunFolder(run_dir).load_config()
     status = full_status(run_dir)
     return {
         "run_id": run_dir.name, "status": str(status.status), "step": status.step,
@@ -80,7 +80,7 @@ def metrics_csv(run_dir: Path) -> str:
     """One row per step, the later value winning where a resume re-ran steps; val_loss on the steps
     that were evaluated."""
     rows: dict[int, dict] = {}
-    for raw in read_all(run_dir / "events.jsonl"):
+    for raw in read_all(RunFolder(run_dir).events):
         record = parse_event(raw)
         if isinstance(record, StepEvent):
             for later in [s for s in rows if s > record.step]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import tomli_w
 
 from farense_tui.engine.errors import UserError
-from farense_tui.engine.profiles.profile import Profile, profile_from_dict
+from farense_tui.engine.profiles.profile import RECIPE_FIELDS, Profile, profile_from_dict
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -23,10 +23,10 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
-TRAINING_FIELDS = (
-    "learning_rate", "warmup_steps", "weight_decay", "epochs", "iters", "seed",
-    "lora_rank", "lora_scale", "lora_dropout", "lora_targets", "lora_layers", "mask_prompt",
-)
+# The recipe (profile.py) a checkpoint resumes only under. These joined the training key later,
+# each on a line of its own in training_key, so the keys and hashes of earlier runs stay as they were.
+LATER_IN_KEY = ("base_precision", "warmup_share", "fine_tune_type", "objective", "beta")
+TRAINING_FIELDS = tuple(k for k in RECIPE_FIELDS if k not in LATER_IN_KEY)
 DATA_FILES = ("train.jsonl", "valid.jsonl")
 _fingerprints: dict[tuple, str] = {}
 
@@ -113,6 +113,7 @@ class RunConfig:
             # only when set, so the keys (and hashes) of earlier runs stay as they were
             **({"init_adapter": self.init_adapter} if self.init_adapter else {}),
             **({"fine_tune_type": p.fine_tune_type} if p.fine_tune_type != "lora" else {}),
+            **({"objective": p.objective, "beta": p.beta} if p.objective != "sft" else {}),
         }
 
     def training_hash(self) -> str:

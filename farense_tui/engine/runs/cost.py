@@ -65,7 +65,7 @@ class RunCost:
     def words(self, price_per_hour: float | None = None) -> str:
         parts = [f"{self.wall_hours:.3f} h", f"{self.trained_tokens:,} tokens"]
         if self.tokens_per_sec is not None:
-            parts.append(f"{self.tokens_per_sec:.0f} tok/s")
+            parts.append(f"{self.tokens_per_sec:.0f} tok/s median step")
         if self.peak_memory_gb is not None:
             parts.append(f"peak {self.peak_memory_gb:.2f} GB")
         if price_per_hour is not None:

@@ -22,8 +22,9 @@ from pathlib import Path
 
 from farense_tui.engine.machine.oom_killer import kernel_oom_kills
 from farense_tui.engine.runs.events import EventReader
-from farense_tui.engine.runs.exit_codes import EXIT_OVER_BUDGET, EXIT_RANK_LOST
+from farense_tui.engine.processes import ERROR_LINE, EXIT_OVER_BUDGET, EXIT_RANK_LOST
 from farense_tui.engine.runs.rank_watch import RankFate, rank_lines, read_fates
+from farense_tui.engine.runs.run_folder import RunFolder
 
 OOM_MARKERS = ("insufficient memory", "unable to allocate", "out of memory", "resource limit exceeded")
 KILL_SIGNALS = ("SIGKILL", "SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT")
@@ -33,7 +34,6 @@ SWAP_GROWTH_GB = 0.25
 
 OUT_OF_MEMORY, KILLED, CRASHED = "out of memory", "killed", "crashed"
 OVER_BUDGET = "its memory was over the profile's budget or an allocation failed"
-ERROR_LINE = "farense: error "  # how a rank other than 0 prints an error event (engine_process.py)
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,8 @@ class EngineStart:
 
     @classmethod
     def now(cls, run_dir: Path) -> EngineStart:
-        return cls(_size(run_dir / "engine.log"), _size(run_dir / "events.jsonl"), kernel_oom_kills())
+        run = RunFolder(run_dir)
+        return cls(_size(run.engine_log), _size(run.events), kernel_oom_kills())
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def diagnose(code: int, run_dir: Path, start: EngineStart, budget_gb: float) -> 
     For a data-parallel run, which rank died and why, from each rank's own evidence."""
     if code == EXIT_OVER_BUDGET:
         return Diagnosis("the engine stopped", OUT_OF_MEMORY, f"{OVER_BUDGET}; see the error before this")
-    log, steps = _read_from(run_dir / "engine.log", start.log_offset), _steps(run_dir, start)
+    log, steps = _read_from(RunFolder(run_dir).engine_log, start.log_offset), _steps(run_dir, start)
     if by_rank := diagnose_ranks(read_fates(log), log, steps, budget_gb):
         return by_rank
     what = (f"the engine process died with {signal.Signals(-code).name}" if code < 0
@@ -150,7 +151,7 @@ def _last_error(log: str) -> str:
 
 
 def _steps(run_dir: Path, start: EngineStart) -> list[dict]:
-    reader = EventReader(run_dir / "events.jsonl")
+    reader = EventReader(RunFolder(run_dir).events)
     reader.offset = start.events_offset
     return [e for e in reader.read_new() if isinstance(e, dict) and e.get("type") == "step"]
 

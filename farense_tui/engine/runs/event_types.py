@@ -81,6 +81,12 @@ class StepEvent(Event):
     swap_used_gb: float | None = None
     ranks: list | None = None  # data-parallel runs: [{rank, tokens_per_sec, mem_peak_gb, rss_gb, sys_used_gb,
     #                              sys_available_gb, swap_used_gb}, ...]
+    # Preference objectives (dpo, orpo) only: the step's mean rewards, their margin, and the share
+    # of pairs whose chosen reply out-scores the rejected one (preference_objective.py).
+    reward_chosen: float | None = None
+    reward_rejected: float | None = None
+    reward_margin: float | None = None
+    reward_accuracy: float | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,10 @@ class EvalEvent(Event):
     best_val_loss: float | None = None
     is_best: bool = False
     eval_time: float = 0.0
+    reward_chosen: float | None = None  # as StepEvent's, over the valid split (dpo, orpo)
+    reward_rejected: float | None = None
+    reward_margin: float | None = None
+    reward_accuracy: float | None = None
 
 
 @dataclass(frozen=True)

@@ -3,24 +3,10 @@
 The engine process appends; any number of readers (TUI, CLI, tests, a later session) tail the
 file. The file is the interface, so a reader can attach to a run started elsewhere.
 
-Every event has "type" and "time" (unix seconds); event_types.py holds one typed record per type,
-which the writer checks each event against. Types and their fields:
-  state       state (a State: loading|training|paused|evaluating|saving|stopping|stopped|finished|
-              failed|switching), message, step, total_steps, recoverable
-  step        step, total_steps, epoch, loss, learning_rate, tokens_per_sec, step_time, trained_tokens,
-              mem_active_gb, mem_peak_gb, mem_cache_gb, rss_gb, sys_used_gb, sys_available_gb,
-              swap_used_gb
-  eval        step, val_loss, best_val_loss, is_best, eval_time
-  checkpoint  step, path, reason: periodic|stop|save-now|budget|allocation|switch|final
-  warning     message, kind
-  error       message, kind: oom|budget|nan|data|model|killed|crash, step
-  recovery    message, from: {batch_size, grad_accumulation, max_seq_length, profile}, to: {...},
-              resume_step
-  finished    step, final_adapter, best_adapter, best_val_loss
-  export      route: fused|gguf|peft|ollama, checkpoint, path, base_model, check
-An evaluation's events file (evaluate/job.py) has state, error, and:
-  progress    phase: loss|answers, done, total, eta_sec
-  result      path, answers
+Every event has "type" and "time" (unix seconds). The types and their fields are the typed records
+of event_types.py (state, step, eval, checkpoint, warning, note, error, recovery, finished, export;
+an evaluation's events file adds progress and result), one per type: the writer checks each event
+against its record, so that module is the schema.
 """
 
 from __future__ import annotations
@@ -31,8 +17,8 @@ import time
 import traceback
 from pathlib import Path
 
-from farense_tui.engine.runs.event_types import make_event
-from farense_tui.engine.runs.exit_codes import EXIT_FAILED
+from farense_tui.engine.runs.event_types import State, make_event
+from farense_tui.engine.processes import EXIT_FAILED
 
 class EventWriter:
     """Appends events, one flushed line each, so a reader never waits for a buffer."""
@@ -92,5 +78,5 @@ def record_crash(events: EventWriter, what: str, exc: Exception, log_name: str) 
     traceback.print_exc()
     said = f"{what} error: {type(exc).__name__}: {exc}"
     events.emit("error", kind="crash", message=f"{said} (see {log_name})")
-    events.emit("state", state="failed", message=said)
+    events.emit("state", state=State.FAILED, message=said)
     return EXIT_FAILED

@@ -1,7 +1,7 @@
 """Runs seen from outside the engine: create, start, command, inspect and list runs/<id>/.
 
-Everything goes through files in the run folder (config.toml, commands.jsonl, events.jsonl,
-training_state.json, supervisor.pid), so the TUI, the CLI, a test or a later session all attach
+Everything goes through files in the run folder (run_folder.py: config.toml, commands.jsonl,
+events.jsonl, training_state.json, supervisor.pid), so the TUI, the CLI, a test or a later session all attach
 to a run the same way, whoever started it.
 """
 
@@ -20,12 +20,14 @@ from farense_tui.engine.errors import UserError
 from farense_tui.engine.detached import start_detached
 from farense_tui.engine.profiles.downshift import downshift, settings
 from farense_tui.engine.profiles.profile import Profile
+from farense_tui.engine import processes
 from farense_tui.engine.runs import checkpoints as ckpt
 from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.event_types import State
 from farense_tui.engine.runs.events import EventWriter, read_all
 from farense_tui.engine.runs.status import RunStatus
-from farense_tui.engine.runs.training_state import RUN_FILE, TrainingState
+from farense_tui.engine.runs.run_folder import CONFIG, RunFolder
+from farense_tui.engine.runs.training_state import TrainingState
 
 TAIL_BYTES = 256 * 1024
 
@@ -65,33 +67,33 @@ def create_run(cfg: RunConfig, runs_root: Path | None = None) -> Path:
     cfg.run_id = cfg.run_id or new_run_id(cfg.model)
     if "/" in cfg.run_id or os.sep in cfg.run_id or cfg.run_id in (".", ".."):
         raise UserError(f"run name {cfg.run_id!r}: a run is one folder in {root}, so no '/' and not '.' or '..'")
-    run_dir = root / cfg.run_id
+    run = RunFolder(root / cfg.run_id)
     suffix = 1
-    while run_dir.exists():
+    while run.path.exists():
         suffix += 1
-        run_dir = root / f"{cfg.run_id}-{suffix}"
-    cfg.run_id = run_dir.name
+        run = RunFolder(root / f"{cfg.run_id}-{suffix}")
+    cfg.run_id = run.name
     cfg.created = cfg.created or time.time()
-    (run_dir / "checkpoints").mkdir(parents=True)
-    cfg.save(run_dir / "config.toml")
-    (run_dir / "events.jsonl").touch()
-    (run_dir / "commands.jsonl").touch()
-    return run_dir
+    run.checkpoints.mkdir(parents=True)
+    cfg.save(run.config)
+    run.events.touch()
+    run.commands.touch()
+    return run.path
 
 
 def start(run_dir: Path) -> subprocess.Popen:
     """Start the supervisor in its own session, so the run outlives this process and terminal."""
     if is_alive(run_dir):
         raise UserError(f"run {run_dir.name} is already running")
-    return start_detached("farense_tui.engine.runs.supervisor", run_dir, "engine.log", "supervisor.pid")
+    run = RunFolder(run_dir)
+    return start_detached(processes.SUPERVISOR, run_dir, run.engine_log.name, run.supervisor_pid.name)
 
 
 def is_alive(run_dir: Path) -> bool:
     """Its supervisor is running, or an engine it started still is (a killed supervisor's engine
     saves and stops at its next step; until then a second one must not be started)."""
-    return process_alive(run_dir / "supervisor.pid", "farense_tui.engine.runs.supervisor") or process_alive(
-        run_dir / "engine.pid", "farense_tui.engine.training.engine_process"
-    )
+    run = RunFolder(run_dir)
+    return process_alive(run.supervisor_pid, processes.SUPERVISOR) or process_alive(run.engine_pid, processes.ENGINE)
 
 
 def process_alive(pid_file: Path, module: str) -> bool:
@@ -109,7 +111,7 @@ def process_alive(pid_file: Path, module: str) -> bool:
 
 
 def tail_events(run_dir: Path, nbytes: int = TAIL_BYTES) -> list[dict]:
-    path = run_dir / "events.jsonl"
+    path = RunFolder(run_dir).events
     try:
         with open(path, "rb") as fh:
             size = os.path.getsize(path)
@@ -129,8 +131,11 @@ def tail_events(run_dir: Path, nbytes: int = TAIL_BYTES) -> list[dict]:
     return out
 
 
-INFO_FILES = ("config.toml", "events.jsonl", RUN_FILE, "supervisor.pid", "engine.pid")
-"""What `info` reads from a run's folder: while none of them changes, neither does its answer."""
+def _info_files(run: RunFolder) -> tuple[Path, ...]:
+    """What `info` reads from a run's folder: while none of them changes, neither does its answer."""
+    return run.config, run.events, run.training_state, run.supervisor_pid, run.engine_pid
+
+
 _known: dict[Path, tuple[tuple, RunInfo]] = {}
 
 
@@ -139,10 +144,10 @@ def info(run_dir: Path) -> RunInfo:
     cockpit and `train` keep), with training_state.json for what the events' tail no longer holds.
 
     Kept per run while its files stay as they were and no process of it was alive: the cockpit
-    lists runs on each visit to Training and every few seconds there, and folding each run's
-    events again was ~9 ms a run, in a thread beside the UI's.
+    lists runs on each visit to Training and every few seconds there, and would otherwise fold
+    each run's events again each time, in a thread beside the UI's (BENCHMARKS.md).
     """
-    stamp = tuple(_stamp(run_dir / name) for name in INFO_FILES)
+    stamp = tuple(_stamp(path) for path in _info_files(RunFolder(run_dir)))
     known = _known.get(run_dir)
     if known is not None and known[0] == stamp and not known[1].alive:
         return known[1]
@@ -160,7 +165,8 @@ def _stamp(path: Path) -> tuple[int, int] | None:
 
 
 def _read_info(run_dir: Path) -> RunInfo:
-    cfg = RunConfig.load(run_dir / "config.toml")
+    run = RunFolder(run_dir)
+    cfg = run.load_config()
     status = RunStatus(run_dir=run_dir, model=cfg.model, profile=cfg.profile.name)
     status.add_events(tail_events(run_dir))
     status.alive = is_alive(run_dir)
@@ -172,7 +178,7 @@ def _read_info(run_dir: Path) -> RunInfo:
         total_steps=status.total_steps or saved.total_steps,
         loss=status.loss,
         best_val_loss=status.best_val_loss if status.best_val_loss is not None else saved.best_val_loss,
-        created=cfg.created or (run_dir / "config.toml").stat().st_ctime, model=cfg.model, profile=cfg.profile.name,
+        created=cfg.created or run.config.stat().st_ctime, model=cfg.model, profile=cfg.profile.name,
         alive=bool(status.alive), recoverable=status.status == State.DEAD or status.recoverable,
         group=cfg.group, seed=cfg.profile.seed, parent=cfg.parent,
     )
@@ -180,9 +186,10 @@ def _read_info(run_dir: Path) -> RunInfo:
 
 def full_status(run_dir: Path) -> RunStatus:
     """The fold of every event of a run (not only the tail `info` reads): for its cost and history."""
-    cfg = RunConfig.load(run_dir / "config.toml")
+    run = RunFolder(run_dir)
+    cfg = run.load_config()
     status = RunStatus(run_dir=run_dir, model=cfg.model, profile=cfg.profile.name)
-    status.add_events(read_all(run_dir / "events.jsonl"))
+    status.add_events(read_all(run.events))
     status.alive = is_alive(run_dir)
     return status
 
@@ -190,9 +197,9 @@ def full_status(run_dir: Path) -> RunStatus:
 def list_runs(runs_root: Path | None = None) -> list[RunInfo]:
     root = runs_root or paths.runs_dir()
     found = []
-    for run_dir in sorted(root.glob("*/config.toml"), reverse=True):
+    for config in sorted(root.glob(f"*/{CONFIG}"), reverse=True):
         try:
-            found.append(info(run_dir.parent))
+            found.append(info(config.parent))
         except (UserError, KeyError, OSError):
             continue  # a half-created or foreign folder; not a run we can describe
     # Newest first by creation: run ids start with the time, but a group's runs carry its chosen name.
@@ -201,11 +208,11 @@ def list_runs(runs_root: Path | None = None) -> list[RunInfo]:
 
 def find_run(run: str) -> Path:
     path = Path(run)
-    if (path / "config.toml").exists():
+    if RunFolder(path).config.exists():
         return path
     candidate = paths.runs_dir() / run
     # A run id names a folder in runs/; `../x` does not reach out of it (a path, given as one, may).
-    if candidate.resolve().parent == paths.runs_dir().resolve() and (candidate / "config.toml").exists():
+    if candidate.resolve().parent == paths.runs_dir().resolve() and RunFolder(candidate).config.exists():
         return candidate
     matches = [r.path for r in list_runs() if r.run_id.startswith(run)]
     if len(matches) == 1:
@@ -219,7 +226,8 @@ def resume(run_dir: Path, profile: Profile | None = None, smaller: bool = False)
     from farense_tui.engine.profiles.profile import available_profiles
     from farense_tui.engine.profiles.downshift import adopt
 
-    cfg = RunConfig.load(run_dir / "config.toml")
+    run = RunFolder(run_dir)
+    cfg = run.load_config()
     before = settings(cfg.profile)
     if profile is not None:
         cfg.profile, change = adopt(cfg.profile, profile), f"profile {profile.name}"
@@ -232,8 +240,8 @@ def resume(run_dir: Path, profile: Profile | None = None, smaller: bool = False)
     if found is not None:  # refused here, before anything starts or is rewritten
         ckpt.check_resumable(run_dir, cfg, found[1])
     if settings(cfg.profile) != before:
-        cfg.save(run_dir / "config.toml")
-        writer = EventWriter(run_dir / "events.jsonl")
+        cfg.save(run.config)
+        writer = EventWriter(run.events)
         writer.emit("recovery", message=f"resumed by hand with {change}", **{"from": before},
                     to=settings(cfg.profile), resume_step=found[1].step if found else 0)
         writer.close()

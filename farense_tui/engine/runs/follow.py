@@ -13,6 +13,7 @@ from pathlib import Path
 
 from farense_tui.engine.runs.events import EventReader
 from farense_tui.engine.runs import folder
+from farense_tui.engine.runs.run_folder import EVENTS
 
 POLL_LIVE = 0.2  # seconds between reads while the run's process is alive
 POLL_IDLE = 1.0  # ... and while it is not (another front end may resume it)
@@ -36,7 +37,7 @@ def follow(
     events it wrote before going have been passed on.
     """
     is_alive = is_alive or folder.is_alive  # looked up now, so a test can stand in for the process
-    reader = EventReader(run_dir / "events.jsonl")
+    reader = EventReader(run_dir / EVENTS)
     alive: bool | None = None
     next_check = 0.0
     while not cancelled():

@@ -20,14 +20,15 @@ from farense_tui.engine import paths
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.files import atomic_write_json, read_json
 from farense_tui.engine.detached import start_detached
+from farense_tui.engine.processes import QUEUE
 from farense_tui.engine.runs import commands
 from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.event_types import State
 from farense_tui.engine.runs.events import EventWriter
 from farense_tui.engine.runs.folder import create_run, info, is_alive, process_alive
+from farense_tui.engine.runs.run_folder import RunFolder
 
 SUFFIX = ".group"
-QUEUE_MODULE = "farense_tui.engine.runs.queue"
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class Group:
 
     @property
     def queue_alive(self) -> bool:
-        return process_alive(self.folder / "queue.pid", QUEUE_MODULE)
+        return process_alive(self.folder / "queue.pid", QUEUE)
 
     def states(self) -> dict[str, str]:
         """Run id -> its status, in queue order."""
@@ -84,7 +85,7 @@ def create_group(cfg: RunConfig, seeds: list[int], name: str = "", runs_root: Pa
         member = RunConfig(**{**vars(cfg), "profile": cfg.profile.replace(seed=seed),
                               "run_id": f"{group.name}-seed{seed}", "group": group.name})
         run_dir = create_run(member, root)
-        writer = EventWriter(run_dir / "events.jsonl")
+        writer = EventWriter(RunFolder(run_dir).events)
         writer.emit("state", state=State.QUEUED.value,
                     message=f"run {n}/{len(seeds)} of group {group.name}, training seed {seed}")
         writer.close()
@@ -103,10 +104,10 @@ def start_queue(group: Group) -> subprocess.Popen:
         raise UserError(f"the queue of group {group.name} is already running")
     for run_dir in group.run_dirs:
         if info(run_dir).status not in (State.FINISHED, State.QUEUED) and not is_alive(run_dir):
-            writer = EventWriter(run_dir / "events.jsonl")
+            writer = EventWriter(RunFolder(run_dir).events)
             writer.emit("state", state=State.QUEUED.value, message=f"queued again: group {group.name} continues")
             writer.close()
-    return start_detached(QUEUE_MODULE, group.folder, "queue.log", "queue.pid")
+    return start_detached(QUEUE, group.folder, "queue.log", "queue.pid")
 
 
 def stop(group: Group, current: Path | None) -> None:
@@ -126,7 +127,7 @@ def running_run(group: Group) -> Path | None:
 def group_of(run_dir: Path) -> Group | None:
     """The group a run was queued in (its config names it), or None."""
     try:
-        name = RunConfig.load(run_dir / "config.toml").group
+        name = RunFolder(run_dir).load_config().group
     except (UserError, KeyError):  # a damaged config: not known to be in a group
         return None
     return find_group(str(run_dir.parent / f"{name}{SUFFIX}")) if name else None

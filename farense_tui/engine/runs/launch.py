@@ -21,14 +21,13 @@ from pathlib import Path
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.events import read_all
-from farense_tui.engine.runs.exit_codes import EXIT_RANK_LOST
+from farense_tui.engine.processes import EXIT_RANK_LOST, LAUNCHER, RANK_WATCH
+from farense_tui.engine.runs.run_folder import RunFolder
 
-EXIT_FILE = "engine.exit"  # rank 0's exit code, written as it ends
 EXIT_GRACE_SECONDS = 1.0  # after rank 0 ends well, how long the others get to end on their own (a stop leaves them in all_sum)
 LOST_GRACE_SECONDS = 10.0  # after rank 0 ends otherwise, how long the ranks' watchers get to say how each ended
 HUNG = -signal.SIGKILL  # a group killed for hanging reads as killed to the diagnosis
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
-LAUNCHER = "farense_tui.engine.training.launcher"  # mlx.launch without its busy polling
 BACKENDS = ("ring", "jaccl", "mpi")  # what farense-tui offers: TCP, Thunderbolt 5 RDMA, MPI
 LAUNCH_BACKENDS = ("ring", "jaccl", "jaccl-ring", "mpi", "nccl")  # what a hostfile may name (mlx.launch's)
 SEE_README = "see README, 'Training on several Macs'"
@@ -150,14 +149,15 @@ def launch_command(cfg: RunConfig, run_dir: Path) -> list[str]:
     else:
         cmd += ["--hosts", "127.0.0.1", "-n", str(cfg.ranks), "--backend", cfg.backend]
         count = cfg.ranks
-    engine = ["-m", "farense_tui.engine.runs.rank_watch", str(run_dir)]  # each rank's engine, labelled
+    engine = ["-m", RANK_WATCH, str(run_dir)]  # each rank's engine, labelled
     return cmd + ["--starting-port", str(free_port(count)), "--", *engine]
 
 
 def run_ranks(cfg: RunConfig, run_dir: Path, log, env: dict) -> int:
     """Run all ranks until rank 0 ends, a rank dies, or none makes progress for cfg.hang_timeout
     seconds while training; rank 0's exit code, or HUNG/-SIGKILL when it never said one."""
-    (run_dir / EXIT_FILE).unlink(missing_ok=True)
+    exit_file = RunFolder(run_dir).engine_exit  # rank 0's exit code, written as it ends
+    exit_file.unlink(missing_ok=True)
     # Its own process group: the launcher does not kill a rank that is still running when rank 0
     # ends, and a hang can only be broken from outside.
     proc = subprocess.Popen(launch_command(cfg, run_dir), stdout=log, stderr=subprocess.STDOUT,
@@ -165,24 +165,24 @@ def run_ranks(cfg: RunConfig, run_dir: Path, log, env: dict) -> int:
     ended_at, started = None, time.time()
     while proc.poll() is None:
         time.sleep(0.2)
-        if (run_dir / EXIT_FILE).exists():
+        if exit_file.exists():
             ended_at = ended_at or time.monotonic()
-            if time.monotonic() - ended_at > _grace(run_dir):
+            if time.monotonic() - ended_at > _grace(exit_file):
                 break
         elif is_hung(run_dir, cfg.hang_timeout, started):
             log.write(f"farense: no progress for {cfg.hang_timeout:.0f} s while training: killing all ranks\n".encode())
             break
     _kill_group(proc)
     try:
-        code = int((run_dir / EXIT_FILE).read_text())
+        code = int(exit_file.read_text())
     except (OSError, ValueError):
         code = HUNG  # a rank died (the launcher then stops the rest) or the group hung
     return HUNG if code == EXIT_RANK_LOST else code
 
 
-def _grace(run_dir: Path) -> float:
+def _grace(exit_file: Path) -> float:
     try:
-        ended_well = int((run_dir / EXIT_FILE).read_text()) == 0
+        ended_well = int(exit_file.read_text()) == 0
     except (OSError, ValueError):
         ended_well = False  # being written
     return EXIT_GRACE_SECONDS if ended_well else LOST_GRACE_SECONDS
@@ -191,7 +191,7 @@ def _grace(run_dir: Path) -> float:
 def is_hung(run_dir: Path, timeout: float, started: float = 0.0) -> bool:
     """No event for `timeout` seconds while this launch's group (started at `started`: a state
     before it is a previous group's, and starting up may take long) says it is training."""
-    path = run_dir / "events.jsonl"
+    path = RunFolder(run_dir).events
     try:
         quiet = time.time() - path.stat().st_mtime
     except OSError:

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from farense_tui.engine.errors import UserError
-from farense_tui.engine.export.plan import adapter_folder
 from farense_tui.engine.profiles.profile import Profile
 from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.folder import find_run
+from farense_tui.engine.runs.run_folder import RunFolder
 
 # What an adapter's weights are the shape of (and scale: the same weights at another scale are another model).
 LORA_SHAPE = ("lora_rank", "lora_scale", "lora_targets", "lora_layers")
@@ -36,10 +36,9 @@ class Parent:
 def find_parent(spec: str) -> Parent:
     """RUN or RUN:CHECKPOINT (default best), with the same refusals as an export of that adapter."""
     run, _, checkpoint = spec.partition(":")
-    run_dir = find_run(run)
+    parent = RunFolder(find_run(run))
     checkpoint = checkpoint or "best"
-    adapter = adapter_folder(run_dir, checkpoint)
-    return Parent(run_dir, checkpoint, adapter, RunConfig.load(run_dir / "config.toml"))
+    return Parent(parent.path, checkpoint, parent.adapter(checkpoint, last=False), parent.load_config())
 
 
 def inherit_lora(profile: Profile, parent: Parent, settings: dict) -> Profile:

@@ -21,6 +21,7 @@ from farense_tui.engine.runs import commands, folder
 from farense_tui.engine.runs.event_types import State
 from farense_tui.engine.runs.events import EventWriter, record_crash
 from farense_tui.engine.runs.group import Group
+from farense_tui.engine.runs.run_folder import EVENTS, RunFolder
 
 POLL = 0.5  # seconds between looks at the running run and the group's commands
 
@@ -65,7 +66,7 @@ def _stopped(events: EventWriter, group: Group, why: str) -> int:
     how = f"farense-tui train --resume {group.name} continues the group"
     for run_dir in group.run_dirs:
         if folder.info(run_dir).status in (State.QUEUED, State.CREATED):
-            writer = EventWriter(run_dir / "events.jsonl")
+            writer = EventWriter(RunFolder(run_dir).events)
             writer.emit("state", state=State.STOPPED.value, message=f"not started: the group's queue stopped; {how}")
             writer.close()
     events.emit("state", state=State.STOPPED.value, message=f"{why}; the queue stopped; {how}")
@@ -75,7 +76,7 @@ def _stopped(events: EventWriter, group: Group, why: str) -> int:
 def main(argv: list[str]) -> int:
     group = Group(Path(argv[0]))
     write_pid(group.folder / "queue.pid", os.getpid())
-    events = EventWriter(group.folder / "events.jsonl")
+    events = EventWriter(group.folder / EVENTS)
     try:
         return run_queue(group, events)
     except Exception as exc:  # a bug, not the user's mistake: say so, keep the traceback in the log

@@ -21,10 +21,9 @@ import sys
 from dataclasses import asdict, dataclass
 
 from farense_tui.engine.machine.oom_killer import kernel_oom_kills
+from farense_tui.engine.processes import ENGINE, WATCHER_ENV
 
-ENGINE = "farense_tui.engine.training.engine_process"
 FATE = "farense: rank ended "  # + JSON, the last line a watcher writes
-WATCHER_ENV = "FARENSE_RANK_WATCHER"  # tells the engine its parent is this watcher
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from farense_tui.engine import paths
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.events import read_all
+from farense_tui.engine.runs.run_folder import RunFolder
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ def measured_speed(model: str, runs_root: Path | None = None) -> MeasuredSpeed |
             continue  # a half-created or foreign folder
         if not same_model(cfg.model, model):
             continue
-        rates = [e["input_tokens"] / e["step_time"] for e in read_all(config.parent / "events.jsonl")
+        rates = [e["input_tokens"] / e["step_time"] for e in read_all(RunFolder(config.parent).events)
                  if e.get("type") == "step" and e.get("input_tokens") and e.get("step_time")]
         if rates:
             return MeasuredSpeed(statistics.median(rates), len(rates), config.parent.name)

@@ -13,6 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from farense_tui.engine.profiles.profile import FIELDS, MEMORY_FIELDS
 from farense_tui.engine.runs.cost import RunCost
 from farense_tui.engine.runs.event_types import (
     ENDED, CheckpointEvent, ErrorEvent, EvalEvent, FinishedEvent, RecoveryEvent, State, StateEvent,
@@ -206,8 +207,7 @@ def fmt_lr(value: float | None) -> str:
 def recovery_change(event: RecoveryEvent) -> str:
     """What a recovery changed, in words: "batch 4→2, accumulation 2→4"."""
     before, after = event.before, event.to
-    names = {"profile": "profile", "batch_size": "batch", "grad_accumulation": "accumulation",
-             "max_seq_length": "sequence", "memory_budget_gb": "budget GB"}
+    names = {"profile": "profile", **{k: FIELDS[k].metadata["label"] for k in MEMORY_FIELDS}}
     parts = [f"{label} {before.get(key)}→{after.get(key)}" for key, label in names.items()
              if key in before and key in after and before[key] != after[key]]
     return ", ".join(parts) or "same settings"

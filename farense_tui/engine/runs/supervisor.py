@@ -18,34 +18,35 @@ from pathlib import Path
 from farense_tui.engine.files import write_pid
 from farense_tui.engine.runs import checkpoints as ckpt, launch
 from farense_tui.engine.runs.diagnosis import Diagnosis, EngineStart, diagnose
+from farense_tui.engine.runs.event_types import State
 from farense_tui.engine.runs.events import EventWriter, read_all
 from farense_tui.engine.profiles.profile import available_profiles, load_profile
 from farense_tui.engine.profiles.downshift import adopt, downshift, settings
 from farense_tui.engine.runs.config import RunConfig
-from farense_tui.engine.runs.exit_codes import EXIT_DONE, EXIT_FAILED, EXIT_OVER_BUDGET, EXIT_SWITCH
+from farense_tui.engine.processes import ENGINE, EXIT_DONE, EXIT_FAILED, EXIT_OVER_BUDGET, EXIT_SWITCH, SUPERVISOR_ENV
 from farense_tui.engine.runs.training_state import TrainingState
-
-SUPERVISOR_ENV = "FARENSE_SUPERVISOR_PID"  # the engine stops when its parent is no longer this one
+from farense_tui.engine.runs.run_folder import RunFolder
 
 MAX_RECOVERIES = 8
 
 
 def run_engine(run_dir: Path) -> int:
     """Run the engine until it ends: one process, or every rank through mlx.launch (launch.py)."""
-    cfg = RunConfig.load(run_dir / "config.toml")
+    run = RunFolder(run_dir)
+    cfg = run.load_config()
     env = {**os.environ, SUPERVISOR_ENV: str(os.getpid())}
-    with open(run_dir / "engine.log", "ab") as log:
+    with open(run.engine_log, "ab") as log:
         if cfg.distributed:
             return launch.run_ranks(cfg, run_dir, log, env)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "farense_tui.engine.training.engine_process", str(run_dir)],
+            [sys.executable, "-m", ENGINE, str(run_dir)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
         )
         return proc.wait()
 
 
 def last_switch_profile(run_dir: Path) -> str | None:
-    cmds = [c for c in read_all(run_dir / "commands.jsonl") if c.get("cmd") == "switch"]
+    cmds = [c for c in read_all(RunFolder(run_dir).commands) if c.get("cmd") == "switch"]
     return cmds[-1].get("profile") if cmds else None
 
 
@@ -56,20 +57,21 @@ def record_failure(run_dir: Path, what: str) -> None:
 
 
 def supervise(run_dir: Path) -> int:
-    write_pid(run_dir / "supervisor.pid", os.getpid())
-    events = EventWriter(run_dir / "events.jsonl")
+    run = RunFolder(run_dir)
+    write_pid(run.supervisor_pid, os.getpid())
+    events = EventWriter(run.events)
     recoveries, restarted_as_is_at = 0, None
     while True:
         start = EngineStart.now(run_dir)
         code = run_engine(run_dir)
         if code == EXIT_DONE:
             return 0
-        cfg = RunConfig.load(run_dir / "config.toml")
+        cfg = run.load_config()
         if code == EXIT_SWITCH:
             target = load_profile(last_switch_profile(run_dir) or cfg.profile.name)
             before = settings(cfg.profile)
             cfg.profile = adopt(cfg.profile, target)
-            cfg.save(run_dir / "config.toml")
+            cfg.save(run.config)
             events.emit("recovery", message=f"switched to profile {target.name}", **{"from": before},
                         to=settings(cfg.profile), resume_step=_resume_step(run_dir))
             continue
@@ -93,10 +95,10 @@ def _restart_as_is(events: EventWriter, run_dir: Path, cfg: RunConfig, d: Diagno
     """Killed or crashed: never smaller. Restart as is with auto-recovery on, else offer it."""
     step = _resume_step(run_dir)
     events.emit("error", kind="killed" if d.cause == "killed" else "crash", step=step,
-                message=f"{d.message}; see {run_dir / 'engine.log'}")
+                message=f"{d.message}; see {RunFolder(run_dir).engine_log}")
     if not cfg.auto_recover or recoveries >= MAX_RECOVERIES or again:
         why = "; it died the same way before saving anything new" if again else ""
-        events.emit("state", state="failed", message=f"{d.message}{why}; resume it as is", recoverable=True)
+        events.emit("state", state=State.FAILED, message=f"{d.message}{why}; resume it as is", recoverable=True)
         return False
     events.emit("recovery", message=f"{d.message}: restarting from {_where(step)} with the same settings",
                 **{"from": settings(cfg.profile)}, to=settings(cfg.profile), resume_step=step)
@@ -111,7 +113,7 @@ def _restart_smaller(events: EventWriter, run_dir: Path, cfg: RunConfig, d: Diag
         events.emit("error", kind="oom", step=_resume_step(run_dir), message=d.message)
     if not cfg.auto_recover or smaller is None or recoveries >= MAX_RECOVERIES:
         hint = f"; suggested: {smaller[1]}" if smaller else "; no smaller setting is left"
-        events.emit("state", state="failed", message=f"{d.message}{hint}", recoverable=smaller is not None)
+        events.emit("state", state=State.FAILED, message=f"{d.message}{hint}", recoverable=smaller is not None)
         return False
     new_profile, change = smaller
     events.emit(
@@ -119,7 +121,7 @@ def _restart_smaller(events: EventWriter, run_dir: Path, cfg: RunConfig, d: Diag
         **{"from": settings(cfg.profile)}, to=settings(new_profile), resume_step=_resume_step(run_dir),
     )
     cfg.profile = new_profile
-    cfg.save(run_dir / "config.toml")
+    cfg.save(RunFolder(run_dir).config)
     return True
 
 

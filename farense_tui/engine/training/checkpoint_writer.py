@@ -1,8 +1,9 @@
 """Checkpoints that survive a kill at any instant, written because mlx-lm saves no optimizer state.
 
-The engine writes them (runs/checkpoints.py reads them). A checkpoint is a folder checkpoints/step-NNNNNNN/ with the adapter in mlx-lm's format
-(adapters.safetensors + adapter_config.json, loadable by `mlx_lm.generate --adapter-path`),
-optimizer.safetensors and state.json. It is written into a hidden temp folder and renamed
+The engine writes them (runs/checkpoints.py reads them) in the layout of runs/run_folder.py: a
+folder checkpoints/step-NNNNNNN/ with the adapter in mlx-lm's format (adapters.safetensors +
+adapter_config.json, loadable by `mlx_lm.generate --adapter-path`), optimizer.safetensors and
+state.json. It is written into a hidden temp folder and renamed
 into place; then runs/<id>/training_state.json is replaced (temp + rename) to point at it.
 A kill before the rename leaves the previous checkpoint and state untouched. A second save of the
 same step moves the old folder aside (.old-step-N) before renaming the new one in, and only then
@@ -20,6 +21,9 @@ from pathlib import Path
 import mlx.core as mx
 from mlx.utils import tree_flatten, tree_unflatten
 
+from farense_tui.engine.runs.run_folder import (
+    ADAPTER_CONFIG, ADAPTER_FILES, ADAPTER_WEIGHTS, OPTIMIZER, RunFolder, aside, staged,
+)
 from farense_tui.engine.runs.training_state import TrainingState
 
 KEEP_LAST = 3
@@ -32,8 +36,8 @@ def adapter_config(model_path: str, num_layers: int, lora: dict, fine_tune_type:
 
 def save_adapter(folder: Path, weights: dict, config: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    mx.save_safetensors(str(folder / "adapters.safetensors"), weights)
-    (folder / "adapter_config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+    mx.save_safetensors(str(folder / ADAPTER_WEIGHTS), weights)
+    (folder / ADAPTER_CONFIG).write_text(json.dumps(config, indent=2), encoding="utf-8")
 
 
 def write_checkpoint(
@@ -47,19 +51,19 @@ def write_checkpoint(
     """Write checkpoints/step-NNNNNNN/ for state.step and point training_state.json at it.
 
     `pause` is called between the stages (fault injection lands kills there)."""
-    ckpts = run_dir / "checkpoints"
-    final = ckpts / f"step-{state.step:07d}"
-    tmp = ckpts / f".tmp-step-{state.step:07d}"
+    run = RunFolder(run_dir)
+    final = run.checkpoint(state.step)
+    tmp = staged(final)
     shutil.rmtree(tmp, ignore_errors=True)
     save_adapter(tmp, adapter_weights, adapter_cfg)
     pause("adapter written")
-    mx.save_safetensors(str(tmp / "optimizer.safetensors"), dict(tree_flatten(optimizer_state)))
+    mx.save_safetensors(str(tmp / OPTIMIZER), dict(tree_flatten(optimizer_state)))
     previous = TrainingState.load(run_dir)
     # The supervisor records failures in the same file; a checkpoint must not drop them.
     record = replace(state, checkpoint=final.name, failures=previous.failures if previous else [])
     record.save_in_checkpoint(tmp)
     pause("folder written")
-    old = ckpts / f".old-{final.name}"
+    old = aside(final)
     if final.exists():
         shutil.rmtree(old, ignore_errors=True)
         final.rename(old)
@@ -68,42 +72,41 @@ def write_checkpoint(
     pause("folder renamed in")
     record.save(run_dir)
     shutil.rmtree(old, ignore_errors=True)
-    _prune(ckpts, keep=final.name)
+    _prune(run, keep=final.name)
     return final
 
 
-def _prune(ckpts: Path, keep: str) -> None:
-    done = sorted(p for p in ckpts.glob("step-*") if p.is_dir())
-    for old in done[:-KEEP_LAST]:
+def _prune(run: RunFolder, keep: str) -> None:
+    for old in run.step_folders()[:-KEEP_LAST]:
         if old.name != keep:
             shutil.rmtree(old, ignore_errors=True)
 
 
 def load_optimizer_state(folder: Path) -> dict:
-    return tree_unflatten(list(mx.load(str(folder / "optimizer.safetensors")).items()))
+    return tree_unflatten(list(mx.load(str(folder / OPTIMIZER)).items()))
 
 
 def publish_adapter(run_dir: Path, source: Path, name: str) -> Path:
     """Copy a checkpoint's adapter to runs/<id>/<name>/ (best or final) atomically."""
-    tmp = run_dir / f".tmp-{name}"
+    tmp = staged(RunFolder(run_dir).published(name))
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    for f in ("adapters.safetensors", "adapter_config.json"):
+    for f in ADAPTER_FILES:
         shutil.copy2(source / f, tmp / f)
     return _swap_in(run_dir, tmp, name)
 
 
 def publish_weights(run_dir: Path, name: str, weights: dict, config: dict) -> Path:
     """Write adapter weights straight to runs/<id>/<name>/ atomically (the best adapter)."""
-    tmp = run_dir / f".tmp-{name}"
+    tmp = staged(RunFolder(run_dir).published(name))
     shutil.rmtree(tmp, ignore_errors=True)
     save_adapter(tmp, weights, config)
     return _swap_in(run_dir, tmp, name)
 
 
 def _swap_in(run_dir: Path, tmp: Path, name: str) -> Path:
-    dest = run_dir / name
-    old = run_dir / f".old-{name}"
+    dest = RunFolder(run_dir).published(name)
+    old = aside(dest)
     shutil.rmtree(old, ignore_errors=True)
     if dest.exists():
         dest.rename(old)

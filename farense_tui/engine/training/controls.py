@@ -1,27 +1,41 @@
-"""The user's commands (runs/commands.py) carried out between steps: pause, resume, save, stop, switch.
+"""The user's commands (runs/commands.py), read between steps: pause, resume, save, stop, switch;
+and the supervisor's or a rank's watcher's going, which ends the run the same way.
 
-Ours because mlx-lm's train() has no way to pause or stop it short of killing it.
+Ours because mlx-lm's train() has no way to pause or stop it short of killing it. Controls only
+say what is to be done: each yields Commands, and the Trainer carries them out (trainer.py).
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import psutil
 
+from farense_tui.engine.processes import EXIT_DONE, EXIT_RANK_LOST, EXIT_SWITCH, SUPERVISOR_ENV, WATCHER_ENV
 from farense_tui.engine.runs.commands import CommandInbox
-from farense_tui.engine.runs.exit_codes import EXIT_DONE, EXIT_RANK_LOST, EXIT_SWITCH
-from farense_tui.engine.runs.rank_watch import WATCHER_ENV
-from farense_tui.engine.runs.supervisor import SUPERVISOR_ENV
-from farense_tui.engine.training.stop import StopTraining
-
-if TYPE_CHECKING:
-    from farense_tui.engine.training.trainer import Trainer
+from farense_tui.engine.runs.event_types import State
 
 PAUSED_POLL_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class Command:
+    """What the Trainer does, in this order: enter `state`, save a checkpoint, enter `then`, exit."""
+
+    state: State | None = None
+    message: str = ""
+    save: str = ""  # the checkpoint's reason; "" for none
+    then: tuple[State, str] | None = None  # the state once saved
+    exit_code: int | None = None  # ends the run with it
+
+
+def _save_and_stop(stopping: str, stopped: str) -> Command:
+    """Save, then end as stopped; a run resumes from there."""
+    return Command(State.STOPPING, stopping, save="stop", then=(State.STOPPED, stopped), exit_code=EXIT_DONE)
 
 
 class Controls:
@@ -35,19 +49,26 @@ class Controls:
         named = os.environ.get(SUPERVISOR_ENV)
         self.supervisor = int(named) if named else None if self.watcher else os.getppid()
 
-    def between_steps(self, trainer: Trainer) -> None:
-        """Apply the commands sent since the last step; while paused, wait here for more."""
+    def between_steps(self, step: int, takes_commands: bool) -> Iterator[Command]:
+        """The commands sent since the last step; while paused, wait here for more."""
         while True:
             if self.watcher is not None and os.getppid() != self.watcher:
                 # The group is being ended (another rank died): this step's state may be partial, so
                 # no checkpoint; the supervisor restarts the group from the last one.
-                raise StopTraining(EXIT_RANK_LOST)
+                yield Command(exit_code=EXIT_RANK_LOST)
+                return
             if not self._supervised():
-                self._orphaned(trainer)
-            if not trainer.ranks.writer:
+                # The supervisor was killed: save and stop, so no engine trains unwatched (a later
+                # resume would start a second one on the same run).
+                yield _save_and_stop(f"the supervisor process is gone: saving step {step}",
+                                     f"stopped at step {step} (its supervisor was killed); resume any time")
+                return
+            if not takes_commands:
                 return  # rank 0 takes the commands; a pause holds the others at the next all_sum
-            for command in self.inbox.take():
-                self._apply(trainer, command)
+            for sent in self.inbox.take():
+                command = self._command(sent, step)
+                if command is not None:
+                    yield command
             if not self.paused:
                 return
             time.sleep(PAUSED_POLL_SECONDS)
@@ -63,30 +84,19 @@ class Controls:
         except psutil.Error:
             return False
 
-    def _orphaned(self, trainer: Trainer) -> None:
-        """The supervisor was killed: save and stop, so no engine trains unwatched (a later resume
-        would start a second one on the same run)."""
-        trainer.set_state(state="stopping", message=f"the supervisor process is gone: saving step {trainer.step}")
-        trainer.checkpoint("stop")
-        trainer.set_state(state="stopped", message=f"stopped at step {trainer.step} (its supervisor was killed); resume any time")
-        raise StopTraining(EXIT_DONE)
-
-    def _apply(self, trainer: Trainer, command: dict) -> None:
-        name, step = command.get("cmd"), trainer.step
+    def _command(self, sent: dict, step: int) -> Command | None:
+        name = sent.get("cmd")
         if name == "pause" and not self.paused:
             self.paused = True
-            trainer.set_state(state="paused", message=f"paused at step {step}")
-        elif name == "resume" and self.paused:
+            return Command(State.PAUSED, f"paused at step {step}")
+        if name == "resume" and self.paused:
             self.paused = False
-            trainer.set_state(state="training", message=f"resumed at step {step}")
-        elif name == "save":
-            trainer.checkpoint("save-now")
-        elif name == "stop":
-            trainer.set_state(state="stopping", message=f"stopping at step {step}")
-            trainer.checkpoint("stop")
-            trainer.set_state(state="stopped", message=f"stopped at step {step}; resume any time")
-            raise StopTraining(EXIT_DONE)
-        elif name == "switch":
-            trainer.set_state(state="switching", message=f"switching to profile {command.get('profile')}")
-            trainer.checkpoint("switch")
-            raise StopTraining(EXIT_SWITCH)
+            return Command(State.TRAINING, f"resumed at step {step}")
+        if name == "save":
+            return Command(save="save-now")
+        if name == "stop":
+            return _save_and_stop(f"stopping at step {step}", f"stopped at step {step}; resume any time")
+        if name == "switch":
+            return Command(State.SWITCHING, f"switching to profile {sent.get('profile')}", save="switch",
+                           exit_code=EXIT_SWITCH)
+        return None

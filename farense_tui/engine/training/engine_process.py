@@ -14,10 +14,8 @@ from pathlib import Path
 
 from farense_tui.engine.files import write_pid
 from farense_tui.engine.runs.events import EventWriter, record_crash
-from farense_tui.engine.runs.config import RunConfig
-from farense_tui.engine.runs.diagnosis import ERROR_LINE
-from farense_tui.engine.runs.exit_codes import EXIT_FAILED
-from farense_tui.engine.runs.launch import EXIT_FILE
+from farense_tui.engine.processes import ERROR_LINE, EXIT_FAILED, NICE, NICE_ENV
+from farense_tui.engine.runs.run_folder import RunFolder
 from farense_tui.engine.training.ranks import Ranks
 from farense_tui.engine.training.trainer import Trainer
 
@@ -33,31 +31,29 @@ class ErrorsToLog(EventWriter):
         return event
 
 
-NICE_VAR, NICE = "FARENSE_ENGINE_NICE", "5"  # added to the niceness it starts with; 0 keeps it
-
 
 def main(argv: list[str]) -> int:
     # Training is batch work: a notch below the cockpit and the shell on the same cores, which
-    # then answer at once (the cockpit uses ~2% of a core, so training loses nothing measurable).
-    text = os.environ.get(NICE_VAR, NICE)
+    # then answer at once; they use little, so training loses nothing (BENCHMARKS.md).
+    text = os.environ.get(NICE_ENV, NICE)
     os.nice(int(text) if text.strip().lstrip("-").isdigit() else int(NICE))
-    run_dir = Path(argv[0])
+    run = RunFolder(Path(argv[0]))
     ranks = Ranks()
     if not ranks.writer:
         events = ErrorsToLog(Path(os.devnull))  # still checked against the records, like rank 0's
-        return Trainer(run_dir, RunConfig.load(run_dir / "config.toml"), events, ranks).run()
-    write_pid(run_dir / "engine.pid", os.getpid())
-    events = EventWriter(run_dir / "events.jsonl")
+        return Trainer(run.path, run.load_config(), events, ranks).run()
+    write_pid(run.engine_pid, os.getpid())
+    events = EventWriter(run.events)
     code = EXIT_FAILED
     try:
-        code = Trainer(run_dir, RunConfig.load(run_dir / "config.toml"), events, ranks).run()
+        code = Trainer(run.path, run.load_config(), events, ranks).run()
         return code
     except Exception as exc:  # a bug, not the user's mistake: say so in the run, keep the traceback in the log
-        return record_crash(events, "engine", exc, "engine.log")
+        return record_crash(events, "engine", exc, run.engine_log.name)
     finally:
         events.close()
         if ranks.size > 1:
-            (run_dir / EXIT_FILE).write_text(str(code))
+            run.engine_exit.write_text(str(code))
 
 
 if __name__ == "__main__":

@@ -3,9 +3,8 @@
 Ours only because mlx.launch (mlx 0.32) spins when nobody types into it: it polls its ranks' stdin
 pipes, always writable, with a select() that then never waits, and its own stdin, which at end of
 file (the supervisor gives it none) is always readable. A whole core went to it, taken from the
-ranks on the machine that trains (measured: 5.1 CPU-s in a 5 s two-rank run; 0.24 without the
-spin). Everything else is mlx.launch's own main(); its module has no __main__ guard, so it is
-called here, as its console script does.
+ranks on the machine that trains (BENCHMARKS.md). Everything else is mlx.launch's own main(); its
+module has no __main__ guard, so it is called here, as its console script does.
 """
 
 from __future__ import annotations

@@ -23,10 +23,19 @@ from farense_tui.engine.training.token_loss import summed_token_loss
 
 class Objective(Protocol):
     warning: str | None  # said once in the run's events when the objective starts
+    stats_size: int  # length of the statistics vector `loss` returns after the two sums; 0 for none
 
     def batches(self, dataset, indices: list[int], batch_size: int, max_seq_length: int) -> Iterator[tuple]: ...
 
-    def loss(self, model: nn.Module, *micro_batch: mx.array) -> tuple[mx.array, mx.array]: ...
+    def loss(self, model: nn.Module, *micro_batch: mx.array) -> tuple[mx.array, ...]:
+        """(loss sum, count it is divided by) and, when stats_size, a float32 statistics vector whose
+        first entry is the target tokens: the step sums all three over micro-batches and ranks."""
+
+    def input_tokens(self, dataset, indices: list[int], max_seq_length: int) -> int:
+        """Tokens the step reads for these examples, prompts included, no padding: its work."""
+
+    def metrics(self, stats: list[float], count: int) -> dict:
+        """Event fields (step and eval events) from a step's or a split's summed statistics."""
 
 
 class SupervisedObjective:
@@ -35,6 +44,8 @@ class SupervisedObjective:
     Micro-batches are (tokens, lengths, target positions); the loss takes the output head only at
     those positions (gathered_loss.py), or full logits for an architecture without a known head.
     """
+
+    stats_size = 0
 
     def __init__(self, model: nn.Module, chunk: int | None = None):
         self.head = output_head(model)
@@ -57,3 +68,9 @@ class SupervisedObjective:
         if self.head is None:
             return summed_token_loss(model, tokens, lengths)
         return gathered_token_loss(model, self.head, self.chunk, tokens, positions, self.checkpoint_chunks)
+
+    def input_tokens(self, dataset, indices, max_seq_length):
+        return sum(min(len(dataset[i][0]), max_seq_length) for i in indices)
+
+    def metrics(self, stats, count):
+        return {}

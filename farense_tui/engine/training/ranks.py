@@ -51,6 +51,12 @@ class Ranks:
             at += g.size
         return tree_unflatten(out), total[at], total[at + 1].astype(ntoks.dtype)
 
+    def total(self, values: mx.array) -> mx.array:
+        """An objective's statistics vector summed over ranks."""
+        if self.size == 1:
+            return values
+        return mx.distributed.all_sum(values.astype(mx.float32), group=self.group)
+
     def gather(self, values: list[float]) -> list[list[float]]:
         """Each rank's `values`, by rank (the same list on every rank)."""
         if self.size == 1:

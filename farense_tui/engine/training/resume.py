@@ -14,6 +14,7 @@ import mlx.core as mx
 from farense_tui.engine.runs import checkpoints
 from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.events import EventWriter
+from farense_tui.engine.runs.run_folder import ADAPTER_WEIGHTS, RunFolder
 from farense_tui.engine.runs.training_state import TrainingState
 from farense_tui.engine.training.checkpoint_writer import load_optimizer_state
 from farense_tui.engine.training.setup import TrainingSetup
@@ -35,11 +36,11 @@ def restore(run_dir: Path, cfg: RunConfig, setup: TrainingSetup, events: EventWr
         if record is not None and record.step > 0:
             events.emit("warning", kind="resume", message=(
                 f"training had reached step {record.step} but no complete checkpoint is left in "
-                f"{run_dir / 'checkpoints'}: starting again from step 0"))
+                f"{RunFolder(run_dir).checkpoints}: starting again from step 0"))
         return None
     folder, state = found
     checkpoints.check_resumable(run_dir, cfg, state)
-    setup.model.load_weights(str(folder / "adapters.safetensors"), strict=False)
+    setup.model.load_weights(str(folder / ADAPTER_WEIGHTS), strict=False)
     setup.optimizer.state = load_optimizer_state(folder)["optimizer"]
     mx.eval(setup.model.parameters(), setup.optimizer.state)
     return state

@@ -23,6 +23,7 @@ from farense_tui.engine.models.loading import add_lora, describe_base, load_base
 from farense_tui.engine.profiles.profile import Profile
 from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.events import EventWriter
+from farense_tui.engine.runs.run_folder import ADAPTER_WEIGHTS
 from farense_tui.engine.training.batching import StepOrder
 from farense_tui.engine.training.checkpoint_writer import adapter_config
 from farense_tui.engine.training.splits import load_splits
@@ -51,8 +52,10 @@ def build_setup(cfg: RunConfig, events: EventWriter) -> TrainingSetup:
     events.emit("note", kind="model", message=describe_base(model))
     if p.grad_checkpoint:
         grad_checkpoint(model.layers[0])  # mlx-lm's: blocks recompute activations in backward
-    train_set, valid_set, formats = load_splits(Path(cfg.data), tokenizer, p.mask_prompt)
-    lengths = [len(train_set[i][0]) for i in range(len(train_set))]
+    train_set, valid_set, formats = load_splits(Path(cfg.data), tokenizer, p.mask_prompt, p.objective)
+    # A pair's length is its longer reply's (PreferenceSet.length), a single example's its tokens.
+    length = getattr(train_set, "length", lambda i: len(train_set[i][0]))
+    lengths = [length(i) for i in range(len(train_set))]
     order = StepOrder(lengths, p.effective_batch, p.seed)
     total_steps = p.iters or p.epochs * order.steps_per_epoch
     events.emit("note", kind="schedule", message=schedule_note(p, total_steps))
@@ -76,7 +79,7 @@ def start_from_adapter(model: nn.Module, adapter: Path) -> None:
     loads with strict=False, so a file that fits some layers only would load silently: every
     trainable weight must be in it, with its shape."""
     try:
-        weights = mx.load(str(adapter / "adapters.safetensors"))
+        weights = mx.load(str(adapter / ADAPTER_WEIGHTS))
     except (OSError, ValueError) as exc:
         raise UserError(f"{adapter}: cannot read the parent's adapter: {exc}") from None
     own = dict(tree_flatten(model.trainable_parameters()))

@@ -32,31 +32,37 @@ class CompiledSteps:
         add = partial(tree_map, lambda a, b: a + b)
 
         @partial(mx.compile, inputs=state, outputs=state)
-        def accumulate(micro_batch, grad_sum, loss_sum, ntoks):
-            (loss, toks), grad = loss_and_grad(model, *micro_batch)
-            return (grad if grad_sum is None else add(grad, grad_sum)), loss_sum + loss, ntoks + toks
+        def accumulate(micro_batch, grad_sum, sums):
+            values, grad = loss_and_grad(model, *micro_batch)  # (loss sum, count[, statistics])
+            return (grad if grad_sum is None else add(grad, grad_sum)), add(tuple(values), sums)
 
         @partial(mx.compile, inputs=state, outputs=state)
-        def apply(grad_sum, loss_sum, ntoks):
-            grad, loss = per_token(grad_sum, loss_sum, ntoks)
+        def apply(grad_sum, loss_sum, count):
+            grad, loss = per_token(grad_sum, loss_sum, count)
             optimizer.update(model, grad)
             return loss
 
         self._accumulate, self._apply, self._state = accumulate, apply, state
+        self.stats_size = objective.stats_size
+        self.count, self.stats = 0, []  # the last step's count and summed statistics (all ranks)
 
     def run(self, micro_batches) -> tuple[float, int, int]:
-        """Train one optimizer step on this rank's micro-batches: (loss per target token over the
-        step, target tokens trained over all ranks, target tokens trained here).
+        """Train one optimizer step on this rank's micro-batches: (loss per counted unit over the
+        step, target tokens trained over all ranks, target tokens trained here). The units are
+        target tokens, or pairs for an objective with statistics (whose first entry is the tokens).
 
         Micro-batches are drawn one at a time, so only one is in memory."""
-        grad, loss_sum, ntoks = None, mx.array(0.0), mx.array(0)
+        grad = None
+        sums = (mx.array(0.0), mx.array(0), *([mx.zeros((self.stats_size,))] if self.stats_size else []))
         for micro_batch in micro_batches:
-            grad, loss_sum, ntoks = self._accumulate(micro_batch, grad, loss_sum, ntoks)
-            mx.eval(grad, loss_sum, ntoks)
-        local = ntoks.item()
+            grad, sums = self._accumulate(micro_batch, grad, sums)
+            mx.eval(grad, sums)
+        loss_sum, count, *stats = sums
+        local = int(stats[0][0].item() if stats else count.item())
         if grad is None:  # more ranks than micro-batches: this one adds nothing to the sums
             grad = tree_map(mx.zeros_like, self.model.trainable_parameters())
-        grad, loss_sum, ntoks = self.ranks.sum(grad, loss_sum, ntoks)
-        loss = self._apply(grad, loss_sum, ntoks)
+        grad, loss_sum, count = self.ranks.sum(grad, loss_sum, count)
+        loss = self._apply(grad, loss_sum, count)
         mx.eval(self._state, loss)
-        return loss.item(), ntoks.item(), local
+        self.count, self.stats = count.item(), self.ranks.total(stats[0]).tolist() if stats else []
+        return loss.item(), int(self.stats[0]) if stats else self.count, local

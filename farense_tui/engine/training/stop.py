@@ -1,5 +1,5 @@
 """StopTraining: how a command or a guard, deep inside a step, ends the run with an exit code
-(runs/exit_codes.py) after it has said why in the run's events."""
+(processes.py) after it has said why in the run's events."""
 
 
 class StopTraining(Exception):

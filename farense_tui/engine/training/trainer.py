@@ -4,7 +4,9 @@ Written on mlx-lm's pieces (loading, LoRA layers, datasets, loss, gradient check
 adapters) because its train() has no per-step hook, no pause/stop, and saves no optimizer state;
 this loop adds those, exact resume, best-adapter keeping, NaN and memory-budget guards, and typed
 events. Around it: setup.py (what it trains), steps.py (the compiled step), resume.py,
-controls.py (commands), guards.py, faults.py and checkpoint_writer.py.
+controls.py (commands), guards.py, faults.py and checkpoint_writer.py. Controls and guards only
+say what is to be done (a Command, a Verdict); this loop alone changes the run's state, and writes
+each state as a State.
 """
 
 from __future__ import annotations
@@ -17,17 +19,19 @@ import mlx.core as mx
 from mlx.utils import tree_flatten, tree_map
 
 from farense_tui.engine.errors import UserError
+from farense_tui.engine.processes import EXIT_DONE, EXIT_FAILED, EXIT_RANK_LOST
 from farense_tui.engine.runs.config import RunConfig
+from farense_tui.engine.runs.event_types import State
 from farense_tui.engine.runs.events import EventWriter
-from farense_tui.engine.runs.exit_codes import EXIT_DONE, EXIT_FAILED, EXIT_RANK_LOST
+from farense_tui.engine.runs.run_folder import RunFolder
 from farense_tui.engine.runs.training_state import TrainingState
 from farense_tui.engine.training import checkpoint_writer as ckpt
 from farense_tui.engine.training import faults, guards
-from farense_tui.engine.training.controls import Controls
+from farense_tui.engine.training.controls import Command, Controls
 from farense_tui.engine.training.evaluation import validation_loss
 from farense_tui.engine.training.memory_watch import MemoryWatch
-from farense_tui.engine.training.objective import SupervisedObjective
 from farense_tui.engine.training.ranks import Ranks
+from farense_tui.engine.training.reference_logprobs import build_objective
 from farense_tui.engine.training.resume import restore
 from farense_tui.engine.training.setup import build_setup
 from farense_tui.engine.training.steps import CompiledSteps
@@ -52,11 +56,12 @@ class Trainer:
         self.evals_since_best = 0
         self.trained_tokens = 0
         self.restarts = 0
-        self.state, self.state_message = "", ""
+        self.state: State | None = None
+        self.state_message = ""
         self.total_steps = 0
         self.before_step: tuple[dict, dict] | None = None  # (LoRA weights, optimizer state) while a step runs
 
-    def set_state(self, state: str, message: str) -> None:
+    def set_state(self, state: State, message: str) -> None:
         """Emit a state event on a change of state only, so readers see transitions, not noise.
 
         Each carries step and total_steps, so a reader knows the run's length before its first step.
@@ -70,10 +75,11 @@ class Trainer:
             self._prepare()
             if self.step == 0:
                 self._evaluate()
-            self.set_state(state="training", message=f"step {self.step}/{self.total_steps}")
+            self.set_state(State.TRAINING, f"step {self.step}/{self.total_steps}")
             self.setup.model.train()
             while self.step < self.total_steps:
-                self.controls.between_steps(self)
+                for command in self.controls.between_steps(self.step, self.ranks.writer):
+                    self._carry_out(command)
                 self._train_step()
                 if self.step % self.p.eval_every == 0 or self.step == self.total_steps:
                     self._evaluate()
@@ -87,27 +93,56 @@ class Trainer:
             return stop.code
         except UserError as exc:
             self.events.emit("error", kind="data", step=self.step, message=str(exc))
-            self.set_state(state="failed", message=str(exc))
+            self.set_state(State.FAILED, str(exc))
             return EXIT_FAILED
         except RuntimeError as exc:
             if self.ranks.lost_peer(exc):
                 return EXIT_RANK_LOST  # another rank died: the supervisor reads which and why
-            return guards.allocation_failed(self, exc)
+            verdict = guards.allocation_failed(exc, mid_step=self.before_step is not None)
+            try:
+                return self._end(verdict)
+            except RuntimeError:
+                return verdict.exit_code  # no memory even to save: the previous checkpoint is the one resumed
+
+    def _carry_out(self, command: Command) -> None:
+        if command.state is not None:
+            self.set_state(command.state, command.message)
+        if command.save:
+            self.checkpoint(command.save)
+        if command.then is not None:
+            self.set_state(*command.then)
+        if command.exit_code is not None:
+            raise StopTraining(command.exit_code)
+
+    def _end(self, verdict: guards.Verdict) -> int:
+        """Apply a guard's verdict: take back a half-done step, report, fail or save; its exit code."""
+        if verdict.take_back_step:
+            weights, optimizer_state = self.before_step
+            self.setup.model.update(weights)
+            self.setup.optimizer.state = optimizer_state
+            self.step -= 1
+        self.events.emit("error", kind=verdict.kind, step=self.step, message=verdict.message)
+        if verdict.failed:
+            self.set_state(State.FAILED, verdict.message)
+        if verdict.save and hasattr(self, "setup") and self.step > 0:
+            self.checkpoint(verdict.save)
+        return verdict.exit_code
 
     def _prepare(self) -> None:
-        self.set_state(state="loading", message=f"loading {self.cfg.model}")
+        self.set_state(State.LOADING, f"loading {self.cfg.model}")
         self.setup = build_setup(self.cfg, self.events)
         self.total_steps = self.setup.total_steps
+        # Before the restore: DPO's reference log-probs are the starting model's (reference_logprobs.py).
+        self.objective = build_objective(self.cfg, self.setup, self.run_dir, self.events, self.ranks.writer)
         saved = restore(self.run_dir, self.cfg, self.setup, self.events, clean=self.ranks.writer)
         if saved is not None:
             self.step, self.best_step, self.evals_since_best = saved.step, saved.best_step, saved.evals_since_best
             self.best_val_loss = math.inf if saved.best_val_loss is None else saved.best_val_loss
             self.trained_tokens, self.restarts = saved.trained_tokens, saved.restarts + 1
-            self.set_state(state="training", message=f"resumed from {saved.checkpoint} (step {self.step})")
+            self.set_state(State.TRAINING, f"resumed from {saved.checkpoint} (step {self.step})")
         elif self.setup.masking_note:
             self.events.emit("note", kind="data", message=self.setup.masking_note)
         self.memory = MemoryWatch(self.p.memory_budget_gb, self.p.backend)
-        self.objective = SupervisedObjective(self.setup.model)
         if self.objective.warning and saved is None:
             self.events.emit("warning", kind="objective", message=self.objective.warning)
         self.steps = CompiledSteps(self.setup.model, self.setup.optimizer, self.ranks, self.objective)
@@ -120,7 +155,7 @@ class Trainer:
         tic = time.perf_counter()
         group = self.setup.order.group_for(self.step)
         batches = self.objective.batches(self.setup.train_set, group, self.p.batch_size, self.p.max_seq_length)
-        inputs = sum(min(len(self.setup.train_set[i][0]), self.p.max_seq_length) for i in group)
+        inputs = self.objective.input_tokens(self.setup.train_set, group, self.p.max_seq_length)
         # References, not copies (MLX arrays are immutable): what an allocation error mid-step rolls back to.
         self.before_step = (self.setup.model.trainable_parameters(), tree_map(lambda a: a, self.setup.optimizer.state))
         mine = self.ranks.share(batches)
@@ -128,7 +163,9 @@ class Trainer:
         self.before_step = None
         step_time = time.perf_counter() - tic
         self.trained_tokens += ntoks
-        guards.check_loss(self, loss)
+        verdict = guards.check_loss(self.step, loss)
+        if verdict is not None:
+            raise StopTraining(self._end(verdict))
         mem = self.memory.sample()
         per_rank = self._per_rank(local / step_time, mem)
         if self.cfg.events:
@@ -138,8 +175,13 @@ class Trainer:
                 tokens_per_sec=round(ntoks / step_time, 1), step_time=round(step_time, 4),
                 trained_tokens=self.trained_tokens, input_tokens=inputs, **mem,
                 **({"ranks": per_rank} if per_rank else {}),  # one-rank runs' events stay as they were
+                **self.objective.metrics(self.steps.stats, self.steps.count),  # DPO/ORPO: rewards, margin, accuracy
             )
-        guards.check_memory(self, mem)
+        warnings, verdict = guards.check_memory(self.memory, self.p, mem)
+        for warning in warnings:
+            self.events.emit("warning", kind="memory", message=warning)
+        if verdict is not None:
+            raise StopTraining(self._end(verdict))
         faults.after_step(self.faults, self.step, self.restarts, self.ranks.rank)
 
     def _per_rank(self, tokens_per_sec: float, mem: dict) -> list[dict] | None:
@@ -153,11 +195,11 @@ class Trainer:
 
     def _evaluate(self) -> None:
         """Validation loss on the valid split; a better one than before becomes the best adapter."""
-        self.set_state(state="evaluating", message=f"validation at step {self.step}")
-        tic = time.perf_counter()
+        self.set_state(State.EVALUATING, f"validation at step {self.step}")
+        tic, metrics = time.perf_counter(), {}
         val_loss = validation_loss(
             self.setup.model, self.setup.valid_set, self.p.batch_size, self.p.max_seq_length, self.p.val_batches,
-            self.objective,
+            self.objective, metrics,
         )
         self.setup.model.train()
         is_best = self.step > 0 and val_loss < self.best_val_loss
@@ -171,9 +213,9 @@ class Trainer:
         self.events.emit(
             "eval", step=self.step, val_loss=round(val_loss, 6), is_best=is_best,
             best_val_loss=None if math.isinf(self.best_val_loss) else round(self.best_val_loss, 6),
-            eval_time=round(time.perf_counter() - tic, 3),
+            eval_time=round(time.perf_counter() - tic, 3), **metrics,
         )
-        self.set_state(state="training", message=f"step {self.step}/{self.total_steps}")
+        self.set_state(State.TRAINING, f"step {self.step}/{self.total_steps}")
 
     def _early_stop(self) -> bool:
         patience = self.p.early_stop_patience
@@ -189,7 +231,7 @@ class Trainer:
         if not self.ranks.writer:
             return None  # the ranks hold the same weights and optimizer state: rank 0's copy is the one
         before = (self.state, self.state_message)
-        self.set_state(state="saving", message=f"checkpoint at step {self.step} ({reason})")
+        self.set_state(State.SAVING, f"checkpoint at step {self.step} ({reason})")
         folder = ckpt.write_checkpoint(
             self.run_dir, self._adapter_weights(), self.setup.adapter_config,
             {"optimizer": self.setup.optimizer.state}, self._record(),
@@ -230,10 +272,10 @@ class Trainer:
         if folder is None:
             return
         final = ckpt.publish_adapter(self.run_dir, folder, "final")
-        best = self.run_dir / "best"
+        best = RunFolder(self.run_dir).published("best")
         self.events.emit(
             "finished", step=self.step, final_adapter=str(final),
             best_adapter=str(best) if best.exists() else None,
             best_val_loss=None if math.isinf(self.best_val_loss) else self.best_val_loss,
         )
-        self.set_state(state="finished", message=f"finished at step {self.step}")
+        self.set_state(State.FINISHED, f"finished at step {self.step}")

@@ -20,7 +20,7 @@ from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from farense_tui.engine.chat.targets import RUN_PREFIX, TargetChoice, opening_choice
 from farense_tui.engine.errors import UserError
-from farense_tui.tui.chat_session import ChatSession
+from farense_tui.tui.services.chat_session import ChatSession
 from farense_tui.tui.long_lived import keep_long_lived
 from farense_tui.tui.messages import (
     ChatFailed,
@@ -33,7 +33,7 @@ from farense_tui.tui.messages import (
 )
 from farense_tui.tui.widgets.chat_message import ChatMessage, SideBySide
 from farense_tui.tui.widgets.chrome import CockpitScreen, chrome
-from farense_tui.tui.widgets.export_dialog import ExportDialog
+from farense_tui.tui.dialogs.export import ExportDialog
 from farense_tui.tui.widgets.key_bar import KeyBar
 from farense_tui.tui.widgets.serving_line import ServingLine
 
@@ -97,7 +97,7 @@ class ChatScreen(CockpitScreen):
     @property
     def chat(self) -> ChatSession:
         """The App's chat model."""
-        return self.app.chat
+        return self.cockpit.chat
 
     def on_mount(self) -> None:
         self.chat.view = self
@@ -122,7 +122,7 @@ class ChatScreen(CockpitScreen):
     @work(thread=True, exclusive=True, group="chat-targets", exit_on_error=False,
           description="list base models and run adapters")
     def list_choices(self) -> None:
-        hardware = getattr(self.app, "hardware", None)  # the App's detection, when it has one
+        hardware = self.cockpit.hardware
         try:
             choices = self.chat.list_choices(hardware.has_gpu if hardware is not None else None)
         except Exception as exc:  # a broken runs/ folder must not take the chat down
@@ -157,8 +157,7 @@ class ChatScreen(CockpitScreen):
         else here, a reply is streaming, or it is already the one chosen."""
         if self.generating or self.target_key not in (None, self.opened_with):
             return None
-        status = getattr(self.app, "run_status", None)  # the active run; a bare host App has none
-        choice = opening_choice(choices, status.run_dir if status is not None else None)
+        choice = opening_choice(choices, self.cockpit.run_status.run_dir)
         return choice.key if choice is not None and choice.key != self.target_key else None
 
     @on(Select.Changed, "#target")
@@ -372,7 +371,7 @@ class ChatScreen(CockpitScreen):
 
     def action_toggle_serving(self) -> None:
         line = self.query_one(ServingLine)
-        if self.app.serving.server is not None:
+        if self.cockpit.serving.server is not None:
             line.stop()
         elif (chosen := self.chosen_adapter()) is not None:
             line.start(*chosen)

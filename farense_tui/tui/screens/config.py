@@ -17,6 +17,7 @@ from textual.widgets import Button, Input, Select, Static
 from farense_tui.engine import paths
 from farense_tui.engine.data import check as datacheck
 from farense_tui.engine.data.cost import cost_lines, data_cost
+from farense_tui.engine.data.token_view import token_views
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.machine.hardware import Hardware
 from farense_tui.engine.models import local as models
@@ -31,8 +32,9 @@ from farense_tui.tui.long_lived import keep_long_lived
 from farense_tui.tui.messages import DataChecked, ModelProgressed, RunStarted, RunStartFailed
 from farense_tui.tui.widgets.chrome import CockpitScreen, chrome
 from farense_tui.tui.widgets.key_bar import KeyBar
-from farense_tui.tui.widgets.dialogs import ChoiceDialog, NamePrompt
+from farense_tui.tui.dialogs.prompts import ChoiceDialog, NamePrompt
 from farense_tui.tui.widgets.field_editor import FieldEditor
+from farense_tui.tui.widgets.token_panel import TokenPanel
 
 DEMO = "demo"
 CHECK_DELAY = 0.4  # s after the last change before the data is checked again
@@ -111,6 +113,7 @@ class ConfigScreen(CockpitScreen):
                     yield Select([(b, b) for b in BACKENDS], value="ring", allow_blank=False, compact=True,
                                  id="backend")
                 yield Static(RANKS_HINT, id="ranks-hint", markup=False)
+                yield TokenPanel(id="token-view")
                 yield Static("", id="activity", markup=False)
             with Vertical(id="config-fields"):
                 yield Static("Settings", classes="section")
@@ -122,12 +125,12 @@ class ConfigScreen(CockpitScreen):
         yield KeyBar()
 
     def on_mount(self) -> None:
-        self.app.after_first_frame(self.query_one(FieldEditor).build)
-        self.app.hardware_changed.subscribe(self, self.show_hardware)
-        if self.app.hardware is not None:
-            self.show_hardware(self.app.hardware)
+        self.cockpit.after_first_frame(self.query_one(FieldEditor).build)
+        self.cockpit.hardware_changed.subscribe(self, self.show_hardware)
+        if self.cockpit.hardware is not None:
+            self.show_hardware(self.cockpit.hardware)
         else:  # the check depends on the profile the hardware chooses: it waits for show_hardware
-            self.check_after(HARDWARE_WAIT if self.app.detect_hardware else CHECK_DELAY)
+            self.check_after(HARDWARE_WAIT if self.cockpit.detect_hardware else CHECK_DELAY)
 
     # ---- machine and profile ------------------------------------------------------------------
     def show_hardware(self, hardware: Hardware) -> None:
@@ -225,15 +228,17 @@ class ConfigScreen(CockpitScreen):
         try:
             tokenizer = self.tokenizer_for(spec)
             report = datacheck.check_data(Path(data), tokenizer, max_seq, mask_prompt=mask, batch_size=batch)
+            tokens = token_views(Path(data), tokenizer, mask, max_seq, 1) if tokenizer is not None else None
             speed = measured_speed(str(models.local_folder(spec) or spec))
             auto = None
-            if self.app.hardware is not None:  # predicted peak for this model at the data's real length
-                auto = choose_profile(self.app.hardware, self.profiles, model_spec=spec,
+            if self.cockpit.hardware is not None:  # predicted peak for this model at the data's real length
+                auto = choose_profile(self.cockpit.hardware, self.profiles, model_spec=spec,
                                       seq_len=report.padded_length())
         except UserError as exc:
             self.post_message(DataChecked(key, None, str(exc)))
             return
-        self.post_message(DataChecked(key, report, auto=(auto[0].name, auto[1]) if auto else None, speed=speed))
+        self.post_message(DataChecked(key, report, auto=(auto[0].name, auto[1]) if auto else None, speed=speed,
+                                      tokens=tokens))
 
     def tokenizer_for(self, spec: str):
         """The model's tokenizer when it is a local folder (cached); None counts characters instead."""
@@ -259,6 +264,7 @@ class ConfigScreen(CockpitScreen):
         summary = self.query_one("#data-summary", Static)
         summary.update(text)
         summary.set_class(bool(message.error) or not message.report.ok, "-problem")
+        self.query_one(TokenPanel).show(message.tokens)
         if message.auto:
             self.follow_auto(*message.auto)
 
@@ -296,7 +302,7 @@ class ConfigScreen(CockpitScreen):
             problems = self.report.problem_lines(per_file=2)[:3] or ["no examples to train on"]
             self.notify("The data has problems:\n" + "\n".join(problems), severity="error", timeout=10)
             return
-        status = self.app.run_status
+        status = self.cockpit.run_status
         if status.alive and status.status not in ENDED:
             dialog = ChoiceDialog("Another run is training",
                                   f"Run {status.run_id} is still running. Two runs share the memory.",
@@ -314,7 +320,7 @@ class ConfigScreen(CockpitScreen):
     def start_run(self, profile: Profile, spec: str, data: Path, backend: str) -> None:
         say = lambda line: self.post_message(ModelProgressed(line))  # noqa: E731
         try:
-            plan = plan_run(None if spec == DEMO else spec, data, profile, hardware=self.app.hardware, progress=say,
+            plan = plan_run(None if spec == DEMO else spec, data, profile, hardware=self.cockpit.hardware, progress=say,
                             ranks=self.ranks, hosts=self.hosts, backend=backend)
             run_dir = start_plan(plan)
         except UserError as exc:
@@ -335,7 +341,7 @@ class ConfigScreen(CockpitScreen):
     @on(RunStarted)
     def follow_run(self, message: RunStarted) -> None:
         self._start_done(f"started {message.run_dir.name}")
-        self.app.attach(message.run_dir)
+        self.cockpit.attach(message.run_dir)
         self.app.switch_mode("training")
 
     @on(RunStartFailed)

@@ -23,7 +23,7 @@ from farense_tui.engine.errors import UserError
 from farense_tui.engine.evaluate import job as jobs
 from farense_tui.engine.evaluate.job import EvalJob, EvalSettings
 from farense_tui.engine.evaluate.report import cost_line, heading, table_rows
-from farense_tui.engine.runs.checkpoints import adapter_choices
+from farense_tui.engine.runs.run_folder import RunFolder
 from farense_tui.engine.runs.follow import follow
 from farense_tui.tui.chat_text import literal_text
 from farense_tui.tui.messages import EvalEnded, EvalEventsArrived, EvalTargetsListed
@@ -96,7 +96,7 @@ class EvaluateScreen(CockpitScreen):
     def list_targets(self) -> None:
         choices = []
         for run in runs.list_runs():
-            for which in adapter_choices(run.path):
+            for which in RunFolder(run.path).adapter_choices():
                 name = f"step {which}" if which.isdigit() else which
                 choices.append((f"{run.run_id} · {name}", (run.path, which)))
         self.post_message(EvalTargetsListed(choices))

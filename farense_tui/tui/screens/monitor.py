@@ -17,16 +17,16 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from farense_tui.tui.compare import SMOOTHING, X_AXES, Comparison
-from farense_tui.tui.history import MetricHistory
-from farense_tui.tui.widgets.charts import LossChart, MemoryChart, MetricChart, SpeedChart
+from farense_tui.engine.runs.overlay import SMOOTHING, X_AXES, Comparison
+from farense_tui.engine.runs.history import MetricHistory
+from farense_tui.tui.widgets.charts import AccuracyChart, LossChart, MarginChart, MemoryChart, MetricChart, SpeedChart
 from farense_tui.tui.widgets.compare_chart import CompareChart
 from farense_tui.tui.widgets.chrome import CockpitScreen, chrome
 from farense_tui.tui.widgets.key_bar import KeyBar
-from farense_tui.tui.widgets.run_picker import RunPicker
+from farense_tui.tui.dialogs.run_picker import RunPicker
 
 EMPTY_TEXT = "no run attached — start one on Config or attach on Training"
-VIEWS = ("all", "loss", "memory", "speed")
+VIEWS = ("all", "loss", "memory", "speed", "rewards")  # rewards: a dpo/orpo run's margin and accuracy
 COMPARE_KEYS = ("smooth", "log_scale", "x_axis")
 """Actions that only mean something in the compare view (hidden from the key bar elsewhere)."""
 
@@ -62,19 +62,20 @@ class MonitorScreen(CockpitScreen):
             with Horizontal(id="small"):
                 yield MemoryChart(id="memory")
                 yield SpeedChart(id="speed")
+            with Horizontal(id="rewards"):
+                yield MarginChart(id="margin")
+                yield AccuracyChart(id="accuracy")
         yield Static(id="summary", markup=False)
         yield Static(EMPTY_TEXT, id="empty", markup=False)
         yield KeyBar()
 
     @property
     def history(self) -> MetricHistory:
-        history = getattr(self.app, "history", None)
-        return history if history is not None else _NO_HISTORY
+        return self.cockpit.history
 
     @property
     def comparison(self) -> Comparison:
-        comparison = getattr(self.app, "comparison", None)
-        return comparison if comparison is not None else _NO_COMPARISON
+        return self.cockpit.comparison
 
     @property
     def charts(self) -> list[MetricChart]:
@@ -89,9 +90,8 @@ class MonitorScreen(CockpitScreen):
 
     def _refresh_compared(self) -> None:
         """Marked runs that went on training elsewhere are read again when the overlay is shown."""
-        refresh = getattr(self.app, "refresh_compared", None)
-        if self.view == "compare" and refresh is not None:
-            refresh()
+        if self.view == "compare":
+            self.cockpit.refresh_compared()
 
     def on_resize(self) -> None:
         # Downsampling and ticks depend on the charts' sizes: replot once the new layout is done.
@@ -128,8 +128,10 @@ class MonitorScreen(CockpitScreen):
         self.redraws += 1
 
     def action_cycle_view(self) -> None:
-        """The next of all / loss / memory / speed (from the compare view: back to all)."""
-        self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)] if self.view in VIEWS else "all"
+        """The next of all / loss / memory / speed / rewards (rewards only for a run that has them;
+        from the compare view: back to all)."""
+        views = VIEWS if any(self.history.rewards.values()) else VIEWS[:-1]
+        self.view = views[(views.index(self.view) + 1) % len(views)] if self.view in views else "all"
 
     def action_compare(self) -> None:
         """The loss of the active run and the marked runs overlaid, or back to the charts."""
@@ -191,6 +193,8 @@ def summary_line(history: MetricHistory, width: int = 0) -> Text:
     if history.best_val:
         best_step, best = history.best_val
         parts.append(Text(f"best val {best:.3f} @{best_step}"))
+    if step.get("reward_margin") is not None:  # dpo, orpo
+        parts.append(Text(f"margin {_num(step['reward_margin'])} acc {_num(step.get('reward_accuracy'))}"))
     peak = history.peak_memory_gb
     if history.budget_gb:
         over = peak > history.budget_gb
@@ -219,7 +223,3 @@ def _num(value) -> str:
 def _gb(value: float) -> str:
     """Three significant digits: 11, 7.2, 0.44 — short enough for one line at 80 columns."""
     return f"{value:.3g}"
-
-
-_NO_HISTORY = MetricHistory()
-_NO_COMPARISON = Comparison()

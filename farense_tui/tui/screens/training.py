@@ -1,8 +1,8 @@
 """Training: the active run's progress and cost, its event log, and every run in runs/ to attach
 to, resume or mark for comparison on the Monitor.
 
-Run commands (pause, stop, save, switch profile, resume) are the App's (run_control.py); this
-screen binds the keys, shows the App's `RunStatus` as it changes, and lists runs in a worker.
+Run commands (pause, stop, save, switch profile, resume) are the App's (services/run_control.py):
+this screen binds the keys, shows the App's `RunStatus` as it changes, and lists runs in a worker.
 While another mode is shown it only remembers the newest status and draws it on its return.
 """
 
@@ -20,7 +20,7 @@ from farense_tui.engine.runs.status import ENDED, RunStatus
 from farense_tui.tui.widgets.chrome import CockpitScreen, chrome
 from farense_tui.tui.widgets.key_bar import KeyBar
 from farense_tui.tui.widgets.event_log import EventLog
-from farense_tui.tui.widgets.export_dialog import ExportDialog
+from farense_tui.tui.dialogs.export import ExportDialog
 from farense_tui.tui.widgets.progress_panel import ProgressPanel
 from farense_tui.tui.widgets.runs_table import RunsTable
 
@@ -58,8 +58,8 @@ class TrainingScreen(CockpitScreen):
         yield KeyBar()
 
     def on_mount(self) -> None:
-        self.app.run_changed.subscribe(self, self.status_changed)
-        self.show_status(self.app.run_status)
+        self.cockpit.run_changed.subscribe(self, self.status_changed)
+        self.show_status(self.cockpit.run_status)
         self.set_interval(1.0, self.tick)
         self.set_interval(LIST_EVERY, self.list_runs)
         self.list_runs()
@@ -72,7 +72,7 @@ class TrainingScreen(CockpitScreen):
         """Elapsed time moves on between events."""
         s = self.shown
         if self.is_active and s is not None and s.alive and s.status not in ENDED:
-            self.query_one(ProgressPanel).show(s, getattr(self.app, "price_per_hour", None))
+            self.query_one(ProgressPanel).show(s, self.cockpit.price_per_hour)
 
     # ---- the active run -----------------------------------------------------------------------
     def status_changed(self, status: RunStatus) -> None:
@@ -97,7 +97,7 @@ class TrainingScreen(CockpitScreen):
         for event in list(status.log)[-new:] if new > 0 else ():
             log.add(event)
         self.logged = status.notable_count
-        self.query_one(ProgressPanel).show(status, getattr(self.app, "price_per_hour", None))
+        self.query_one(ProgressPanel).show(status, self.cockpit.price_per_hour)
         self.offer_if_needed()
 
     def offer_if_needed(self) -> None:
@@ -108,7 +108,7 @@ class TrainingScreen(CockpitScreen):
         situation = (s.run_dir, s.status, s.events_seen)
         if situation != self.offered:
             self.offered = situation
-            self.app.offer_resume(s.run_dir)
+            self.cockpit.offer_resume(s.run_dir)
 
     # ---- runs/ --------------------------------------------------------------------------------
     def list_runs(self) -> None:
@@ -125,9 +125,7 @@ class TrainingScreen(CockpitScreen):
         self.query_one(RunsTable).show_runs(message.runs, self.marks())
 
     def marks(self) -> dict[str, tuple[int, int, int]]:
-        comparison = getattr(self.app, "comparison", None)
-        if comparison is None:
-            return {}
+        comparison = self.cockpit.comparison
         return {str(path): comparison.colour(path.name) for path in comparison.marked}
 
     def selected_run(self):
@@ -140,7 +138,7 @@ class TrainingScreen(CockpitScreen):
     def action_attach(self) -> None:
         """Make the selected run the active one (its whole history is read first)."""
         if (path := self.selected_run()) is not None:
-            self.app.attach(path)
+            self.cockpit.attach(path)
             self.notify(f"Attached to {path.name}")
 
     @on(DataTable.RowSelected, "#runs")
@@ -152,7 +150,7 @@ class TrainingScreen(CockpitScreen):
         if (path := self.selected_run()) is None:
             return
         table = self.query_one(RunsTable)
-        marked = self.app.toggle_compare(path)
+        marked = self.cockpit.toggle_compare(path)
         table.show_runs(list(table.infos.values()), self.marks())
         if marked:
             self.notify(f"{path.name} marked: Monitor (3), c overlays the marked runs")
@@ -160,7 +158,7 @@ class TrainingScreen(CockpitScreen):
     def action_resume(self) -> None:
         """Resume the selected run (dead, failed or stopped) from its last checkpoint."""
         if (path := self.selected_run()) is not None:
-            self.app.offer_resume(path)
+            self.cockpit.offer_resume(path)
 
     def action_export(self) -> None:
         """The Export dialog for the selected run."""

@@ -15,7 +15,7 @@ import math
 from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
-from farense_tui.tui.history import MEMORY_FIELDS, MetricHistory
+from farense_tui.engine.runs.history import MEMORY_FIELDS, MetricHistory
 
 RGB = tuple[int, int, int]
 TRAIN: RGB = (80, 200, 230)
@@ -188,6 +188,30 @@ class SpeedChart(MetricChart):
 
     def plot(self, history: MetricHistory, points: int) -> None:
         self._line("tokens/s", *history.tokens_per_sec.downsample(points), TRAIN)
+
+
+class MarginChart(MetricChart):
+    """A preference run's (dpo, orpo) reward margin, chosen minus rejected, train and val by step."""
+
+    TITLE = f"reward margin by step  {swatch(TRAIN, 'train')}  {swatch(VAL, 'val')}"
+    metric = "margin"
+
+    def plot(self, history: MetricHistory, points: int) -> None:
+        for split, color in (("train", TRAIN), ("val", VAL)):
+            xs, ys = history.rewards[f"{split} {self.metric}"].downsample(points)
+            self._line(split, xs, ys, color)
+            if split == "val" and xs:
+                self.plt.scatter(xs, ys, marker="●", color=VAL)
+
+
+class AccuracyChart(MarginChart):
+    """The share of pairs whose chosen reply out-scores the rejected one, from 0 to 1."""
+
+    TITLE = f"reward accuracy by step  {swatch(TRAIN, 'train')}  {swatch(VAL, 'val')}"
+    metric = "accuracy"
+
+    def y_floor(self) -> float:
+        return 0.0
 
 
 def time_unit(span_s: float) -> tuple[str, float]:

@@ -18,10 +18,10 @@ from textual.widget import Widget
 
 from farense_tui.engine.runs.event_types import ENDED, State
 from farense_tui.engine.runs.status import RunStatus, fmt_duration, fmt_loss
+from farense_tui.tui.cockpit import CockpitApp, cockpit
+from farense_tui.tui.modes import MODES
 from farense_tui.tui.switch_compositor import SwitchCompositor
 
-MODES = (("config", "Config"), ("training", "Training"), ("monitor", "Monitor"), ("chat", "Chat"),
-         ("evaluate", "Evaluate"))
 
 STATUS_STYLE = {
     "training": "$success", "evaluating": "$success", "saving": "$success", "loading": "$accent",
@@ -50,6 +50,11 @@ class CockpitScreen(Screen):
         own = self.HORIZONTAL_BREAKPOINTS
         breakpoints = (self.app.HORIZONTAL_BREAKPOINTS if own is None else own) or []
         self.add_class(*self._get_breakpoint_classes(self.app.size.width, breakpoints), update=False)
+
+    @property
+    def cockpit(self) -> CockpitApp:
+        """The App that shows this screen, as the cockpit (tui/cockpit.py)."""
+        return cockpit(self)
 
     def _on_screen_resume(self, event: events.ScreenResume) -> None:
         # Nothing restyles a hidden mode (switch_mode applies CSS and theme changes itself), and
@@ -105,7 +110,7 @@ class CockpitScreen(Screen):
 
 
 class ModeBar(Widget):
-    """"1 Config  2 Training  3 Monitor  4 Chat" — the current mode highlighted, each clickable."""
+    """"1 Config  2 Training  3 Monitor  4 Chat  5 Evaluate": the current mode highlighted, each clickable."""
 
     DEFAULT_CSS = """
     ModeBar { height: 1; background: $panel; }
@@ -134,12 +139,13 @@ class ModeBar(Widget):
     def _build(self) -> Content:
         current = self.app.current_mode
         parts: list[Content | str] = []
-        for number, (mode, label) in enumerate(MODES, 1):
-            text = f" {number} {label} "
-            if mode == current:
+        for number, mode in enumerate(MODES, 1):
+            text = f" {number} {mode.label} "
+            if mode.name == current:
                 parts.append(Content.styled(text, "bold reverse $accent"))
             else:
-                parts.append(Content.from_markup(f"[@click=app.switch_mode('{mode}')]$text[/]", text=text))
+                parts.append(Content.from_markup(f"[@click=app.switch_mode('{mode.name}')]$text[/]",
+                                                 text=text))
             parts.append(" ")
         title = "farense-tui"
         used = sum(len(p) for p in parts)
@@ -160,10 +166,8 @@ class RunHeader(Widget):
         self.status = RunStatus()
 
     def on_mount(self) -> None:
-        signal = getattr(self.app, "run_changed", None)
-        if signal is not None:
-            signal.subscribe(self, self.show)
-            self.show(self.app.run_status)
+        cockpit(self).run_changed.subscribe(self, self.show)
+        self.show(cockpit(self).run_status)
 
     def show(self, status: RunStatus) -> None:
         self.status = status
@@ -180,7 +184,7 @@ class RunHeader(Widget):
         if status not in ENDED and status != State.DEAD:
             facts.append(f"ETA {fmt_duration(s.eta)}")
         extra = [f"best val {fmt_loss(s.best_val_loss)}" if s.best_val_loss is not None else "",
-                 f"{s.tokens_per_sec:.0f} tok/s" if s.tokens_per_sec is not None else "",
+                 f"{s.tokens_per_sec:.0f} tok/s last step" if s.tokens_per_sec is not None else "",
                  f"profile {s.profile}" if s.profile else ""]
         width = self.size.width - 2
         for fact in filter(None, extra):  # more facts when the line has room for them

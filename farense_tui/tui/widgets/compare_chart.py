@@ -12,8 +12,8 @@ import math
 
 from textual.color import Color
 
-from farense_tui.tui.compare import Comparison, ema, on_axis
-from farense_tui.tui.history import MetricHistory, downsample
+from farense_tui.engine.runs.overlay import Comparison, ema, on_axis
+from farense_tui.engine.runs.history import MetricHistory, downsample
 from farense_tui.tui.widgets.charts import RGB, MetricChart, nice_ticks, swatch, tick_label, time_unit
 
 FAINT = 0.35  # share of the run's colour in its raw curve (the rest is the chart's background)

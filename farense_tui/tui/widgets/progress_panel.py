@@ -68,9 +68,11 @@ class ProgressPanel(Vertical):
         self._put("#timing", f"step {s.step}/{total} · epoch {s.epoch} · elapsed {fmt_duration(s.elapsed)} · "
                   f"ETA {fmt_duration(s.eta)}", layout=True)  # its width follows the text
         best = f" (best {fmt_loss(s.best_val_loss)})" if s.best_val_loss is not None else ""
+        # Two speeds on one screen, each named: the newest step's here, the run's median step's below.
         tps = f"{s.tokens_per_sec:.0f}" if s.tokens_per_sec is not None else "--"
         self._put("#figures",
-                  f"loss {fmt_loss(s.loss)}   val {fmt_loss(s.val_loss)}{best}   lr {fmt_lr(s.learning_rate)}   {tps} tok/s"
+                  f"loss {fmt_loss(s.loss)}   val {fmt_loss(s.val_loss)}{best}   lr {fmt_lr(s.learning_rate)}"
+                  f"   {tps} tok/s last step"
                   + (f"\n{ranks_text(s)}" if s.ranks else ""), layout=True)  # data-parallel: all ranks, one line
         # What the run cost so far: work hours, tokens, median speed, peak memory, money at a price.
         self._put("#cost", f"cost {s.cost.words(price_per_hour)}" if s.run_dir is not None else "")

@@ -1,5 +1,5 @@
 """The Chat screen's line for mlx-lm's server: starting…, then the URL and a curl example; hidden
-when nothing is served. The App owns the server (tui/serve_session.py); this line starts and stops
+when nothing is served. The App owns the server (tui/services/serve_session.py); this line starts and stops
 it in a thread worker and shows what happened."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from pathlib import Path
 from textual import on, work
 from textual.widgets import Static
 
+from farense_tui.tui.cockpit import cockpit
 from farense_tui.engine.errors import UserError
 from farense_tui.tui.messages import ServerEnded, ServerStarted
 
@@ -20,7 +21,7 @@ class ServingLine(Static):
         super().__init__(id="serving", markup=False)
 
     def on_mount(self) -> None:
-        self.display = self.app.serving.running
+        self.display = cockpit(self).serving.running
 
     def start(self, run_dir: Path, checkpoint: str) -> None:
         self.update(f"starting mlx-lm's server for {run_dir.name}:{checkpoint}…")
@@ -28,18 +29,18 @@ class ServingLine(Static):
         self.start_serving(run_dir, checkpoint)
 
     def stop(self) -> None:
-        self.app.serving.close()
+        cockpit(self).serving.close()
         self.post_message(ServerEnded())
 
     @work(thread=True, exclusive=True, group="serve", exit_on_error=False, description="start the adapter server")
     def start_serving(self, run_dir: Path, checkpoint: str) -> None:
         try:
-            server = self.app.serving.start(run_dir, checkpoint)
+            server = cockpit(self).serving.start(run_dir, checkpoint)
         except UserError as exc:
-            self.app.serving.close()
+            cockpit(self).serving.close()
             self.post_message(ServerEnded(str(exc)))
             return
-        self.post_message(ServerStarted(self.app.serving.label, server.url, server.curl_example()))
+        self.post_message(ServerStarted(cockpit(self).serving.label, server.url, server.curl_example()))
 
     @on(ServerStarted)
     def show_server(self, event: ServerStarted) -> None:

@@ -15,11 +15,12 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
+from farense_tui.tui.cockpit import cockpit
 from farense_tui.engine import runs
 from farense_tui.engine.runs.status import fmt_loss
 from farense_tui.tui.chat_text import literal_text
 from farense_tui.tui.messages import RunsListed
-from farense_tui.tui.widgets.dialogs import DIALOG_CSS
+from farense_tui.tui.dialogs.prompts import DIALOG_CSS
 
 
 class RunPicker(ModalScreen[None]):
@@ -47,7 +48,7 @@ class RunPicker(ModalScreen[None]):
     @on(RunsListed)
     def offer_runs(self, message: RunsListed) -> None:
         message.stop()  # the App's own handler attaches at start; this listing is only for the picker
-        comparison = self.app.comparison
+        comparison = cockpit(self).comparison
         picked = self.query_one(SelectionList)
         picked.clear_options()
         for r in message.runs:
@@ -58,4 +59,4 @@ class RunPicker(ModalScreen[None]):
 
     @on(SelectionList.SelectionToggled)
     def mark(self, event: SelectionList.SelectionToggled) -> None:
-        self.app.toggle_compare(event.selection.value)
+        cockpit(self).toggle_compare(event.selection.value)

@@ -15,9 +15,9 @@ from farense_tui.engine.errors import UserError
 from farense_tui.engine.profiles.downshift import downshift
 from farense_tui.engine.profiles.profile import available_profiles
 from farense_tui.engine.runs import commands
-from farense_tui.engine.runs.config import RunConfig
+from farense_tui.engine.runs.run_folder import RunFolder
 from farense_tui.engine.runs.status import ENDED
-from farense_tui.tui.widgets.dialogs import ProfilePicker, recovery_dialog
+from farense_tui.tui.dialogs.prompts import ProfilePicker, recovery_dialog
 
 if TYPE_CHECKING:
     from farense_tui.tui.app import FarenseApp
@@ -97,7 +97,7 @@ class RunControl:
         """Ask how to continue a stopped, failed or dead run: smaller, as is, or leave it."""
         try:
             info = runs.info(run_dir)
-            cfg = RunConfig.load(run_dir / "config.toml")
+            cfg = RunFolder(run_dir).load_config()
             shift = downshift(cfg.profile, available_profiles())
         except (UserError, KeyError, OSError) as exc:
             self.app.notify(f"Cannot read {run_dir.name}: {exc}", severity="error")

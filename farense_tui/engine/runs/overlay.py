@@ -1,4 +1,5 @@
-"""Runs compared on the Monitor: which runs, their colours, their curves, plain Python.
+"""Runs compared side by side as curves (the Monitor's overlay): which runs, their colours, their
+curves, plain Python in the engine, so any view overlays them alike.
 
 A compared run's curves are a `MetricHistory` fed the run's whole events.jsonl (read in a thread
 worker, `load_history`), so the overlay and the live Monitor share one fold; the active run's own
@@ -14,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from farense_tui.engine.runs.events import read_all
-from farense_tui.tui.history import MetricHistory, Series
+from farense_tui.engine.runs.run_folder import RunFolder
+from farense_tui.engine.runs.history import MetricHistory, Series
 
 RGB = tuple[int, int, int]
 PALETTE: tuple[RGB, ...] = (
@@ -70,13 +72,13 @@ def load_history(run_dir: Path) -> MetricHistory:
     """A run's curves from its whole events.jsonl (a thread worker calls this)."""
     history = MetricHistory()
     history.reset(run_dir, None, 0.0)
-    history.add_events(read_all(run_dir / "events.jsonl"))
+    history.add_events(read_all(RunFolder(run_dir).events))
     return history
 
 
 def events_size(run_dir: Path) -> int:
     try:
-        return (run_dir / "events.jsonl").stat().st_size
+        return RunFolder(run_dir).events.stat().st_size
     except OSError:
         return 0
 

@@ -22,9 +22,9 @@ from textual.widgets import Button, Checkbox, Label, Log, Select
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.machine.blas import with_fast_blas
 from farense_tui.engine.export.plan import ROUTE_HELP, ROUTES, ExportPlan, plan_export
-from farense_tui.engine.runs.checkpoints import adapter_choices
+from farense_tui.engine.runs.run_folder import RunFolder
 from farense_tui.tui.messages import ExportFinished, ExportProgressed
-from farense_tui.tui.widgets.dialogs import DIALOG_CSS
+from farense_tui.tui.dialogs.prompts import DIALOG_CSS
 
 
 class ExportDialog(ModalScreen[None]):
@@ -39,7 +39,7 @@ class ExportDialog(ModalScreen[None]):
     def __init__(self, run_dir: Path, checkpoint: str | None = None) -> None:
         super().__init__()
         self.run_dir = run_dir
-        self.checkpoints = adapter_choices(run_dir)
+        self.checkpoints = RunFolder(run_dir).adapter_choices()
         self.checkpoint = checkpoint if checkpoint in self.checkpoints else (self.checkpoints or [None])[0]
         self.busy = False
 

@@ -1,4 +1,5 @@
-"""Metric history of the active run: plain Python, fed with run events, read by the Monitor charts.
+"""Metric history of a run: plain Python, fed with run events, beside RunStatus (status.py) so that
+every view draws the same curves; the cockpit's Monitor charts read it.
 
 The App owns one `MetricHistory` and feeds it every batch of events it reads from the run's
 events.jsonl (schema in `farense_tui.engine.runs.events`). Charts poll `version` and replot only when it
@@ -100,6 +101,9 @@ def downsample(xs: list[float], ys: list[float], n: int) -> tuple[list[float], l
     return out_x, out_y
 
 
+REWARD_SERIES = ("train margin", "val margin", "train accuracy", "val accuracy")
+
+
 @dataclass
 class Restart:
     """A recovery or resume: training went on from `step` (its checkpoint)."""
@@ -126,6 +130,8 @@ class MetricHistory:
     """Training seconds by step (the steps' own times summed along the curve: no pauses, loading,
     evaluations or re-run work): the compare chart's x axis by time."""
     memory: dict[str, Series] = field(init=False)
+    rewards: dict[str, Series] = field(init=False)
+    """Preference runs (dpo, orpo): reward margin and accuracy by step, train and val (REWARD_SERIES)."""
     restarts: list[Restart] = field(init=False)
     start_time: float | None = field(init=False)
     last_step: dict | None = field(init=False)
@@ -144,6 +150,7 @@ class MetricHistory:
         self.seconds_at = Series(self.max_points)
         # Memory is drawn against time since the first event; time never goes back, nothing restarts.
         self.memory = {name: Series(self.max_points, restart_on_repeat=False) for name in MEMORY_FIELDS}
+        self.rewards = {name: Series(self.max_points) for name in REWARD_SERIES}
         self.restarts = []
         self.start_time = None
         self.last_step = None
@@ -215,6 +222,7 @@ class MetricHistory:
                 value = event.get(key)
                 if _finite(value):
                     series.add(elapsed, float(value))
+        self._add_rewards("train", step, event)
         peak = event.get("mem_peak_gb")
         if _finite(peak):
             self.peak_memory_gb = max(self.peak_memory_gb, float(peak))
@@ -225,6 +233,7 @@ class MetricHistory:
         if not isinstance(step, int) or not _finite(value):
             return False
         self.val_loss.add(step, float(value))
+        self._add_rewards("val", step, event)
         self._elapsed(event)
         self._recompute_best()
         return True
@@ -248,7 +257,8 @@ class MetricHistory:
 
     def _restart_at(self, step: int, message: str) -> None:
         """Training goes on from `step`: steps after it will be re-run, so their points go."""
-        for series in (self.train_loss, self.tokens_per_sec, self.val_loss, self.tokens_at, self.seconds_at):
+        for series in (self.train_loss, self.tokens_per_sec, self.val_loss, self.tokens_at, self.seconds_at,
+                       *self.rewards.values()):
             series.truncate_from(step + 1)
         if self.restarts and self.restarts[-1].step == step:
             # A recovery event is followed by the re-run steps; one marker for both.
@@ -257,6 +267,11 @@ class MetricHistory:
             return
         self.restarts.append(Restart(step, message))
         self._recompute_best()
+
+    def _add_rewards(self, split: str, step: int, event: dict) -> None:
+        for key in ("reward_margin", "reward_accuracy"):
+            if _finite(event.get(key)):
+                self.rewards[f"{split} {key[7:]}"].add(step, float(event[key]))
 
     def _recompute_best(self) -> None:
         if not self.val_loss:
