@@ -9,9 +9,11 @@ import random
 import pytest
 
 from farense_tui.engine.machine.hardware import Hardware
-from farense_tui.engine.profiles.memory_estimate import GB, estimate_for, estimate_peak, model_shape
+from farense_tui.engine.profiles.memory_estimate import GB, LOGIT_COPIES, estimate_for, estimate_peak, model_shape
 from farense_tui.engine.profiles.profile import available_profiles, load_profile
 from farense_tui.engine.profiles.choice import choose_profile
+from farense_tui.engine.training.gathered_loss import chunk_rows
+from farense_tui.engine.training.output_head import known_head
 from tests.engine_helpers import events, start_run, tiny_config, wait_done
 
 # Mistral-7B v0.1 as the first user ran it: 4-bit, group size 64 (ORIGIN.md).
@@ -21,6 +23,7 @@ MISTRAL = {
     "tie_word_embeddings": False, "torch_dtype": "float16", "quantization": {"group_size": 64, "bits": 4},
 }
 ALL_TARGETS = ["q", "k", "v", "o", "gate", "up", "down"]
+PHI3 = "phi3"  # an mlx-lm architecture output_head.py has no head for: full logits
 
 
 def mac(ram_gb: float) -> Hardware:
@@ -37,8 +40,9 @@ def origin_setup(**changes):
 # ---- the parts scale as they should ----------------------------------------------------------
 
 def test_batch_doubles_activations_and_logits_only():
-    p = origin_setup()
-    one, two = estimate_peak(MISTRAL, p.replace(batch_size=2)), estimate_peak(MISTRAL, p.replace(batch_size=4))
+    """On full logits (an architecture without a known head); the gathered path is tested below."""
+    p, model = origin_setup(), {**MISTRAL, "model_type": PHI3}
+    one, two = estimate_peak(model, p.replace(batch_size=2)), estimate_peak(model, p.replace(batch_size=4))
     for part in ("activations", "logits"):
         assert two.parts[part] == pytest.approx(2 * one.parts[part])
     for part in ("base_weights", "lora_params", "lora_grads_optimizer", "runtime"):
@@ -48,7 +52,8 @@ def test_batch_doubles_activations_and_logits_only():
 def test_longer_sequence_grows_activations_faster_than_linearly():
     """Attention probabilities are L x L per head: doubling the sequence more than doubles them."""
     p = origin_setup()
-    short, long = estimate_peak(MISTRAL, p.replace(max_seq_length=257)), estimate_peak(MISTRAL, p.replace(max_seq_length=513))
+    model = {**MISTRAL, "model_type": PHI3}  # full logits, linear in the sequence
+    short, long = estimate_peak(model, p.replace(max_seq_length=257)), estimate_peak(model, p.replace(max_seq_length=513))
     assert long.parts["logits"] == pytest.approx(2 * short.parts["logits"])
     assert 2.05 * short.parts["activations"] < long.parts["activations"] < 2.5 * short.parts["activations"]
 
@@ -91,11 +96,41 @@ def test_grad_checkpoint_lowers_activations():
     assert ckpt.parts["base_weights"] == plain.parts["base_weights"]
 
 
-def test_big_vocabulary_makes_logits_large():
-    small_vocab = estimate_peak({**MISTRAL, "vocab_size": 32000}, origin_setup())
-    big_vocab = estimate_peak({**MISTRAL, "vocab_size": 256000}, origin_setup())
+def test_big_vocabulary_makes_full_logits_large():
+    small_vocab = estimate_peak({**MISTRAL, "model_type": PHI3, "vocab_size": 32000}, origin_setup())
+    big_vocab = estimate_peak({**MISTRAL, "model_type": PHI3, "vocab_size": 256000}, origin_setup())
     assert big_vocab.parts["logits"] == pytest.approx(8 * small_vocab.parts["logits"])
     assert big_vocab.parts["logits"] > 3  # GB: batch 4 x 511 tokens x 256k x 2 bytes x ~4 copies
+    assert not big_vocab.info["gathered_logits"]
+
+
+def test_known_head_logits_are_one_chunk_whatever_the_batch_and_sequence():
+    """Mistral (mlx-lm's llama) has a known head: the loss takes it at the targets, one chunk of
+    chunk_rows(vocab) positions after another, so the logits term is one chunk's, not the batch's."""
+    assert known_head("mistral") and known_head("llama") and not known_head(PHI3)
+    short = estimate_peak({**MISTRAL, "vocab_size": 256000}, origin_setup(batch_size=1), seq_len=65)
+    long = estimate_peak({**MISTRAL, "vocab_size": 256000}, origin_setup(batch_size=8, max_seq_length=4096))
+    assert long.parts["logits"] == short.parts["logits"]
+    assert long.info["gathered_logits"] and long.info["logit_rows"] == chunk_rows(256000)
+    # chunk_rows(256000) = 32 positions x 256k x 2 bytes x ~4 copies: ~60 MB, not 3+ GB
+    assert long.parts["logits"] == pytest.approx(32 * 256000 * 2 * LOGIT_COPIES / GB)
+    full = estimate_peak({**MISTRAL, "model_type": PHI3, "vocab_size": 256000}, origin_setup(batch_size=8, max_seq_length=4096))
+    assert full.parts["logits"] > 100 * long.parts["logits"]
+    assert full.parts["activations"] == long.parts["activations"]
+
+
+@pytest.mark.parametrize("objective", ["dpo", "orpo"])
+def test_preference_pairs_are_two_rows(objective):
+    """A dpo/orpo micro-batch of b pairs is 2b rows (chosen, rejected): activations double, and
+    full logits too; the gathered path still holds one chunk."""
+    for model in (MISTRAL, {**MISTRAL, "model_type": PHI3}):
+        sft = estimate_peak(model, origin_setup(), seq_len=257)
+        pairs = estimate_peak(model, origin_setup(objective=objective), seq_len=257)
+        assert pairs.info["tokens_per_micro_batch"] == 2 * sft.info["tokens_per_micro_batch"] == 2 * 4 * 256
+        assert pairs.parts["activations"] == pytest.approx(2 * sft.parts["activations"])
+        gathered = sft.info["gathered_logits"]
+        assert pairs.parts["logits"] == pytest.approx((1 if gathered else 2) * sft.parts["logits"])
+        assert pairs.parts["base_weights"] == sft.parts["base_weights"]
 
 
 def test_fits_keeps_headroom():

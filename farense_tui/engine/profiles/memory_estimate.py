@@ -6,7 +6,9 @@ The prediction has the parts a person can check against their own budget:
 - the LoRA parameters, their gradients and the AdamW state (float32, as mlx-lm creates them),
 - activations: what each LoRA'd block keeps for the backward pass, per token, plus the working
   set of the backward through one block,
-- the logits and their loss gradients: batch x sequence x vocabulary, several copies,
+- the logits and their loss gradients, several copies: one chunk of target positions x vocabulary
+  for an architecture whose output head the engine knows (training/gathered_loss.py takes the head
+  only at the targets, one chunk after another), batch x sequence x vocabulary for any other,
 - runtime: the Python process around MLX (interpreter, mlx, mlx-lm, tokenizer, data).
 
 Everything but the weights is counted in tensor *elements* per token, a property of MLX's
@@ -22,6 +24,8 @@ Metal peaks were not measured here.
 Sizes are in GB of 1024**3 bytes, as mx.get_peak_memory() / 1024**3 and the rest of farense-tui.
 The batch is assumed padded to the profile's max_seq_length (the worst case); pass `seq_len` for
 the padded length your data actually reaches (batches are padded to their longest example).
+A preference objective (dpo, orpo) holds each pair as two rows, chosen and rejected: a micro-batch
+of `batch_size` pairs is twice as many rows.
 """
 
 from __future__ import annotations
@@ -45,8 +49,9 @@ SAVED_PER_LAYER = {"hidden": 4.33, "kv": 2.84, "intermediate": 5.06, "attention"
 # Once per step: the backward working set of one block (gradients of its activations, attention
 # score gradients) plus the embedding output, final norm and head input/gradient.
 WORKING_SET = {"hidden": 18.07, "intermediate": 2.83, "attention": 1.66}
-# Copies of the batch x sequence x vocabulary logits alive at the peak (about four: the logits,
-# the logsumexp/softmax gradient, the gradient of the gathered target scores, their sum).
+# Copies of the logits alive at the peak (about four: the logits, the logsumexp/softmax gradient,
+# the gradient of the gathered target scores, their sum), of the whole batch x sequence x vocabulary
+# on full logits, of one chunk of positions on the gathered path.
 LOGIT_COPIES = 3.86
 # With gradient checkpointing (mx.checkpoint around each block, as mlx-lm's grad_checkpoint)
 # a block keeps only its input (and output) for the backward, and one block is recomputed at a time
@@ -229,7 +234,8 @@ def estimate_peak(
 
     seq = min(seq_len or profile.max_seq_length, profile.max_seq_length)
     length = max(seq - 1, 1)  # the model sees batch[:, :-1]
-    tokens = profile.batch_size * length
+    rows = profile.batch_size * (2 if profile.objective in ("dpo", "orpo") else 1)  # chosen + rejected
+    tokens = rows * length
     per_layer = _saved_per_layer(shape, targets, length)
     working = _per_token(WORKING_SET, shape, length)
     if profile.grad_checkpoint:
@@ -241,7 +247,8 @@ def estimate_peak(
     # DoRA (mlx-lm's DoRALinear) forms W + scale·BA of every adapted layer to take its row norms,
     # and the backward keeps it: a dense copy of those weights per step, whatever the batch.
     dora = n_lora * sum(dims[t][0] * dims[t][1] for t in targets) * act_bytes if profile.fine_tune_type == "dora" else 0
-    logits = tokens * act_bytes * LOGIT_COPIES * shape.vocab
+    gathered = _gathered_chunk(model_config, shape.vocab)
+    logits = (gathered or tokens) * act_bytes * LOGIT_COPIES * shape.vocab
 
     parts = {
         "base_weights": weights / GB,
@@ -257,9 +264,18 @@ def estimate_peak(
         "lora_layers": n_lora, "lora_params": lora_params, "trained_params": trained,
         "fine_tune_type": profile.fine_tune_type, "tokens_per_micro_batch": tokens,
         "seq_len": seq, "batch_size": profile.batch_size, "grad_checkpoint": profile.grad_checkpoint,
-        "layers": shape.layers, "vocab": shape.vocab,
+        "layers": shape.layers, "vocab": shape.vocab, "rows_per_micro_batch": rows,
+        "logit_rows": gathered or tokens, "gathered_logits": bool(gathered),
     }
     return MemoryEstimate(parts=parts, info=info)
+
+
+def _gathered_chunk(config: dict, vocab: int) -> int:
+    """Positions per chunk of the gathered loss for this model, or 0 where it trains on full logits."""
+    from farense_tui.engine.training.gathered_loss import chunk_rows  # here: no MLX until an estimate
+    from farense_tui.engine.training.output_head import known_head
+
+    return chunk_rows(vocab) if known_head(str(config.get("model_type", ""))) else 0
 
 
 def _weights(shape: ModelShape, precision: str, n_params: int, tensors: dict | None):

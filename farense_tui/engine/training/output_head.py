@@ -44,6 +44,16 @@ def output_head(model: nn.Module) -> Head | None:
     return build(model) if build else None
 
 
+def known_head(model_type: str) -> bool:
+    """Whether a model whose config.json says `model_type` gets a head from this table (the memory
+    estimate asks this before any model is loaded)."""
+    if model_type in HEADS:
+        return True
+    from mlx_lm.utils import MODEL_REMAPPING  # imported here: mlx_lm takes seconds to import
+
+    return MODEL_REMAPPING.get(model_type) in HEADS
+
+
 def architecture(model: nn.Module) -> str:
     """mlx-lm's module name for the model (mistral's is llama's: mlx-lm maps it there)."""
     return type(model).__module__.rsplit(".", 1)[-1]
