@@ -6,9 +6,8 @@ The prediction has the parts a person can check against their own budget:
 - the LoRA parameters, their gradients and the AdamW state (float32, as mlx-lm creates them),
 - activations: what each LoRA'd block keeps for the backward pass, per token, plus the working
   set of the backward through one block,
-- the logits and their loss gradients, several copies: one chunk of target positions x vocabulary
-  for an architecture whose output head the engine knows (training/gathered_loss.py takes the head
-  only at the targets, one chunk after another), batch x sequence x vocabulary for any other,
+- the logits and their loss gradients, several copies: a few chunks of target positions x vocabulary
+  where the engine knows the model's head (training/gathered_loss.py), else batch x sequence x vocabulary,
 - runtime: the Python process around MLX (interpreter, mlx, mlx-lm, tokenizer, data).
 
 Everything but the weights is counted in tensor *elements* per token, a property of MLX's
@@ -18,14 +17,13 @@ The element counts were measured, not guessed: bench/calibrate_memory.py --sweep
 training step (models/loading.add_lora, mlx-lm's default_loss, nn.value_and_grad, mx.compile, AdamW)
 on 24 random llama shapes at two depths and fitted them (non-negative least squares); its default
 mode checks the result against real engine runs. All measurements are from MLX's CPU backend on
-Linux; Metal runs the same graph (in training MLX uses the unfused attention on Metal too), but
-Metal peaks were not measured here.
+Linux; Metal runs the same graph (in training MLX uses the unfused attention on Metal too) but was
+not measured.
 
 Sizes are in GB of 1024**3 bytes, as mx.get_peak_memory() / 1024**3 and the rest of farense-tui.
 The batch is assumed padded to the profile's max_seq_length (the worst case); pass `seq_len` for
 the padded length your data actually reaches (batches are padded to their longest example).
-A preference objective (dpo, orpo) holds each pair as two rows, chosen and rejected: a micro-batch
-of `batch_size` pairs is twice as many rows.
+A preference objective (dpo, orpo) holds a pair as two rows (chosen, rejected): twice the rows.
 """
 
 from __future__ import annotations
@@ -49,10 +47,12 @@ SAVED_PER_LAYER = {"hidden": 4.33, "kv": 2.84, "intermediate": 5.06, "attention"
 # Once per step: the backward working set of one block (gradients of its activations, attention
 # score gradients) plus the embedding output, final norm and head input/gradient.
 WORKING_SET = {"hidden": 18.07, "intermediate": 2.83, "attention": 1.66}
-# Copies of the logits alive at the peak (about four: the logits, the logsumexp/softmax gradient,
-# the gradient of the gathered target scores, their sum), of the whole batch x sequence x vocabulary
-# on full logits, of one chunk of positions on the gathered path.
+# Copies of the batch x sequence x vocabulary logits alive at the peak on full logits (about four:
+# the logits, the logsumexp/softmax gradient, the gradient of the gathered target scores, their sum).
 LOGIT_COPIES = 3.86
+# The compiled gathered loss held 4.67 chunk-sized logits buffers with one chunk, 10.6-12.7 with
+# 2-16 (bench/calibrate_logits_memory.py): about 3 chunks alive at once, not 1 (BENCHMARKS.md).
+GATHERED_CHUNK_COPIES, GATHERED_CHUNKS_ALIVE = 4.67, 3
 # With gradient checkpointing (mx.checkpoint around each block, as mlx-lm's grad_checkpoint)
 # a block keeps only its input (and output) for the backward, and one block is recomputed at a time
 # (added to the working set). Measured slopes were 0-2.5 hidden-sized tensors per block; 2 is the
@@ -247,8 +247,9 @@ def estimate_peak(
     # DoRA (mlx-lm's DoRALinear) forms W + scale·BA of every adapted layer to take its row norms,
     # and the backward keeps it: a dense copy of those weights per step, whatever the batch.
     dora = n_lora * sum(dims[t][0] * dims[t][1] for t in targets) * act_bytes if profile.fine_tune_type == "dora" else 0
-    gathered = _gathered_chunk(model_config, shape.vocab)
-    logits = (gathered or tokens) * act_bytes * LOGIT_COPIES * shape.vocab
+    chunk = _gathered_chunk(model_config, shape.vocab)  # worst case: every position a target
+    alive = (1 if tokens <= chunk else GATHERED_CHUNKS_ALIVE) * chunk
+    logits = (alive * GATHERED_CHUNK_COPIES if chunk else tokens * LOGIT_COPIES) * act_bytes * shape.vocab
 
     parts = {
         "base_weights": weights / GB,
@@ -265,7 +266,7 @@ def estimate_peak(
         "fine_tune_type": profile.fine_tune_type, "tokens_per_micro_batch": tokens,
         "seq_len": seq, "batch_size": profile.batch_size, "grad_checkpoint": profile.grad_checkpoint,
         "layers": shape.layers, "vocab": shape.vocab, "rows_per_micro_batch": rows,
-        "logit_rows": gathered or tokens, "gathered_logits": bool(gathered),
+        "logit_rows": alive or tokens, "gathered_logits": bool(chunk),
     }
     return MemoryEstimate(parts=parts, info=info)
 
@@ -274,7 +275,6 @@ def _gathered_chunk(config: dict, vocab: int) -> int:
     """Positions per chunk of the gathered loss for this model, or 0 where it trains on full logits."""
     from farense_tui.engine.training.gathered_loss import chunk_rows  # here: no MLX until an estimate
     from farense_tui.engine.training.output_head import known_head
-
     return chunk_rows(vocab) if known_head(str(config.get("model_type", ""))) else 0
 
 
