@@ -56,7 +56,8 @@ def main() -> None:
     from farense_tui.engine.models.loading import add_lora, load_base
     from farense_tui.engine.profiles.profile import load_profile
     from farense_tui.engine.training import steps as steps_module
-    from farense_tui.engine.training.batching import StepOrder, micro_batches
+    from farense_tui.engine.training.batching import StepOrder
+    from farense_tui.engine.training.objective import SupervisedObjective
     from farense_tui.engine.training.ranks import Ranks
     from farense_tui.engine.training.setup import schedule
     from farense_tui.engine.training.splits import load_splits
@@ -82,21 +83,22 @@ def main() -> None:
     train_set = load_splits(Path(args.data), tok, p.mask_prompt)[0]
     order = StepOrder([len(train_set[i][0]) for i in range(len(train_set))], p.effective_batch, p.seed)
     traces = []
-    real_loss = steps_module.summed_token_loss
+    objective = SupervisedObjective(model)
+    real_loss = objective.loss
 
     def counted(*a):
         traces.append(1)  # runs only while mx.compile traces
         return real_loss(*a)
 
-    steps_module.summed_token_loss = counted
+    objective.loss = counted
     optimizer = optim.AdamW(learning_rate=schedule(p, total), weight_decay=p.weight_decay)
-    compiled = steps_module.CompiledSteps(model, optimizer, Ranks())
+    compiled = steps_module.CompiledSteps(model, optimizer, Ranks(), objective)
     model.train()
     times, traced = [], []
     for step in range(1, args.steps + 1):
         before = len(traces)
         tic = time.perf_counter()
-        compiled.run(micro_batches(train_set, order.group_for(step), p.batch_size, p.max_seq_length))
+        compiled.run(objective.batches(train_set, order.group_for(step), p.batch_size, p.max_seq_length))
         times.append(time.perf_counter() - tic)
         traced.append(len(traces) - before)
     with_trace = [t for t, n in zip(times, traced) if n]

@@ -11,6 +11,7 @@ from mlx_lm.tuner.dora import DoRALinear
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.export.plan import plan_export
 from farense_tui.engine.export.run import run_export
+from farense_tui.engine.models.loading import add_lora, describe_base, load_base
 from farense_tui.engine.profiles.memory_estimate import estimate_for
 from farense_tui.engine.profiles.profile import load_profile
 from farense_tui.engine.runs.config import RunConfig
@@ -61,3 +62,9 @@ def test_a_lora_runs_training_key_is_unchanged_by_the_new_setting(tiny_model_dir
     assert "fine_tune_type" not in cfg.training_key()
     cfg.profile = cfg.profile.replace(fine_tune_type="dora")
     assert cfg.training_key()["fine_tune_type"] == "dora"
+
+
+def test_the_model_note_counts_dora_layers_on_a_quantized_base(tiny_model_dir):
+    model, _ = load_base(str(tiny_model_dir), "4bit")
+    add_lora(model, load_profile("cpu").replace(fine_tune_type="dora", lora_layers=-1))
+    assert describe_base(model) == "base 4-bit group 64: 14 QuantizedLinear layers, 14 of them under LoRA"

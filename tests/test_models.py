@@ -169,7 +169,7 @@ def test_cli_fetch_demo_failure_exit_code(failing_pip, capsys):
 
 
 def test_cli_models_convert_own_gguf_then_listed_and_on_config(farense_home, tmp_path, capsys):
-    from farense_tui.tui.screens.config import model_options
+    from farense_tui.tui.config_choices import model_options
 
     write_tiny_gguf(tmp_path / "My-Tiny.Q8_0.gguf")
     assert main(["models", "convert", str(tmp_path / "My-Tiny.Q8_0.gguf")]) == 0

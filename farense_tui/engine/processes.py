@@ -12,6 +12,7 @@ RANK_WATCH = "farense_tui.engine.runs.rank_watch"  # one per data-parallel rank,
 LAUNCHER = "farense_tui.engine.training.launcher"  # mlx.launch without its busy polling
 QUEUE = "farense_tui.engine.runs.queue"  # runs a group's runs one after another
 EVALUATION = "farense_tui.engine.evaluate.process"  # one evaluation of a run's adapter
+EXPORT = "farense_tui.engine.export.process"  # one export of a run's adapter
 OPENAI_SERVER = "farense_tui.engine.chat.openai_server"  # an adapter served over HTTP
 
 HOME_ENV = "FARENSE_HOME"  # the home folder (paths.py), passed on to every detached process

@@ -27,28 +27,34 @@ from farense_tui.engine import runs
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.machine import hardware as hw
 from farense_tui.engine.runs import commands
-from farense_tui.engine.runs.run_folder import RunFolder
 from farense_tui.engine.runs.cost import price_from_env
-from farense_tui.engine.runs.launch import describe_ranks
-from farense_tui.engine.runs.status import ENDED, RunStatus, describe_recovery
-from farense_tui.tui.services.chat_session import ChatSession
-from farense_tui.engine.runs.overlay import Comparison, events_size, load_history
 from farense_tui.engine.runs.history import MetricHistory
+from farense_tui.engine.runs.launch import describe_ranks
+from farense_tui.engine.runs.overlay import Comparison, events_size, load_history
+from farense_tui.engine.runs.run_folder import RunFolder
+from farense_tui.engine.runs.status import ENDED, RunStatus, describe_recovery
+from farense_tui.tui import modes
+from farense_tui.tui.dialogs.prompts import quit_dialog
 from farense_tui.tui.long_lived import keep_long_lived
 from farense_tui.tui.messages import (
-    CompareRunLoaded, GroupRunStarted, HardwareDetected, RunEventsArrived, RunLivenessChanged, RunsListed,
+    CompareRunLoaded,
+    GroupRunStarted,
+    HardwareDetected,
+    RunEventsArrived,
+    RunLivenessChanged,
+    RunsListed,
 )
 from farense_tui.tui.palette import cockpit_commands
+from farense_tui.tui.services.chat_session import ChatSession
 from farense_tui.tui.services.run_control import RunControl
 from farense_tui.tui.services.run_watcher import RunWatcher
 from farense_tui.tui.services.serve_session import ServeSession
-from farense_tui.tui import modes
-from farense_tui.tui.dialogs.prompts import quit_dialog
+from farense_tui.tui.textual_patches import PatchedApp
 
 GB = 1024**3
 
 
-class FarenseApp(App[int]):
+class FarenseApp(PatchedApp, App[int]):
     """farense-tui: configure, train, monitor and chat with LoRA fine-tunes of MLX models."""
 
     TITLE = "farense-tui"
@@ -57,11 +63,16 @@ class FarenseApp(App[int]):
     DEFAULT_MODE = "config"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     BINDINGS = [
-        *(Binding(str(n), f"switch_mode('{mode.name}')", mode.label, show=False)
-          for n, mode in enumerate(modes.MODES, 1)),
-        # F1–F4 work even while typing in a text box, where 1–4 are text; F5 stays "refresh the list".
-        *(Binding(f"f{n}", f"switch_mode('{mode.name}')", mode.label, show=False, priority=True)
-          for n, mode in enumerate(modes.MODES[:4], 1)),
+        *(
+            Binding(str(n), f"switch_mode('{mode.name}')", mode.label, show=False)
+            for n, mode in enumerate(modes.MODES, 1)
+        ),
+        # F1–F4 work even while typing in a text box, where 1–4 are text;
+        # F5 stays "refresh the list".
+        *(
+            Binding(f"f{n}", f"switch_mode('{mode.name}')", mode.label, show=False, priority=True)
+            for n, mode in enumerate(modes.MODES[:4], 1)
+        ),
         Binding("escape", "leave_input", "Leave the text box", show=False),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
@@ -86,7 +97,9 @@ class FarenseApp(App[int]):
         self.watcher: RunWatcher = RunWatcher(self)
         self.control: RunControl = RunControl(self)
         self.chat: ChatSession = ChatSession()
-        self.serving = ServeSession()  # mlx-lm's server for an adapter, started from the Chat screen
+        self.serving = (
+            ServeSession()
+        )  # mlx-lm's server for an adapter, started from the Chat screen
         self._first_frame_waiting: list[Callable[[], object]] | None = []  # None once it is drawn
 
     def after_first_frame(self, callback: Callable[[], object]) -> None:
@@ -104,20 +117,9 @@ class FarenseApp(App[int]):
             self.screen.call_after_refresh(callback)
 
     def switch_mode(self, mode: str):
-        self._returning_to_mode = mode in self._screen_stacks
-        if not self._returning_to_mode:
+        if not self.has_shown(mode):  # a first visit: what it makes lives as long as the App
             keep_long_lived(self)
-        self._switching_modes = True  # screens read both (widgets/chrome.py CockpitScreen)
-        try:
-            return super().switch_mode(mode)
-        finally:
-            self._returning_to_mode = self._switching_modes = False
-
-    def delay_update(self, delay: float = 0.05) -> None:
-        # Textual's switch_mode holds every frame for 50 ms to hide a half-built screen; a mode
-        # visited before is whole already, and that hold was most of a switch's latency.
-        if not getattr(self, "_returning_to_mode", False):
-            super().delay_update(delay)
+        return super().switch_mode(mode)
 
     @property
     def total_ram_gb(self) -> float:
@@ -127,8 +129,17 @@ class FarenseApp(App[int]):
 
         return psutil.virtual_memory().total / GB
 
-    def notify(self, message: str, *, title: str = "", severity="information", timeout=None, markup: bool = True) -> None:
-        """Notifications carry run names, engine messages and errors: shown as text, never as markup."""
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity="information",
+        timeout=None,
+        markup: bool = True,
+    ) -> None:
+        """Notifications carry run names, engine messages and errors: shown as text, never as
+        markup."""
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     # ---- services ---------------------------------------------------------------------------
@@ -146,11 +157,23 @@ class FarenseApp(App[int]):
         self.chat.close()
         self.serving.close()
 
-    @work(thread=True, exclusive=True, group="hardware", exit_on_error=False, description="detect the hardware")
+    @work(
+        thread=True,
+        exclusive=True,
+        group="hardware",
+        exit_on_error=False,
+        description="detect the hardware",
+    )
     def measure_hardware(self) -> None:
         self.post_message(HardwareDetected(hw.detect()))
 
-    @work(thread=True, exclusive=True, group="startup", exit_on_error=False, description="list runs at start")
+    @work(
+        thread=True,
+        exclusive=True,
+        group="startup",
+        exit_on_error=False,
+        description="list runs at start",
+    )
     def find_runs(self) -> None:
         self.post_message(RunsListed(runs.list_runs()))
 
@@ -174,8 +197,11 @@ class FarenseApp(App[int]):
         newest = message.runs[0]
         self.attach(newest.path)
         if newest.status == "dead":
-            self.notify(f"Run {newest.run_id} stopped unexpectedly: resume it on Training (2)",
-                        severity="warning", timeout=8)
+            self.notify(
+                f"Run {newest.run_id} stopped unexpectedly: resume it on Training (2)",
+                severity="warning",
+                timeout=8,
+            )
 
     # ---- the active run -----------------------------------------------------------------------
     def attach(self, run_dir: Path) -> None:
@@ -188,8 +214,16 @@ class FarenseApp(App[int]):
         except (UserError, KeyError) as exc:
             self.notify(f"Cannot attach to {run_dir.name}: {exc}", severity="error")
             return
-        self.run_status = RunStatus(run_dir=run_dir, model=model, profile=profile, placement=placement,
-                                    budget_gb=budget, log_every=log_every, total_steps=iters, parent=parent)
+        self.run_status = RunStatus(
+            run_dir=run_dir,
+            model=model,
+            profile=profile,
+            placement=placement,
+            budget_gb=budget,
+            log_every=log_every,
+            total_steps=iters,
+            parent=parent,
+        )
         self.history.reset(run_dir, budget, self.total_ram_gb)
         self.comparison.active = run_dir
         self.comparison.version += 1
@@ -204,7 +238,12 @@ class FarenseApp(App[int]):
             self.load_compared(run_dir)
         return marked
 
-    @work(thread=True, group="compare", exit_on_error=False, description="read a compared run's events")
+    @work(
+        thread=True,
+        group="compare",
+        exit_on_error=False,
+        description="read a compared run's events",
+    )
     def load_compared(self, run_dir: Path) -> None:
         size = events_size(run_dir)  # before reading: lines added meanwhile make it stale
         self.post_message(CompareRunLoaded(run_dir, load_history(run_dir), size))
@@ -239,14 +278,17 @@ class FarenseApp(App[int]):
         """Toasts for what must not be missed: recoveries, errors, the end of the run."""
         kind = event["type"]
         if kind == "recovery":
-            self.notify(describe_recovery(event),
-                        title="Recovered", severity="warning", timeout=12)
+            self.notify(describe_recovery(event), title="Recovered", severity="warning", timeout=12)
         elif kind == "error":
-            self.notify(event.get("message", ""), title=f"Run error ({event.get('kind')})", severity="error")
+            self.notify(
+                event.get("message", ""), title=f"Run error ({event.get('kind')})", severity="error"
+            )
         elif kind == "finished":
             best = event.get("best_val_loss")
-            self.notify(f"Best validation loss {best:.4f}" if best is not None else "No validation loss",
-                        title="Run finished")
+            self.notify(
+                f"Best validation loss {best:.4f}" if best is not None else "No validation loss",
+                title="Run finished",
+            )
 
     @on(RunLivenessChanged)
     def note_liveness(self, message: RunLivenessChanged) -> None:
@@ -255,24 +297,34 @@ class FarenseApp(App[int]):
             return
         was_alive, status.alive = status.alive, message.alive
         if was_alive and not message.alive and status.status == "dead":
-            self.notify(f"The engine of {status.run_id} is gone without a final state. "
-                        "Resume it from its last checkpoint on Training.", severity="error", timeout=12)
+            self.notify(
+                f"The engine of {status.run_id} is gone without a final state. "
+                "Resume it from its last checkpoint on Training.",
+                severity="error",
+                timeout=12,
+            )
         if was_alive and not message.alive:
             self.watcher.await_group_next(status.run_dir)
         self.run_changed.publish(status)
 
     @on(GroupRunStarted)
     def follow_the_group(self, message: GroupRunStarted) -> None:
-        if self.run_status.run_dir == message.previous:  # unless the user attached elsewhere meanwhile
+        if (
+            self.run_status.run_dir == message.previous
+        ):  # unless the user attached elsewhere meanwhile
             self.attach(message.run_dir)
-            self.notify(f"{message.previous.name} ended; its group goes on with {message.run_dir.name}",
-                        title="Next run of the group")
+            self.notify(
+                f"{message.previous.name} ended; its group goes on with {message.run_dir.name}",
+                title="Next run of the group",
+            )
 
     @on(Worker.StateChanged)
     def report_worker_failure(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
             worker = event.worker
-            self.notify(f"{worker.description} failed: {worker.error}", severity="error", timeout=10)
+            self.notify(
+                f"{worker.description} failed: {worker.error}", severity="error", timeout=10
+            )
 
     # ---- run commands (keys, palette and screens reach them here) -----------------------------
     def action_toggle_pause(self) -> None:
@@ -313,15 +365,20 @@ class FarenseApp(App[int]):
         if not (status.alive and status.status not in ENDED):
             self.exit(0)
             return
+
         def chosen(answer: str | None) -> None:
             self.asking_to_quit = False
             if answer == "stop":
                 commands.send(status.run_dir, "stop")
-                self.farewell = f"Run {status.run_id} is saving a checkpoint and stopping; resume it any time."
+                self.farewell = (
+                    f"Run {status.run_id} is saving a checkpoint and stopping; resume it any time."
+                )
                 self.exit(0)
             elif answer == "leave":
-                self.farewell = (f"Run {status.run_id} keeps training in the background. "
-                                 "Run farense-tui again to attach to it.")
+                self.farewell = (
+                    f"Run {status.run_id} keeps training in the background. "
+                    "Run farense-tui again to attach to it."
+                )
                 self.exit(0)
 
         if not self.asking_to_quit:

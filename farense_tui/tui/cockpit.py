@@ -15,9 +15,9 @@ if TYPE_CHECKING:  # types only: importing them here would load the engine befor
     from textual.signal import Signal
 
     from farense_tui.engine.machine.hardware import Hardware
-    from farense_tui.engine.runs.status import RunStatus
-    from farense_tui.engine.runs.overlay import Comparison
     from farense_tui.engine.runs.history import MetricHistory
+    from farense_tui.engine.runs.overlay import Comparison
+    from farense_tui.engine.runs.status import RunStatus
     from farense_tui.tui.services.chat_session import ChatSession
     from farense_tui.tui.services.serve_session import ServeSession
 

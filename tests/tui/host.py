@@ -10,9 +10,9 @@ from textual.app import App
 from textual.signal import Signal
 
 from farense_tui.engine.machine.hardware import Hardware
-from farense_tui.engine.runs.status import RunStatus
-from farense_tui.engine.runs.overlay import Comparison
 from farense_tui.engine.runs.history import MetricHistory
+from farense_tui.engine.runs.overlay import Comparison
+from farense_tui.engine.runs.status import RunStatus
 
 
 class CockpitHost(App):

@@ -181,3 +181,42 @@ async def test_two_ranks_started_from_config_show_each_ranks_figures(farense_hom
     cfg = RunConfig.load(run_dir / "config.toml")
     assert (cfg.ranks, cfg.hosts, cfg.backend) == (2, "", "ring")
     assert wait_done(run_dir).status in ("stopped", "finished")
+
+
+async def test_a_stage_two_run_starts_from_a_picked_run_and_checkpoint(farense_home, home_model, tiny_data):
+    """Config lists the runs and their checkpoints; fuse without a run is refused like a bad field;
+    a picked RUN:CHECKPOINT starts a run whose config names its parent and starts from its adapter."""
+    from farense_tui.engine.runs.config import RunConfig
+    from farense_tui.tui.widgets.from_run import FromRunField
+    from tests.engine_helpers import start_run, tiny_config, wait_done
+
+    parent = start_run(tiny_config(home_model, tiny_data, iters=4))
+    assert wait_done(parent).status == "finished"
+    app = create_app(attach_live=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.query_one("#profile", Select).value == "mac-16gb", what="auto profile")
+        screen.query_one("#data-path", Input).value = "data/tiny"
+        picker = screen.query_one("#from-run", Select)
+        offered = lambda: [v for _, v in picker._options]  # noqa: E731
+        await wait_until(pilot, lambda: f"{parent.name}:best" in offered(), what="the runs listed")
+        assert offered() == ["", f"{parent.name}:best", f"{parent.name}:final", f"{parent.name}:4"]
+        field, hint = screen.query_one(FromRunField), screen.query_one("#from-hint", Static)
+        screen.query_one("#from-fuse").value = True
+        await wait_until(pilot, lambda: hint.has_class("-invalid"), what="fuse without a run refused")
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: any("Fix from first: fuse fuses the run picked here" in n.message
+                                            for n in app._notifications), what="the refusal")
+        assert not [p for p in (farense_home / "runs").iterdir() if p != parent]
+
+        screen.query_one("#from-fuse").value = False
+        picker.value = f"{parent.name}:4"
+        await wait_until(pilot, lambda: field.spec and not field.error, what="the pick checked")
+        assert text(hint).startswith(f"starts from {parent.name}:4's adapter, on its base {home_model}")
+        await wait_until(pilot, lambda: "✓ ready to train" in text(screen.query_one("#data-summary")), what="data")
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: app.current_mode == "training", 60, what="the run to start")
+        child = app.run_status.run_dir
+    cfg = RunConfig.load(child / "config.toml")
+    assert cfg.parent == f"{parent.name}:4" and cfg.init_adapter == str(parent / "checkpoints" / "step-0000004")
+    assert cfg.model == str(home_model) and wait_done(child).status == "finished"

@@ -93,7 +93,8 @@ def run(args) -> int:
             print(f"  {LABELS.get(name, name):<12} {fmt(gb):>9}")
         info = est.info
         print(
-            f"  ({info['stored']} base, {info['lora_params'] / 1e6:.2f}M LoRA parameters on "
+            f"  ({info['stored']} base, {info['trained_params'] / 1e6:.2f}M "
+            f"{'fully trained' if info['fine_tune_type'] == 'full' else 'LoRA'} parameters on "
             f"{info['lora_layers']} blocks, {info['batch_size']}×{info['seq_len']} tokens per micro-batch, "
             f"{'with' if info['grad_checkpoint'] else 'no'} gradient checkpointing)"
         )

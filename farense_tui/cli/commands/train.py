@@ -115,29 +115,11 @@ def _plan(args):
 
 
 def _parent(args):
-    """The run that --from names, and the model to train on: with --fuse, its fused model (the
-    export's, reused when it is already in models/)."""
     if not args.from_run:
         return None, args.model
-    from farense_tui.engine.errors import UserError
-    from farense_tui.engine.runs.lineage import find_parent
+    from farense_tui.engine.runs.lineage import parent_and_model
 
-    parent = find_parent(args.from_run)
-    if not args.fuse:
-        return parent, args.model
-    if args.model:
-        raise UserError("--fuse trains on the parent's fused model: leave --model out")
-    from farense_tui.engine.export.plan import default_out, plan_export
-
-    fused = default_out(parent.run_dir, parent.checkpoint, "fused")
-    if (fused / "config.json").is_file():
-        print(f"base: {fused} (the fused model of {parent.name}, already exported)")
-        return parent, str(fused)
-    from farense_tui.engine.export.run import run_export
-
-    result = run_export(plan_export(parent.run_dir, "fused", parent.checkpoint), progress=print)
-    print(f"base: {result.path} (fused from {parent.name}; {result.check})")
-    return parent, str(result.path)
+    return parent_and_model(args.from_run, args.fuse, args.model, progress=print)
 
 
 def _settings(plan) -> str:
@@ -298,7 +280,8 @@ def _print_run(run_dir: Path, interrupts: list) -> int:
           + (f", best val loss {info.best_val_loss:.4f}" if info.best_val_loss is not None else ""))
     if info.status == State.FINISHED:
         run = RunFolder(run_dir)
-        print(f"adapters: {run.published('best')} (best), {run.published('final')} (final)")
+        kind = "models" if config.profile.fine_tune_type == "full" else "adapters"  # a full fine-tune's: models
+        print(f"{kind}: {run.published('best')} (best), {run.published('final')} (final)")
         prompt = first_prompt(Path(config.data))
         if prompt:
             print(f"try it: farense-tui chat --run {info.run_id} {shlex.quote(prompt)}")

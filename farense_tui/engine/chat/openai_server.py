@@ -132,6 +132,9 @@ def adapter_check(provider, messages: list[dict]) -> float:
 
 
 def serve(host: str, port: int, provider, served_name: str, check_messages: list[dict]) -> int:
+    if provider.cli_args.adapter_path is None:  # a full fine-tune's model folder: no adapter to check
+        print("adapter check: none, a full fine-tune's model folder served as it is", flush=True)
+        return _serve(host, port, provider, served_name)
     delta = adapter_check(provider, check_messages)
     question = check_messages[-1]["content"][:60]
     if not delta > 0:
@@ -140,6 +143,10 @@ def serve(host: str, port: int, provider, served_name: str, check_messages: list
               flush=True)
         return 3
     print(f"adapter check: the adapter changes the logits on {question!r} (max |Δlogit| {delta:.4g})", flush=True)
+    return _serve(host, port, provider, served_name)
+
+
+def _serve(host: str, port: int, provider, served_name: str) -> int:
     generator = Generator(provider, mlx_server.LRUPromptCache(provider.cli_args.prompt_cache_size), served_name)
     # mlx-lm's run() does not pass its handler_class on, so the HTTP server is built here
     httpd = mlx_server.ThreadingHTTPServer(

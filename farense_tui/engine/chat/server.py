@@ -38,7 +38,7 @@ class AdapterServer:
     """One running `mlx_lm server`; `stop()` ends it (its whole process group)."""
 
     model: str
-    adapter: Path
+    adapter: Path | None  # None: a full fine-tune's model folder, served as it is
     port: int
     log: Path
     name: str  # the one model id it lists and answers, e.g. "RUN:best"
@@ -60,7 +60,8 @@ class AdapterServer:
     def start(self, timeout: float = 120.0) -> "AdapterServer":
         command = [sys.executable, "-m", OPENAI_SERVER, "--served-name", self.name,
                    "--check-messages", json.dumps(self.check_messages), "--model", self.model,
-                   "--adapter-path", str(self.adapter), "--host", HOST, "--port", str(self.port)]
+                   *(["--adapter-path", str(self.adapter)] if self.adapter else []),
+                   "--host", HOST, "--port", str(self.port)]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                             start_new_session=True, env=with_fast_blas(dict(os.environ)))
@@ -112,11 +113,16 @@ def server_for_run(run_dir: Path, checkpoint: str = "best", port: int | None = N
     from farense_tui.engine.data.system_message import training_system_message
     from farense_tui.engine.export.samples import check_messages
     from farense_tui.engine.models.local import resolve_model
-    from farense_tui.engine.runs.run_folder import RunFolder
+    from farense_tui.engine.export.plan import refuse_full_checkpoint
+    from farense_tui.engine.runs.run_folder import RunFolder, is_model_folder
 
     run = RunFolder(run_dir)
-    adapter = run.adapter(checkpoint, last=False)
+    adapter = refuse_full_checkpoint(run, run.adapter(checkpoint, last=False), checkpoint)
     cfg = run.load_config()
-    return AdapterServer(model=resolve_model(cfg.model), adapter=adapter, port=port or free_port(),
+    if is_model_folder(adapter):  # a full fine-tune's best/final: served as the model it is
+        model, adapter = str(adapter), None
+    else:
+        model = resolve_model(cfg.model)
+    return AdapterServer(model=model, adapter=adapter, port=port or free_port(),
                          log=run_dir / "serve.log", name=f"{run_dir.name}:{checkpoint}",
                          check_messages=check_messages(Path(cfg.data)), system=training_system_message(Path(cfg.data)))

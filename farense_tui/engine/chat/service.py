@@ -27,7 +27,7 @@ from mlx_lm.tuner.utils import load_adapters
 from farense_tui.engine.data.system_message import training_system_message
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.models.loading import load_base
-from farense_tui.engine.runs.run_folder import RunFolder
+from farense_tui.engine.runs.run_folder import RunFolder, is_model_folder
 
 # mlx-lm's adapter layers (its tuner's LoRA and DoRA), each wrapping the base layer it adapts.
 ADAPTER_LAYERS = (LoRALinear, LoRASwitchLinear, LoRAEmbedding, DoRALinear, DoRAEmbedding)
@@ -51,7 +51,10 @@ def target_for_run(run_dir: Path, which: str = "best", base: bool = False) -> Ch
     if base:
         return ChatTarget(cfg.model, None, cfg.profile.base_precision, "base", system)
     folder = run.adapter(which)
-    return ChatTarget(cfg.model, folder, cfg.profile.base_precision, f"{run_dir.name}:{which}", system)
+    precision = cfg.profile.train_precision  # a full fine-tune's checkpoints hold weights of a float base
+    if is_model_folder(folder):  # a full fine-tune's best/final: the model itself
+        return ChatTarget(str(folder), None, precision, f"{run_dir.name}:{which}", system)
+    return ChatTarget(cfg.model, folder, precision, f"{run_dir.name}:{which}", system)
 
 
 def load_target(target: ChatTarget):
@@ -70,6 +73,9 @@ def adapter_off(model):
     A zero LoRA scale would do for LoRA, not for DoRA, whose learned magnitudes rescale the
     output even with the low-rank part at zero."""
     adapted = [(name, m) for name, m in model.named_modules() if isinstance(m, ADAPTER_LAYERS)]
+    if not adapted:  # a full fine-tune: its base weights are gone, answering "as the base" would be a lie
+        raise UserError("this model has no adapter layers to switch off (a full fine-tune): "
+                        "load its base model to compare with it")
     model.update_modules(tree_unflatten([(name, _wrapped(m)) for name, m in adapted]))
     try:
         yield

@@ -15,7 +15,7 @@ import math
 import os
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,6 +31,7 @@ from farense_tui.engine.evaluate.job import EvalJob, EvalSettings
 from farense_tui.engine.evaluate.metrics import score
 from farense_tui.engine.evaluate.summary import sample_indices, summarize
 from farense_tui.engine.files import atomic_write_json, read_json
+from farense_tui.engine.models.loading import load_base
 from farense_tui.engine.runs.event_types import State
 from farense_tui.engine.runs.events import EventWriter, read_all, record_crash
 from farense_tui.engine.processes import EXIT_FAILED
@@ -39,6 +40,18 @@ from farense_tui.engine.training.evaluation import validation_loss
 from farense_tui.engine.training.splits import load_split
 from farense_tui.engine.versions import versions
 from farense_tui.engine.runs.run_folder import COMMANDS, EVENTS, RunFolder
+
+
+@contextmanager
+def side_model(model, base, side: str):
+    """The model a side answers with: the run's, or the base (a separate one, or the LoRA switched off)."""
+    if side != "base":
+        yield model
+    elif base is not None:
+        yield base
+    else:
+        with adapter_off(model):
+            yield model
 
 
 class Cancelled(Exception):
@@ -55,8 +68,12 @@ class Evaluation:
         run_dir = Path(s.run_dir)
         cfg = RunFolder(run_dir).load_config()
         target = target_for_run(run_dir, s.checkpoint)
-        self.events.emit("state", state=State.LOADING, message=f"loading {cfg.model} with {target.adapter}")
+        loading = f"{cfg.model} with {target.adapter}" if target.adapter else target.model
+        self.events.emit("state", state=State.LOADING, message=f"loading {loading}")
         model, tokenizer = load_target(target)
+        # A full fine-tune has no LoRA to switch off: its base side is the base model, loaded beside it.
+        full_base = s.base and cfg.profile.fine_tune_type == "full"
+        base = load_base(cfg.model, cfg.profile.train_precision)[0] if full_base else None
         mx.reset_peak_memory()
         system = s.system if s.system is not None else training_system_message(Path(cfg.data))
         data = load_eval_set(split_path(Path(cfg.data), s.split), system)
@@ -69,8 +86,8 @@ class Evaluation:
         loss = {}
         for done, side in enumerate(sides, start=1):
             self._check_cancel()
-            with adapter_off(model) if side == "base" else nullcontext():
-                value = validation_loss(model, dataset, cfg.profile.batch_size, cfg.profile.max_seq_length)
+            with side_model(model, base, side) as m:
+                value = validation_loss(m, dataset, cfg.profile.batch_size, cfg.profile.max_seq_length)
             loss[side] = {"loss": value, "perplexity": math.exp(min(value, 700))}
             self.events.emit("progress", phase="loss", done=done, total=len(sides))
 
@@ -82,8 +99,8 @@ class Evaluation:
         for side in sides:
             self._check_cancel()
             g_tic = time.perf_counter()
-            with adapter_off(model) if side == "base" else nullcontext():
-                for k, text, count in greedy_answers(model, tokenizer, prompts, s.max_tokens, s.batch_size,
+            with side_model(model, base, side) as m:
+                for k, text, count in greedy_answers(m, tokenizer, prompts, s.max_tokens, s.batch_size,
                                                      should_stop=self._cancel_asked):
                     i, example = wanted[k], data.examples[wanted[k]]
                     tokens += count

@@ -30,9 +30,13 @@ def fuse_layers(model, dequantize: bool) -> None:
 
 
 def fuse_model(plan: ExportPlan, dequantize: bool, conversations=None):
-    """(model, tokenizer, config, probes of base+adapter before fusing) — the probes when `conversations`."""
-    model, tokenizer, config = load(resolve_model(plan.base_model), adapter_path=str(plan.adapter),
-                                    return_config=True)
+    """(model, tokenizer, config, probes of base+adapter before fusing) — the probes when `conversations`.
+    A full fine-tune's model folder is loaded as it is: it has nothing to fuse and float weights."""
+    if plan.is_model:
+        model, tokenizer, config = load(str(plan.adapter), return_config=True)
+    else:
+        model, tokenizer, config = load(resolve_model(plan.base_model), adapter_path=str(plan.adapter),
+                                        return_config=True)
     before = probes(model, tokenizer, conversations) if conversations else None
     fuse_layers(model, dequantize)
     if dequantize:
@@ -51,7 +55,8 @@ def export_fused(plan: ExportPlan, folder: Path, progress) -> str:
     model, tokenizer, config, before = fuse_model(plan, plan.dequantize, conversations)
     quantized = "quantization" in config
     progress(f"writing the fused model ({'quantized as the base' if quantized else 'float weights'})")
-    save(folder, resolve_model(plan.base_model), model, tokenizer, config, donate_model=True)
+    save(folder, str(plan.adapter) if plan.is_model else resolve_model(plan.base_model), model, tokenizer, config,
+         donate_model=True)
     del model
     copy_general(resolve_model(plan.base_model), folder)  # a GGUF export of this model keeps the source's keys
     system = training_system_message(data)  # what `chat --run` sends; `chat --model` reads it back

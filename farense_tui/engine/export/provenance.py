@@ -15,12 +15,20 @@ from farense_tui.engine.runs.run_folder import ADAPTER_WEIGHTS, RunFolder
 PROVENANCE = "provenance.json"
 
 
-def _sha256(path: Path) -> str:
+def _sha256(*paths: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
+    for path in paths:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
+
+
+def _weight_files(plan: ExportPlan) -> list[Path]:
+    """The adapter's weights; a full fine-tune's model folder: its weight files in name order."""
+    if plan.is_model:
+        return sorted(plan.adapter.glob("model*.safetensors"))
+    return [plan.adapter / ADAPTER_WEIGHTS]
 
 
 def write_provenance(plan: ExportPlan, folder: Path, check: str, extra: dict | None = None) -> dict:
@@ -32,7 +40,7 @@ def write_provenance(plan: ExportPlan, folder: Path, check: str, extra: dict | N
         "run_dir": str(plan.run_dir),
         "checkpoint": plan.checkpoint,
         "adapter": str(plan.adapter),
-        "adapter_sha256": _sha256(plan.adapter / ADAPTER_WEIGHTS),
+        "adapter_sha256": _sha256(*_weight_files(plan)),
         "base_model": plan.base_model,
         "settings_hash": plan.settings_hash,
         "dequantize": plan.dequantize,

@@ -8,6 +8,7 @@ from typing import Callable
 
 from farense_tui.engine.export.plan import ExportPlan
 from farense_tui.engine.export.provenance import PROVENANCE, record_export, write_provenance
+from farense_tui.engine.export.routes import ROUTES
 from farense_tui.engine.export.staging import staged
 
 
@@ -24,28 +25,9 @@ class ExportResult:
 
 def run_export(plan: ExportPlan, progress: Callable[[str], None] = lambda _: None) -> ExportResult:
     """Write `plan.out` whole or not at all; MLX is imported here, by the route that needs it."""
-    command, extra = "", {}
     with staged(plan.out) as folder:
-        if plan.route == "fused":
-            from farense_tui.engine.export.fused import export_fused
-
-            check = export_fused(plan, folder, progress)
-        elif plan.route == "gguf":
-            from farense_tui.engine.export.gguf import write_gguf
-
-            check = write_gguf(plan, folder, progress)[1]
-        elif plan.route == "peft":
-            from farense_tui.engine.export.peft import write_peft
-
-            check, extra = write_peft(plan, folder, progress)
-            base = extra["peft_base"]
-            command = (f'PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained("{base["name"]}"), '
-                       f'"{plan.out}")  # base from {base["from"]}; see README.md')
-        else:
-            from farense_tui.engine.export.ollama import write_ollama
-
-            check, command = write_ollama(plan, folder, progress)
-        write_provenance(plan, folder, check, extra)
-    record_export(plan, check)
+        written = ROUTES[plan.route].write(plan, folder, progress)
+        write_provenance(plan, folder, written.check, written.provenance)
+    record_export(plan, written.check)
     progress(f"done: {plan.out}")
-    return ExportResult(plan.out, check, command)
+    return ExportResult(plan.out, written.check, written.command)

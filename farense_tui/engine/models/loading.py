@@ -7,6 +7,7 @@ from pathlib import Path
 import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_flatten
+from mlx_lm.tuner.dora import DoRALinear
 from mlx_lm.tuner.lora import LoRALinear
 from mlx_lm.tuner.utils import linear_to_lora_layers
 from mlx_lm.utils import dequantize_model, load
@@ -81,8 +82,12 @@ def lora_keys(model: nn.Module, targets: list[str]) -> list[str]:
     return keys
 
 
+def trained_blocks(profile, model: nn.Module) -> int:
+    return len(model.layers) if profile.lora_layers < 0 else min(profile.lora_layers, len(model.layers))
+
+
 def lora_parameters(profile, model: nn.Module) -> tuple[int, dict]:
-    num_layers = len(model.layers) if profile.lora_layers < 0 else min(profile.lora_layers, len(model.layers))
+    num_layers = trained_blocks(profile, model)
     params = {
         "rank": profile.lora_rank,
         "scale": profile.lora_scale,
@@ -92,8 +97,17 @@ def lora_parameters(profile, model: nn.Module) -> tuple[int, dict]:
     return num_layers, params
 
 
-def add_lora(model: nn.Module, profile) -> tuple[int, dict]:
-    """Freeze the base and convert the targeted layers; returns (num_layers, lora_parameters)."""
+def add_lora(model: nn.Module, profile) -> tuple[int, dict | None]:
+    """Freeze the base and convert the targeted layers; returns (num_layers, lora_parameters).
+
+    Full fine-tuning unfreezes every weight of the last num_layers blocks instead, as mlx-lm's
+    train_model does (embeddings and head stay frozen); it has no LoRA parameters."""
+    if profile.fine_tune_type == "full":
+        num_layers = trained_blocks(profile, model)
+        model.freeze()
+        for block in model.layers[len(model.layers) - num_layers:]:
+            block.unfreeze()
+        return num_layers, None
     num_layers, params = lora_parameters(profile, model)
     model.freeze()
     linear_to_lora_layers(model, num_layers, params, use_dora=profile.fine_tune_type == "dora")
@@ -101,11 +115,21 @@ def add_lora(model: nn.Module, profile) -> tuple[int, dict]:
 
 
 def describe_base(model: nn.Module) -> str:
-    """What the LoRA layers train on, in words: a run's note, so a 4-bit run shows it is one."""
+    """What the LoRA layers (or a full fine-tune) train on, in words: a run's note, so a 4-bit run shows it is one."""
     quantized = [m for _, m in model.named_modules() if isinstance(m, nn.QuantizedLinear)]
+    adapters = [m for _, m in model.named_modules() if isinstance(m, (LoRALinear, DoRALinear))]
+    full = "" if adapters else _full_training(model)
     if not quantized:
         dtype = tree_flatten(model.parameters())[0][1].dtype
-        return f"base {str(dtype).removeprefix('mlx.core.')}: no quantized layers"
+        return f"base {str(dtype).removeprefix('mlx.core.')}: no quantized layers{full}"
     kinds = " and ".join(f"{b}-bit group {g}" for b, g in sorted({(m.bits, m.group_size) for m in quantized}))
-    adapted = sum(isinstance(m, LoRALinear) and isinstance(m.linear, nn.QuantizedLinear) for _, m in model.named_modules())
-    return f"base {kinds}: {len(quantized)} QuantizedLinear layers, {adapted} of them under LoRA"
+    adapted = sum(isinstance(m.linear, nn.QuantizedLinear) for m in adapters)
+    return f"base {kinds}: {len(quantized)} QuantizedLinear layers, {adapted} of them under LoRA{full}"
+
+
+def _full_training(model: nn.Module) -> str:
+    blocks = sum(bool(tree_flatten(block.trainable_parameters())) for block in model.layers)
+    if not blocks:
+        return ""
+    trained = sum(v.size for _, v in tree_flatten(model.trainable_parameters()))
+    return f"; full fine-tuning: every weight of {blocks} of {len(model.layers)} blocks ({trained:,} parameters)"

@@ -1,4 +1,4 @@
-"""Predict the peak memory of a LoRA/QLoRA training run before it starts.
+"""Predict the peak memory of a LoRA/QLoRA (or full fine-tuning) run before it starts.
 
 The prediction has the parts a person can check against their own budget:
 
@@ -210,16 +210,22 @@ def estimate_peak(
     """
     shape = model_shape(model_config, tensors)
     n_params = n_params or shape.params()
-    precision = profile.base_precision
+    precision = profile.train_precision  # a full fine-tune dequantizes a 4/8-bit base
     weights, act_bytes, kept = _weights(shape, precision, n_params, tensors)
 
     n_lora = shape.layers if profile.lora_layers < 0 else min(profile.lora_layers, shape.layers)
     dims = shape.linear_dims()
-    targets = [t for t in profile.lora_targets if t in dims]
-    lora_params = n_lora * sum(profile.lora_rank * (dims[t][0] + dims[t][1]) for t in targets)
-    # float32 parameters; gradients and AdamW's two moments, plus the running sum of gradients
-    # across micro-batches when accumulating.
-    grads_optimizer = lora_params * 4 * (3 + (1 if profile.grad_accumulation > 1 else 0))
+    full = profile.fine_tune_type == "full"
+    targets = list(dims) if full else [t for t in profile.lora_targets if t in dims]
+    lora_params = 0 if full else n_lora * sum(profile.lora_rank * (dims[t][0] + dims[t][1]) for t in targets)
+    # Gradients and AdamW's two moments, plus the running sum of gradients across micro-batches
+    # when accumulating: float32 for LoRA (mlx-lm's layers). A full fine-tune's trained weights (every
+    # one of its blocks: linears and norms) are in the base already; in their own dtype, the tiny
+    # model's runs peaked about 6 copies of them higher per block (BENCHMARKS.md): gradients, m and v,
+    # and the new weights, m and v that the update writes before the old ones are freed.
+    trained = n_lora * (sum(a * b for a, b in dims.values()) + 2 * shape.hidden) if full else lora_params
+    copies = 6 if full else 3
+    grads_optimizer = trained * (act_bytes if full else 4) * (copies + (1 if profile.grad_accumulation > 1 else 0))
 
     seq = min(seq_len or profile.max_seq_length, profile.max_seq_length)
     length = max(seq - 1, 1)  # the model sees batch[:, :-1]
@@ -239,7 +245,7 @@ def estimate_peak(
 
     parts = {
         "base_weights": weights / GB,
-        "lora_params": lora_params * 4 / GB,
+        **({} if full else {"lora_params": lora_params * 4 / GB}),
         "lora_grads_optimizer": grads_optimizer / GB,
         "activations": activations / GB,
         "logits": logits / GB,
@@ -248,7 +254,8 @@ def estimate_peak(
     }
     info = {
         "params": n_params, "precision": precision, "stored": kept, "compute_bytes": act_bytes,
-        "lora_layers": n_lora, "lora_params": lora_params, "tokens_per_micro_batch": tokens,
+        "lora_layers": n_lora, "lora_params": lora_params, "trained_params": trained,
+        "fine_tune_type": profile.fine_tune_type, "tokens_per_micro_batch": tokens,
         "seq_len": seq, "batch_size": profile.batch_size, "grad_checkpoint": profile.grad_checkpoint,
         "layers": shape.layers, "vocab": shape.vocab,
     }

@@ -25,7 +25,7 @@ else:  # pragma: no cover
 PRECISIONS = ("4bit", "8bit", "bfloat16", "float16", "float32")
 BACKENDS = ("gpu", "cpu")
 LORA_TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
-FINE_TUNE_TYPES = ("lora", "dora")
+FINE_TUNE_TYPES = ("lora", "dora", "full")
 OBJECTIVES = ("sft", "dpo", "orpo")
 
 
@@ -63,7 +63,8 @@ class Profile:
     max_seq_length: int = field(default=512, metadata={"role": MEMORY, "label": "sequence", "min": 16, "max": 131072})
     fine_tune_type: str = field(default="lora", metadata={
         "role": RECIPE, "choices": FINE_TUNE_TYPES,
-        "help": "dora: LoRA plus a learned magnitude per output (mlx-lm's DoRA; more memory per step)"})
+        "help": "dora: LoRA plus a learned magnitude per output (mlx-lm's DoRA; more memory per step); "
+                "full: every weight of the last lora_layers blocks, on a float base (a 4/8-bit one is dequantized)"})
     lora_rank: int = field(default=8, metadata={"role": RECIPE, "min": 1, "max": 1024})
     lora_scale: float = field(default=16.0, metadata={"role": RECIPE, "min": 0.0, "max": 1000.0})
     lora_dropout: float = field(default=0.0, metadata={"role": RECIPE, "min": 0.0, "max": 0.9})
@@ -93,6 +94,14 @@ class Profile:
         """The warm-up the schedule uses: warmup_steps, but at most warmup_share of the run's steps,
         and always ending before the last step so the peak is reached."""
         return max(min(self.warmup_steps, int(self.warmup_share * total_steps), total_steps - 1), 0)
+
+    @property
+    def train_precision(self) -> str:
+        """The base's precision as trained: quantized weights cannot be trained, so full fine-tuning
+        dequantizes a 4/8-bit base (float32 on cpu, where bfloat16 matmuls are slow; else bfloat16)."""
+        if self.fine_tune_type != "full" or self.base_precision not in ("4bit", "8bit"):
+            return self.base_precision
+        return "float32" if self.backend == "cpu" else "bfloat16"
 
     def to_toml_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "name"}

@@ -28,6 +28,9 @@ else:  # pragma: no cover
 LATER_IN_KEY = ("base_precision", "warmup_share", "fine_tune_type", "objective", "beta")
 TRAINING_FIELDS = tuple(k for k in RECIPE_FIELDS if k not in LATER_IN_KEY)
 DATA_FILES = ("train.jsonl", "valid.jsonl")
+# Settings added after runs were saved without them, and the value that gives those runs' old
+# behaviour: before warmup_share the warm-up took all of warmup_steps (a share of 1.0).
+SAVED_BEFORE_THE_KEY = {"warmup_share": 1.0}
 _fingerprints: dict[tuple, str] = {}
 
 
@@ -129,7 +132,7 @@ class RunConfig:
         now = self.training_key()
         changes = []
         for key in now:
-            before, after = saved_key.get(key), now[key]
+            before, after = saved_key.get(key, SAVED_BEFORE_THE_KEY.get(key)), now[key]
             if before == after:
                 continue
             if key == "data":
@@ -153,6 +156,8 @@ class RunConfig:
         run = data.get("run", {})
         prof = dict(data.get("profile", {}))
         name = prof.pop("name", "custom")
+        for key, value in SAVED_BEFORE_THE_KEY.items():  # a run written before the key existed
+            prof.setdefault(key, value)
         return cls(
             profile=profile_from_dict(name, prof, source=f"{path} [profile]"),
             model=run["model"],

@@ -161,18 +161,21 @@ class ExportEvent(Event):
     path: str = ""  # the folder written
     base_model: str = ""
     check: str = ""  # what was compared after writing, and the result
+    command: str = ""  # what to run next (the `ollama create` line); in an export job's events
 
 
 
 @dataclass(frozen=True)
 class ProgressEvent(Event):
-    """An evaluation's progress (evaluate/process.py): examples answered so far, of all to answer."""
+    """An evaluation's progress (evaluate/process.py): examples answered so far, of all to answer;
+    an export's (export/process.py): the step it begins."""
 
     type: ClassVar[str] = "progress"
-    phase: str = ""  # loss | answers
+    phase: str = ""  # loss | answers | export
     done: int = 0
     total: int = 0
     eta_sec: float | None = None
+    message: str = ""  # export: the step begun
 
 
 @dataclass(frozen=True)

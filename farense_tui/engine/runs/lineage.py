@@ -8,10 +8,12 @@ config names the parent, so `runs` and the cockpit show where it came from.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from farense_tui.engine.errors import UserError
+from farense_tui.engine.export.plan import default_out, plan_export
 from farense_tui.engine.profiles.profile import Profile
 from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.folder import find_run
@@ -39,6 +41,26 @@ def find_parent(spec: str) -> Parent:
     parent = RunFolder(find_run(run))
     checkpoint = checkpoint or "best"
     return Parent(parent.path, checkpoint, parent.adapter(checkpoint, last=False), parent.load_config())
+
+
+def parent_and_model(spec: str, fuse: bool, model: str | None,
+                     progress: Callable[[str], None] = lambda _: None) -> tuple[Parent, str | None]:
+    """The run that --from names, and the model to train on: with --fuse, its fused model (the
+    export's, reused when it is already in models/), exported here when it is not."""
+    parent = find_parent(spec)
+    if not fuse:
+        return parent, model
+    if model:
+        raise UserError("--fuse trains on the parent's fused model: leave --model out")
+    fused = default_out(parent.run_dir, parent.checkpoint, "fused")
+    if (fused / "config.json").is_file():
+        progress(f"base: {fused} (the fused model of {parent.name}, already exported)")
+        return parent, str(fused)
+    from farense_tui.engine.export.run import run_export  # MLX: only when there is a model to fuse
+
+    result = run_export(plan_export(parent.run_dir, "fused", parent.checkpoint), progress=progress)
+    progress(f"base: {result.path} (fused from {parent.name}; {result.check})")
+    return parent, str(result.path)
 
 
 def inherit_lora(profile: Profile, parent: Parent, settings: dict) -> Profile:

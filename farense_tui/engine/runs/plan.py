@@ -20,6 +20,7 @@ from farense_tui.engine.machine.hardware import Hardware, detect
 from farense_tui.engine.models.local import resolve_model
 from farense_tui.engine.profiles.choice import choose_profile
 from farense_tui.engine.profiles.profile import Profile, available_profiles, load_profile
+from farense_tui.engine.runs.run_folder import is_model_folder
 from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.folder import create_run, new_run_id, start
 from farense_tui.engine.runs.group import Group, create_group, start_queue
@@ -76,7 +77,13 @@ def plan_run(
         check_hosts(hosts, backend)  # before anything is loaded or written: a clear message, not a hung launcher
     elif ranks < 1:
         raise UserError(f"ranks must be 1 or more, not {ranks}")
-    builds_on = parent is not None and not fused
+    whole = parent is not None and not fused and is_model_folder(parent.adapter)
+    if whole:  # a full fine-tune's best/final is a model already: the child trains on it, as on a fused one
+        if model_spec:
+            raise UserError(f"--from {parent.name} is a full fine-tune whose model the new run trains on: "
+                            "leave --model out")
+        model_spec = str(parent.adapter)
+    builds_on = parent is not None and not fused and not whole
     if builds_on:
         model_spec = model_spec or parent.config.model
     model = resolve_model(model_spec, progress=progress)

@@ -11,7 +11,8 @@ runs/<id>/
   checkpoints/step-NNNNNNN/    adapters.safetensors + adapter_config.json (mlx-lm's format),
                                optimizer.safetensors, state.json; written as .tmp-step-N and renamed
                                in, a same-step save moves the old one aside as .old-step-N
-  best/, final/                published adapters (adapters.safetensors + adapter_config.json)
+  best/, final/                published adapters (adapters.safetensors + adapter_config.json); a full
+                               fine-tune's are model folders (model*.safetensors + index, config.json, tokenizer)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ COMMANDS = "commands.jsonl"
 ADAPTER_WEIGHTS = "adapters.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
 OPTIMIZER = "optimizer.safetensors"
+MODEL_INDEX = "model.safetensors.index.json"  # a full fine-tune's best/final are model folders (mlx-lm's save_model)
 ADAPTER_FILES = (ADAPTER_WEIGHTS, ADAPTER_CONFIG)
 COMPLETE = (*ADAPTER_FILES, OPTIMIZER, CHECKPOINT_FILE)  # what a checkpoint folder holds once whole
 PUBLISHED = ("best", "final")  # adapters copied out of the checkpoints, beside them
@@ -108,7 +110,8 @@ class RunFolder:
 
     def adapter_choices(self) -> list[str]:
         """The adapters a run offers: 'best', 'final', then checkpoint steps, newest first."""
-        out = [name for name in PUBLISHED if (self.published(name) / ADAPTER_WEIGHTS).exists()]
+        out = [name for name in PUBLISHED
+               if (self.published(name) / ADAPTER_WEIGHTS).exists() or is_model_folder(self.published(name))]
         return out + [str(step_of(p)) for p in reversed(self.step_folders())]
 
     def adapter(self, name: str, *, last: bool = True) -> Path:
@@ -130,11 +133,16 @@ class RunFolder:
         else:
             raise UserError(f"--checkpoint {name!r}: expected {', '.join(names)} or a step number "
                             f"(run {self.name} has: {', '.join(choices) or 'no adapter yet'})")
-        if not (folder / ADAPTER_WEIGHTS).is_file():
+        if not (folder / ADAPTER_WEIGHTS).is_file() and not is_model_folder(folder):
             if not choices:
                 raise UserError(f"run {self.name} has no adapter yet: train it first (or let it save a checkpoint)")
             raise UserError(f"run {self.name} has no adapter {name!r} (available: {', '.join(choices)})")
         return folder
+
+
+def is_model_folder(folder: Path) -> bool:
+    """A full fine-tune's best or final: a whole model (mlx-lm's save_model layout), not an adapter."""
+    return (folder / MODEL_INDEX).is_file() and (folder / "config.json").is_file()
 
 
 def is_complete(folder: Path) -> bool:

@@ -93,7 +93,7 @@ def publish_adapter(run_dir: Path, source: Path, name: str) -> Path:
     tmp.mkdir()
     for f in ADAPTER_FILES:
         shutil.copy2(source / f, tmp / f)
-    return _swap_in(run_dir, tmp, name)
+    return swap_in(run_dir, tmp, name)
 
 
 def publish_weights(run_dir: Path, name: str, weights: dict, config: dict) -> Path:
@@ -101,10 +101,10 @@ def publish_weights(run_dir: Path, name: str, weights: dict, config: dict) -> Pa
     tmp = staged(RunFolder(run_dir).published(name))
     shutil.rmtree(tmp, ignore_errors=True)
     save_adapter(tmp, weights, config)
-    return _swap_in(run_dir, tmp, name)
+    return swap_in(run_dir, tmp, name)
 
 
-def _swap_in(run_dir: Path, tmp: Path, name: str) -> Path:
+def swap_in(run_dir: Path, tmp: Path, name: str) -> Path:
     dest = RunFolder(run_dir).published(name)
     old = aside(dest)
     shutil.rmtree(old, ignore_errors=True)

@@ -50,6 +50,7 @@ class SupervisedObjective:
     def __init__(self, model: nn.Module, chunk: int | None = None):
         self.head = output_head(model)
         self.chunk = chunk or (chunk_rows(self.head.vocab) if self.head else 0)
+        self.checkpoint_chunks = True  # recompute each chunk's logits in backward (bench: off, to compare)
         self.warning = None if self.head else (
             f"architecture {architecture(model)!r} has no known output head here: its loss takes "
             "logits over the whole vocabulary at every position (more memory)"
@@ -66,7 +67,7 @@ class SupervisedObjective:
     def loss(self, model, tokens, lengths, positions):
         if self.head is None:
             return summed_token_loss(model, tokens, lengths)
-        return gathered_token_loss(model, self.head, self.chunk, tokens, positions)
+        return gathered_token_loss(model, self.head, self.chunk, tokens, positions, self.checkpoint_chunks)
 
     def input_tokens(self, dataset, indices, max_seq_length):
         return sum(min(len(dataset[i][0]), max_seq_length) for i in indices)

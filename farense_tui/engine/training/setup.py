@@ -31,7 +31,8 @@ from farense_tui.engine.training.splits import load_splits
 
 @dataclass
 class TrainingSetup:
-    model: nn.Module  # the base with LoRA layers; only those are trainable
+    model: nn.Module  # the base with LoRA layers (or, full, its last blocks); only those are trainable
+    tokenizer: object  # saved with a full fine-tune's model folders
     adapter_config: dict  # adapter_config.json for every adapter this run saves
     train_set: object  # mlx-lm datasets of (tokens, prompt offset)
     valid_set: object
@@ -45,7 +46,11 @@ def build_setup(cfg: RunConfig, events: EventWriter) -> TrainingSetup:
     """Load and prepare everything; warns (as events) about a schedule or data that will not do what was meant."""
     p = cfg.profile
     mx.random.seed(p.seed)
-    model, tokenizer = load_base(cfg.model, p.base_precision)
+    model, tokenizer = load_base(cfg.model, p.train_precision)
+    if p.train_precision != p.base_precision:
+        events.emit("note", kind="model", message=(
+            f"full fine-tuning trains float weights: the base is loaded as {p.train_precision}, not "
+            f"{p.base_precision} (quantized weights cannot be trained); its model folders are {p.train_precision}"))
     num_layers, lora = add_lora(model, p)
     if cfg.init_adapter:
         start_from_adapter(model, Path(cfg.init_adapter))
@@ -68,7 +73,7 @@ def build_setup(cfg: RunConfig, events: EventWriter) -> TrainingSetup:
         )
     optimizer = optim.AdamW(learning_rate=schedule(p, total_steps), weight_decay=p.weight_decay)
     return TrainingSetup(
-        model=model, adapter_config=adapter_config(cfg.model, num_layers, lora, p.fine_tune_type),
+        model=model, tokenizer=tokenizer, adapter_config=adapter_config(cfg.model, num_layers, lora, p.fine_tune_type),
         train_set=train_set, valid_set=valid_set, order=order, total_steps=total_steps, optimizer=optimizer,
         masking_note=masking_note(formats, p.mask_prompt),
     )

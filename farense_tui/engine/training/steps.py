@@ -24,6 +24,10 @@ class CompiledSteps:
     def __init__(self, model: nn.Module, optimizer: optim.Optimizer, ranks: Ranks, objective: Objective):
         self.model, self.ranks = model, ranks
         loss_and_grad = nn.value_and_grad(model, objective.loss)
+        # The optimizer's moments would appear at its first update, changing the compiled functions'
+        # input structure: both would trace again at step 2. Made now (zeros, as the first update
+        # makes them; a resumed state is kept), the structure is final from step 1.
+        optimizer.init(model.trainable_parameters())
         state = [model.state, optimizer.state, mx.random.state]
         add = partial(tree_map, lambda a, b: a + b)
 

@@ -30,6 +30,7 @@ from farense_tui.engine.training import faults, guards
 from farense_tui.engine.training.controls import Command, Controls
 from farense_tui.engine.training.evaluation import validation_loss
 from farense_tui.engine.training.memory_watch import MemoryWatch
+from farense_tui.engine.training.model_folder import publish_model
 from farense_tui.engine.training.ranks import Ranks
 from farense_tui.engine.training.reference_logprobs import build_objective
 from farense_tui.engine.training.resume import restore
@@ -205,7 +206,9 @@ class Trainer:
         is_best = self.step > 0 and val_loss < self.best_val_loss
         if is_best:
             self.best_val_loss, self.best_step, self.evals_since_best = val_loss, self.step, 0
-            if self.ranks.writer:
+            if self.ranks.writer and self.p.fine_tune_type == "full":
+                publish_model(self.run_dir, "best", self.setup.model, self.setup.tokenizer, self.cfg.model)
+            elif self.ranks.writer:
                 weights = self._adapter_weights()
                 ckpt.publish_weights(self.run_dir, "best", weights, self.setup.adapter_config)
         elif self.step > 0:
@@ -271,7 +274,10 @@ class Trainer:
         folder = self.checkpoint("final")
         if folder is None:
             return
-        final = ckpt.publish_adapter(self.run_dir, folder, "final")
+        if self.p.fine_tune_type == "full":  # the model as trained, which the final checkpoint holds
+            final = publish_model(self.run_dir, "final", self.setup.model, self.setup.tokenizer, self.cfg.model)
+        else:
+            final = ckpt.publish_adapter(self.run_dir, folder, "final")
         best = RunFolder(self.run_dir).published("best")
         self.events.emit(
             "finished", step=self.step, final_adapter=str(final),

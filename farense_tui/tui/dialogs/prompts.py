@@ -1,4 +1,5 @@
-"""Small modal dialogs: quit with a live run, resume a dead/failed run, pick a profile, name a profile.
+"""Small modal dialogs: quit with a live run, resume a dead/failed run, pick a profile, name a
+profile.
 
 Each returns its choice with `dismiss` (a short string, or None when cancelled with Escape), so
 the caller decides what to do; none of them touches the engine itself.
@@ -30,9 +31,11 @@ DIALOG_CSS = """
 class ChoiceDialog(ModalScreen[str | None]):
     """A question with a row of buttons; each button's id is the answer. Escape answers None."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel"),
-                Binding("left", "app.focus_previous", show=False),
-                Binding("right", "app.focus_next", show=False)]
+    BINDINGS = [
+        Binding("escape", "dismiss(None)", "Cancel"),
+        Binding("left", "app.focus_previous", show=False),
+        Binding("right", "app.focus_next", show=False),
+    ]
     DEFAULT_CSS = DIALOG_CSS.format(name="ChoiceDialog")
 
     def __init__(self, title: str, body: str, choices: list[tuple[str, str, str]]) -> None:
@@ -63,13 +66,17 @@ def quit_dialog(run_id: str) -> ChoiceDialog:
         f"Run {run_id} is still running in its own process.\n"
         "Stop and save: it checkpoints and stops; resume it later.\n"
         "Leave it running: quit now; run farense-tui again to attach to it.",
-        [("leave", "Leave it running", "primary"), ("stop", "Stop and save", "warning"),
-         ("cancel", "Cancel", "default")],
+        [
+            ("leave", "Leave it running", "primary"),
+            ("stop", "Stop and save", "warning"),
+            ("cancel", "Cancel", "default"),
+        ],
     )
 
 
-def recovery_dialog(run_id: str, what: str, checkpoint_step: int, smaller: str | None,
-                    smaller_first: bool) -> ChoiceDialog:
+def recovery_dialog(
+    run_id: str, what: str, checkpoint_step: int, smaller: str | None, smaller_first: bool
+) -> ChoiceDialog:
     """Resume a run: smaller settings first after a crash or out-of-memory, as is after a stop."""
     where = f"step {checkpoint_step}" if checkpoint_step else "the start (no checkpoint yet)"
     body = f"{what}\nResuming continues from its last checkpoint, {where}."
@@ -86,9 +93,12 @@ class ProfilePicker(ModalScreen[str | None]):
     """Choose a profile by name from a list (Enter picks, Escape cancels)."""
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
-    DEFAULT_CSS = DIALOG_CSS.format(name="ProfilePicker") + """
+    DEFAULT_CSS = (
+        DIALOG_CSS.format(name="ProfilePicker")
+        + """
     ProfilePicker OptionList { height: auto; max-height: 12; }
     """
+    )
 
     def __init__(self, title: str, profiles: dict[str, str], current: str = "") -> None:
         super().__init__()
@@ -97,7 +107,9 @@ class ProfilePicker(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(self.title_text, classes="title", markup=False)
-            options = [Option(f"{name:<12} {desc}", id=name) for name, desc in self.profiles.items()]
+            options = [
+                Option(f"{name:<12} {desc}", id=name) for name, desc in self.profiles.items()
+            ]
             yield OptionList(*options)
 
     def on_mount(self) -> None:

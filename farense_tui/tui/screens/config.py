@@ -25,8 +25,10 @@ from farense_tui.engine.profiles.choice import choose_profile
 from farense_tui.engine.profiles.profile import Profile, available_profiles, save_profile
 from farense_tui.engine.runs.event_types import ENDED
 from farense_tui.engine.runs.launch import BACKENDS, describe_ranks, ranks_setting
+from farense_tui.engine.runs.lineage import parent_and_model
 from farense_tui.engine.runs.plan import plan_run, start_plan
 from farense_tui.engine.runs.speed import MeasuredSpeed, measured_speed
+from farense_tui.tui.config_choices import DEMO, home_path, model_options
 from farense_tui.tui.data_summary import summary_lines
 from farense_tui.tui.long_lived import keep_long_lived
 from farense_tui.tui.messages import DataChecked, ModelProgressed, RunStarted, RunStartFailed
@@ -34,31 +36,12 @@ from farense_tui.tui.widgets.chrome import CockpitScreen, chrome
 from farense_tui.tui.widgets.key_bar import KeyBar
 from farense_tui.tui.dialogs.prompts import ChoiceDialog, NamePrompt
 from farense_tui.tui.widgets.field_editor import FieldEditor
+from farense_tui.tui.widgets.from_run import FromRunField
 from farense_tui.tui.widgets.token_panel import TokenPanel
 
-DEMO = "demo"
 CHECK_DELAY = 0.4  # s after the last change before the data is checked again
 HARDWARE_WAIT = 3.0  # s the first check waits for the hardware (and profile choice) at most
 RANKS_HINT = "1: this machine alone; N: N ranks here; a hostfile: one rank per Mac"
-
-
-def home_path(text: str) -> Path:
-    """A typed path; relative ones are relative to the farense home (where data/ and models/ are)."""
-    path = Path(text.strip() or "data").expanduser()
-    return path if path.is_absolute() else paths.home() / path
-
-
-def size_text(size: int) -> str:
-    mb = size / 1e6
-    return f"{mb / 1000:.1f} GB" if mb >= 1000 else f"{mb:.0f} MB" if mb >= 10 else f"{mb:.1f} MB"
-
-
-def model_options() -> list[tuple[str, str]]:
-    found = models.list_models()
-    options = [(f"{m.name}  ({m.quantization}, {size_text(m.size_bytes)})", m.name) for m in found]
-    if not any(m.name == models.DEMO_MODEL for m in found):
-        options.append((f"{models.DEMO_MODEL}  (demo: fetched on Start, ~93 MB)", DEMO))
-    return options
 
 
 class ConfigScreen(CockpitScreen):
@@ -103,6 +86,8 @@ class ConfigScreen(CockpitScreen):
                 yield Select(options, value=options[0][1], allow_blank=False, compact=True, id="model")
                 yield Input(placeholder="or type a model folder / Hub id (org/name)", compact=True,
                             id="model-path")
+                yield Static("From a run (stage 2)", classes="section")
+                yield FromRunField(id="from")
                 yield Static("Data (train.jsonl + valid.jsonl)", classes="section")
                 yield Input("data", compact=True, id="data-path")
                 yield Static("checking…", id="data-summary", markup=False)
@@ -123,6 +108,9 @@ class ConfigScreen(CockpitScreen):
             yield Button("Save as profile…", id="save-profile", compact=True)
             yield Static("", id="start-note", markup=False)
         yield KeyBar()
+
+    def on_screen_resume(self) -> None:
+        self.query_one(FromRunField).refresh_runs()  # a run may have finished (or saved a checkpoint) since
 
     def on_mount(self) -> None:
         self.cockpit.after_first_frame(self.query_one(FieldEditor).build)
@@ -290,8 +278,10 @@ class ConfigScreen(CockpitScreen):
             name, message = next(iter(self.errors.items()))
             self.notify(f"Fix {name} first: {message}", severity="error")
             return
-        if self.ranks_error:
-            self.notify(f"Fix ranks first: {self.ranks_error}", severity="error", timeout=10)
+        from_error = self.query_one(FromRunField).error
+        if self.ranks_error or from_error:
+            name, error = ("ranks", self.ranks_error) if self.ranks_error else ("from", from_error)
+            self.notify(f"Fix {name} first: {error}", severity="error", timeout=10)
             return
         data = home_path(self.query_one("#data-path", Input).value)
         if not data.exists():
@@ -314,14 +304,18 @@ class ConfigScreen(CockpitScreen):
     def launch(self, data: Path) -> None:
         self.query_one("#start", Button).disabled = True
         self.query_one("#start-note", Static).update("preparing the model…")
-        self.start_run(self.profile, self.model_spec(), data, str(self.query_one("#backend", Select).value))
+        parent = self.query_one(FromRunField)
+        self.start_run(self.profile, self.model_spec(), data, str(self.query_one("#backend", Select).value),
+                       parent.spec, parent.fuse)
 
     @work(thread=True, exclusive=True, group="start", exit_on_error=False, description="start a run")
-    def start_run(self, profile: Profile, spec: str, data: Path, backend: str) -> None:
+    def start_run(self, profile: Profile, spec: str, data: Path, backend: str, source: str, fuse: bool) -> None:
         say = lambda line: self.post_message(ModelProgressed(line))  # noqa: E731
         try:
-            plan = plan_run(None if spec == DEMO else spec, data, profile, hardware=self.cockpit.hardware, progress=say,
-                            ranks=self.ranks, hosts=self.hosts, backend=backend)
+            # from a run: its base (or its fused model), not the model picked above
+            parent, model = parent_and_model(source, fuse, None, say) if source else (None, spec)
+            plan = plan_run(None if model == DEMO else model, data, profile, hardware=self.cockpit.hardware,
+                            progress=say, ranks=self.ranks, hosts=self.hosts, backend=backend, parent=parent, fused=fuse)
             run_dir = start_plan(plan)
         except UserError as exc:
             self.post_message(RunStartFailed(str(exc)))

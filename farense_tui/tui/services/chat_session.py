@@ -14,7 +14,13 @@ from textual.message import Message
 from textual.message_pump import MessagePump
 
 from farense_tui.engine.chat.targets import TargetChoice, list_targets, release_mlx_streams
-from farense_tui.tui.messages import ChatFailed, ModelLoaded, ModelLoading, ReplyFinished, TokenGenerated
+from farense_tui.tui.messages import (
+    ChatFailed,
+    ModelLoaded,
+    ModelLoading,
+    ReplyFinished,
+    TokenGenerated,
+)
 
 if TYPE_CHECKING:
     from farense_tui.engine.chat.service import ChatService, ChatTarget
@@ -28,8 +34,13 @@ def message_for_event(event: dict) -> Message | None:
     if kind == "token":
         return TokenGenerated(event.get("side", "adapter"), event.get("text", ""))
     if kind == "done":
-        return ReplyFinished(event.get("side", "adapter"), int(event.get("tokens", 0)), float(event.get("tps", 0.0)),
-                             event.get("finish_reason"), bool(event.get("stopped")))
+        return ReplyFinished(
+            event.get("side", "adapter"),
+            int(event.get("tokens", 0)),
+            float(event.get("tps", 0.0)),
+            event.get("finish_reason"),
+            bool(event.get("stopped")),
+        )
     if kind == "loading":
         return ModelLoading(event.get("label", ""))
     if kind == "loaded":
@@ -40,10 +51,15 @@ def message_for_event(event: dict) -> Message | None:
 
 
 class ChatSession:
-    """One chat model for the whole App: what can be chosen, loading it, asking, stopping, closing."""
+    """One chat model for the whole App: what can be chosen, loading it, asking, stopping,
+    closing."""
 
-    def __init__(self, *, service_factory: ServiceFactory | None = None,
-                 targets: Callable[[bool | None], list[TargetChoice]] = list_targets) -> None:
+    def __init__(
+        self,
+        *,
+        service_factory: ServiceFactory | None = None,
+        targets: Callable[[bool | None], list[TargetChoice]] = list_targets,
+    ) -> None:
         """`service_factory(emit)` makes the chat service (default: the engine's ChatService);
         `targets(has_gpu)` lists what can be chosen (default: run adapters, then models/)."""
         self.service_factory = service_factory
@@ -60,7 +76,8 @@ class ChatSession:
             release_mlx_streams()
 
     def prepare(self, choice: TargetChoice) -> ChatTarget:
-        """Build the chosen target, and import the service here so that starting it later is quick."""
+        """Build the chosen target, and import the service here so that starting it later is
+        quick."""
         try:
             target = choice.build()
             self._factory()
@@ -73,7 +90,8 @@ class ChatSession:
         self._started().load(target)
 
     def ask(self, messages: list[dict], **settings) -> None:
-        """Answer `messages` (sides, temperature, top_p, max_tokens as ChatService.ask takes them)."""
+        """Answer `messages` (sides, temperature, top_p, max_tokens as ChatService.ask takes
+        them)."""
         self._started().ask(messages, **settings)
 
     def stop_generation(self) -> None:
@@ -99,7 +117,8 @@ class ChatSession:
         return self.service
 
     def _emit(self, event: dict) -> None:
-        """Runs on the chat thread: post a message and nothing else (post_message is thread-safe)."""
+        """Runs on the chat thread: post a message and nothing else (post_message is
+        thread-safe)."""
         message, view = message_for_event(event), self.view
         if message is not None and view is not None:
             view.post_message(message)

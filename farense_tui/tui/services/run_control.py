@@ -34,12 +34,16 @@ class RunControl:
     def _live_run(self, doing: str) -> Path | None:
         s = self.app.run_status
         if s.run_dir is None:
-            self.app.notify(f"No active run to {doing}: start one on Config or attach on Training (a)",
-                            severity="warning")
+            self.app.notify(
+                f"No active run to {doing}: start one on Config or attach on Training (a)",
+                severity="warning",
+            )
             return None
         if not s.alive or s.status in ENDED or s.status == "dead":
-            self.app.notify(f"Run {s.run_id} is {s.status or 'not running'}: nothing to {doing}",
-                            severity="warning")
+            self.app.notify(
+                f"Run {s.run_id} is {s.status or 'not running'}: nothing to {doing}",
+                severity="warning",
+            )
             return None
         return s.run_dir
 
@@ -72,13 +76,18 @@ class RunControl:
         except UserError as exc:
             self.app.notify(str(exc), severity="error")
             return
-        described = {n: f"{p.backend} batch {p.batch_size}×{p.grad_accumulation}, seq {p.max_seq_length}, "
-                     f"budget {p.memory_budget_gb:g} GB" for n, p in found.items()}
+        described = {
+            n: f"{p.backend} batch {p.batch_size}×{p.grad_accumulation}, seq {p.max_seq_length}, "
+            f"budget {p.memory_budget_gb:g} GB"
+            for n, p in found.items()
+        }
 
         def chosen(name: str | None) -> None:
             if name:
                 commands.send(run_dir, "switch", profile=name)
-                self.app.notify(f"Switching to {name}: checkpoint, then restart with its memory settings")
+                self.app.notify(
+                    f"Switching to {name}: checkpoint, then restart with its memory settings"
+                )
 
         picker = ProfilePicker("Switch the run to profile", described, self.app.run_status.profile)
         self.app.push_screen(picker, chosen)
@@ -103,11 +112,15 @@ class RunControl:
             self.app.notify(f"Cannot read {run_dir.name}: {exc}", severity="error")
             return
         if info.alive or info.status == "finished":
-            self.app.notify(f"Run {info.run_id} is {info.status}: nothing to resume", severity="warning")
+            self.app.notify(
+                f"Run {info.run_id} is {info.status}: nothing to resume", severity="warning"
+            )
             return
         if info.status == "dead":
-            what = ("Its engine process is gone without a final word (killed, crashed, or the "
-                    f"machine slept) at step {info.step}.")
+            what = (
+                "Its engine process is gone without a final word (killed, crashed, or the "
+                f"machine slept) at step {info.step}."
+            )
         else:
             what = f"It is {info.status}: {info.message}"
 
@@ -116,5 +129,7 @@ class RunControl:
                 self.resume(run_dir, smaller=answer == "smaller")
 
         crashed = info.status == "dead" or info.status == "failed" and info.recoverable
-        dialog = recovery_dialog(info.run_id, what, info.checkpoint_step, shift[1] if shift else None, crashed)
+        dialog = recovery_dialog(
+            info.run_id, what, info.checkpoint_step, shift[1] if shift else None, crashed
+        )
         self.app.push_screen(dialog, chosen)

@@ -33,13 +33,25 @@ class RunWatcher:
 
     def watch(self, run_dir: Path) -> None:
         """Follow `run_dir` from the start of its events, instead of the run followed so far."""
-        self.app.run_worker(partial(self._follow, run_dir), thread=True, exclusive=True, group=GROUP,
-                            exit_on_error=False, description="follow the active run's events.jsonl")
+        self.app.run_worker(
+            partial(self._follow, run_dir),
+            thread=True,
+            exclusive=True,
+            group=GROUP,
+            exit_on_error=False,
+            description="follow the active run's events.jsonl",
+        )
 
     def await_group_next(self, run_dir: Path) -> None:
         """`run_dir` ended: if its group's queue goes on, post GroupRunStarted for the next run."""
-        self.app.run_worker(partial(self._await_group_next, run_dir), thread=True, exclusive=True, group=GROUP_NEXT,
-                            exit_on_error=False, description="wait for the next run of the active run's group")
+        self.app.run_worker(
+            partial(self._await_group_next, run_dir),
+            thread=True,
+            exclusive=True,
+            group=GROUP_NEXT,
+            exit_on_error=False,
+            description="wait for the next run of the active run's group",
+        )
 
     def close(self) -> None:
         self.app.workers.cancel_group(self.app, GROUP)
@@ -48,13 +60,24 @@ class RunWatcher:
     def _follow(self, run_dir: Path) -> None:
         worker = get_current_worker()
         post = self.app.post_message
-        follow(run_dir, lambda events: post(RunEventsArrived(run_dir, events)), lambda: worker.is_cancelled,
-               on_liveness=lambda alive: post(RunLivenessChanged(run_dir, alive)))
+        follow(
+            run_dir,
+            lambda events: post(RunEventsArrived(run_dir, events)),
+            lambda: worker.is_cancelled,
+            on_liveness=lambda alive: post(RunLivenessChanged(run_dir, alive)),
+        )
 
     def _await_group_next(self, run_dir: Path) -> None:
         group, worker = group_of(run_dir), get_current_worker()
-        deadline = time.monotonic() + GROUP_NEXT_WAIT  # the queue starts the next run within a second or so
-        while group is not None and group.queue_alive and not worker.is_cancelled and time.monotonic() < deadline:
+        deadline = (
+            time.monotonic() + GROUP_NEXT_WAIT
+        )  # the queue starts the next run within a second or so
+        while (
+            group is not None
+            and group.queue_alive
+            and not worker.is_cancelled
+            and time.monotonic() < deadline
+        ):
             following = running_run(group)
             if following is not None and following != run_dir:
                 self.app.post_message(GroupRunStarted(run_dir, following))

@@ -9,7 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # the server module (urllib, http) is imported when a server starts, not at start-up
+if (
+    TYPE_CHECKING
+):  # the server module (urllib, http) is imported when a server starts, not at start-up
     from farense_tui.engine.chat.server import AdapterServer
 
 
@@ -20,7 +22,11 @@ class ServeSession:
 
     @property
     def running(self) -> bool:
-        return self.server is not None and self.server.process is not None and self.server.process.poll() is None
+        return (
+            self.server is not None
+            and self.server.process is not None
+            and self.server.process.poll() is None
+        )
 
     def start(self, run_dir: Path, checkpoint: str) -> AdapterServer:
         """Stop any server, then start one for this adapter and wait until it answers."""

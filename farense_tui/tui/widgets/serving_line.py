@@ -1,6 +1,6 @@
 """The Chat screen's line for mlx-lm's server: starting…, then the URL and a curl example; hidden
-when nothing is served. The App owns the server (tui/services/serve_session.py); this line starts and stops
-it in a thread worker and shows what happened."""
+when nothing is served. The App owns the server (tui/services/serve_session.py); this line starts
+and stops it in a thread worker and shows what happened."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 from textual import on, work
 from textual.widgets import Static
 
-from farense_tui.tui.cockpit import cockpit
 from farense_tui.engine.errors import UserError
+from farense_tui.tui.cockpit import cockpit
 from farense_tui.tui.messages import ServerEnded, ServerStarted
 
 
@@ -32,7 +32,13 @@ class ServingLine(Static):
         cockpit(self).serving.close()
         self.post_message(ServerEnded())
 
-    @work(thread=True, exclusive=True, group="serve", exit_on_error=False, description="start the adapter server")
+    @work(
+        thread=True,
+        exclusive=True,
+        group="serve",
+        exit_on_error=False,
+        description="start the adapter server",
+    )
     def start_serving(self, run_dir: Path, checkpoint: str) -> None:
         try:
             server = cockpit(self).serving.start(run_dir, checkpoint)
@@ -40,7 +46,9 @@ class ServingLine(Static):
             cockpit(self).serving.close()
             self.post_message(ServerEnded(str(exc)))
             return
-        self.post_message(ServerStarted(cockpit(self).serving.label, server.url, server.curl_example()))
+        self.post_message(
+            ServerStarted(cockpit(self).serving.label, server.url, server.curl_example())
+        )
 
     @on(ServerStarted)
     def show_server(self, event: ServerStarted) -> None:
