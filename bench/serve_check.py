@@ -39,11 +39,14 @@ def write_adapter(model_dir: str, folder: Path) -> None:
     model.freeze()
     linear_to_lora_layers(model, 8, lora)
     mx.random.seed(0)
-    weights = {k: (mx.random.normal(v.shape) * 0.01 if k.endswith("lora_b") else v)
-               for k, v in tree_flatten(model.trainable_parameters())}
+    weights = {
+        k: (mx.random.normal(v.shape) * 0.01 if k.endswith("lora_b") else v)
+        for k, v in tree_flatten(model.trainable_parameters())
+    }
     mx.save_safetensors(str(folder / "adapters.safetensors"), weights)
-    (folder / "adapter_config.json").write_text(json.dumps(
-        {"fine_tune_type": "lora", "num_layers": 8, "lora_parameters": lora}))
+    (folder / "adapter_config.json").write_text(
+        json.dumps({"fine_tune_type": "lora", "num_layers": 8, "lora_parameters": lora})
+    )
 
 
 def two_pass_check(provider, messages: list[dict]) -> float:
@@ -73,15 +76,23 @@ def main() -> None:
         t = time.perf_counter()
         two_pass_delta = two_pass_check(provider, messages)
         two_pass_s = time.perf_counter() - t
-        server = AdapterServer(model=args.model, adapter=folder, port=free_port(), log=folder / "serve.log",
-                               name="bench:adapter", check_messages=messages)
+        server = AdapterServer(
+            model=args.model,
+            adapter=folder,
+            port=free_port(),
+            log=folder / "serve.log",
+            name="bench:adapter",
+            check_messages=messages,
+        )
         t = time.perf_counter()
         server.start(timeout=600)
         start_s = time.perf_counter() - t
         server.stop()
-        print(f"adapter check in process: {check_s:.4f} s (max |Δlogit| {delta:.4g}, "
-              f"{len(messages)} messages); the two-pass check it replaced: {two_pass_s:.4f} s "
-              f"(max |Δlogit| {two_pass_delta:.4g}); server start until it lists its model: {start_s:.3f} s")
+        print(
+            f"adapter check in process: {check_s:.4f} s (max |Δlogit| {delta:.4g}, "
+            f"{len(messages)} messages); the two-pass check it replaced: {two_pass_s:.4f} s "
+            f"(max |Δlogit| {two_pass_delta:.4g}); server start until it lists its model: {start_s:.3f} s"
+        )
         print(server.adapter_check())
 
 

@@ -10,10 +10,31 @@ import pytest
 
 import farense_tui.engine as engine
 
-MLX_FREE = ("machine", "data", "profiles", "runs", "models.local", "models.demo", "chat.targets", "files", "paths",
-            "errors", "chat.server", "export.plan", "export.staging", "export.provenance", "export.samples",
-            "export.run", "evaluate.metrics", "evaluate.examples", "evaluate.summary", "evaluate.report",
-            "evaluate.job", "export.routes", "export.job")
+MLX_FREE = (
+    "machine",
+    "data",
+    "profiles",
+    "runs",
+    "models.local",
+    "models.demo",
+    "chat.targets",
+    "files",
+    "paths",
+    "errors",
+    "chat.server",
+    "export.plan",
+    "export.staging",
+    "export.provenance",
+    "export.samples",
+    "export.run",
+    "evaluate.metrics",
+    "evaluate.examples",
+    "evaluate.summary",
+    "evaluate.report",
+    "evaluate.job",
+    "export.routes",
+    "export.job",
+)
 """Engine packages and modules that must load without MLX; training/, chat/, model loading and the
 evaluation process use it."""
 

@@ -15,12 +15,23 @@ def valid(folder, *rows) -> object:
     return folder
 
 
-@pytest.mark.parametrize("row, expected", [
-    ({"prompt": "What is WWDC?", "completion": "Apple's conference."}, "What is WWDC?"),
-    ({"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Olá?"},
-                   {"role": "assistant", "content": "Olá!"}]}, "Olá?"),
-    ({"text": "table: players\nQ: who scored?\nA: SELECT name FROM players"}, "table: players"),
-])
+@pytest.mark.parametrize(
+    "row, expected",
+    [
+        ({"prompt": "What is WWDC?", "completion": "Apple's conference."}, "What is WWDC?"),
+        (
+            {
+                "messages": [
+                    {"role": "system", "content": "Be brief."},
+                    {"role": "user", "content": "Olá?"},
+                    {"role": "assistant", "content": "Olá!"},
+                ]
+            },
+            "Olá?",
+        ),
+        ({"text": "table: players\nQ: who scored?\nA: SELECT name FROM players"}, "table: players"),
+    ],
+)
 def test_first_prompt_of_each_format(tmp_path, row, expected):
     assert first_prompt(valid(tmp_path / "d", row, {"text": "second"})) == expected
 

@@ -31,9 +31,13 @@ def test_adapter_off_is_the_base_model(tiny_model_dir, tiny_data, kind):
         off = last_logits(model, tokens)
     assert mx.allclose(off, base, atol=1e-5).item(), f"{kind}: adapter off is not the base model"
     assert not mx.allclose(adapted, base, atol=1e-2).item()
-    assert mx.array_equal(last_logits(model, tokens), adapted).item(), "the adapter is back afterwards"
+    assert mx.array_equal(last_logits(model, tokens), adapted).item(), (
+        "the adapter is back afterwards"
+    )
     provider = SimpleNamespace(load_default=lambda: None, model=model, tokenizer=tokenizer)
-    assert adapter_check(provider, QUESTION) == pytest.approx(mx.abs(adapted - base).max().item(), rel=1e-5)
+    assert adapter_check(provider, QUESTION) == pytest.approx(
+        mx.abs(adapted - base).max().item(), rel=1e-5
+    )
 
 
 def test_serve_checks_and_serves_a_dora_adapter(tiny_model_dir, tiny_data):

@@ -8,7 +8,9 @@ import math
 from collections.abc import Callable
 
 
-def number(kind: type, low: float, high: float, *, above_low: bool = False) -> Callable[[str], float]:
+def number(
+    kind: type, low: float, high: float, *, above_low: bool = False
+) -> Callable[[str], float]:
     """An argparse `type` for a whole number (kind int) or a number (float) in [low, high]
     ((low, high] with above_low)."""
     noun = "a whole number" if kind is int else "a number"

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Callable
 from farense_tui.engine import runs
 from farense_tui.engine.machine import hardware
 from farense_tui.engine.models.local import list_models
-from farense_tui.engine.runs.run_folder import RunFolder
 from farense_tui.engine.runs.event_types import State
+from farense_tui.engine.runs.run_folder import RunFolder
 
 if TYPE_CHECKING:
     from farense_tui.engine.chat.service import ChatTarget
@@ -55,18 +55,27 @@ def list_targets(has_gpu: bool | None = None) -> list[TargetChoice]:
     for run in runs.list_runs():
         for which in RunFolder(run.path).adapter_choices():
             name = f"step {which}" if which.isdigit() else which
-            choices.append(TargetChoice(
-                f"{RUN_PREFIX}{run.path}:{which}", f"{run.run_id} · {name}", _run_builder(run.path, which),
-                run_dir=run.path, finished=run.status == State.FINISHED,
-            ))
+            choices.append(
+                TargetChoice(
+                    f"{RUN_PREFIX}{run.path}:{which}",
+                    f"{run.run_id} · {name}",
+                    _run_builder(run.path, which),
+                    run_dir=run.path,
+                    finished=run.status == State.FINISHED,
+                )
+            )
     models = list_models()
     if models and has_gpu is None:
         has_gpu = hardware.detect().has_gpu
     for info in models:
         precision = base_precision(info.quantization, bool(has_gpu))
-        choices.append(TargetChoice(
-            f"{BASE_PREFIX}{info.path}", f"{info.name} · base model ({precision})", _base_builder(info.path, precision)
-        ))
+        choices.append(
+            TargetChoice(
+                f"{BASE_PREFIX}{info.path}",
+                f"{info.name} · base model ({precision})",
+                _base_builder(info.path, precision),
+            )
+        )
     return choices
 
 
@@ -94,7 +103,9 @@ def _base_builder(path: Path, precision: str) -> Callable[[], ChatTarget]:
     def build() -> ChatTarget:
         from farense_tui.engine.chat.service import ChatTarget
 
-        return ChatTarget(model=str(path), adapter=None, precision=precision, label=f"{path.name} (base)")
+        return ChatTarget(
+            model=str(path), adapter=None, precision=precision, label=f"{path.name} (base)"
+        )
 
     return build
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 ROLES = ("system", "user", "assistant", "tool")
 FORMATS = ("chat", "completions", "text", "preference")
-FORMAT_HELP = ('chat {"messages": [...]}, completions {"prompt", "completion"}, text {"text"}, '
-               'preference {"prompt" or "messages", "chosen", "rejected"}')
+FORMAT_HELP = (
+    'chat {"messages": [...]}, completions {"prompt", "completion"}, text {"text"}, '
+    'preference {"prompt" or "messages", "chosen", "rejected"}'
+)
 
 
 def json_type(value) -> str:
@@ -81,7 +83,9 @@ def check_chat(record: dict, mask_prompt: bool) -> list[str]:
     for i, msg in enumerate(messages):
         where = f" in messages[{i}]"
         if not isinstance(msg, dict):
-            errors.append(f"messages[{i}] must be an object with 'role' and 'content', got {json_type(msg)}")
+            errors.append(
+                f"messages[{i}] must be an object with 'role' and 'content', got {json_type(msg)}"
+            )
             continue
         role = msg.get("role")
         if "role" not in msg:
@@ -109,13 +113,17 @@ def check_chat(record: dict, mask_prompt: bool) -> list[str]:
 def check_record(record, fmt: str, mask_prompt: bool = False) -> list[str]:
     """The problems of one parsed line already known to be in format `fmt`."""
     if fmt == "preference":
-        from farense_tui.engine.data.preference_records import check_preference  # it imports this module
+        from farense_tui.engine.data.preference_records import (
+            check_preference,
+        )  # it imports this module
 
         return check_preference(record)
     if fmt == "chat":
         return check_chat(record, mask_prompt)
     if fmt == "completions":
-        errors = [e for e in (check_string(record, "prompt"), check_string(record, "completion")) if e]
+        errors = [
+            e for e in (check_string(record, "prompt"), check_string(record, "completion")) if e
+        ]
         return errors + check_tools(record)
     err = check_string(record, "text")
     return [err] if err else []

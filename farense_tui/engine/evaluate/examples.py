@@ -66,8 +66,12 @@ def load_eval_set(path: Path, system: str | None = None) -> EvalSet:
         if kind in ("chat", "preference"):
             examples.append(_chat_example(row, path, number, system))
         elif kind == "completions":
-            examples.append(Example(_with_system([{"role": "user", "content": row["prompt"]}], system),
-                                    row["completion"]))
+            examples.append(
+                Example(
+                    _with_system([{"role": "user", "content": row["prompt"]}], system),
+                    row["completion"],
+                )
+            )
     return EvalSet(path, kind, rows, examples)
 
 

@@ -14,10 +14,10 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from farense_tui.engine.errors import UserError
-from farense_tui.engine.files import atomic_write_json, read_json
 from farense_tui.engine.detached import start_detached
+from farense_tui.engine.errors import UserError
 from farense_tui.engine.evaluate.examples import split_path
+from farense_tui.engine.files import atomic_write_json, read_json
 from farense_tui.engine.processes import EVALUATION
 from farense_tui.engine.runs import commands
 from farense_tui.engine.runs.folder import process_alive
@@ -79,7 +79,10 @@ class EvalJob:
     def answers(self) -> list[dict]:
         """The scored answers of the last finished evaluation (an empty list if there is none)."""
         try:
-            return [json.loads(line) for line in self.answers_path.read_text(encoding="utf-8").splitlines()]
+            return [
+                json.loads(line)
+                for line in self.answers_path.read_text(encoding="utf-8").splitlines()
+            ]
         except (OSError, json.JSONDecodeError):
             return []
 

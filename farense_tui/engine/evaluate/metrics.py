@@ -16,7 +16,9 @@ from collections import Counter
 
 from rouge_score import rouge_scorer
 
-_WORD = re.compile(r"[^\W_]+")  # runs of Unicode letters and digits; on ASCII, rouge-score's [a-z0-9]+
+_WORD = re.compile(
+    r"[^\W_]+"
+)  # runs of Unicode letters and digits; on ASCII, rouge-score's [a-z0-9]+
 
 
 def normalize(text: str) -> str:

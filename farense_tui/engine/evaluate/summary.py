@@ -29,7 +29,9 @@ def summarize(answers: list[dict], samples: dict[int | None, list[int]]) -> dict
     for side, rows in by_side.items():
         table[side] = {}
         for metric in METRICS:
-            per_seed = [sum(rows[i][metric] for i in idx) / len(idx) for idx in samples.values() if idx]
+            per_seed = [
+                sum(rows[i][metric] for i in idx) / len(idx) for idx in samples.values() if idx
+            ]
             mean, sd = mean_sd(per_seed)
             table[side][metric] = {"mean": mean, "sd": sd, "per_seed": per_seed}
     return table

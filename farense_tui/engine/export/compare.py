@@ -9,7 +9,9 @@ from mlx_lm import stream_generate
 from mlx_lm.sample_utils import make_sampler
 
 CHECK_TOKENS = 16
-ANSWER_TOLERANCE = 1e-2  # relative logit difference; float16 rounding gives ~1e-3, a lost adapter ~1e-1
+ANSWER_TOLERANCE = (
+    1e-2  # relative logit difference; float16 rounding gives ~1e-3, a lost adapter ~1e-1
+)
 
 
 @dataclass(frozen=True)
@@ -44,14 +46,20 @@ def last_logits(model, tokens: list[int]) -> mx.array:
 
 def probe(model, tokenizer, tokens: list[int], max_tokens: int = CHECK_TOKENS) -> Probe:
     logits = last_logits(model, tokens)
-    out = [r.token for r in stream_generate(model, tokenizer, tokens, max_tokens=max_tokens,
-                                            sampler=make_sampler(temp=0.0))]
+    out = [
+        r.token
+        for r in stream_generate(
+            model, tokenizer, tokens, max_tokens=max_tokens, sampler=make_sampler(temp=0.0)
+        )
+    ]
     mx.eval(logits)
     return Probe(out, logits)
 
 
 def probes(model, tokenizer, conversations: list[list[dict]]) -> list[Probe]:
-    return [probe(model, tokenizer, prompt_tokens(tokenizer, messages)) for messages in conversations]
+    return [
+        probe(model, tokenizer, prompt_tokens(tokenizer, messages)) for messages in conversations
+    ]
 
 
 def same_answers(after: list[Probe], before: list[Probe], what: str) -> tuple[bool, str]:
@@ -60,5 +68,7 @@ def same_answers(after: list[Probe], before: list[Probe], what: str) -> tuple[bo
     delta = max(mx.abs(a.logits - b.logits).max().item() for a, b in zip(after, before))
     relative = max(a.relative_delta(b) for a, b in zip(after, before))
     ok = same == len(before) and relative <= ANSWER_TOLERANCE
-    return ok, (f"{what}: {same}/{len(before)} greedy answers identical ({CHECK_TOKENS} tokens each), "
-                f"max |Δlogit| {delta:.4g} (relative {relative:.2g}, at most {ANSWER_TOLERANCE:g} passes)")
+    return ok, (
+        f"{what}: {same}/{len(before)} greedy answers identical ({CHECK_TOKENS} tokens each), "
+        f"max |Δlogit| {delta:.4g} (relative {relative:.2g}, at most {ANSWER_TOLERANCE:g} passes)"
+    )

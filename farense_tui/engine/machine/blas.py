@@ -41,7 +41,11 @@ def with_fast_blas(env: dict) -> dict:
 
 def load_fast_blas() -> None:
     """Load OpenBLAS with global symbols, so MLX imported afterwards uses it (Linux, when available)."""
-    if not sys.platform.startswith("linux") or os.environ.get(OPT_OUT) == "reference" or "mlx.core" in sys.modules:
+    if (
+        not sys.platform.startswith("linux")
+        or os.environ.get(OPT_OUT) == "reference"
+        or "mlx.core" in sys.modules
+    ):
         return
     lib = openblas_library()
     if lib is not None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_flatten
@@ -28,7 +26,9 @@ _FLOATS = {"float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16
 
 
 def is_quantized(model: nn.Module) -> bool:
-    return any(isinstance(m, (nn.QuantizedLinear, nn.QuantizedEmbedding)) for _, m in model.named_modules())
+    return any(
+        isinstance(m, (nn.QuantizedLinear, nn.QuantizedEmbedding)) for _, m in model.named_modules()
+    )
 
 
 def load_base(model_spec: str, precision: str):
@@ -83,7 +83,11 @@ def lora_keys(model: nn.Module, targets: list[str]) -> list[str]:
 
 
 def trained_blocks(profile, model: nn.Module) -> int:
-    return len(model.layers) if profile.lora_layers < 0 else min(profile.lora_layers, len(model.layers))
+    return (
+        len(model.layers)
+        if profile.lora_layers < 0
+        else min(profile.lora_layers, len(model.layers))
+    )
 
 
 def lora_parameters(profile, model: nn.Module) -> tuple[int, dict]:
@@ -105,7 +109,7 @@ def add_lora(model: nn.Module, profile) -> tuple[int, dict | None]:
     if profile.fine_tune_type == "full":
         num_layers = trained_blocks(profile, model)
         model.freeze()
-        for block in model.layers[len(model.layers) - num_layers:]:
+        for block in model.layers[len(model.layers) - num_layers :]:
             block.unfreeze()
         return num_layers, None
     num_layers, params = lora_parameters(profile, model)
@@ -122,9 +126,13 @@ def describe_base(model: nn.Module) -> str:
     if not quantized:
         dtype = tree_flatten(model.parameters())[0][1].dtype
         return f"base {str(dtype).removeprefix('mlx.core.')}: no quantized layers{full}"
-    kinds = " and ".join(f"{b}-bit group {g}" for b, g in sorted({(m.bits, m.group_size) for m in quantized}))
+    kinds = " and ".join(
+        f"{b}-bit group {g}" for b, g in sorted({(m.bits, m.group_size) for m in quantized})
+    )
     adapted = sum(isinstance(m.linear, nn.QuantizedLinear) for m in adapters)
-    return f"base {kinds}: {len(quantized)} QuantizedLinear layers, {adapted} of them under LoRA{full}"
+    return (
+        f"base {kinds}: {len(quantized)} QuantizedLinear layers, {adapted} of them under LoRA{full}"
+    )
 
 
 def _full_training(model: nn.Module) -> str:

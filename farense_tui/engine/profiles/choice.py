@@ -15,6 +15,7 @@ from pathlib import Path
 
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.machine.hardware import Hardware
+from farense_tui.engine.models.local import local_folder
 from farense_tui.engine.profiles.memory_estimate import (
     DEFAULT_HEADROOM,
     MemoryEstimate,
@@ -22,7 +23,6 @@ from farense_tui.engine.profiles.memory_estimate import (
     fmt,
     read_model,
 )
-from farense_tui.engine.models.local import local_folder
 from farense_tui.engine.profiles.profile import Profile
 
 Estimator = Callable[[Profile], "MemoryEstimate | None"]
@@ -42,7 +42,9 @@ def make_estimator(model_spec, seq_len: int | None = None) -> Estimator:
 
     def estimate(p: Profile) -> MemoryEstimate | None:
         try:
-            return estimate_peak(config, p, n_params or None, tensors=tensors or None, seq_len=seq_len)
+            return estimate_peak(
+                config, p, n_params or None, tensors=tensors or None, seq_len=seq_len
+            )
         except (ValueError, KeyError, TypeError):
             return None
 
@@ -54,7 +56,9 @@ def usable_gb(hw: Hardware, headroom: float = DEFAULT_HEADROOM) -> float:
     return hw.ram_total_gb * (1.0 - headroom)
 
 
-def fits_profile(est: MemoryEstimate, p: Profile, hw: Hardware, headroom: float = DEFAULT_HEADROOM) -> bool:
+def fits_profile(
+    est: MemoryEstimate, p: Profile, hw: Hardware, headroom: float = DEFAULT_HEADROOM
+) -> bool:
     return est.fits(hw.ram_total_gb, headroom) and est.mlx_peak_gb <= p.memory_budget_gb
 
 
@@ -93,7 +97,9 @@ def choose_profile(
         estimates = {p.name: estimate(p) for p in gpu}
         if all(e is not None for e in estimates.values()):
             return _by_estimate(hw, gpu, fitting or gpu[:1], estimates, headroom, label)
-    unknown = f" ({label} is not on this machine, so its memory cannot be predicted)" if estimate else ""
+    unknown = (
+        f" ({label} is not on this machine, so its memory cannot be predicted)" if estimate else ""
+    )
     if not fitting:
         smallest = gpu[0]
         return smallest, (
@@ -109,7 +115,9 @@ def choose_profile(
 
 def _by_estimate(hw, gpu, eligible, estimates, headroom, label) -> tuple[Profile, str]:
     usable = usable_gb(hw, headroom)
-    room = f"{hw.ram_total_gb:.0f} GB RAM, {usable:.1f} GB usable ({headroom:.0%} kept for the system)"
+    room = (
+        f"{hw.ram_total_gb:.0f} GB RAM, {usable:.1f} GB usable ({headroom:.0%} kept for the system)"
+    )
     ok = [p for p in eligible if fits_profile(estimates[p.name], p, hw, headroom)]
     if ok:
         best = ok[-1]

@@ -27,7 +27,9 @@ def parse_setting(text: str) -> tuple[str, object]:
     if not sep or not key or not raw:
         raise UserError(f"{source}: expected KEY=VALUE, e.g. --set learning_rate=1e-4")
     if key == "name":
-        raise UserError(f"{source}: a run's profile name is not a setting; use --profile to pick one")
+        raise UserError(
+            f"{source}: a run's profile name is not a setting; use --profile to pick one"
+        )
     return key, coerce_value(key, _value(key, raw), source)
 
 
@@ -37,7 +39,9 @@ def parse_settings(lines: list[str]) -> dict:
     for line in lines:
         key, value = parse_setting(line)
         if key in settings:
-            raise UserError(f"--set {key} is given twice ({settings[key]!r} and {value!r}): keep one")
+            raise UserError(
+                f"--set {key} is given twice ({settings[key]!r} and {value!r}): keep one"
+            )
         settings[key] = value
     return settings
 

@@ -29,7 +29,9 @@ def latest_checkpoint(run_dir: Path) -> tuple[Path, TrainingState] | None:
             continue
         run_record = TrainingState.load(run_dir)
         failures = run_record.failures if run_record else saved.failures
-        return folder, replace(saved, checkpoint=folder.name.removeprefix(layout.ASIDE), failures=failures)
+        return folder, replace(
+            saved, checkpoint=folder.name.removeprefix(layout.ASIDE), failures=failures
+        )
     return None
 
 

@@ -66,12 +66,22 @@ class RunConfig:
     created: float = 0.0  # unix time the run was created; kept when recovery rewrites this file
     ranks: int = 1  # data-parallel processes on this machine (ignored when `hosts` is set)
     hosts: str = ""  # an mlx.launch hostfile (JSON): one rank per host entry
-    backend: str = "ring"  # mlx.launch's distributed backend: ring (TCP), jaccl (Thunderbolt 5 RDMA), mpi
-    hang_timeout: float = 300.0  # seconds without an event while training before a distributed run is restarted
-    group: str = ""  # the group of runs queued together, one per training seed (runs/group.py); "" = none
-    settings: dict = field(default_factory=dict)  # profile keys set over the profile (`train --set`, --iters)
+    backend: str = (
+        "ring"  # mlx.launch's distributed backend: ring (TCP), jaccl (Thunderbolt 5 RDMA), mpi
+    )
+    hang_timeout: float = (
+        300.0  # seconds without an event while training before a distributed run is restarted
+    )
+    group: str = (
+        ""  # the group of runs queued together, one per training seed (runs/group.py); "" = none
+    )
+    settings: dict = field(
+        default_factory=dict
+    )  # profile keys set over the profile (`train --set`, --iters)
     parent: str = ""  # RUN:CHECKPOINT this run builds on (`train --from`); "" = none
-    init_adapter: str = ""  # the adapter folder its LoRA weights start from; "" = freshly initialised
+    init_adapter: str = (
+        ""  # the adapter folder its LoRA weights start from; "" = freshly initialised
+    )
 
     @property
     def distributed(self) -> bool:
@@ -92,7 +102,9 @@ class RunConfig:
                 **({"init_adapter": self.init_adapter} if self.init_adapter else {}),
             },
             "distributed": {
-                "ranks": self.ranks, "hosts": self.hosts, "backend": self.backend,
+                "ranks": self.ranks,
+                "hosts": self.hosts,
+                "backend": self.backend,
                 "hang_timeout": self.hang_timeout,
             },
             "profile": {"name": self.profile.name, **self.profile.to_toml_dict()},
@@ -124,11 +136,21 @@ class RunConfig:
 
     def resume_mismatch(self, saved_key: dict, saved_hash: str) -> str:
         """What changed since a checkpoint, in words; "" when it resumes exactly."""
-        if not saved_key:  # saved before the key was recorded: only its hash, in the old form, to go by
+        if (
+            not saved_key
+        ):  # saved before the key was recorded: only its hash, in the old form, to go by
             p = self.profile
-            legacy = {"model": self.model, "data": self.data, "effective_batch": p.effective_batch,
-                      **{k: getattr(p, k) for k in TRAINING_FIELDS}}
-            return "" if _digest(legacy) == saved_hash else "model, data, schedule, LoRA shape or effective batch"
+            legacy = {
+                "model": self.model,
+                "data": self.data,
+                "effective_batch": p.effective_batch,
+                **{k: getattr(p, k) for k in TRAINING_FIELDS},
+            }
+            return (
+                ""
+                if _digest(legacy) == saved_hash
+                else "model, data, schedule, LoRA shape or effective batch"
+            )
         now = self.training_key()
         changes = []
         for key in now:
@@ -137,7 +159,9 @@ class RunConfig:
                 continue
             if key == "data":
                 changed = [name for name in after if (before or {}).get(name) != after[name]]
-                changes += [f"{self.data}/{name} was edited since the checkpoint" for name in changed]
+                changes += [
+                    f"{self.data}/{name} was edited since the checkpoint" for name in changed
+                ]
             else:
                 changes.append(f"{key} {before} → {after}")
         return "; ".join(changes)

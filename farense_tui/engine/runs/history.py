@@ -149,7 +149,9 @@ class MetricHistory:
         self.tokens_at = Series(self.max_points)
         self.seconds_at = Series(self.max_points)
         # Memory is drawn against time since the first event; time never goes back, nothing restarts.
-        self.memory = {name: Series(self.max_points, restart_on_repeat=False) for name in MEMORY_FIELDS}
+        self.memory = {
+            name: Series(self.max_points, restart_on_repeat=False) for name in MEMORY_FIELDS
+        }
         self.rewards = {name: Series(self.max_points) for name in REWARD_SERIES}
         self.restarts = []
         self.start_time = None
@@ -215,7 +217,9 @@ class MetricHistory:
         step_time = event.get("step_time")
         if _finite(step_time):
             before = self.seconds_at.last  # the previous step of this curve (re-run steps are gone)
-            self.seconds_at.add(step, (before[1] if before and before[0] < step else 0.0) + float(step_time))
+            self.seconds_at.add(
+                step, (before[1] if before and before[0] < step else 0.0) + float(step_time)
+            )
         elapsed = self._elapsed(event)
         if elapsed is not None:
             for key, series in self.memory.items():
@@ -257,8 +261,14 @@ class MetricHistory:
 
     def _restart_at(self, step: int, message: str) -> None:
         """Training goes on from `step`: steps after it will be re-run, so their points go."""
-        for series in (self.train_loss, self.tokens_per_sec, self.val_loss, self.tokens_at, self.seconds_at,
-                       *self.rewards.values()):
+        for series in (
+            self.train_loss,
+            self.tokens_per_sec,
+            self.val_loss,
+            self.tokens_at,
+            self.seconds_at,
+            *self.rewards.values(),
+        ):
             series.truncate_from(step + 1)
         if self.restarts and self.restarts[-1].step == step:
             # A recovery event is followed by the re-run steps; one marker for both.

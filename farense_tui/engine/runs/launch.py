@@ -19,17 +19,25 @@ import time
 from pathlib import Path
 
 from farense_tui.engine.errors import UserError
+from farense_tui.engine.processes import EXIT_RANK_LOST, LAUNCHER, RANK_WATCH
 from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.events import read_all
-from farense_tui.engine.processes import EXIT_RANK_LOST, LAUNCHER, RANK_WATCH
 from farense_tui.engine.runs.run_folder import RunFolder
 
 EXIT_GRACE_SECONDS = 1.0  # after rank 0 ends well, how long the others get to end on their own (a stop leaves them in all_sum)
-LOST_GRACE_SECONDS = 10.0  # after rank 0 ends otherwise, how long the ranks' watchers get to say how each ended
+LOST_GRACE_SECONDS = (
+    10.0  # after rank 0 ends otherwise, how long the ranks' watchers get to say how each ended
+)
 HUNG = -signal.SIGKILL  # a group killed for hanging reads as killed to the diagnosis
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 BACKENDS = ("ring", "jaccl", "mpi")  # what farense-tui offers: TCP, Thunderbolt 5 RDMA, MPI
-LAUNCH_BACKENDS = ("ring", "jaccl", "jaccl-ring", "mpi", "nccl")  # what a hostfile may name (mlx.launch's)
+LAUNCH_BACKENDS = (
+    "ring",
+    "jaccl",
+    "jaccl-ring",
+    "mpi",
+    "nccl",
+)  # what a hostfile may name (mlx.launch's)
 SEE_README = "see README, 'Training on several Macs'"
 HOSTFILE_EXAMPLE = '[{"ssh": "mac1", "ips": ["10.0.0.1"]}, {"ssh": "mac2", "ips": ["10.0.0.2"]}]'
 
@@ -40,35 +48,53 @@ def read_hosts(path: str, backend: str = "") -> tuple[list[dict], str]:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise UserError(f"{path}: no such file; expected an mlx.launch hostfile (JSON), {SEE_README}") from None
+        raise UserError(
+            f"{path}: no such file; expected an mlx.launch hostfile (JSON), {SEE_README}"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: cannot read the hostfile: {exc}") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UserError(f"{path}, line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg}); "
-                        f"expected an mlx.launch hostfile, {SEE_README}") from None
+        raise UserError(
+            f"{path}, line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg}); "
+            f"expected an mlx.launch hostfile, {SEE_README}"
+        ) from None
     named, hosts = "", data
     if isinstance(data, dict):
         if "hosts" not in data:
-            raise UserError(f'{path}: no "hosts" key; expected {HOSTFILE_EXAMPLE} or {{"hosts": [...]}}')
+            raise UserError(
+                f'{path}: no "hosts" key; expected {HOSTFILE_EXAMPLE} or {{"hosts": [...]}}'
+            )
         hosts, named = data["hosts"], data.get("backend", "")
         if named not in ("", *LAUNCH_BACKENDS):
-            raise UserError(f'{path}: "backend" is {named!r}; expected one of {", ".join(LAUNCH_BACKENDS)}')
+            raise UserError(
+                f'{path}: "backend" is {named!r}; expected one of {", ".join(LAUNCH_BACKENDS)}'
+            )
         envs = data.get("envs", [])
         if not isinstance(envs, list) or not all(isinstance(e, str) and "=" in e for e in envs):
             raise UserError(f'{path}: "envs" must be a list of "NAME=value" strings')
     if not isinstance(hosts, list) or not hosts:
-        raise UserError(f'{path}: expected a non-empty list of hosts, e.g. {HOSTFILE_EXAMPLE}')
+        raise UserError(f"{path}: expected a non-empty list of hosts, e.g. {HOSTFILE_EXAMPLE}")
     for number, host in enumerate(hosts, 1):
-        if not isinstance(host, dict) or not isinstance(host.get("ssh"), str) or not host["ssh"].strip():
-            raise UserError(f'{path}: host {number} needs an "ssh" name, e.g. {{"ssh": "mac2", "ips": ["10.0.0.2"]}}')
+        if (
+            not isinstance(host, dict)
+            or not isinstance(host.get("ssh"), str)
+            or not host["ssh"].strip()
+        ):
+            raise UserError(
+                f'{path}: host {number} needs an "ssh" name, e.g. {{"ssh": "mac2", "ips": ["10.0.0.2"]}}'
+            )
         ips = host.get("ips", [])
         if not isinstance(ips, list) or not all(isinstance(ip, str) for ip in ips):
-            raise UserError(f'{path}: host {number} ({host["ssh"]}): "ips" must be a list of IP addresses')
+            raise UserError(
+                f'{path}: host {number} ({host["ssh"]}): "ips" must be a list of IP addresses'
+            )
         if (named or backend) == "ring" and not ips:
-            raise UserError(f'{path}: host {number} ({host["ssh"]}) has no "ips": the ring backend connects to IP '
-                            "addresses (mlx.distributed_config --auto-setup writes them)")
+            raise UserError(
+                f'{path}: host {number} ({host["ssh"]}) has no "ips": the ring backend connects to IP '
+                "addresses (mlx.distributed_config --auto-setup writes them)"
+            )
     return hosts, named
 
 
@@ -79,7 +105,9 @@ def ranks_setting(text: str, folder: Path, backend: str = "ring") -> tuple[int, 
     text = text.strip() or "1"
     if text.lstrip("+-").replace(".", "", 1).isdigit():
         if not text.isdigit() or int(text) < 1:
-            raise UserError(f"ranks: {text} is not a whole number of 1 or more (or a hostfile's path)")
+            raise UserError(
+                f"ranks: {text} is not a whole number of 1 or more (or a hostfile's path)"
+            )
         return int(text), ""
     path = Path(text).expanduser()
     path = path if path.is_absolute() else folder / path
@@ -107,15 +135,27 @@ def check_hosts(path: str, backend: str = "ring", timeout: float = 5.0) -> None:
             continue
         try:
             done = subprocess.run(
-                ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={int(timeout)}", name, "true"],
-                capture_output=True, text=True, timeout=timeout + 5,
+                [
+                    "ssh",
+                    "-o",
+                    "BatchMode=yes",
+                    "-o",
+                    f"ConnectTimeout={int(timeout)}",
+                    name,
+                    "true",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=timeout + 5,
             )
             why = done.stderr.strip().splitlines()[-1] if done.returncode else ""
         except (OSError, subprocess.TimeoutExpired) as exc:
             why = str(exc)
         if why:
-            raise UserError(f"host {name} (from {path}) cannot be reached over SSH without a password: {why}. "
-                            f"Set up SSH keys first; {SEE_README}")
+            raise UserError(
+                f"host {name} (from {path}) cannot be reached over SSH without a password: {why}. "
+                f"Set up SSH keys first; {SEE_README}"
+            )
 
 
 def free_port(count: int) -> int:
@@ -160,8 +200,14 @@ def run_ranks(cfg: RunConfig, run_dir: Path, log, env: dict) -> int:
     exit_file.unlink(missing_ok=True)
     # Its own process group: the launcher does not kill a rank that is still running when rank 0
     # ends, and a hang can only be broken from outside.
-    proc = subprocess.Popen(launch_command(cfg, run_dir), stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, env=env, process_group=0)
+    proc = subprocess.Popen(
+        launch_command(cfg, run_dir),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        process_group=0,
+    )
     ended_at, started = None, time.time()
     while proc.poll() is None:
         time.sleep(0.2)
@@ -170,7 +216,9 @@ def run_ranks(cfg: RunConfig, run_dir: Path, log, env: dict) -> int:
             if time.monotonic() - ended_at > _grace(exit_file):
                 break
         elif is_hung(run_dir, cfg.hang_timeout, started):
-            log.write(f"farense: no progress for {cfg.hang_timeout:.0f} s while training: killing all ranks\n".encode())
+            log.write(
+                f"farense: no progress for {cfg.hang_timeout:.0f} s while training: killing all ranks\n".encode()
+            )
             break
     _kill_group(proc)
     try:

@@ -104,14 +104,21 @@ class RunFolder:
         no other (a kill between a same-step save's two renames)."""
         found = [p for p in self.checkpoints.glob(f"{STEP_PREFIX}*") if is_complete(p)]
         names = {p.name for p in found}
-        found += [p for p in self.checkpoints.glob(f"{ASIDE}{STEP_PREFIX}*")
-                  if p.name.removeprefix(ASIDE) not in names and is_complete(p)]
+        found += [
+            p
+            for p in self.checkpoints.glob(f"{ASIDE}{STEP_PREFIX}*")
+            if p.name.removeprefix(ASIDE) not in names and is_complete(p)
+        ]
         return sorted(found, key=step_of, reverse=True)
 
     def adapter_choices(self) -> list[str]:
         """The adapters a run offers: 'best', 'final', then checkpoint steps, newest first."""
-        out = [name for name in PUBLISHED
-               if (self.published(name) / ADAPTER_WEIGHTS).exists() or is_model_folder(self.published(name))]
+        out = [
+            name
+            for name in PUBLISHED
+            if (self.published(name) / ADAPTER_WEIGHTS).exists()
+            or is_model_folder(self.published(name))
+        ]
         return out + [str(step_of(p)) for p in reversed(self.step_folders())]
 
     def adapter(self, name: str, *, last: bool = True) -> Path:
@@ -124,19 +131,27 @@ class RunFolder:
         if name in PUBLISHED:
             folder = self.published(name)
         elif name == "last" and last:
-            from farense_tui.engine.runs.checkpoints import latest_checkpoint  # it reads this layout
+            from farense_tui.engine.runs.checkpoints import (
+                latest_checkpoint,
+            )  # it reads this layout
 
             found = latest_checkpoint(self.path)
             folder = found[0] if found else self.published("final")
         elif name.isdigit():
             folder = self.checkpoint(int(name))
         else:
-            raise UserError(f"--checkpoint {name!r}: expected {', '.join(names)} or a step number "
-                            f"(run {self.name} has: {', '.join(choices) or 'no adapter yet'})")
+            raise UserError(
+                f"--checkpoint {name!r}: expected {', '.join(names)} or a step number "
+                f"(run {self.name} has: {', '.join(choices) or 'no adapter yet'})"
+            )
         if not (folder / ADAPTER_WEIGHTS).is_file() and not is_model_folder(folder):
             if not choices:
-                raise UserError(f"run {self.name} has no adapter yet: train it first (or let it save a checkpoint)")
-            raise UserError(f"run {self.name} has no adapter {name!r} (available: {', '.join(choices)})")
+                raise UserError(
+                    f"run {self.name} has no adapter yet: train it first (or let it save a checkpoint)"
+                )
+            raise UserError(
+                f"run {self.name} has no adapter {name!r} (available: {', '.join(choices)})"
+            )
         return folder
 
 

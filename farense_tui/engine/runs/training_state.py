@@ -22,7 +22,9 @@ class TrainingState:
     step: int = 0  # optimizer steps done (1-based steps; 0 before the first)
     epoch: int = 0
     total_steps: int = 0
-    data_position: dict = field(default_factory=dict)  # seed and step_in_epoch: where the data order stands
+    data_position: dict = field(
+        default_factory=dict
+    )  # seed and step_in_epoch: where the data order stands
     best_val_loss: float | None = None  # None until an evaluation after step 0
     best_step: int = 0
     evals_since_best: int = 0  # evaluations without a better loss, for early stopping
@@ -36,8 +38,12 @@ class TrainingState:
     max_seq_length: int = 0
     profile: str = ""
     saved_at: float = 0.0  # time.time() of the write
-    checkpoint: str = ""  # folder name under checkpoints/ ("step-0000040"); "" when none is complete
-    failures: list[dict] = field(default_factory=list)  # the supervisor's record: {"time", "what"} each
+    checkpoint: str = (
+        ""  # folder name under checkpoints/ ("step-0000040"); "" when none is complete
+    )
+    failures: list[dict] = field(
+        default_factory=list
+    )  # the supervisor's record: {"time", "what"} each
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -22,16 +22,29 @@ import mlx.core as mx
 from mlx.utils import tree_flatten, tree_unflatten
 
 from farense_tui.engine.runs.run_folder import (
-    ADAPTER_CONFIG, ADAPTER_FILES, ADAPTER_WEIGHTS, OPTIMIZER, RunFolder, aside, staged,
+    ADAPTER_CONFIG,
+    ADAPTER_FILES,
+    ADAPTER_WEIGHTS,
+    OPTIMIZER,
+    RunFolder,
+    aside,
+    staged,
 )
 from farense_tui.engine.runs.training_state import TrainingState
 
 KEEP_LAST = 3
 
 
-def adapter_config(model_path: str, num_layers: int, lora: dict, fine_tune_type: str = "lora") -> dict:
+def adapter_config(
+    model_path: str, num_layers: int, lora: dict, fine_tune_type: str = "lora"
+) -> dict:
     """adapter_config.json in the form mlx_lm.tuner.utils.load_adapters reads."""
-    return {"fine_tune_type": fine_tune_type, "model": model_path, "num_layers": num_layers, "lora_parameters": lora}
+    return {
+        "fine_tune_type": fine_tune_type,
+        "model": model_path,
+        "num_layers": num_layers,
+        "lora_parameters": lora,
+    }
 
 
 def save_adapter(folder: Path, weights: dict, config: dict) -> None:

@@ -15,7 +15,13 @@ from pathlib import Path
 
 import psutil
 
-from farense_tui.engine.processes import EXIT_DONE, EXIT_RANK_LOST, EXIT_SWITCH, SUPERVISOR_ENV, WATCHER_ENV
+from farense_tui.engine.processes import (
+    EXIT_DONE,
+    EXIT_RANK_LOST,
+    EXIT_SWITCH,
+    SUPERVISOR_ENV,
+    WATCHER_ENV,
+)
 from farense_tui.engine.runs.commands import CommandInbox
 from farense_tui.engine.runs.event_types import State
 
@@ -35,7 +41,9 @@ class Command:
 
 def _save_and_stop(stopping: str, stopped: str) -> Command:
     """Save, then end as stopped; a run resumes from there."""
-    return Command(State.STOPPING, stopping, save="stop", then=(State.STOPPED, stopped), exit_code=EXIT_DONE)
+    return Command(
+        State.STOPPING, stopping, save="stop", then=(State.STOPPED, stopped), exit_code=EXIT_DONE
+    )
 
 
 class Controls:
@@ -60,8 +68,10 @@ class Controls:
             if not self._supervised():
                 # The supervisor was killed: save and stop, so no engine trains unwatched (a later
                 # resume would start a second one on the same run).
-                yield _save_and_stop(f"the supervisor process is gone: saving step {step}",
-                                     f"stopped at step {step} (its supervisor was killed); resume any time")
+                yield _save_and_stop(
+                    f"the supervisor process is gone: saving step {step}",
+                    f"stopped at step {step} (its supervisor was killed); resume any time",
+                )
                 return
             if not takes_commands:
                 return  # rank 0 takes the commands; a pause holds the others at the next all_sum
@@ -95,8 +105,14 @@ class Controls:
         if name == "save":
             return Command(save="save-now")
         if name == "stop":
-            return _save_and_stop(f"stopping at step {step}", f"stopped at step {step}; resume any time")
+            return _save_and_stop(
+                f"stopping at step {step}", f"stopped at step {step}; resume any time"
+            )
         if name == "switch":
-            return Command(State.SWITCHING, f"switching to profile {sent.get('profile')}", save="switch",
-                           exit_code=EXIT_SWITCH)
+            return Command(
+                State.SWITCHING,
+                f"switching to profile {sent.get('profile')}",
+                save="switch",
+                exit_code=EXIT_SWITCH,
+            )
         return None

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 from farense_tui.engine.files import write_pid
-from farense_tui.engine.runs.events import EventWriter, record_crash
 from farense_tui.engine.processes import ERROR_LINE, EXIT_FAILED, NICE, NICE_ENV
+from farense_tui.engine.runs.events import EventWriter, record_crash
 from farense_tui.engine.runs.run_folder import RunFolder
 from farense_tui.engine.training.ranks import Ranks
 from farense_tui.engine.training.trainer import Trainer
@@ -27,9 +27,12 @@ class ErrorsToLog(EventWriter):
     def emit(self, type_: str, **fields) -> dict:
         event = super().emit(type_, **fields)
         if type_ == "error":
-            print(f"{ERROR_LINE}{fields.get('kind')}: {fields.get('message')}", file=sys.stderr, flush=True)
+            print(
+                f"{ERROR_LINE}{fields.get('kind')}: {fields.get('message')}",
+                file=sys.stderr,
+                flush=True,
+            )
         return event
-
 
 
 def main(argv: list[str]) -> int:
@@ -48,7 +51,9 @@ def main(argv: list[str]) -> int:
     try:
         code = Trainer(run.path, run.load_config(), events, ranks).run()
         return code
-    except Exception as exc:  # a bug, not the user's mistake: say so in the run, keep the traceback in the log
+    except (
+        Exception
+    ) as exc:  # a bug, not the user's mistake: say so in the run, keep the traceback in the log
         return record_crash(events, "engine", exc, run.engine_log.name)
     finally:
         events.close()

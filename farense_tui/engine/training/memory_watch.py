@@ -6,9 +6,8 @@ need all of these each step.
 
 from __future__ import annotations
 
-import psutil
-
 import mlx.core as mx
+import psutil
 
 GB = 1024**3
 NEAR_BUDGET = 0.9
@@ -27,7 +26,13 @@ def _wire(budget_gb: float) -> None:
 
 
 def fmt_gb(gb: float) -> str:
-    return f"{gb:.2f} GB" if gb >= 1 else f"{gb * 1024:.0f} MB" if gb >= 0.01 else f"{gb * 1024:.1f} MB"
+    return (
+        f"{gb:.2f} GB"
+        if gb >= 1
+        else f"{gb * 1024:.0f} MB"
+        if gb >= 0.01
+        else f"{gb * 1024:.1f} MB"
+    )
 
 
 class MemoryWatch:

@@ -27,7 +27,12 @@ MEMORY_COLORS: dict[str, RGB] = {
     "rss_gb": (110, 210, 110),
     "sys_used_gb": (230, 210, 80),
 }
-MEMORY_SHORT = {"mem_active_gb": "active", "mem_peak_gb": "peak", "rss_gb": "RSS", "sys_used_gb": "sys"}
+MEMORY_SHORT = {
+    "mem_active_gb": "active",
+    "mem_peak_gb": "peak",
+    "rss_gb": "RSS",
+    "sys_used_gb": "sys",
+}
 RAM: RGB = (170, 170, 170)
 BUDGET: RGB = (235, 70, 70)
 
@@ -158,7 +163,10 @@ class MemoryChart(MetricChart):
         all_x = [x for xs, _ in curves.values() for x in xs]
         legend = [swatch(MEMORY_COLORS[k], MEMORY_SHORT[k]) for k in MEMORY_FIELDS]
         highest = max([y for _, ys in curves.values() for y in ys] + [history.budget_gb or 0.0])
-        for name, value, color in (("RAM", history.total_ram_gb, RAM), ("budget", history.budget_gb, BUDGET)):
+        for name, value, color in (
+            ("RAM", history.total_ram_gb, RAM),
+            ("budget", history.budget_gb, BUDGET),
+        ):
             if not value:
                 continue
             if name == "RAM" and highest < RAM_IN_VIEW * value:

@@ -40,8 +40,15 @@ class ChatMessage(Static):
     }
     """
 
-    def __init__(self, speaker: str, text: str = "", *, kind: str = "reply", side: str | None = None,
-                 streaming: bool = False) -> None:
+    def __init__(
+        self,
+        speaker: str,
+        text: str = "",
+        *,
+        kind: str = "reply",
+        side: str | None = None,
+        streaming: bool = False,
+    ) -> None:
         super().__init__(markup=False, classes=f"-{kind}" + (f" -{side}" if side else ""))
         self.speaker = speaker
         self.side = side

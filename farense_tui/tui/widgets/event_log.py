@@ -15,8 +15,17 @@ from textual.widgets import RichLog
 
 from farense_tui.engine.runs.status import describe_event
 
-STYLES = {"state": "cyan", "step": "dim", "eval": "green", "checkpoint": "blue", "warning": "yellow",
-          "note": "cyan", "error": "bold red", "recovery": "bold yellow", "finished": "bold green"}
+STYLES = {
+    "state": "cyan",
+    "step": "dim",
+    "eval": "green",
+    "checkpoint": "blue",
+    "warning": "yellow",
+    "note": "cyan",
+    "error": "bold red",
+    "recovery": "bold yellow",
+    "finished": "bold green",
+}
 
 
 class EventLog(RichLog):
@@ -32,7 +41,9 @@ class EventLog(RichLog):
     """
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
-        super().__init__(markup=False, highlight=False, wrap=True, max_lines=2000, min_width=20, id=id)
+        super().__init__(
+            markup=False, highlight=False, wrap=True, max_lines=2000, min_width=20, id=id
+        )
         self.border_title = "Events"
         self.events: deque[dict] = deque(maxlen=2000)
         self.drawn_width = 0

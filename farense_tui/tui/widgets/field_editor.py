@@ -74,7 +74,9 @@ class FieldEditor(Container):
         def __init__(self, editor: "FieldEditor", values: dict, errors: dict) -> None:
             super().__init__()
             self.editor, self.values, self.errors = editor, values, errors
-            self.profile = editor.profile  # what the values edit: the editor may load another meanwhile
+            self.profile = (
+                editor.profile
+            )  # what the values edit: the editor may load another meanwhile
 
         @property
         def control(self) -> "FieldEditor":
@@ -98,14 +100,27 @@ class FieldEditor(Container):
             meta, value = FIELDS[name].metadata, getattr(self.profile, name)
             yield Label(name, classes="field-name", id=f"name-{name}")
             if "choices" in meta:
-                yield Select([(c, c) for c in meta["choices"]], value=value, allow_blank=False,
-                             compact=True, id=f"field-{name}", classes="field-editor")
+                yield Select(
+                    [(c, c) for c in meta["choices"]],
+                    value=value,
+                    allow_blank=False,
+                    compact=True,
+                    id=f"field-{name}",
+                    classes="field-editor",
+                )
             elif isinstance(value, bool):
                 yield Checkbox("", value, compact=True, id=f"field-{name}", classes="field-editor")
             else:
-                yield Input(show(value), compact=True, id=f"field-{name}", classes="field-editor",
-                            select_on_focus=True)
-            yield Static(describe_field(name), classes="field-hint", id=f"hint-{name}", markup=False)
+                yield Input(
+                    show(value),
+                    compact=True,
+                    id=f"field-{name}",
+                    classes="field-editor",
+                    select_on_focus=True,
+                )
+            yield Static(
+                describe_field(name), classes="field-hint", id=f"hint-{name}", markup=False
+            )
 
     def load(self, profile: Profile) -> None:
         """Show another profile's values (for a profile chosen in the Select)."""
