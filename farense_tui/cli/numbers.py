@@ -14,7 +14,10 @@ def number(
     """An argparse `type` for a whole number (kind int) or a number (float) in [low, high]
     ((low, high] with above_low)."""
     noun = "a whole number" if kind is int else "a number"
-    allowed = f"{noun} {'over' if above_low else 'from'} {low} {'and up to' if above_low else 'to'} {high}"
+    allowed = (
+        f"{noun} {'over' if above_low else 'from'} {low} "
+        f"{'and up to' if above_low else 'to'} {high}"
+    )
 
     def parse(text: str):
         try:

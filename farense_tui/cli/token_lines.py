@@ -32,7 +32,8 @@ def marked(view: ExampleTokens, tty: bool) -> str:
 def token_lines(views: list[ExampleTokens], report, tty: bool) -> list[str]:
     legend = "bold green" if tty else f"between {OPEN} and {CLOSE}"
     lines = [
-        f"Examples as trained (chat template applied to chat and completions data; trained tokens {legend}):"
+        f"Examples as trained (chat template applied to chat and completions data; trained tokens "
+        f"{legend}):"
     ]
     for view in views:
         lines.append(

@@ -106,7 +106,8 @@ def run(args) -> int:
         _stream(model, tokenizer, messages, settings)
         return 0
     print(
-        f"chatting with {target.label} ({target.model}); empty line or Ctrl-D to quit, Ctrl-C stops a reply"
+        f"chatting with {target.label} ({target.model}); empty line or Ctrl-D to quit, Ctrl-C "
+        f"stops a reply"
     )
     if system:
         print(f"system message: {system}")

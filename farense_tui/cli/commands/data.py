@@ -50,7 +50,8 @@ def register(sub) -> None:
         metavar="N",
         help="show the first N train examples (default 3) as the model sees them, trained tokens "
         "marked, and per split the examples that train on nothing or whose answer is cut "
-        "(needs a tokenizer: --model, or the demo model; mask_prompt on unless --profile says otherwise)",
+        "(needs a tokenizer: --model, or the demo model; mask_prompt on unless --profile says "
+        "otherwise)",
     )
     c.set_defaults(func=run_check)
 

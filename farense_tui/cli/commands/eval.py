@@ -216,7 +216,8 @@ def _evaluate(settings, quiet: bool) -> dict | None:
     if last.get("state") != "finished":
         if not cancelled:
             print(
-                f"evaluation of {job.run_dir.name} did not finish: {last.get('message', 'see ' + str(job.folder / 'eval.log'))}",
+                f"evaluation of {job.run_dir.name} did not finish: "
+                f"{last.get('message', 'see ' + str(job.folder / 'eval.log'))}",
                 file=sys.stderr,
             )
         return None

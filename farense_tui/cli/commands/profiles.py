@@ -20,7 +20,8 @@ def register(sub) -> None:
         "--seq",
         type=profile_number("max_seq_length"),
         metavar="N",
-        help="predict for batches padded to N tokens (the longest example your data has) instead of "
+        help="predict for batches padded to N tokens (the longest example your data has) instead "
+        "of "
         "each profile's max_seq_length",
     )
     p.set_defaults(func=run)
@@ -75,7 +76,8 @@ def run(args) -> int:
         )
         print(f"  predicted peaks assume batches {padded}")
         print(
-            f"  usable memory: {hw.ram_total_gb:.1f} GB RAM less {DEFAULT_HEADROOM:.0%} for the system = "
+            f"  usable memory: {hw.ram_total_gb:.1f} GB RAM less {DEFAULT_HEADROOM:.0%} for the "
+            f"system = "
             f"{usable_gb(hw):.1f} GB ({hw.ram_available_gb:.1f} GB free now)"
         )
 
@@ -120,7 +122,8 @@ def run(args) -> int:
         print(
             f"  ({info['stored']} base, {info['trained_params'] / 1e6:.2f}M "
             f"{'fully trained' if info['fine_tune_type'] == 'full' else 'LoRA'} parameters on "
-            f"{info['lora_layers']} blocks, {info['batch_size']}×{info['seq_len']} tokens per micro-batch, "
+            f"{info['lora_layers']} blocks, {info['batch_size']}×{info['seq_len']} tokens per "
+            f"micro-batch, "
             f"{'with' if info['grad_checkpoint'] else 'no'} gradient checkpointing)"
         )
         print(

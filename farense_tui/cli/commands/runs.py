@@ -64,7 +64,8 @@ def _list(args) -> int:
         best = f"{r.best_val_loss:.4f}" if r.best_val_loss is not None else "--"
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created))
         print(
-            f"{terminal_safe(r.run_id):<36} {r.status:<10} {f'{r.step}/{r.total_steps}':>11} {best:>9} "
+            f"{terminal_safe(r.run_id):<36} {r.status:<10} {f'{r.step}/{r.total_steps}':>11} "
+            f"{best:>9} "
             f"{terminal_safe(r.profile):<9} {when}"
         )
         if r.parent:

@@ -25,7 +25,8 @@ def run(args) -> int:
 
     server = server_for_run(runs.find_run(args.run), args.checkpoint, args.port)
     print(
-        f"starting mlx-lm's server: {server.model} + {server.adapter} as {server.name!r} (log: {server.log})",
+        f"starting mlx-lm's server: {server.model} + {server.adapter} as {server.name!r} (log: "
+        f"{server.log})",
         flush=True,
     )
     for sig in (

@@ -108,7 +108,8 @@ def run(args) -> int:
         raise UserError("--fuse fuses the run named by --from: give --from RUN[:CHECKPOINT]")
     if args.settings and (args.attach or args.resume):
         raise UserError(
-            "--set is for a new run: a resumed run keeps its settings (--profile switches its memory profile)"
+            "--set is for a new run: a resumed run keeps its settings (--profile switches its "
+            "memory profile)"
         )
     group = find_group(args.attach or args.resume or "") if args.attach or args.resume else None
     if args.attach:
@@ -133,13 +134,15 @@ def run(args) -> int:
     if group is not None:
         if args.detach:
             print(
-                f"group {group.name} queued in the background; follow it with: farense-tui train --attach {group.name}"
+                f"group {group.name} queued in the background; follow it with: farense-tui train "
+                f"--attach {group.name}"
             )
             return 0
         return follow_group(group)
     if args.detach:
         print(
-            f"run {run_dir.name} started in the background; follow it with: farense-tui train --attach {run_dir.name}"
+            f"run {run_dir.name} started in the background; follow it with: farense-tui train "
+            f"--attach {run_dir.name}"
         )
         return 0
     return follow(run_dir)
@@ -217,7 +220,8 @@ def _new_group(args):
     plan = _plan(args)
     group = queue_plan(plan, seeds, args.group or "")
     print(
-        f"group {group.name}: {len(seeds)} runs, training seeds {', '.join(map(str, seeds))}, one after another: "
+        f"group {group.name}: {len(seeds)} runs, training seeds {', '.join(map(str, seeds))}, one "
+        f"after another: "
         f"{_settings(plan)} → {group.folder}"
     )
     return group
@@ -254,14 +258,16 @@ def follow_group(group) -> int:
             return 130
         if not runs.is_alive(run_dir):  # ended, or left queued by a queue that is gone
             print(
-                f"── run {n}/{total} of group {group.name}: {run_dir.name} {runs.info(run_dir).status}"
+                f"── run {n}/{total} of group {group.name}: {run_dir.name} "
+                f"{runs.info(run_dir).status}"
             )
             continue
         code = follow(
             run_dir,
             stop=lambda d=run_dir: groups.stop(group, d),
             stopping=f"stopping and saving {run_dir.name}; the group's queue stops with it",
-            header=f"── run {n}/{total} of group {group.name}: {run_dir.name} (seed {_seed(run_dir)})",
+            header=f"── run {n}/{total} of group {group.name}: {run_dir.name} (seed "
+            f"{_seed(run_dir)})",
         )
         if code == 130 or runs.info(run_dir).status == State.STOPPED:
             # The queue stops too once it sees the run stopped (it looks every half second) and
@@ -273,7 +279,8 @@ def follow_group(group) -> int:
     print(f"group {group.name}: {_states(group)}" + ("" if group.queue_alive else ", queue ended"))
     if all(s == State.FINISHED for s in group.states().values()):
         print(
-            f"the spread across training seeds: farense-tui eval {group.name} --base --seeds 123,456,789"
+            f"the spread across training seeds: farense-tui eval {group.name} --base --seeds "
+            f"123,456,789"
         )
     elif not group.queue_alive:
         print(f"continue it with: farense-tui train --resume {group.name}")

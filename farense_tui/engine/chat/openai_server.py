@@ -36,10 +36,16 @@ DRAIN_SECONDS = 5.0  # how long a shutdown waits for cut streams to send their l
 def version_refusal(mlx_lm_version: str) -> str | None:
     """Why this mlx-lm cannot serve an adapter for us, or None."""
     if mlx_lm_version in IGNORES_ADAPTER_PATH:
-        return f"mlx-lm {mlx_lm_version}'s server ignores --adapter-path (mlx-lm issue 1248); install mlx-lm>=0.32,<0.33"
+        return (
+            f"mlx-lm {mlx_lm_version}'s server ignores --adapter-path (mlx-lm issue 1248); "
+            f"install mlx-lm>=0.32,<0.33"
+        )
     parts = tuple(int(p) for p in mlx_lm_version.split(".")[:2] if p.isdigit())
     if not RELIES_ON[0] <= parts < RELIES_ON[1]:
-        return f"mlx-lm {mlx_lm_version} is not supported by `serve` (it relies on 0.32's server); install mlx-lm>=0.32,<0.33"
+        return (
+            f"mlx-lm {mlx_lm_version} is not supported by `serve` (it relies on 0.32's "
+            f"server); install mlx-lm>=0.32,<0.33"
+        )
     return None
 
 
@@ -172,7 +178,8 @@ def serve(host: str, port: int, provider, served_name: str, check_messages: list
     if not delta > 0:
         print(
             f"adapter check failed: the adapter does not change the model's logits on {question!r} "
-            "(max |Δlogit| 0): its LoRA B matrices are zero or it was not applied; refusing to serve it",
+            "(max |Δlogit| 0): its LoRA B matrices are zero or it was not applied; refusing to "
+            "serve it",
             flush=True,
         )
         return 3

@@ -91,7 +91,8 @@ class AdapterServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise UserError(
-                    f"the server exited ({self.process.returncode}) before answering: {self._log_tail()}"
+                    f"the server exited ({self.process.returncode}) before answering: "
+                    f"{self._log_tail()}"
                 )
             if self.answers():
                 return self

@@ -40,7 +40,8 @@ def opening_choice(choices: list[TargetChoice], active_run: Path | None) -> Targ
     finished, else of the newest finished run; None when no run has finished."""
     ready = [c for c in choices if c.finished and c.key.endswith((":best", ":final"))]
     active = active_run.resolve() if active_run is not None else None
-    # Stable sort: the active run first, then the list's order (newest run first, best before final).
+    # Stable sort: the active run first, then the list's order (newest run first, best before
+    # final).
     ready.sort(key=lambda c: c.run_dir.resolve() != active)
     return ready[0] if ready else None
 

@@ -233,9 +233,12 @@ def _warn_long_characters(report, good, max_seq_length) -> None:
                     report.path,
                     number,
                     (
-                        f"example of {chars} characters: at least ~{chars // CHARS_PER_TOKEN_BOUND} tokens "
-                        f"(a conservative {CHARS_PER_TOKEN_BOUND} characters per token; no tokenizer given), over "
-                        f"{HUGE}× max_seq_length {max_seq_length}: most of it would be cut; split it, or give a "
+                        f"example of {chars} characters: at least "
+                        f"~{chars // CHARS_PER_TOKEN_BOUND} tokens "
+                        f"(a conservative {CHARS_PER_TOKEN_BOUND} characters per token; no "
+                        f"tokenizer given), over "
+                        f"{HUGE}× max_seq_length {max_seq_length}: most of it would be cut; split "
+                        f"it, or give a "
                         "model to count its tokens"
                     ),
                 )
@@ -265,7 +268,8 @@ def _measure_tokens(report, good, tokenizer, max_seq_length, mask_prompt) -> Non
                     report.path,
                     number,
                     (
-                        f"example of {n} tokens, over {HUGE}× max_seq_length {max_seq_length}: only its first "
+                        f"example of {n} tokens, over {HUGE}× max_seq_length {max_seq_length}: "
+                        f"only its first "
                         f"{max_seq_length} are seen in training; split it or raise max_seq_length"
                     ),
                 )

@@ -61,14 +61,16 @@ def cost_lines(cost: DataCost, profile: Profile, speed: MeasuredSpeed | None) ->
     """The cost in short lines (they fit Config at 80 columns): steps, tokens, time per epoch."""
     length = f"{profile.iters} iters" if profile.iters else f"{profile.epochs} epochs"
     lines = [
-        f"{cost.examples} examples: {cost.steps_per_epoch} steps/epoch, {cost.total_steps} steps ({length})"
+        f"{cost.examples} examples: {cost.steps_per_epoch} steps/epoch, {cost.total_steps} steps "
+        f"({length})"
     ]
     if cost.total_steps:
         lines += warmup_lines(profile, cost.total_steps)
     if not cost.tokens_per_step:
         return [*lines, "time per epoch: needs token counts (a local model's tokenizer)"]
     lines.append(
-        f"{cost.tokens_per_step:,} tokens/step (batch {profile.batch_size}×{profile.grad_accumulation})"
+        f"{cost.tokens_per_step:,} tokens/step (batch "
+        f"{profile.batch_size}×{profile.grad_accumulation})"
     )
     if speed is None:
         return [*lines, "time per epoch: not measured yet (any run of this model measures it)"]

@@ -86,7 +86,8 @@ def load_preference_split(path: Path, tokenizer, rows: list[dict] | None = None)
             check_preference(row)
             if is_preference(row)
             else [
-                "not a preference pair: expected 'chosen' and 'rejected' beside 'prompt' or 'messages'"
+                "not a preference pair: expected 'chosen' and 'rejected' beside 'prompt' or "
+                "'messages'"
             ]
         )
         if errors:

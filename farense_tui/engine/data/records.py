@@ -104,7 +104,8 @@ def check_chat(record: dict, mask_prompt: bool) -> list[str]:
         # An error with or without mask_prompt: every profile masks by default, and then nothing
         # after the last assistant message is learned.
         errors.append(
-            f"last message is from {roles[-1]!r}: with mask_prompt (every profile's default) only the "
+            f"last message is from {roles[-1]!r}: with mask_prompt (every profile's default) only "
+            f"the "
             "last message is trained on, so it should be the assistant's"
         )
     return errors

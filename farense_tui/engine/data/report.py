@@ -38,7 +38,8 @@ class SplitReport:
     token_lengths: list[int] = field(default_factory=list)  # one per valid example
     truncated: int = 0  # valid examples longer than max_seq_length (0 when lengths are characters)
     length_unit: str = "tokens"  # "tokens" or "characters"
-    empty_mask: int = 0  # examples that train on no token (the template masks all, or the prompt fills max_seq_length)
+    # examples that train on no token (the template masks all, or the prompt fills max_seq_length)
+    empty_mask: int = 0
     answer_cut: int = 0  # examples that train on some tokens but whose end max_seq_length cuts
     warnings: list[Problem] = field(
         default_factory=list
@@ -101,8 +102,10 @@ class DataReport:
             )
         else:
             lines.append(
-                "Lengths in characters: no tokenizer given, so truncation is not counted; only examples "
-                "past a conservative 16 characters-per-token bound are warned about (give a model to count tokens)"
+                "Lengths in characters: no tokenizer given, so truncation is not counted; only "
+                "examples "
+                "past a conservative 16 characters-per-token bound are warned about (give a model "
+                "to count tokens)"
             )
         if self.max_seq_length:
             lines.append(f"max_seq_length: {self.max_seq_length} tokens")

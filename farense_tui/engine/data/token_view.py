@@ -45,12 +45,15 @@ def empty_mask_reason(n_tokens: int, offset: int, max_seq_length: int | None) ->
         return f"{n_tokens} token: nothing to predict"
     if offset >= n_tokens:
         return (
-            f"nothing to train on: the chat template masks every token (the prompt part is {offset} "
+            f"nothing to train on: the chat template masks every token (the prompt part is "
+            f"{offset} "
             f"tokens of {n_tokens}; mlx-lm gives a NaN loss on such a batch): use a template that "
-            "renders the last assistant message after the generation prompt, or turn mask_prompt off"
+            "renders the last assistant message after the generation prompt, or turn mask_prompt "
+            "off"
         )
     return (
-        f"nothing to train on: the prompt alone is {offset} tokens, so max_seq_length {max_seq_length} "
+        f"nothing to train on: the prompt alone is {offset} tokens, so max_seq_length "
+        f"{max_seq_length} "
         "cuts the whole answer away: raise max_seq_length or shorten the prompt"
     )
 

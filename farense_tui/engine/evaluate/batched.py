@@ -62,7 +62,8 @@ def greedy_answers(
 
 
 def _text(tokenizer, tokens: list[int]) -> str:
-    # stream_generate's streaming detokenizer, not tokenizer.decode: they differ on a cut-off UTF-8 character
+    # stream_generate's streaming detokenizer, not tokenizer.decode: they differ on a cut-off UTF-8
+    # character
     detokenizer = tokenizer.detokenizer
     for token in tokens:
         detokenizer.add_token(token)

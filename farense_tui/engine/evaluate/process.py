@@ -71,7 +71,8 @@ class Evaluation:
         loading = f"{cfg.model} with {target.adapter}" if target.adapter else target.model
         self.events.emit("state", state=State.LOADING, message=f"loading {loading}")
         model, tokenizer = load_target(target)
-        # A full fine-tune has no LoRA to switch off: its base side is the base model, loaded beside it.
+        # A full fine-tune has no LoRA to switch off: its base side is the base model, loaded beside
+        # it.
         full_base = s.base and cfg.profile.fine_tune_type == "full"
         base = load_base(cfg.model, cfg.profile.train_precision)[0] if full_base else None
         mx.reset_peak_memory()

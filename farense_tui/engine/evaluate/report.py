@@ -71,7 +71,8 @@ def format_group(document: dict) -> str:
     seeds = document["seeds"]
     sampled = next(iter((document.get("samples") or {}).values()), [])
     per_run = (
-        f"its mean over {_count(len(seeds), 'test sample')} ({', '.join(map(str, seeds))}) × {len(sampled)} examples"
+        f"its mean over {_count(len(seeds), 'test sample')} ({', '.join(map(str, seeds))}) × "
+        f"{len(sampled)} examples"
         if seeds
         else f"all {document['examples']} examples"
     )

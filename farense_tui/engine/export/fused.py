@@ -57,7 +57,8 @@ def export_fused(plan: ExportPlan, folder: Path, progress) -> str:
     data = Path(plan.config.data)
     conversations = check_conversations(data)
     progress(
-        f"loading the base model with the adapter; its answers to {len(conversations)} check questions"
+        f"loading the base model with the adapter; its answers to {len(conversations)} check "
+        f"questions"
     )
     model, tokenizer, config, before = fuse_model(plan, plan.dequantize, conversations)
     quantized = "quantization" in config

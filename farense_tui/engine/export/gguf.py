@@ -58,7 +58,8 @@ def gguf_weights(model, config: dict) -> dict:
     """Tensors under llama.cpp's names: float16, norms float32 (as mlx-lm's writer does)."""
     weights = dict(tree_flatten(model.parameters()))
     if not config.get("rope_traditional", False):
-        # Hugging Face order → llama.cpp's interleaved rope order; a rope_traditional model has it already.
+        # Hugging Face order → llama.cpp's interleaved rope order; a rope_traditional model has it
+        # already.
         heads, kv_heads = config["num_attention_heads"], config.get("num_key_value_heads")
         for name in weights:
             if name.endswith("self_attn.q_proj.weight"):
@@ -99,10 +100,12 @@ def bpe_vocabulary(tokenizer_dir: Path, n_vocab: int) -> dict | None:
     pre = _pre_tokenizer_name(spec.get("pre_tokenizer"))
     if pre is None:
         raise UserError(
-            f"{path}: its pre-tokenizer is not one llama.cpp names here (gpt-2, smollm, llama-bpe); "
+            f"{path}: its pre-tokenizer is not one llama.cpp names here (gpt-2, smollm, "
+            f"llama-bpe); "
             "export --to fused or --to peft instead"
         )
-    # Rows of the embedding past the tokenizer's ids become unused [PAD] tokens, as llama.cpp's converter does.
+    # Rows of the embedding past the tokenizer's ids become unused [PAD] tokens, as llama.cpp's
+    # converter does.
     tokens = [f"[PAD{i}]" for i in range(n_vocab)]
     types = [TokenType.UNUSED.value] * n_vocab
     added = {t["content"]: t for t in spec.get("added_tokens", [])}
@@ -152,7 +155,8 @@ def gguf_metadata(
         metadata.update(bpe)
     # llama.cpp refuses a UINT32 token_type ("invalid gguf type"); mlx-lm writes UINT32.
     metadata["tokenizer.ggml.token_type"] = metadata["tokenizer.ggml.token_type"].astype(mx.int32)
-    # mlx-lm writes the F16 file type's value (1) here; llama.cpp's converter writes GGML_QNT_VERSION.
+    # mlx-lm writes the F16 file type's value (1) here; llama.cpp's converter writes
+    # GGML_QNT_VERSION.
     metadata["general.quantization_version"] = mx.array(GGML_QNT_VERSION, dtype=mx.uint32)
     metadata["general.name"] = name
     metadata["general.type"] = "model"

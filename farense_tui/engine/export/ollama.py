@@ -41,7 +41,8 @@ class ChatFormat:
         return (
             f"{_go(self.begin)}{{{{ if .System }}}}{turn('system', '{{ .System }}')}{{{{ end }}}}"
             f'{{{{ range .Messages }}}}{{{{ if eq .Role "user" }}}}{turn("user", "{{ .Content }}")}'
-            f'{{{{ else if eq .Role "assistant" }}}}{turn("assistant", "{{ .Content }}")}{{{{ end }}}}'
+            f'{{{{ else if eq .Role "assistant" }}}}{turn("assistant", "{{ .Content }}")}{{{{ end '
+            f"}}}}"
             f"{{{{ end }}}}{_go(self.generation)}"
         )
 

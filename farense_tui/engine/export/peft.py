@@ -61,7 +61,8 @@ def peft_tensors(adapter: dict, base_config: dict) -> tuple[dict, dict]:
         modules[stem] = a.shape[1]
     if not out:
         raise UserError(
-            "the adapter has no LoRA tensors (lora_a/lora_b); DoRA and full fine-tunes have no PEFT LoRA form"
+            "the adapter has no LoRA tensors (lora_a/lora_b); DoRA and full fine-tunes have no "
+            "PEFT LoRA form"
         )
     return out, modules
 

@@ -86,4 +86,7 @@ def peft_check(base_model: str, adapter: Path, folder: Path) -> str:
             f"the PEFT tensors do not rebuild the fused weights in Hugging Face's layout "
             f"(relative error {worst:.2g}); nothing was written"
         )
-    return f"W + (alpha/r)·B·A vs fused, Hugging Face layout: {count} modules, max relative error {worst:.2g}"
+    return (
+        f"W + (alpha/r)·B·A vs fused, Hugging Face layout: {count} modules, max relative error "
+        f"{worst:.2g}"
+    )

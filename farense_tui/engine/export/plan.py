@@ -21,7 +21,9 @@ from farense_tui.engine.runs.run_folder import ADAPTER_CONFIG, RunFolder, is_mod
 class ExportPlan:
     run_dir: Path
     checkpoint: str  # best | final | a step number, as the user named it
-    adapter: Path  # the adapter folder (adapters.safetensors + adapter_config.json); a full fine-tune's model folder
+    # the adapter folder (adapters.safetensors + adapter_config.json); a full fine-tune's model
+    # folder
+    adapter: Path
     route: str
     out: Path  # the final folder; written under a temp name first
     base_model: str  # the run's model (local folder or Hub id)
@@ -52,7 +54,8 @@ def refuse_full_checkpoint(run: RunFolder, folder: Path, checkpoint: str) -> Pat
     loads onto a float base alone (chat does so; an export or a server of it would not)."""
     if not is_model_folder(folder) and _fine_tune_type(folder) == "full":
         raise UserError(
-            f"run {run.name} is a full fine-tune: its checkpoint {checkpoint} holds the trained blocks "
+            f"run {run.name} is a full fine-tune: its checkpoint {checkpoint} holds the trained "
+            f"blocks "
             "only, for resuming; use best or final (model folders), or chat with the checkpoint"
         )
     return folder
@@ -95,7 +98,8 @@ def plan_export(
     cfg = run.load_config()
     if route == "peft" and cfg.profile.fine_tune_type == "full":
         raise UserError(
-            f"--to peft writes LoRA weights; run {run_dir.name} is a full fine-tune (every weight of "
+            f"--to peft writes LoRA weights; run {run_dir.name} is a full fine-tune (every weight "
+            f"of "
             "its blocks changed, there is no low-rank adapter): export --to fused or gguf instead"
         )
     if route == "peft" and cfg.profile.fine_tune_type != "lora":

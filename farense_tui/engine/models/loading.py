@@ -140,4 +140,7 @@ def _full_training(model: nn.Module) -> str:
     if not blocks:
         return ""
     trained = sum(v.size for _, v in tree_flatten(model.trainable_parameters()))
-    return f"; full fine-tuning: every weight of {blocks} of {len(model.layers)} blocks ({trained:,} parameters)"
+    return (
+        f"; full fine-tuning: every weight of {blocks} of {len(model.layers)} blocks "
+        f"({trained:,} parameters)"
+    )

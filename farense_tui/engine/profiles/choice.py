@@ -103,12 +103,15 @@ def choose_profile(
     if not fitting:
         smallest = gpu[0]
         return smallest, (
-            f"{hw.ram_total_gb:.0f} GB RAM is below every class; '{smallest.name}' is the smallest{unknown}"
+            f"{hw.ram_total_gb:.0f} GB RAM is below every class; '{smallest.name}' is the "
+            f"smallest{unknown}"
         )
     best = fitting[-1]
     return best, (
-        f"{hw.ram_total_gb:.0f} GB RAM: '{best.name}' is the largest class for ≥{best.min_ram_gb:.0f} GB "
-        f"(budget {best.memory_budget_gb:.0f} GB, batch {best.batch_size}×{best.grad_accumulation}, "
+        f"{hw.ram_total_gb:.0f} GB RAM: '{best.name}' is the largest class for "
+        f"≥{best.min_ram_gb:.0f} GB "
+        f"(budget {best.memory_budget_gb:.0f} GB, batch "
+        f"{best.batch_size}×{best.grad_accumulation}, "
         f"sequence {best.max_seq_length}){unknown}"
     )
 
@@ -123,9 +126,11 @@ def _by_estimate(hw, gpu, eligible, estimates, headroom, label) -> tuple[Profile
         best = ok[-1]
         est = estimates[best.name]
         reason = (
-            f"{room}: '{best.name}' is the largest class predicted to fit {label}: peak ≈ {fmt(est.total_gb)} "
+            f"{room}: '{best.name}' is the largest class predicted to fit {label}: peak ≈ "
+            f"{fmt(est.total_gb)} "
             f"(MLX {fmt(est.mlx_peak_gb)}, budget {best.memory_budget_gb:.0f} GB; batch "
-            f"{best.batch_size}×{best.grad_accumulation}, sequence {best.max_seq_length}{_padded(est, best)})"
+            f"{best.batch_size}×{best.grad_accumulation}, sequence "
+            f"{best.max_seq_length}{_padded(est, best)})"
         )
         bigger = [p for p in eligible if p.min_ram_gb > best.min_ram_gb]
         if bigger:
@@ -137,7 +142,8 @@ def _by_estimate(hw, gpu, eligible, estimates, headroom, label) -> tuple[Profile
     est = estimates[best.name]
     return best, (
         f"{room}: no class is predicted to fit {label}; '{best.name}' needs the least, "
-        f"peak ≈ {fmt(est.total_gb)} (MLX {fmt(est.mlx_peak_gb)}, budget {best.memory_budget_gb:.0f} GB). "
+        f"peak ≈ {fmt(est.total_gb)} (MLX {fmt(est.mlx_peak_gb)}, budget "
+        f"{best.memory_budget_gb:.0f} GB). "
         "Expect the run to be stopped and downshifted: lower batch_size or max_seq_length, turn on "
         "grad_checkpoint, train fewer lora_layers, or use a smaller model"
     )
@@ -151,7 +157,10 @@ def _padded(est: MemoryEstimate, p: Profile) -> str:
 def _why_not(p: Profile, est: MemoryEstimate, usable: float) -> str:
     if est.total_gb > usable:
         return f"'{p.name}' would need ≈ {fmt(est.total_gb)}"
-    return f"'{p.name}' would peak at MLX {fmt(est.mlx_peak_gb)}, over its {p.memory_budget_gb:.0f} GB budget"
+    return (
+        f"'{p.name}' would peak at MLX {fmt(est.mlx_peak_gb)}, over its "
+        f"{p.memory_budget_gb:.0f} GB budget"
+    )
 
 
 def _peak_words(est: MemoryEstimate, p: Profile, hw: Hardware, headroom: float, label: str) -> str:

@@ -36,7 +36,8 @@ def downshift(current: Profile, profiles: dict[str, Profile]) -> tuple[Profile, 
         new = current.replace(batch_size=batch, grad_accumulation=current.effective_batch // batch)
         return (
             new,
-            f"batch {current.batch_size}→{batch}, accumulation {current.grad_accumulation}→{new.grad_accumulation}",
+            f"batch {current.batch_size}→{batch}, accumulation "
+            f"{current.grad_accumulation}→{new.grad_accumulation}",
         )
     if current.max_seq_length > MIN_SEQ:
         seq = max(current.max_seq_length // 2, MIN_SEQ)

@@ -30,9 +30,11 @@ OBJECTIVES = ("sft", "dpo", "orpo")
 
 
 # What each setting is to a run (the "role" in its metadata), declared here once:
-MEMORY = "memory"  # what recovery and a profile switch change: taken from the new profile, shown in recovery events
+# what recovery and a profile switch change: taken from the new profile, shown in recovery events
+MEMORY = "memory"
 MACHINE = "machine"  # the memory class itself: taken from the new profile as it is
-RECIPE = "recipe"  # what is trained: a run keeps it across a switch, and a checkpoint resumes only under it
+# what is trained: a run keeps it across a switch, and a checkpoint resumes only under it
+RECIPE = "recipe"
 ROUTINE = "routine"  # when it evaluates, saves and logs: a run keeps it across a switch
 
 
@@ -74,7 +76,8 @@ class Profile:
         default=0, metadata={"role": RECIPE, "min": 0, "help": "optimizer steps; 0 = use epochs"}
     )
     warmup_steps: int = field(default=100, metadata={"role": RECIPE, "min": 0})
-    # A warm-up sized for long runs would take most of a short one (mac's 100 of the demo's 111 steps).
+    # A warm-up sized for long runs would take most of a short one (mac's 100 of the demo's 111
+    # steps).
     warmup_share: float = field(
         default=0.1,
         metadata={
@@ -93,8 +96,10 @@ class Profile:
         metadata={
             "role": RECIPE,
             "choices": FINE_TUNE_TYPES,
-            "help": "dora: LoRA plus a learned magnitude per output (mlx-lm's DoRA; more memory per step); "
-            "full: every weight of the last lora_layers blocks, on a float base (a 4/8-bit one is dequantized)",
+            "help": "dora: LoRA plus a learned magnitude per output (mlx-lm's DoRA; more memory "
+            "per step); "
+            "full: every weight of the last lora_layers blocks, on a float base (a 4/8-bit one is "
+            "dequantized)",
         },
     )
     lora_rank: int = field(default=8, metadata={"role": RECIPE, "min": 1, "max": 1024})

@@ -58,6 +58,7 @@ def check_resumable(run_dir: Path, cfg: RunConfig, state: TrainingState) -> None
     changed = cfg.resume_mismatch(state.training_key, state.config_hash)
     if changed:
         raise UserError(
-            f"{RunFolder(run_dir).training_state}: cannot resume from {state.checkpoint} exactly, the run's settings "
+            f"{RunFolder(run_dir).training_state}: cannot resume from {state.checkpoint} exactly, "
+            f"the run's settings "
             f"changed since it was saved: {changed}. Undo the change, or start a new run"
         )

@@ -24,7 +24,8 @@ else:  # pragma: no cover
 
 
 # The recipe (profile.py) a checkpoint resumes only under. These joined the training key later,
-# each on a line of its own in training_key, so the keys and hashes of earlier runs stay as they were.
+# each on a line of its own in training_key, so the keys and hashes of earlier runs stay as they
+# were.
 LATER_IN_KEY = ("base_precision", "warmup_share", "fine_tune_type", "objective", "beta")
 TRAINING_FIELDS = tuple(k for k in RECIPE_FIELDS if k not in LATER_IN_KEY)
 DATA_FILES = ("train.jsonl", "valid.jsonl")
@@ -124,7 +125,8 @@ class RunConfig:
             "data": data_fingerprint(Path(self.data)),
             "effective_batch": p.effective_batch,
             **{k: getattr(p, k) for k in TRAINING_FIELDS},
-            "warmup_share": p.warmup_share,  # apart from TRAINING_FIELDS: the legacy hash below predates it
+            # apart from TRAINING_FIELDS: the legacy hash below predates it
+            "warmup_share": p.warmup_share,
             # only when set, so the keys (and hashes) of earlier runs stay as they were
             **({"init_adapter": self.init_adapter} if self.init_adapter else {}),
             **({"fine_tune_type": p.fine_tune_type} if p.fine_tune_type != "lora" else {}),

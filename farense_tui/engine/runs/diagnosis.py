@@ -162,7 +162,8 @@ def _calm(life: Life, budget_gb: float) -> str:
     last = life.steps[-1]
     return (
         f"last MLX peak {last.get('mem_peak_gb') or 0:.2f} GB of a {budget_gb:.2f} GB budget, "
-        f"{last.get('sys_available_gb') or 0:.1f} GB of RAM available, no memory error in engine.log"
+        f"{last.get('sys_available_gb') or 0:.1f} GB of RAM available, no memory error in "
+        f"engine.log"
     )
 
 

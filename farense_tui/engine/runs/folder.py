@@ -108,7 +108,8 @@ def process_alive(pid_file: Path, module: str) -> bool:
         proc = psutil.Process(int(pid_file.read_text()))
         if proc.status() == psutil.STATUS_ZOMBIE:
             return False
-        # Just after fork the child still shows our cmdline; its start time tells it is the same one.
+        # Just after fork the child still shows our cmdline; its start time tells it is the same
+        # one.
         return (
             module in " ".join(proc.cmdline())
             or abs(proc.create_time() - pid_file.stat().st_mtime) < 5
@@ -219,7 +220,8 @@ def list_runs(runs_root: Path | None = None) -> list[RunInfo]:
             found.append(info(config.parent))
         except (UserError, KeyError, OSError):
             continue  # a half-created or foreign folder; not a run we can describe
-    # Newest first by creation: run ids start with the time, but a group's runs carry its chosen name.
+    # Newest first by creation: run ids start with the time, but a group's runs carry its chosen
+    # name.
     return sorted(found, key=lambda r: r.created, reverse=True)
 
 

@@ -65,7 +65,8 @@ def parse_seeds(text: str) -> list[int]:
         seeds = []
     if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
         raise UserError(
-            f"--seeds {text!r}: expected different whole numbers from 0, separated by commas, e.g. 0,1,2"
+            f"--seeds {text!r}: expected different whole numbers from 0, separated by commas, e.g. "
+            f"0,1,2"
         )
     return seeds
 
@@ -78,7 +79,8 @@ def create_group(
     name = name or cfg.run_id
     if not name or "/" in name or os.sep in name or name in (".", ".."):
         raise UserError(
-            f"group name {name!r}: a group is named like a run folder, so no '/' and not '.' or '..'"
+            f"group name {name!r}: a group is named like a run folder, so no '/' and not '.' or "
+            f"'..'"
         )
     folder, suffix = root / f"{name}{SUFFIX}", 1
     while folder.exists():

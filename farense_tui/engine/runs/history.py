@@ -148,7 +148,8 @@ class MetricHistory:
         self.tokens_per_sec = Series(self.max_points)
         self.tokens_at = Series(self.max_points)
         self.seconds_at = Series(self.max_points)
-        # Memory is drawn against time since the first event; time never goes back, nothing restarts.
+        # Memory is drawn against time since the first event; time never goes back, nothing
+        # restarts.
         self.memory = {
             name: Series(self.max_points, restart_on_repeat=False) for name in MEMORY_FIELDS
         }

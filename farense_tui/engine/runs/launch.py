@@ -24,7 +24,9 @@ from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.events import read_all
 from farense_tui.engine.runs.run_folder import RunFolder
 
-EXIT_GRACE_SECONDS = 1.0  # after rank 0 ends well, how long the others get to end on their own (a stop leaves them in all_sum)
+# after rank 0 ends well, how long the others get to end on their own (a stop leaves them in
+# all_sum)
+EXIT_GRACE_SECONDS = 1.0
 LOST_GRACE_SECONDS = (
     10.0  # after rank 0 ends otherwise, how long the ranks' watchers get to say how each ended
 )
@@ -83,7 +85,8 @@ def read_hosts(path: str, backend: str = "") -> tuple[list[dict], str]:
             or not host["ssh"].strip()
         ):
             raise UserError(
-                f'{path}: host {number} needs an "ssh" name, e.g. {{"ssh": "mac2", "ips": ["10.0.0.2"]}}'
+                f'{path}: host {number} needs an "ssh" name, e.g. {{"ssh": "mac2", "ips": '
+                f'["10.0.0.2"]}}'
             )
         ips = host.get("ips", [])
         if not isinstance(ips, list) or not all(isinstance(ip, str) for ip in ips):
@@ -92,7 +95,8 @@ def read_hosts(path: str, backend: str = "") -> tuple[list[dict], str]:
             )
         if (named or backend) == "ring" and not ips:
             raise UserError(
-                f'{path}: host {number} ({host["ssh"]}) has no "ips": the ring backend connects to IP '
+                f'{path}: host {number} ({host["ssh"]}) has no "ips": the ring backend connects to '
+                f"IP "
                 "addresses (mlx.distributed_config --auto-setup writes them)"
             )
     return hosts, named
@@ -122,7 +126,10 @@ def describe_ranks(ranks: int, hosts: str, backend: str) -> str:
             found, named = read_hosts(hosts)
         except UserError:
             return f"hosts from {hosts}, {backend}"
-        return f"{len(found)} ranks from {Path(hosts).name} ({', '.join(h['ssh'] for h in found)}), {named or backend}"
+        return (
+            f"{len(found)} ranks from {Path(hosts).name} "
+            f"({', '.join(h['ssh'] for h in found)}), {named or backend}"
+        )
     return f"{ranks} ranks on this machine, {backend}" if ranks > 1 else ""
 
 
@@ -217,7 +224,8 @@ def run_ranks(cfg: RunConfig, run_dir: Path, log, env: dict) -> int:
                 break
         elif is_hung(run_dir, cfg.hang_timeout, started):
             log.write(
-                f"farense: no progress for {cfg.hang_timeout:.0f} s while training: killing all ranks\n".encode()
+                f"farense: no progress for {cfg.hang_timeout:.0f} s while training: killing all "
+                f"ranks\n".encode()
             )
             break
     _kill_group(proc)

@@ -19,7 +19,8 @@ from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.folder import find_run
 from farense_tui.engine.runs.run_folder import RunFolder
 
-# What an adapter's weights are the shape of (and scale: the same weights at another scale are another model).
+# What an adapter's weights are the shape of (and scale: the same weights at another scale are
+# another model).
 LORA_SHAPE = ("lora_rank", "lora_scale", "lora_targets", "lora_layers")
 
 

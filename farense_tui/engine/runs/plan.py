@@ -91,7 +91,8 @@ def plan_run(
     elif ranks < 1:
         raise UserError(f"ranks must be 1 or more, not {ranks}")
     whole = parent is not None and not fused and is_model_folder(parent.adapter)
-    if whole:  # a full fine-tune's best/final is a model already: the child trains on it, as on a fused one
+    # a full fine-tune's best/final is a model already: the child trains on it, as on a fused one
+    if whole:
         if model_spec:
             raise UserError(
                 f"--from {parent.name} is a full fine-tune whose model the new run trains on: "

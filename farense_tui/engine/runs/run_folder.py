@@ -30,7 +30,8 @@ COMMANDS = "commands.jsonl"
 ADAPTER_WEIGHTS = "adapters.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
 OPTIMIZER = "optimizer.safetensors"
-MODEL_INDEX = "model.safetensors.index.json"  # a full fine-tune's best/final are model folders (mlx-lm's save_model)
+# a full fine-tune's best/final are model folders (mlx-lm's save_model)
+MODEL_INDEX = "model.safetensors.index.json"
 ADAPTER_FILES = (ADAPTER_WEIGHTS, ADAPTER_CONFIG)
 COMPLETE = (*ADAPTER_FILES, OPTIMIZER, CHECKPOINT_FILE)  # what a checkpoint folder holds once whole
 PUBLISHED = ("best", "final")  # adapters copied out of the checkpoints, beside them
@@ -147,7 +148,8 @@ class RunFolder:
         if not (folder / ADAPTER_WEIGHTS).is_file() and not is_model_folder(folder):
             if not choices:
                 raise UserError(
-                    f"run {self.name} has no adapter yet: train it first (or let it save a checkpoint)"
+                    f"run {self.name} has no adapter yet: train it first (or let it save a "
+                    f"checkpoint)"
                 )
             raise UserError(
                 f"run {self.name} has no adapter {name!r} (available: {', '.join(choices)})"

@@ -274,7 +274,10 @@ def describe_event(e: dict) -> str:
         )
     if kind == "eval":
         best = ", new best" if e.get("is_best") else ""
-        return f"step {e.get('step')}: val loss {fmt_loss(e.get('val_loss'))}{best} ({e.get('eval_time', 0):.1f} s)"
+        return (
+            f"step {e.get('step')}: val loss {fmt_loss(e.get('val_loss'))}{best} "
+            f"({e.get('eval_time', 0):.1f} s)"
+        )
     if kind == "checkpoint":
         return f"step {e.get('step')} ({e.get('reason')}) → {e.get('path')}"
     if kind == "error":
@@ -284,7 +287,8 @@ def describe_event(e: dict) -> str:
     if kind == "finished":
         adapters = [Path(p).name for p in (e.get("final_adapter"), e.get("best_adapter")) if p]
         return (
-            f"finished at step {e.get('step')}, best validation {fmt_loss(e.get('best_val_loss'))}; "
+            f"finished at step {e.get('step')}, best validation "
+            f"{fmt_loss(e.get('best_val_loss'))}; "
             f"adapters in the run folder: {', '.join(adapters) or 'none'}"
         )
     if kind == "export":

@@ -50,7 +50,8 @@ class Controls:
     def __init__(self, run_dir: Path):
         self.inbox = CommandInbox(run_dir)
         self.paused = False
-        # A data-parallel rank: its watcher, started by mlx.launch, is between us and the supervisor.
+        # A data-parallel rank: its watcher, started by mlx.launch, is between us and the
+        # supervisor.
         self.watcher = os.getppid() if WATCHER_ENV in os.environ else None
         # Named by the supervisor, since by the time we look it may already be gone; a rank on
         # another Mac has none (mlx.launch passes no environment over SSH).

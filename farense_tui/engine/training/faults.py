@@ -39,7 +39,8 @@ class Faults:
     checkpoint_pause: float = (
         0.0  # seconds slept at each stage of every checkpoint write (kill soak)
     )
-    hang_at_step: int = 0  # data-parallel: rank 1 (or `rank`) stops answering after this step, once (a hung all_sum)
+    # data-parallel: rank 1 (or `rank`) stops answering after this step, once (a hung all_sum)
+    hang_at_step: int = 0
     rank: int = -1  # data-parallel: the one rank the step faults happen on; -1 every rank
 
     @classmethod

@@ -63,7 +63,8 @@ class SupervisedObjective:
             None
             if self.head
             else (
-                f"architecture {architecture(model)!r} has no known output head here: its loss takes "
+                f"architecture {architecture(model)!r} has no known output head here: its loss "
+                f"takes "
                 "logits over the whole vocabulary at every position (more memory)"
             )
         )

@@ -37,7 +37,8 @@ class PreferenceObjective:
             None
             if self.head
             else (
-                f"architecture {architecture(model)!r} has no known output head here: its log-probabilities "
+                f"architecture {architecture(model)!r} has no known output head here: its "
+                f"log-probabilities "
                 "take logits over the whole vocabulary at every position (more memory)"
             )
         )

@@ -70,7 +70,8 @@ def attach_reference(
         "note",
         kind="objective",
         message=(
-            f"DPO reference: the starting model's log-probabilities of {len(setup.train_set)} train and "
+            f"DPO reference: the starting model's log-probabilities of {len(setup.train_set)} "
+            f"train and "
             f"{len(setup.valid_set)} valid pairs, computed in {time.perf_counter() - tic:.1f} s "
             f"(kept in {REFERENCE_FILE})"
         ),

@@ -39,7 +39,8 @@ def restore(
                 "warning",
                 kind="resume",
                 message=(
-                    f"training had reached step {record.step} but no complete checkpoint is left in "
+                    f"training had reached step {record.step} but no complete checkpoint is left "
+                    f"in "
                     f"{RunFolder(run_dir).checkpoints}: starting again from step 0"
                 ),
             )

@@ -54,8 +54,10 @@ def build_setup(cfg: RunConfig, events: EventWriter) -> TrainingSetup:
             "note",
             kind="model",
             message=(
-                f"full fine-tuning trains float weights: the base is loaded as {p.train_precision}, not "
-                f"{p.base_precision} (quantized weights cannot be trained); its model folders are {p.train_precision}"
+                f"full fine-tuning trains float weights: the base is loaded as "
+                f"{p.train_precision}, not "
+                f"{p.base_precision} (quantized weights cannot be trained); its model folders are "
+                f"{p.train_precision}"
             ),
         )
     num_layers, lora = add_lora(model, p)
@@ -134,10 +136,12 @@ def schedule_note(p: Profile, total_steps: int) -> str:
         ""
         if warmup == p.warmup_steps
         else (
-            f" (warmup_steps {p.warmup_steps}, at most warmup_share {p.warmup_share:g} of {total_steps} steps)"
+            f" (warmup_steps {p.warmup_steps}, at most warmup_share {p.warmup_share:g} of "
+            f"{total_steps} steps)"
         )
     )
     return (
-        f"warm-up {warmup} steps{cut}: learning rate {p.learning_rate:g} from step {max(warmup, 1)}, "
+        f"warm-up {warmup} steps{cut}: learning rate {p.learning_rate:g} from step "
+        f"{max(warmup, 1)}, "
         f"cosine decay to {p.learning_rate * 0.1:g} at step {total_steps}"
     )

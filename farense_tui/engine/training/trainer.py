@@ -140,7 +140,8 @@ class Trainer:
         self.set_state(State.LOADING, f"loading {self.cfg.model}")
         self.setup = build_setup(self.cfg, self.events)
         self.total_steps = self.setup.total_steps
-        # Before the restore: DPO's reference log-probs are the starting model's (reference_logprobs.py).
+        # Before the restore: DPO's reference log-probs are the starting model's
+        # (reference_logprobs.py).
         self.objective = build_objective(
             self.cfg, self.setup, self.run_dir, self.events, self.ranks.writer
         )
@@ -174,7 +175,8 @@ class Trainer:
             self.setup.train_set, group, self.p.batch_size, self.p.max_seq_length
         )
         inputs = self.objective.input_tokens(self.setup.train_set, group, self.p.max_seq_length)
-        # References, not copies (MLX arrays are immutable): what an allocation error mid-step rolls back to.
+        # References, not copies (MLX arrays are immutable): what an allocation error mid-step rolls
+        # back to.
         self.before_step = (
             self.setup.model.trainable_parameters(),
             tree_map(lambda a: a, self.setup.optimizer.state),
@@ -283,7 +285,8 @@ class Trainer:
 
     def checkpoint(self, reason: str) -> Path | None:
         if not self.ranks.writer:
-            return None  # the ranks hold the same weights and optimizer state: rank 0's copy is the one
+            # the ranks hold the same weights and optimizer state: rank 0's copy is the one
+            return None
         before = (self.state, self.state_message)
         self.set_state(State.SAVING, f"checkpoint at step {self.step} ({reason})")
         folder = ckpt.write_checkpoint(

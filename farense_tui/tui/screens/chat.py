@@ -112,7 +112,8 @@ class ChatScreen(CockpitScreen):
                 id="system",
                 compact=True,
                 placeholder="no system message",
-                tooltip="sent before the conversation; a run's adapter starts with the one it trained with",
+                tooltip="sent before the conversation; a run's adapter starts with the one it "
+                "trained with",
             )
         yield ServingLine()
         yield VerticalScroll(id="conversation")

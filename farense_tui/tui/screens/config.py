@@ -158,7 +158,10 @@ class ConfigScreen(CockpitScreen):
         elif name == self.auto_name:
             text = f"Auto: {self.auto_reason}"
         else:
-            text = f"Chosen by you (auto would pick {self.auto_name}). {self.profiles[name].description}"
+            text = (
+                f"Chosen by you (auto would pick {self.auto_name}). "
+                f"{self.profiles[name].description}"
+            )
         self.query_one("#profile-reason", Static).update(text)
 
     @on(Select.Changed, "#profile")

@@ -323,7 +323,8 @@ class EvaluateScreen(CockpitScreen):
             literal_text(a["answer"]),
             "\n",
             (
-                f"exact match {a['exact_match']:.0f} · token F1 {a['token_f1']:.3f} · ROUGE-L {a['rouge_l']:.3f}",
+                f"exact match {a['exact_match']:.0f} · token F1 {a['token_f1']:.3f} · ROUGE-L "
+                f"{a['rouge_l']:.3f}",
                 "dim",
             ),
         )

@@ -129,7 +129,10 @@ class MetricChart(PlotextPlot):
 class LossChart(MetricChart):
     """Train loss and validation loss against step; a red line where training restarted."""
 
-    TITLE = f"loss by step  {swatch(TRAIN, 'train')}  {swatch(VAL, 'val')}  {swatch(RESTART, 'restart', '│')}"
+    TITLE = (
+        f"loss by step  {swatch(TRAIN, 'train')}  {swatch(VAL, 'val')}  "
+        f"{swatch(RESTART, 'restart', '│')}"
+    )
 
     def plot(self, history: MetricHistory, points: int) -> None:
         self._line("train", *history.train_loss.downsample(points), TRAIN)
@@ -170,7 +173,8 @@ class MemoryChart(MetricChart):
             if not value:
                 continue
             if name == "RAM" and highest < RAM_IN_VIEW * value:
-                # Far above the curves, the line would squash them onto the bottom row: name it only.
+                # Far above the curves, the line would squash them onto the bottom row: name it
+                # only.
                 legend.append(swatch(color, f"RAM {value:.3g} (off scale)", "─"))
                 continue
             self.markers[name] = value

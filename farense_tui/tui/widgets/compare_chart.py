@@ -172,4 +172,5 @@ def _downsampled(xs, ys, points: int) -> tuple[list[float], list[float]]:
 
 
 def _blend(colour: RGB, background: tuple[int, int, int]) -> RGB:
-    return tuple(round(FAINT * c + (1 - FAINT) * b) for c, b in zip(colour, background))  # type: ignore[return-value]
+    # type: ignore[return-value]
+    return tuple(round(FAINT * c + (1 - FAINT) * b) for c, b in zip(colour, background))

@@ -108,7 +108,10 @@ def describe(spec: str, fuse: bool) -> str:
     """What a run started from `spec` trains on, in words (the same refusals as `train --from`)."""
     parent = find_parent(spec)
     if fuse:
-        return f"a new adapter on the fused model of {parent.name} (exported on Start if not yet in models/)"
+        return (
+            f"a new adapter on the fused model of {parent.name} (exported on Start if not yet "
+            f"in models/)"
+        )
     if is_model_folder(parent.adapter):
         return f"{parent.name} is a full fine-tune: the new run trains on its model"
     p = parent.config.profile

@@ -65,7 +65,8 @@ class KeyBar(Widget):
             key = self.app.get_key_display(binding)
             # Binding keys are plain names (p, ctrl+s, f1), safe inside the click action.
             item = Content.from_markup(
-                f"[@click=app.simulate_key('{binding.key}')][bold $footer-key-foreground]$key[/] $label[/]",
+                f"[@click=app.simulate_key('{binding.key}')][bold $footer-key-foreground]$key[/] "
+                f"$label[/]",
                 key=key,
                 label=binding.description,
             )

@@ -81,11 +81,13 @@ class ProgressPanel(Vertical):
             layout=True,
         )  # its width follows the text
         best = f" (best {fmt_loss(s.best_val_loss)})" if s.best_val_loss is not None else ""
-        # Two speeds on one screen, each named: the newest step's here, the run's median step's below.
+        # Two speeds on one screen, each named: the newest step's here, the run's median step's
+        # below.
         tps = f"{s.tokens_per_sec:.0f}" if s.tokens_per_sec is not None else "--"
         self._put(
             "#figures",
-            f"loss {fmt_loss(s.loss)}   val {fmt_loss(s.val_loss)}{best}   lr {fmt_lr(s.learning_rate)}"
+            f"loss {fmt_loss(s.loss)}   val {fmt_loss(s.val_loss)}{best}   lr "
+            f"{fmt_lr(s.learning_rate)}"
             f"   {tps} tok/s last step" + (f"\n{ranks_text(s)}" if s.ranks else ""),
             layout=True,
         )  # data-parallel: all ranks, one line
