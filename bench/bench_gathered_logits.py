@@ -230,13 +230,16 @@ def main() -> int:
     names = a.variants.split(",")
     results = {name: side(a, model, data, name) for name in names}
     print(
-        f"\nmodel {model.name} (float32), data {data}, {a.iters} iters, batch {a.batch}, seq {a.seq}, "
+        f"\nmodel {model.name} (float32), data {data}, {a.iters} iters, batch {a.batch}, seq "
+        f"{a.seq}, "
         f"LoRA rank {a.rank} in the last {a.layers} blocks, prompt masked; chunk "
-        f"{results.get('gathered', {}).get('chunk')}, chunk checkpoint {not a.no_chunk_checkpoint}\n"
+        f"{results.get('gathered', {}).get('chunk')}, chunk checkpoint "
+        f"{not a.no_chunk_checkpoint}\n"
     )
     for name, r in results.items():
         print(
-            f"{name}: target tokens {r['target_tokens']}\n  losses {r['losses']}\n  step s {r['step_s']}"
+            f"{name}: target tokens {r['target_tokens']}\n  losses {r['losses']}\n  step s "
+            f"{r['step_s']}"
         )
     ratios = [
         (x, y)

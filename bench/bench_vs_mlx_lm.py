@@ -76,7 +76,8 @@ def run_mlx_lm(a, model: Path, data: Path, work: Path) -> dict:
         "mask_prompt": True,
         "optimizer": "adamw",
         "optimizer_config": {"adamw": {"weight_decay": 0.0}},
-        # the schedule our engine builds for warmup 0 (training/setup.py schedule), so both optimise alike
+        # the schedule our engine builds for warmup 0 (training/setup.py schedule), so both optimise
+        # alike
         "lr_schedule": {
             "name": "cosine_decay",
             "warmup": 0,
@@ -163,7 +164,8 @@ def run_ours(a, model: Path, data: Path, events_on: bool) -> dict:
     events = read_all(run_dir / "events.jsonl")
     if events[-1].get("state") != "finished":
         raise SystemExit(
-            f"our engine did not finish: {events[-3:]}\n{(run_dir / 'engine.log').read_text()[-2000:]}"
+            f"our engine did not finish: "
+            f"{events[-3:]}\n{(run_dir / 'engine.log').read_text()[-2000:]}"
         )
     start = next(e["time"] for e in events if e["type"] == "state" and e["state"] == "training")
     end = next(e["time"] for e in events if e["type"] == "eval" and e["step"] == a.iters)
@@ -204,27 +206,33 @@ def main() -> int:
     ours = run_ours(a, model, data, events_on=True)
     quiet = run_ours(a, model, data, events_on=False)
     print(
-        f"\nmodel {model.name} (float32 base), data {data}, {a.iters} iters, batch {a.batch}, seq {a.seq}, "
+        f"\nmodel {model.name} (float32 base), data {data}, {a.iters} iters, batch {a.batch}, seq "
+        f"{a.seq}, "
         f"LoRA rank {a.rank} on 7 targets in the last {a.layers} blocks, prompt masked\n"
     )
     print("| | mlx_lm lora | farense-tui | ratio (ours / mlx_lm) |")
     print("|---|---:|---:|---:|")
     print(
-        f"| tokens/s (steps {WARMUP + 1}+) | {mlx['tokens_per_sec']:.1f} | {ours['tokens_per_sec']:.1f} | "
+        f"| tokens/s (steps {WARMUP + 1}+) | {mlx['tokens_per_sec']:.1f} | "
+        f"{ours['tokens_per_sec']:.1f} | "
         f"{ours['tokens_per_sec'] / mlx['tokens_per_sec']:.2f} |"
     )
     print(
-        f"| MLX peak memory (GB) | {mlx['peak_gb']:.3f} | {ours['peak_gb']:.3f} | {ours['peak_gb'] / mlx['peak_gb']:.2f} |"
+        f"| MLX peak memory (GB) | {mlx['peak_gb']:.3f} | {ours['peak_gb']:.3f} | "
+        f"{ours['peak_gb'] / mlx['peak_gb']:.2f} |"
     )
     print(
-        f"| wall time incl. load (s) | {mlx['wall_s']:.1f} | {ours['wall_s']:.1f} | {ours['wall_s'] / mlx['wall_s']:.2f} |"
+        f"| wall time incl. load (s) | {mlx['wall_s']:.1f} | {ours['wall_s']:.1f} | "
+        f"{ours['wall_s'] / mlx['wall_s']:.2f} |"
     )
     print(
-        f"| mean train loss, steps {WARMUP + 1}+ | {mlx['mean_loss']:.3f} | {ours['mean_loss']:.3f} | |"
+        f"| mean train loss, steps {WARMUP + 1}+ | {mlx['mean_loss']:.3f} | "
+        f"{ours['mean_loss']:.3f} | |"
     )
     print(
         f"\nevent stream cost: training span {ours['train_span_s']:.1f} s with per-step events, "
-        f"{quiet['train_span_s']:.1f} s without ({ours['train_span_s'] / quiet['train_span_s']:.3f}x)"
+        f"{quiet['train_span_s']:.1f} s without "
+        f"({ours['train_span_s'] / quiet['train_span_s']:.3f}x)"
     )
     return 0
 

@@ -97,7 +97,8 @@ def main() -> int:
     from farense_tui.engine.profiles.memory_estimate import estimate_peak
 
     print(
-        "| vocab | batch x seq | loss | measured MLX peak (GB) | estimated (GB) | estimated / measured | logits term (GB) |"
+        "| vocab | batch x seq | loss | measured MLX peak (GB) | estimated (GB) | estimated / "
+        "measured | logits term (GB) |"
     )
     print("|---:|---|---|---:|---:|---:|---:|")
     for vocab in map(int, a.vocabs.split(",")):
@@ -120,8 +121,10 @@ def main() -> int:
                     }
                     est = estimate_peak(config, profile_for(batch, seq), seq_len=seq)
                     print(
-                        f"| {vocab} | {batch} x {seq} | {'full' if full else 'gathered'} | {measured!r} | "
-                        f"{est.mlx_peak_gb!r} | {est.mlx_peak_gb / measured!r} | {est.parts['logits']!r} |",
+                        f"| {vocab} | {batch} x {seq} | {'full' if full else 'gathered'} | "
+                        f"{measured!r} | "
+                        f"{est.mlx_peak_gb!r} | {est.mlx_peak_gb / measured!r} | "
+                        f"{est.parts['logits']!r} |",
                         flush=True,
                     )
     return 0

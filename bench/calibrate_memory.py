@@ -195,7 +195,8 @@ def fmt_row(r: dict) -> str:
     total = r["estimated_gb"] + r["parts"]["runtime"]
     return (
         f"| {r['model']} | {r['lora_layers']} | {r['batch']} | {r['seq']} | {ck} | "
-        f"{r['measured_gb'] * 1024:.1f} | {r['estimated_gb'] * 1024:.1f} | {r['error_pct']:+.1f}% | "
+        f"{r['measured_gb'] * 1024:.1f} | {r['estimated_gb'] * 1024:.1f} | {r['error_pct']:+.1f}% "
+        f"| "
         f"{r.get('hwm_gb', 0) * 1024:.0f} | {total * 1024:.0f} |"
     )
 
@@ -203,13 +204,15 @@ def fmt_row(r: dict) -> str:
 def report(results: list[dict], command: str) -> str:
     errs = [abs(r["error_pct"]) for r in results]
     head = (
-        "| model | LoRA blocks | batch | seq | grad ckpt | MLX peak measured (MB) | MLX peak estimated (MB) "
+        "| model | LoRA blocks | batch | seq | grad ckpt | MLX peak measured (MB) | MLX peak "
+        "estimated (MB) "
         "| error | process peak RSS (MB) | estimated total (MB) |\n"
         "|---|---|---|---|---|---|---|---|---|---|"
     )
     lines = [f"Command: `{command}`", "", head, *map(fmt_row, results), ""]
     lines.append(
-        f"Mean absolute error {sum(errs) / len(errs):.1f}%, max {max(errs):.1f}% over {len(errs)} runs."
+        f"Mean absolute error {sum(errs) / len(errs):.1f}%, max {max(errs):.1f}% over {len(errs)} "
+        f"runs."
     )
     for model in sorted({r["model"] for r in results}):
         sub = [abs(r["error_pct"]) for r in results if r["model"] == model]
@@ -219,7 +222,8 @@ def report(results: list[dict], command: str) -> str:
     over = [r["hwm_gb"] - r["measured_gb"] for r in results if r.get("hwm_gb")]
     if over:
         lines.append(
-            f"Process peak RSS (VmHWM, includes loading) minus MLX peak: {min(over):.2f} to {max(over):.2f} GB "
+            f"Process peak RSS (VmHWM, includes loading) minus MLX peak: {min(over):.2f} to "
+            f"{max(over):.2f} GB "
             f"(the estimate's runtime part is {me.RUNTIME_GB} GB)."
         )
     return "\n".join(lines)
@@ -344,7 +348,8 @@ def sweep(args) -> None:
         err = 100 * (x @ coef - y) / y
         fitted[name] = dict(zip(keys, coef.round(2).tolist()))
         print(
-            f"{name}: {fitted[name]}  fit error mean {np.abs(err).mean():.1f}% max {np.abs(err).max():.1f}%"
+            f"{name}: {fitted[name]}  fit error mean {np.abs(err).mean():.1f}% max "
+            f"{np.abs(err).max():.1f}%"
         )
     print(
         "module constants:",

@@ -72,8 +72,10 @@ def main() -> None:
     sigs = signatures(train_set, order, p, total)
     counts = new_per_step(sigs)
     print(
-        f"part 1: {args.profile} on {args.data} with {Path(args.model).name}'s tokenizer: {total} steps, "
-        f"batch {p.batch_size} x {p.grad_accumulation}; {sum(counts)} distinct (shape, first) signatures of "
+        f"part 1: {args.profile} on {args.data} with {Path(args.model).name}'s tokenizer: {total} "
+        f"steps, "
+        f"batch {p.batch_size} x {p.grad_accumulation}; {sum(counts)} distinct (shape, first) "
+        f"signatures of "
         f"`accumulate`; steps bringing new ones: {[s + 1 for s, c in enumerate(counts) if c]}"
     )
     print(
@@ -114,13 +116,16 @@ def main() -> None:
     with_trace = [t for t, n in zip(times, traced) if n]
     without = [t for t, n in zip(times, traced) if not n]
     print(
-        f"part 2: tiny llama 4-bit g32, {args.profile}, {args.steps} steps: {len(traces)} traces of the loss, "
+        f"part 2: tiny llama 4-bit g32, {args.profile}, {args.steps} steps: {len(traces)} traces "
+        f"of the loss, "
         f"at steps {[s + 1 for s, n in enumerate(traced) if n]}"
     )
     print(
-        f"  step time with a new trace: median {statistics.median(with_trace) if with_trace else None} s "
+        f"  step time with a new trace: median "
+        f"{statistics.median(with_trace) if with_trace else None} s "
         f"(max {max(with_trace) if with_trace else None}); without: median "
-        f"{statistics.median(without) if without else None} s; MLX peak {mx.get_peak_memory() / 1024**3} GB"
+        f"{statistics.median(without) if without else None} s; MLX peak "
+        f"{mx.get_peak_memory() / 1024**3} GB"
     )
     print(f"  every step (s, traces): {[(round(t, 4), n) for t, n in zip(times, traced)]}")
 

@@ -63,8 +63,10 @@ def main() -> None:
         reference = reference or got
         diff = max(abs(got[s] - reference[s]) for s in reference)
         print(
-            f"{ranks} rank(s): {info.status}, wall {wall:.1f} s, median step {step_time * 1000:.1f} ms, "
-            f"{tps:.0f} tok/s, MLX peak per rank {[round(p * 1024, 1) for p in peaks]} MB, rank-0 RSS "
+            f"{ranks} rank(s): {info.status}, wall {wall:.1f} s, median step "
+            f"{step_time * 1000:.1f} ms, "
+            f"{tps:.0f} tok/s, MLX peak per rank {[round(p * 1024, 1) for p in peaks]} MB, rank-0 "
+            f"RSS "
             f"{rss * 1024:.0f} MB, max |loss - 1 rank| {diff:.2e}"
         )
     shutil.rmtree(home)

@@ -74,7 +74,8 @@ def main() -> int:
                 ]
             )
             rows = [
-                f"| {side} | one at a time | {one['wall']} | {one['tokens']} | {one['tps']} | {one['peak']} | — |"
+                f"| {side} | one at a time | {one['wall']} | {one['tokens']} | {one['tps']} | "
+                f"{one['peak']} | — |"
             ]
             for batch in args.batch:
                 prompts = [prompt_tokens(tokenizer, e.messages) for e in examples]
@@ -93,11 +94,13 @@ def main() -> int:
                 for i, (a, b) in enumerate(zip(one["answers"], res["answers"])):
                     if a != b:
                         print(
-                            f"DIFFERENT {side} batch {batch} example {i}:\n  one:   {a!r}\n  batch: {b!r}"
+                            f"DIFFERENT {side} batch {batch} example {i}:\n  one:   {a!r}\n  "
+                            f"batch: {b!r}"
                         )
                 rows.append(
                     f"| {side} | batch {batch} | {res['wall']} | {res['tokens']} | {res['tps']} | "
-                    f"{res['peak']} | {same}/{len(examples)} identical, {one['wall'] / res['wall']}x |"
+                    f"{res['peak']} | {same}/{len(examples)} identical, "
+                    f"{one['wall'] / res['wall']}x |"
                 )
         print("| side | how | wall s | tokens | tokens/s | MLX peak GB | answers, speed-up |")
         print("|---|---|---|---|---|---|---|")

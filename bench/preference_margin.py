@@ -78,7 +78,8 @@ def main() -> None:
         margin = logp[:, 0] - logp[:, 1]
         reward = cfg.profile.beta * ((logp[:, 0] - base[:, 0]) - (logp[:, 1] - base[:, 1]))
         print(
-            f"{name}: log p(chosen) > log p(rejected) in {int((margin > 0).sum())}/{len(margin)} pairs; "
+            f"{name}: log p(chosen) > log p(rejected) in {int((margin > 0).sum())}/{len(margin)} "
+            f"pairs; "
             f"mean log-prob margin {float(margin.mean())!r} nats; "
             f"DPO reward margin vs base {float(reward.mean())!r}, "
             f"accuracy {float((reward > 0).mean())!r}"

@@ -59,17 +59,21 @@ def main() -> None:
         steps = events(run_dir, "step")
         later = steps[2:] or steps
         print(
-            f"{precision}: {info.status}, {len(steps)} steps, wall {wall:.3f} s (load + first validation + steps)"
+            f"{precision}: {info.status}, {len(steps)} steps, wall {wall:.3f} s (load + first "
+            f"validation + steps)"
         )
         for e in steps:
             print(
-                f"  step {e['step']}: {e['step_time']} s, {e['tokens_per_sec']} tok/s, loss {e['loss']}, "
-                f"input tokens {e['input_tokens']}, MLX peak {e['mem_peak_gb']} GB, RSS {e['rss_gb']} GB"
+                f"  step {e['step']}: {e['step_time']} s, {e['tokens_per_sec']} tok/s, loss "
+                f"{e['loss']}, "
+                f"input tokens {e['input_tokens']}, MLX peak {e['mem_peak_gb']} GB, RSS "
+                f"{e['rss_gb']} GB"
             )
         print(
             f"  median of steps 3+: {statistics.median(e['step_time'] for e in later)} s/step, "
             f"{statistics.median(e['tokens_per_sec'] for e in later)} tok/s; max MLX peak "
-            f"{max(e['mem_peak_gb'] for e in steps)} GB, max RSS {max(e['rss_gb'] for e in steps)} GB"
+            f"{max(e['mem_peak_gb'] for e in steps)} GB, max RSS {max(e['rss_gb'] for e in steps)} "
+            f"GB"
         )
     shutil.rmtree(home)
 

@@ -330,8 +330,10 @@ def percentile(values: list[float], p: float) -> float:
 
 
 HEADER = (
-    "| checkout | size | condition | first frame ms (median, max of n) | first visits ms (max) | switches | "
-    "p50 ms | p90 ms | p99 ms | max ms | app CPU ms/switch |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    "| checkout | size | condition | first frame ms (median, max of n) | first visits ms (max) | "
+    "switches | "
+    "p50 ms | p90 ms | p99 ms | max ms | app CPU ms/switch "
+    "|\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
 
 
@@ -340,8 +342,10 @@ def row(label: str, size: tuple[int, int], condition: str, result: dict) -> str:
     visits = max(result["first_visits"], default=0.0) * 1000
     frames = [f * 1000 for f in result["first_frames"]]
     return (
-        f"| {label} | {size[0]}x{size[1]} | {condition} | {statistics.median(frames):.0f}, {max(frames):.0f} "
-        f"of {len(frames)} | {visits:.0f} | {len(ms)} | {statistics.median(ms):.1f} | {percentile(ms, 90):.1f} | "
+        f"| {label} | {size[0]}x{size[1]} | {condition} | {statistics.median(frames):.0f}, "
+        f"{max(frames):.0f} "
+        f"of {len(frames)} | {visits:.0f} | {len(ms)} | {statistics.median(ms):.1f} | "
+        f"{percentile(ms, 90):.1f} | "
         f"{percentile(ms, 99):.1f} | {max(ms):.1f} | {result['cpu_per_switch'] * 1000:.1f} |"
     )
 
@@ -394,7 +398,8 @@ def main() -> int:
     home = make_home(past_runs=args.past_runs)
     run_dir = None
     print(
-        f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1/5/15 min), "
+        f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1/5/15 "
+        f"min), "
         f"{os.cpu_count()} CPUs; home {home}",
         flush=True,
     )

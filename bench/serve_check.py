@@ -91,7 +91,8 @@ def main() -> None:
         print(
             f"adapter check in process: {check_s:.4f} s (max |Δlogit| {delta:.4g}, "
             f"{len(messages)} messages); the two-pass check it replaced: {two_pass_s:.4f} s "
-            f"(max |Δlogit| {two_pass_delta:.4g}); server start until it lists its model: {start_s:.3f} s"
+            f"(max |Δlogit| {two_pass_delta:.4g}); server start until it lists its model: "
+            f"{start_s:.3f} s"
         )
         print(server.adapter_check())
 

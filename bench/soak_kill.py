@@ -228,10 +228,12 @@ def run_soak(trials: int, model: Path, data: Path, seed: int = 0, log=print) -> 
     for number in range(1, trials + 1):
         trial = run_trial(number, cfg(), reference, rng)
         log(
-            f"trial {number:2d}: kill {trial.target:<10} {trial.moment:<31} at step {trial.killed_at_step}, "
+            f"trial {number:2d}: kill {trial.target:<10} {trial.moment:<31} at step "
+            f"{trial.killed_at_step}, "
             f"saved {trial.saved_before_kill}, resumed from {trial.resumed_from}: {trial.status}, "
             f"loss gap {trial.loss_gap:.1e}, weight gap {trial.weight_gap:.1e}"
-            f"{', DOWNSHIFTED' if trial.downshifted else ''} {'ok' if trial.ok else 'FAILED'} ({trial.seconds} s)"
+            f"{', DOWNSHIFTED' if trial.downshifted else ''} {'ok' if trial.ok else 'FAILED'} "
+            f"({trial.seconds} s)"
         )
         results.append(trial)
     return results
@@ -261,7 +263,8 @@ def main() -> int:
             f"\n{passed}/{len(results)} trials passed in {time.monotonic() - tic:.0f} s; "
             f"{len(landed)} kills landed ({sum(t.target == 'engine' for t in landed)} engine, "
             f"{sum(t.target == 'supervisor' for t in landed)} supervisor); worst loss gap "
-            f"{max(t.loss_gap for t in results):.1e}, worst weight gap {max(t.weight_gap for t in results):.1e}; "
+            f"{max(t.loss_gap for t in results):.1e}, worst weight gap "
+            f"{max(t.weight_gap for t in results):.1e}; "
             f"restarts from step 0 below a checkpoint: "
             f"{sum(t.resumed_from is not None and t.resumed_from < t.saved_before_kill for t in results)}; "
             f"downshifted: {sum(t.downshifted for t in results)}"

@@ -145,7 +145,8 @@ def main() -> int:
     ensure_demo(home)
     write_profile(home, args.steps)
     print(
-        f"load: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1/5/15 min), {os.cpu_count()} CPUs; "
+        f"load: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1/5/15 min), {os.cpu_count()} "
+        f"CPUs; "
         f"cockpit {root or REPO}",
         flush=True,
     )
@@ -171,7 +172,8 @@ def main() -> int:
     pairs = [w / h for w, h in zip(results[True], results[False])]
     cpu = statistics.mean(cockpit_cpu) if cockpit_cpu else float("nan")
     print(
-        f"| {root or REPO} | {args.size} | {watched:.1f} | {headless:.1f} | {watched / headless:.3f} | "
+        f"| {root or REPO} | {args.size} | {watched:.1f} | {headless:.1f} | "
+        f"{watched / headless:.3f} | "
         f"{' '.join(f'{r:.3f}' for r in pairs)} | {cpu:.1f} |"
     )
     print(

@@ -28,7 +28,8 @@ def run_with_adapter(model_dir: Path, data_dir: Path, seed: int = 1, **changes) 
     model, _ = load_base(str(model_dir), "float32")
     num_layers, params = add_lora(model, cfg.profile)
     mx.random.seed(seed)
-    # DoRA's magnitudes (".m") start at the weight norms; a trained one moves a few percent from them.
+    # DoRA's magnitudes (".m") start at the weight norms; a trained one moves a few percent from
+    # them.
     weights = {
         k: v * (1 + 0.05 * mx.random.normal(v.shape))
         if k.endswith(".m")

@@ -46,7 +46,8 @@ def fabricated_run(run_id: str, model: str, steps: list[tuple[int | None, float]
 
 
 def test_steps_follow_training_order_and_tokens_are_capped_at_max_seq_length():
-    # 11 examples, effective batch 2x2: 2 steps per epoch, the 3 longest left out as training leaves them
+    # 11 examples, effective batch 2x2: 2 steps per epoch, the 3 longest left out as training leaves
+    # them
     profile = load_profile("cpu").replace(
         batch_size=2, grad_accumulation=2, max_seq_length=64, epochs=3, iters=0, warmup_steps=1
     )
@@ -87,7 +88,8 @@ def test_speed_is_the_median_of_the_newest_measured_run_of_the_same_model(tmp_pa
 
 
 def test_a_warm_up_cut_to_its_share_of_a_short_run_is_pointed_out():
-    # mac-16gb's 100 warm-up steps suit a long run; on the demo's 111 steps warmup_share 0.1 cuts them to 11
+    # mac-16gb's 100 warm-up steps suit a long run; on the demo's 111 steps warmup_share 0.1 cuts
+    # them to 11
     profile = load_profile("mac-16gb").replace(batch_size=2, grad_accumulation=2, epochs=3, iters=0)
     lines = cost_lines(data_cost(report([10] * 150), profile), profile, None)
     assert lines[1] == "warm-up 11 of 111 steps (warmup_share 0.1; warmup_steps 100)"

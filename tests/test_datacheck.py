@@ -103,7 +103,8 @@ def test_broken_lines_each_reported_with_number_and_reason(tmp_path):
         json.dumps(
             {"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": "b"}]}
         ).encode(),
-        b'{"messages": [{"role": "user", "content": "caf\xe9"}, {"role": "assistant", "content": "b"}]}',
+        b'{"messages": [{"role": "user", "content": "caf\xe9"}, {"role": "assistant", "content": '
+        b'"b"}]}',
         good,
     ]
     path = write_jsonl(tmp_path / "d" / "train.jsonl", lines)
@@ -299,8 +300,8 @@ def test_template_failure_and_missing_template_reported(tmp_path, tiny_tokenizer
         tokenizer_object=tiny_tokenizer.backend_tokenizer, eos_token="<eos>"
     )
     strict.chat_template = (
-        "{% if messages[0]['role'] != 'user' %}{{ raise_exception('must start with user') }}{% endif %}"
-        + tiny_tokenizer.chat_template
+        "{% if messages[0]['role'] != 'user' %}{{ raise_exception('must start with user') }}{% "
+        "endif %}" + tiny_tokenizer.chat_template
     )
     path = write_jsonl(
         tmp_path / "x.jsonl", [chat(), {"messages": [{"role": "assistant", "content": "a"}]}]

@@ -109,8 +109,8 @@ def test_each_ranks_own_evidence_makes_it_out_of_memory(tmp_path):
     calm = {"rank": 0, **CALM_STEP}
     cases = {
         "engine.log says 'insufficient memory'": dict(
-            log="[rank 0] fine\n[rank 1] [METAL] Command buffer execution failed: Insufficient Memory\n"
-            + _fate(1, -signal.SIGABRT)
+            log="[rank 0] fine\n[rank 1] [METAL] Command buffer execution failed: Insufficient "
+            "Memory\n" + _fate(1, -signal.SIGABRT)
         ),
         "the kernel's out-of-memory killer struck": dict(
             log=_fate(1, -signal.SIGKILL, oom_kills=1)

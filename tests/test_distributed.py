@@ -173,11 +173,15 @@ def test_a_bad_hostfile_or_ranks_setting_says_where_and_what_was_expected(tmp_pa
     """The Config field (and --hosts) refuse with the file, the line or key, and what was expected."""
     hostfile = tmp_path / "hosts.json"
     cases = {
-        '[{"ssh": "mac1", "ips": ["10.0.0.1"]},\n {"ssh": "mac2" "ips": []}]': "hosts.json, line 2, column 17: not valid JSON (Expecting ',' delimiter)",
+        '[{"ssh": "mac1", "ips": ["10.0.0.1"]},\n {"ssh": "mac2" "ips": []}]': "hosts.json, line "
+        "2, column 17: not valid JSON (Expecting ',' delimiter)",
         '{"backend": "ring"}': 'hosts.json: no "hosts" key; expected [{"ssh": "mac1"',
-        '[{"ssh": "mac1", "ips": ["10.0.0.1"]}, {"ips": ["10.0.0.2"]}]': 'hosts.json: host 2 needs an "ssh" name',
-        '[{"ssh": "mac1", "ips": ["10.0.0.1"]}, {"ssh": "mac2"}]': 'hosts.json: host 2 (mac2) has no "ips": the ring backend connects to IP addresses',
-        '{"backend": "tcp", "hosts": [{"ssh": "mac1"}]}': "\"backend\" is 'tcp'; expected one of ring, jaccl",
+        '[{"ssh": "mac1", "ips": ["10.0.0.1"]}, {"ips": ["10.0.0.2"]}]': "hosts.json: host 2 needs "
+        'an "ssh" name',
+        '[{"ssh": "mac1", "ips": ["10.0.0.1"]}, {"ssh": "mac2"}]': "hosts.json: host 2 (mac2) has "
+        'no "ips": the ring backend connects to IP addresses',
+        '{"backend": "tcp", "hosts": [{"ssh": "mac1"}]}': "\"backend\" is 'tcp'; expected one of "
+        "ring, jaccl",
     }
     for text, said in cases.items():
         hostfile.write_text(text)

@@ -59,7 +59,8 @@ def test_the_memory_estimate_counts_doras_dense_weights(tiny_model_dir):
 
 
 def test_a_lora_runs_training_key_is_unchanged_by_the_new_setting(tiny_model_dir, tiny_data):
-    # runs saved before fine_tune_type existed must still resume exactly: their key has no such entry
+    # runs saved before fine_tune_type existed must still resume exactly: their key has no such
+    # entry
     cfg = RunConfig(profile=load_profile("cpu"), model=str(tiny_model_dir), data=str(tiny_data))
     assert "fine_tune_type" not in cfg.training_key()
     cfg.profile = cfg.profile.replace(fine_tune_type="dora")

@@ -188,7 +188,10 @@ def test_bad_inputs_are_clear_and_leave_nothing(run_dir, tiny_model_dir, tiny_da
         )  # what MLX raises on a full disk
 
     monkeypatch.setattr(mx, "save_safetensors", disk_full)
-    refusal = r"writing .* failed \(\[write\] Unable to write 8 bytes.*GB free on its disk\): nothing was written"
+    refusal = (
+        r"writing .* failed \(\[write\] Unable to write 8 bytes.*GB free on its disk\): "
+        r"nothing was written"
+    )
     with pytest.raises(UserError, match=refusal):
         run_export(plan_export(run_dir, "peft", force=True))
     assert (out / "provenance.json").read_text() == before  # the old export is untouched

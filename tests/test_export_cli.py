@@ -17,8 +17,9 @@ def test_export_prints_the_check_and_refuses_to_overwrite(tiny_model_dir, tiny_d
     assert f"as peft → {folder}" in out
     assert "check: W + (alpha/r)·B·A vs fused, Hugging Face layout: 10 modules" in out
     assert (
-        f'next: PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained("{tiny_model_dir}"), "{folder}")'
-        in out
+        f"next: "
+        f'PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained("{tiny_model_dir}"), '
+        f'"{folder}")' in out
     )
     assert f"provenance: {folder / 'provenance.json'}" in out
 
@@ -26,7 +27,8 @@ def test_export_prints_the_check_and_refuses_to_overwrite(tiny_model_dir, tiny_d
     err = capsys.readouterr().err
     assert (
         err
-        == f"farense-tui: {folder} already exists: pass --force to replace it, or --out another folder\n"
+        == f"farense-tui: {folder} already exists: pass --force to replace it, or --out another "
+        f"folder\n"
     )
     assert main(["export", run_dir.name, "--to", "peft", "--force"]) == 0
 

@@ -12,7 +12,8 @@ from tests.export_helpers import run_with_adapter
 
 gguf = pytest.importorskip("gguf")
 
-# The original file's keys and types (its other general.* keys — organization, finetune, license… — are
+# The original file's keys and types (its other general.* keys — organization, finetune, license… —
+# are
 # kept from a GGUF-converted base: tests/test_export_gguf_general.py; the tiny model here has none).
 ORIGINAL = {
     "general.architecture": ["STRING"],

@@ -190,7 +190,8 @@ def test_cli_models_convert_own_gguf_then_listed_and_on_config(farense_home, tmp
     assert capsys.readouterr().out.splitlines()[1].split()[0] == "my-tiny.q8_0"
     assert "my-tiny.q8_0" in [value for _, value in model_options()]
 
-    # the same name twice, a bad name, and an architecture the converter refuses: clear, nothing left
+    # the same name twice, a bad name, and an architecture the converter refuses: clear, nothing
+    # left
     assert main(["models", "convert", str(tmp_path / "My-Tiny.Q8_0.gguf")]) == 2
     assert "already exists: choose another name with --name NAME" in capsys.readouterr().err
     assert main(["models", "convert", str(tmp_path / "My-Tiny.Q8_0.gguf"), "--name", "../x"]) == 2

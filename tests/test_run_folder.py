@@ -93,7 +93,8 @@ def test_chat_evaluation_export_and_a_child_run_refuse_alike(run):
 
 def test_it_needs_no_mlx():
     code = (
-        "import sys; import farense_tui.engine.runs.run_folder, farense_tui.engine.runs.checkpoints; "
+        "import sys; import farense_tui.engine.runs.run_folder, "
+        "farense_tui.engine.runs.checkpoints; "
         "assert not any(m.startswith('mlx') for m in sys.modules), sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -37,7 +37,10 @@ def test_first_prompt_of_each_format(tmp_path, row, expected):
 
 
 def test_long_prompts_are_cut_at_a_word_and_no_data_gives_none(tmp_path):
-    long = "Which   players scored more than ten goals in the 1994-95 season for Farense, and against whom?"
+    long = (
+        "Which   players scored more than ten goals in the 1994-95 season for Farense, and "
+        "against whom?"
+    )
     got = first_prompt(valid(tmp_path / "d", {"prompt": long, "completion": "x"}))
     assert got == "Which players scored more than ten goals in the 1994-95…" and len(got) <= 60
     assert shorten("x" * 80, 10) == "x" * 9 + "…"

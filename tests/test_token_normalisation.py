@@ -24,7 +24,8 @@ def train_in_process(cfg) -> tuple[dict[int, float], dict[str, mx.array]]:
 
 def test_every_split_of_a_step_gives_the_same_losses_and_weights(tiny_model_dir, tiny_data):
     # Learning rate 1e-3: at the suite's usual 1e-2 this random tiny model trains chaotically and
-    # float rounding (matmuls of other shapes) grows past 1e-5 within a few steps, whatever the split.
+    # float rounding (matmuls of other shapes) grows past 1e-5 within a few steps, whatever the
+    # split.
     # Averaging per-micro-batch means (mlx-lm's way) differs here by 3e-3 to 1e-2 from step 1.
     results = {
         (batch, accumulation): train_in_process(

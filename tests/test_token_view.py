@@ -16,8 +16,10 @@ from farense_tui.engine.data.token_view import token_views
 # A template that never renders assistant turns: with the generation prompt, "the prompt" is longer
 # than the whole example, so mask_prompt leaves no token to train on (NaN losses in mlx-lm).
 DROPS_ASSISTANT = (
-    "{% for m in messages %}{% if m['role'] != 'assistant' %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}"
-    "<|im_end|>\n{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    "{% for m in messages %}{% if m['role'] != 'assistant' %}<|im_start|>{{ m['role'] }}\n{{ "
+    "m['content'] }}"
+    "<|im_end|>\n{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% "
+    "endif %}"
 )
 
 
@@ -41,7 +43,8 @@ def test_cli_shows_examples_with_the_answer_marked_as_trained(tiny_model_dir, ti
     assert "trained tokens between [[ and ]]" in out
     assert "train.jsonl:1  " in out and "train.jsonl:2  " in out and "train.jsonl:3  " not in out
     assert (
-        "<|im_start|>user\n    Em que ano foi fundado o Farense? (0)<|im_end|>\n    <|im_start|>assistant\n"
+        "<|im_start|>user\n    Em que ano foi fundado o Farense? (0)<|im_end|>\n    "
+        "<|im_start|>assistant\n"
         "    [[Em 1910.<|im_end|>\n    ]]" in out
     )
     assert (
@@ -74,8 +77,8 @@ def test_cut_answers_are_counted_and_shown(tiny_model_dir, tiny_data, capsys):
         and " ✂ 1 more token cut by max_seq_length" in out
     )
     assert (
-        "  train: 0 with an empty mask (nothing trained), 24 with the answer cut by max_seq_length 30"
-        in out
+        "  train: 0 with an empty mask (nothing trained), 24 with the answer cut by max_seq_length "
+        "30" in out
     )
 
 

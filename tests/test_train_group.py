@@ -63,7 +63,8 @@ def test_ctrl_c_stops_the_queue_resume_outlives_its_terminal_then_eval_reports_t
         line for line in trainer.stdout if line.startswith("── ")
     )  # it follows the first run
     assert header.startswith("── run 1/2 of group g: g-seed0 (seed 0)"), header
-    # Ctrl-C: the stop reaches the engine at its first look, whenever that is (step 0 if still loading).
+    # Ctrl-C: the stop reaches the engine at its first look, whenever that is (step 0 if still
+    # loading).
     trainer.send_signal(signal.SIGINT)
     out, _ = trainer.communicate(timeout=60)
     assert trainer.returncode == 0, out

@@ -81,7 +81,8 @@ async def ask(pilot, text: str, max_tokens: int = 24) -> None:
     await wait_until(pilot, lambda: prompt.value == "", 10, "the prompt to be sent")
 
 
-# -- a real tiny run --------------------------------------------------------------------------------
+# -- a real tiny run
+# --------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +177,8 @@ async def test_side_by_side_answers_with_base_and_adapter(run_dir):
         assert base.text != adapter.text  # LoRA off vs on: a trained adapter answers differently
 
 
-# -- output as data ---------------------------------------------------------------------------------
+# -- output as data
+# ---------------------------------------------------------------------------------
 
 
 def test_literal_text_shows_markup_and_escapes_as_written():
@@ -317,7 +319,8 @@ async def test_escape_leaves_the_text_box_when_nothing_streams():
         await wait_until(pilot, lambda: screen.focused is None, 10, "the prompt to let go of focus")
 
 
-# -- snapshots --------------------------------------------------------------------------------------
+# -- snapshots
+# --------------------------------------------------------------------------------------
 
 
 async def _conversation(pilot, side_by_side: bool = False) -> None:
@@ -361,7 +364,8 @@ def test_snapshot_chat_120x40(snap_compare):
     assert snap_compare(scripted_host(), terminal_size=(120, 40), run_before=run_before)
 
 
-# -- opening ready ----------------------------------------------------------------------------------
+# -- opening ready
+# ----------------------------------------------------------------------------------
 
 
 async def test_chat_opens_with_the_active_runs_best_adapter_and_the_prompt_focused(

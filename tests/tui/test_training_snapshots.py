@@ -69,7 +69,8 @@ async def show_training(pilot) -> None:
     )
     screen = app.screen
     await wait_until(pilot, lambda: screen.query_one("#runs").row_count == 2, what="runs table")
-    # The run under the cursor marked for the Monitor (as c does, without its toast): a dot in its colour.
+    # The run under the cursor marked for the Monitor (as c does, without its toast): a dot in its
+    # colour.
     app.comparison.toggle(active)
     table = screen.query_one("#runs")
     table.show_runs(list(table.infos.values()), screen.marks())
