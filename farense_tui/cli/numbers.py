@@ -1,5 +1,6 @@
 """Numbers on the command line, checked by argparse before anything starts: a bad one is a usage
-error naming the option, what it allows and what was given (`--epochs 0` once started a 3-epoch run)."""
+error naming the option, what it allows and what was given (`--epochs 0` once started a 3-epoch
+run)."""
 
 from __future__ import annotations
 

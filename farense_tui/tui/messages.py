@@ -205,7 +205,8 @@ class ServerEnded(Message, bubble=False):
 # ---- evaluation ---------------------------------------------------------------------------
 @dataclass
 class EvalTargetsListed(Message):
-    """The adapters that can be evaluated: (label, (run folder, checkpoint)) pairs, newest run first."""
+    """The adapters that can be evaluated: (label, (run folder, checkpoint)) pairs, newest run
+    first."""
 
     choices: list[tuple[str, tuple[Path, str]]]
 

@@ -1,4 +1,5 @@
-"""`farense-tui data check [PATH]`: validate a data set before training; exit 0 if ready, 1 if not."""
+"""`farense-tui data check [PATH]`: validate a data set before training; exit 0 if ready, 1 if
+not."""
 
 from __future__ import annotations
 

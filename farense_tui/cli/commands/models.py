@@ -1,4 +1,5 @@
-"""`farense-tui models`: list the base models in models/, fetch the demo model, convert a GGUF file."""
+"""`farense-tui models`: list the base models in models/, fetch the demo model, convert a GGUF
+file."""
 
 from __future__ import annotations
 

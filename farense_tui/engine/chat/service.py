@@ -1,9 +1,9 @@
 """Talk to a base model or a run's adapter: streamed replies through mlx-lm's stream_generate.
 
-`ChatService` owns the model on one long-lived MLX thread (MLX rules: build a model in the
-thread that uses it, one thread per model) and reports through a callback, so the TUI can post
-messages from it and the CLI can print. Base-vs-adapter answers come from one loaded model by
-swapping each adapter layer for the layer it wraps, so a side-by-side view costs no second copy of the weights.
+`ChatService` owns the model on one long-lived MLX thread (MLX rules: build a model in the thread
+that uses it, one thread per model) and reports through a callback, so the TUI can post messages
+from it and the CLI can print. Base-vs-adapter answers come from one loaded model by swapping each
+adapter layer for the layer it wraps, so a side-by-side view costs no second copy of the weights.
 """
 
 from __future__ import annotations
@@ -113,10 +113,11 @@ def stream_reply(
 
 
 class ChatService:
-    """A thread that owns one chat model; requests go in through a queue, events come out via `emit`.
+    """A thread that owns one chat model; requests go in through a queue, events come out via
+    `emit`.
 
-    Events (dicts): loading, loaded {label}, token {side, text}, done {side, tokens, tps, finish_reason,
-    stopped}, error {message}.
+    Events (dicts): loading, loaded {label}, token {side, text}, done {side, tokens, tps,
+    finish_reason, stopped}, error {message}.
     """
 
     def __init__(self, emit: Callable[[dict], None]):

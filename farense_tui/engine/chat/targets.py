@@ -26,7 +26,8 @@ RUN_PREFIX = "run:"
 
 @dataclass(frozen=True)
 class TargetChoice:
-    """One line of the target list: a stable key, what the user reads, and how to build the target."""
+    """One line of the target list: a stable key, what the user reads, and how to build the
+    target."""
 
     key: str
     label: str
@@ -81,7 +82,8 @@ def list_targets(has_gpu: bool | None = None) -> list[TargetChoice]:
 
 
 def base_precision(quantization: str, has_gpu: bool) -> str:
-    """float32 on the CPU (its quantized matmuls are slow); on a GPU the weights as they are stored."""
+    """float32 on the CPU (its quantized matmuls are slow); on a GPU the weights as they are
+    stored."""
     if not has_gpu:
         return "float32"
     if quantization.startswith("4-bit"):

@@ -19,9 +19,9 @@ of the file as read in text mode):
   blank line.)
 - Lines are split as Python's text mode splits them (``\\n``, ``\\r\\n`` and a lone ``\\r``).
 - A UTF-8 byte order mark is a problem (Python's ``json`` rejects it).
-- The format of a file is decided as mlx-lm decides it (a preference pair first): by its first example, in the order
-  completions (prompt + completion) → chat (messages) → text. A line in another format is a
-  problem, since mlx-lm would fail on it mid-training.
+- The format of a file is decided as mlx-lm decides it (a preference pair first): by its first
+  example, in the order completions (prompt + completion) → chat (messages) → text. A line in
+  another format is a problem, since mlx-lm would fail on it mid-training.
 - An assistant message that carries ``tool_calls`` may have empty or missing content.
 
 With a tokenizer, lengths are token counts computed exactly as training computes them, through

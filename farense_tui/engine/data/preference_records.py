@@ -86,7 +86,8 @@ def _check_prompt(record: dict) -> list[str]:
 
 
 def pair_char_length(record: dict) -> int:
-    """Characters of the longer side of the pair (prompt + reply), for a check without a tokenizer."""
+    """Characters of the longer side of the pair (prompt + reply), for a check without a
+    tokenizer."""
     prompt = sum(
         len(m.get("content") or "") for m in prompt_messages(record) if isinstance(m, dict)
     )

@@ -2,8 +2,8 @@
 
 chat {"messages": [{"role", "content"}, ...], "tools"?}, completions {"prompt", "completion"} and
 text {"text"}; and preference pairs {"prompt" or "messages", "chosen", "rejected"} for DPO/ORPO
-(preference_records.py). Each check returns the problems in words (where, and what was expected); the file-
-and folder-level checks, counts and token lengths are in check.py.
+(preference_records.py). Each check returns the problems in words (where, and what was expected);
+the file- and folder-level checks, counts and token lengths are in check.py.
 """
 
 from __future__ import annotations

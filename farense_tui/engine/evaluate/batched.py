@@ -72,7 +72,8 @@ def _text(tokenizer, tokens: list[int]) -> str:
 
 
 def one_answer(model, tokenizer, messages: list[dict], max_tokens: int) -> tuple[str, int]:
-    """One greedy answer through stream_generate, as the chat answers: what a batched answer must equal."""
+    """One greedy answer through stream_generate, as the chat answers: what a batched answer must
+    equal."""
     text, count = "", 0
     for response in stream_reply(
         model, tokenizer, messages, temperature=0.0, max_tokens=max_tokens

@@ -38,7 +38,8 @@ class EvalSet:
 
 
 def split_path(data: Path, split: str) -> Path:
-    """test or valid name a file of the run's data folder; anything else is a path to a JSONL file."""
+    """test or valid name a file of the run's data folder; anything else is a path to a JSONL
+    file."""
     if split in ("test", "valid", "train"):
         return data / f"{split}.jsonl"
     path = Path(split).expanduser()

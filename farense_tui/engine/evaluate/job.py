@@ -88,7 +88,8 @@ class EvalJob:
 
 
 def start(settings: EvalSettings) -> EvalJob:
-    """Write the job's settings and start its process in its own session (it outlives the caller)."""
+    """Write the job's settings and start its process in its own session (it outlives the
+    caller)."""
     job = EvalJob(Path(settings.run_dir), settings.name)
     check(settings)
     if is_alive(job):
@@ -111,7 +112,8 @@ def check(settings: EvalSettings) -> None:
 
 
 def is_alive(job: EvalJob | Path) -> bool:
-    """Whether the job's process still runs; takes the job folder too, as `follow`'s is_alive does."""
+    """Whether the job's process still runs; takes the job folder too, as `follow`'s is_alive
+    does."""
     folder = job.folder if isinstance(job, EvalJob) else job
     return process_alive(folder / "process.pid", EVALUATION)
 

@@ -22,7 +22,8 @@ _WORD = re.compile(
 
 
 def normalize(text: str) -> str:
-    """Case and accents folded, punctuation removed, whitespace collapsed: "O São Luís!" → "o sao luis"."""
+    """Case and accents folded, punctuation removed, whitespace collapsed: "O São Luís!" → "o sao
+    luis"."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     folded = "".join(c for c in decomposed if not unicodedata.combining(c))
     return " ".join(_WORD.findall(folded))

@@ -44,7 +44,8 @@ from farense_tui.engine.versions import versions
 
 @contextmanager
 def side_model(model, base, side: str):
-    """The model a side answers with: the run's, or the base (a separate one, or the LoRA switched off)."""
+    """The model a side answers with: the run's, or the base (a separate one, or the LoRA switched
+    off)."""
     if side != "base":
         yield model
     elif base is not None:

@@ -1,4 +1,5 @@
-"""An evaluation's result in words: the rows of the base-vs-adapter table, for the CLI and the cockpit.
+"""An evaluation's result in words: the rows of the base-vs-adapter table, for the CLI and the
+cockpit.
 
 No MLX. A metric over several seeded samples reads "mean ± sd"; the difference is adapter − base.
 A group's spread across training seeds (spread.py) has the same shape, loss cells included, and
@@ -67,7 +68,8 @@ def format_table(result: dict) -> str:
 
 
 def format_group(document: dict) -> str:
-    """A group's evaluation: mean ± sd across its runs (training seeds), each run's own mean first."""
+    """A group's evaluation: mean ± sd across its runs (training seeds), each run's own mean
+    first."""
     seeds = document["seeds"]
     sampled = next(iter((document.get("samples") or {}).values()), [])
     per_run = (

@@ -1,4 +1,5 @@
-"""The checks an export runs on what it wrote: greedy tokens and last-position logits, side by side."""
+"""The checks an export runs on what it wrote: greedy tokens and last-position logits, side by
+side."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ ANSWER_TOLERANCE = (
 
 @dataclass(frozen=True)
 class Probe:
-    """What one model answers to the check prompt: its greedy tokens and the logits at the prompt's end."""
+    """What one model answers to the check prompt: its greedy tokens and the logits at the prompt's
+    end."""
 
     tokens: list[int]
     logits: mx.array
@@ -29,7 +31,8 @@ class Probe:
         return f"{what}: greedy {same}/{n} tokens agree, max |Δlogit| {delta:.4g}"
 
     def relative_delta(self, other: "Probe") -> float:
-        """Largest logit difference over the largest logit: ~1e-3 from float16 weights, ~1 from a layout bug."""
+        """Largest logit difference over the largest logit: ~1e-3 from float16 weights, ~1 from a
+        layout bug."""
         return (mx.abs(self.logits - other.logits).max() / mx.abs(other.logits).max()).item()
 
 
@@ -63,7 +66,8 @@ def probes(model, tokenizer, conversations: list[list[dict]]) -> list[Probe]:
 
 
 def same_answers(after: list[Probe], before: list[Probe], what: str) -> tuple[bool, str]:
-    """(whether `after` answers every check question as `before` does, one line saying how it came out)."""
+    """(whether `after` answers every check question as `before` does, one line saying how it came
+    out)."""
     same = sum(a.tokens == b.tokens for a, b in zip(after, before))
     delta = max(mx.abs(a.logits - b.logits).max().item() for a, b in zip(after, before))
     relative = max(a.relative_delta(b) for a, b in zip(after, before))

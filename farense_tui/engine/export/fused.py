@@ -34,8 +34,9 @@ def fuse_layers(model, dequantize: bool) -> None:
 
 
 def fuse_model(plan: ExportPlan, dequantize: bool, conversations=None):
-    """(model, tokenizer, config, probes of base+adapter before fusing) — the probes when `conversations`.
-    A full fine-tune's model folder is loaded as it is: it has nothing to fuse and float weights."""
+    """(model, tokenizer, config, probes of base+adapter before fusing) — the probes when
+    `conversations`. A full fine-tune's model folder is loaded as it is: it has nothing to fuse and
+    float weights."""
     if plan.is_model:
         model, tokenizer, config = load(str(plan.adapter), return_config=True)
     else:
@@ -53,7 +54,8 @@ def fuse_model(plan: ExportPlan, dequantize: bool, conversations=None):
 
 def export_fused(plan: ExportPlan, folder: Path, progress) -> str:
     """Write the fused model into `folder`; returns the check: the saved folder, loaded again by
-    mlx_lm.load, answers the run's check questions as base+adapter does (else nothing is written)."""
+    mlx_lm.load, answers the run's check questions as base+adapter does (else nothing is
+    written)."""
     data = Path(plan.config.data)
     conversations = check_conversations(data)
     progress(

@@ -146,8 +146,9 @@ def gguf_metadata(
     name: str,
     source: dict | None = None,
 ) -> dict:
-    """mlx-lm's metadata with the keys and types llama.cpp's own converter writes where mlx-lm's differ;
-    `source`: the general.* keys of the GGUF the base came from, kept as they were (name, licence…)."""
+    """mlx-lm's metadata with the keys and types llama.cpp's own converter writes where mlx-lm's
+    differ; `source`: the general.* keys of the GGUF the base came from, kept as they were (name,
+    licence…)."""
     metadata = prepare_metadata(config, HfVocab.load(tokenizer_dir))
     bpe = bpe_vocabulary(tokenizer_dir, n_vocab)
     if bpe is not None:

@@ -1,4 +1,5 @@
-"""Route `ollama`: the GGUF plus a Modelfile (FROM, chat TEMPLATE, the training system prompt, stops).
+"""Route `ollama`: the GGUF plus a Modelfile (FROM, chat TEMPLATE, the training system prompt,
+stops).
 
 Ollama's TEMPLATE is a Go template, not the model's Jinja one, and no library translates between
 them. Known chat formats are written as role pieces; each is checked by rendering a conversation
@@ -74,7 +75,8 @@ FORMATS = (
 
 
 def chat_format(tokenizer, system: str | None) -> ChatFormat:
-    """The known format whose rendering equals the model's own template for a two-turn conversation."""
+    """The known format whose rendering equals the model's own template for a two-turn
+    conversation."""
     sample = ([{"role": "system", "content": system}] if system else []) + [
         {"role": "user", "content": "Quem foi Hassan Nader?"},
         {"role": "assistant", "content": "Um avançado do Farense."},

@@ -1,4 +1,5 @@
-"""Route `peft`: the adapter in Hugging Face PEFT's naming and layout, proven against the fused weights.
+"""Route `peft`: the adapter in Hugging Face PEFT's naming and layout, proven against the fused
+weights.
 
 mlx-lm stores `lora_a` (in, r) and `lora_b` (r, out) and adds scale·x·a·b; PEFT stores
 `lora_A.weight` (r, in) and `lora_B.weight` (out, r) and adds (lora_alpha/r)·B·A·x. So A = aᵀ,

@@ -1,4 +1,5 @@
-"""The `peft` route's check: the PEFT files alone must rebuild every adapted weight in Hugging Face's layout.
+"""The `peft` route's check: the PEFT files alone must rebuild every adapted weight in Hugging
+Face's layout.
 
 The expected weights are mlx-lm's own `fuse()` of each layer of the base as stored in its folder. A
 GGUF-imported base stores q/k rows in llama.cpp's order; the check brings them to Hugging Face's

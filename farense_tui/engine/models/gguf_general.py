@@ -40,7 +40,8 @@ def save_general(meta: dict, source: Path, out_dir: Path) -> None:
 
 
 def load_general(model_dir: Path) -> dict:
-    """The saved keys as MLX GGUF metadata values (same types), without the encoding keys; {} if none."""
+    """The saved keys as MLX GGUF metadata values (same types), without the encoding keys; {} if
+    none."""
     path = Path(model_dir) / GENERAL_FILE
     if not path.is_file():
         return {}

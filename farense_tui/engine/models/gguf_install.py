@@ -56,7 +56,8 @@ def convert_into(
     progress: Callable[[str], None] | None = None,
     hub_id: str | None = None,
 ) -> Path:
-    """Convert `gguf` to the model folder `target`, staged under a hidden name and renamed at the end."""
+    """Convert `gguf` to the model folder `target`, staged under a hidden name and renamed at the
+    end."""
     from farense_tui.engine.models.gguf_import import convert_gguf
 
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,8 @@ def is_quantized(model: nn.Module) -> bool:
 
 
 def load_base(model_spec: str, precision: str):
-    """mlx_lm.load, then convert to the wanted precision: dequantize for float, quantize for 4/8-bit."""
+    """mlx_lm.load, then convert to the wanted precision: dequantize for float, quantize for
+    4/8-bit."""
     try:
         model, tokenizer = load(model_spec)
     except (FileNotFoundError, ValueError, OSError) as exc:
@@ -52,7 +53,8 @@ def load_base(model_spec: str, precision: str):
 
 def _widen_scales(model: nn.Module, dtype) -> None:
     """mx.dequantize computes in the scales' dtype: float16 scales (a GGUF import's) give float16
-    values, 6e-4 off the blocks' own; in float32, q·d + m is exact. mlx-lm's dequantize_model keeps them."""
+    values, 6e-4 off the blocks' own; in float32, q·d + m is exact. mlx-lm's dequantize_model keeps
+    them."""
     if dtype != mx.float32:
         return
     for _, module in model.named_modules():
@@ -119,7 +121,8 @@ def add_lora(model: nn.Module, profile) -> tuple[int, dict | None]:
 
 
 def describe_base(model: nn.Module) -> str:
-    """What the LoRA layers (or a full fine-tune) train on, in words: a run's note, so a 4-bit run shows it is one."""
+    """What the LoRA layers (or a full fine-tune) train on, in words: a run's note, so a 4-bit run
+    shows it is one."""
     quantized = [m for _, m in model.named_modules() if isinstance(m, nn.QuantizedLinear)]
     adapters = [m for _, m in model.named_modules() if isinstance(m, (LoRALinear, DoRALinear))]
     full = "" if adapters else _full_training(model)

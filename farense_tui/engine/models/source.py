@@ -1,8 +1,8 @@
 """Which Hugging Face model a base is, for files that other tools load by name (PEFT's base).
 
 A run names its base as a local MLX folder or a Hub id; Hugging Face needs a Hub id. A GGUF import
-keeps the file's `general.*` metadata (gguf_general.py), where a repository URL may name it; a Hub id
-given at conversion (`models convert --hub-id`, the demo fetch) is kept in SOURCE.
+keeps the file's `general.*` metadata (gguf_general.py), where a repository URL may name it; a Hub
+id given at conversion (`models convert --hub-id`, the demo fetch) is kept in SOURCE.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ def gguf_source(gguf: Path, hub_id: str) -> dict:
 
 
 def _general_strings(folder: Path) -> tuple[str, dict]:
-    """(the GGUF's file name, its general.* strings) as the conversion kept them (gguf_general.py)."""
+    """(the GGUF's file name, its general.* strings) as the conversion kept them
+    (gguf_general.py)."""
     path = folder / GENERAL_FILE
     if not path.is_file():
         return "", {}
@@ -62,7 +63,8 @@ def _general_strings(folder: Path) -> tuple[str, dict]:
 
 
 def _card_base_model(folder: Path) -> str | None:
-    """An MLX conversion's model card (mlx-lm writes `library_name: mlx`) names what it converted."""
+    """An MLX conversion's model card (mlx-lm writes `library_name: mlx`) names what it
+    converted."""
     card = folder / "README.md"
     if not card.is_file():
         return None

@@ -17,7 +17,8 @@ def settings(p: Profile) -> dict:
 
 
 def adopt(current: Profile, target: Profile) -> Profile:
-    """The target profile's memory settings with the run's recipe and routine, and its effective batch."""
+    """The target profile's memory settings with the run's recipe and routine, and its effective
+    batch."""
     eff = current.effective_batch
     batch = min(target.batch_size, eff)
     while eff % batch:

@@ -156,7 +156,8 @@ class Profile:
     @property
     def train_precision(self) -> str:
         """The base's precision as trained: quantized weights cannot be trained, so full fine-tuning
-        dequantizes a 4/8-bit base (float32 on cpu, where bfloat16 matmuls are slow; else bfloat16)."""
+        dequantizes a 4/8-bit base (float32 on cpu, where bfloat16 matmuls are slow; else
+        bfloat16)."""
         if self.fine_tune_type != "full" or self.base_precision not in ("4bit", "8bit"):
             return self.base_precision
         return "float32" if self.backend == "cpu" else "bfloat16"
@@ -214,7 +215,8 @@ def _field_type(f) -> type:
 
 
 def coerce_value(name: str, value, source: str = "input"):
-    """Check one value for field `name`; returns it (ints accepted for floats) or raises UserError."""
+    """Check one value for field `name`; returns it (ints accepted for floats) or raises
+    UserError."""
     if name not in FIELDS:
         known = ", ".join(FIELDS)
         raise UserError(f"{source}: unknown key {name!r}; known keys are: {known}")

@@ -54,7 +54,8 @@ def clean_partial(run_dir: Path) -> None:
 
 
 def check_resumable(run_dir: Path, cfg: RunConfig, state: TrainingState) -> None:
-    """Raise a UserError naming what changed when `cfg` cannot continue `state`'s checkpoint exactly."""
+    """Raise a UserError naming what changed when `cfg` cannot continue `state`'s checkpoint
+    exactly."""
     changed = cfg.resume_mismatch(state.training_key, state.config_hash)
     if changed:
         raise UserError(

@@ -36,7 +36,8 @@ _fingerprints: dict[tuple, str] = {}
 
 
 def data_fingerprint(folder: Path) -> dict[str, str]:
-    """sha256 of each split file's bytes (cached by size and mtime: the engine asks at every checkpoint)."""
+    """sha256 of each split file's bytes (cached by size and mtime: the engine asks at every
+    checkpoint)."""
     out = {}
     for name in DATA_FILES:
         path = folder / name
@@ -112,8 +113,8 @@ class RunConfig:
         }
 
     def training_key(self) -> dict:
-        """What must not change for a checkpoint to resume exactly: model and its precision, the data's
-        content, schedule, LoRA shape and effective batch.
+        """What must not change for a checkpoint to resume exactly: model and its precision, the
+        data's content, schedule, LoRA shape and effective batch.
 
         Batch size, accumulation split, sequence cap, budget and bookkeeping may change on
         resume (recovery changes them on purpose); the effective batch may not.

@@ -13,7 +13,8 @@ from farense_tui.engine.errors import UserError
 from farense_tui.engine.runs.event_types import Event, RecoveryEvent, State, StateEvent, StepEvent
 
 PRICE_ENV = "FARENSE_PRICE_PER_HOUR"
-"""What an hour of this machine costs, in the user's money: the cockpit and `runs` show money then."""
+"""What an hour of this machine costs, in the user's money: the cockpit and `runs` show money
+then."""
 
 WORKING = frozenset(
     {

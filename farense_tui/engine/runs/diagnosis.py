@@ -109,7 +109,8 @@ def diagnose_ranks(
     fates: list[RankFate], log: str, steps: list[dict], budget_gb: float
 ) -> Diagnosis | None:
     """The rank that died of out-of-memory, else the first rank that died (the others end after it,
-    the launcher's doing or a lost peer's); None when no rank says it died (a group killed for hanging)."""
+    the launcher's doing or a lost peer's); None when no rank says it died (a group killed for
+    hanging)."""
     died = [f for f in fates if f.code != 0]
     causes = [f for f in died if f.code != EXIT_RANK_LOST] or died
     verdicts = [_verdict(f.what, f.code, _rank_life(f, log, steps), budget_gb) for f in causes]
@@ -168,7 +169,8 @@ def _calm(life: Life, budget_gb: float) -> str:
 
 
 def _last_error(log: str) -> str:
-    """A rank's last error message (ranks other than 0 write no events, so they print their errors)."""
+    """A rank's last error message (ranks other than 0 write no events, so they print their
+    errors)."""
     errors = [line for line in log.splitlines() if line.startswith(ERROR_LINE)]
     return errors[-1][len(ERROR_LINE) :].split(": ", 1)[-1].strip() if errors else ""
 

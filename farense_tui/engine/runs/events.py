@@ -40,7 +40,8 @@ class EventWriter:
 
 
 class EventReader:
-    """Reads new complete lines since the last call; a half-written last line waits for next time."""
+    """Reads new complete lines since the last call; a half-written last line waits for next
+    time."""
 
     def __init__(self, path: Path):
         self.path = path

@@ -1,8 +1,8 @@
 """Runs seen from outside the engine: create, start, command, inspect and list runs/<id>/.
 
 Everything goes through files in the run folder (run_folder.py: config.toml, commands.jsonl,
-events.jsonl, training_state.json, supervisor.pid), so the TUI, the CLI, a test or a later session all attach
-to a run the same way, whoever started it.
+events.jsonl, training_state.json, supervisor.pid), so the TUI, the CLI, a test or a later session
+all attach to a run the same way, whoever started it.
 """
 
 from __future__ import annotations
@@ -140,7 +140,8 @@ def tail_events(run_dir: Path, nbytes: int = TAIL_BYTES) -> list[dict]:
 
 
 def _info_files(run: RunFolder) -> tuple[Path, ...]:
-    """What `info` reads from a run's folder: while none of them changes, neither does its answer."""
+    """What `info` reads from a run's folder: while none of them changes, neither does its
+    answer."""
     return run.config, run.events, run.training_state, run.supervisor_pid, run.engine_pid
 
 
@@ -203,7 +204,8 @@ def _read_info(run_dir: Path) -> RunInfo:
 
 
 def full_status(run_dir: Path) -> RunStatus:
-    """The fold of every event of a run (not only the tail `info` reads): for its cost and history."""
+    """The fold of every event of a run (not only the tail `info` reads): for its cost and
+    history."""
     run = RunFolder(run_dir)
     cfg = run.load_config()
     status = RunStatus(run_dir=run_dir, model=cfg.model, profile=cfg.profile.name)
@@ -246,7 +248,8 @@ def find_run(run: str) -> Path:
 def resume(
     run_dir: Path, profile: Profile | None = None, smaller: bool = False
 ) -> subprocess.Popen:
-    """Continue a stopped, failed or dead run from its last checkpoint, optionally with other settings."""
+    """Continue a stopped, failed or dead run from its last checkpoint, optionally with other
+    settings."""
     from farense_tui.engine.profiles.downshift import adopt
     from farense_tui.engine.profiles.profile import available_profiles
 

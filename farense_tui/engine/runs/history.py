@@ -2,8 +2,8 @@
 every view draws the same curves; the cockpit's Monitor charts read it.
 
 The App owns one `MetricHistory` and feeds it every batch of events it reads from the run's
-events.jsonl (schema in `farense_tui.engine.runs.events`). Charts poll `version` and replot only when it
-changed, asking for a downsampled copy of each series about twice as wide as the chart.
+events.jsonl (schema in `farense_tui.engine.runs.events`). Charts poll `version` and replot only
+when it changed, asking for a downsampled copy of each series about twice as wide as the chart.
 
 Series are keyed by step where the run re-does work: after a recovery (or a resume) the engine
 re-runs the steps after its last checkpoint, so a step that arrives again replaces the points from
@@ -131,7 +131,8 @@ class MetricHistory:
     evaluations or re-run work): the compare chart's x axis by time."""
     memory: dict[str, Series] = field(init=False)
     rewards: dict[str, Series] = field(init=False)
-    """Preference runs (dpo, orpo): reward margin and accuracy by step, train and val (REWARD_SERIES)."""
+    """Preference runs (dpo, orpo): reward margin and accuracy by step, train and val
+    (REWARD_SERIES)."""
     restarts: list[Restart] = field(init=False)
     start_time: float | None = field(init=False)
     last_step: dict | None = field(init=False)

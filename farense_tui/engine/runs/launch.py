@@ -46,7 +46,8 @@ HOSTFILE_EXAMPLE = '[{"ssh": "mac1", "ips": ["10.0.0.1"]}, {"ssh": "mac2", "ips"
 
 def read_hosts(path: str, backend: str = "") -> tuple[list[dict], str]:
     """(hosts, backend named in the file or "") of an mlx.launch hostfile, or a UserError naming the
-    file, the line or key, and what was expected. `backend` is the one asked for, if the file names none."""
+    file, the line or key, and what was expected. `backend` is the one asked for, if the file names
+    none."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -120,7 +121,8 @@ def ranks_setting(text: str, folder: Path, backend: str = "ring") -> tuple[int, 
 
 
 def describe_ranks(ranks: int, hosts: str, backend: str) -> str:
-    """The ranks of a run in words ("2 ranks on this machine, ring"); "" for one rank on this machine."""
+    """The ranks of a run in words ("2 ranks on this machine, ring"); "" for one rank on this
+    machine."""
     if hosts:
         try:
             found, named = read_hosts(hosts)
@@ -134,7 +136,8 @@ def describe_ranks(ranks: int, hosts: str, backend: str) -> str:
 
 
 def check_hosts(path: str, backend: str = "ring", timeout: float = 5.0) -> None:
-    """Every host in the hostfile answers over SSH without a password, before any training starts."""
+    """Every host in the hostfile answers over SSH without a password, before any training
+    starts."""
     hosts, _ = read_hosts(path, backend)
     for host in hosts:
         name = host["ssh"]
@@ -187,7 +190,8 @@ def _free(port: int) -> bool:
 
 
 def launch_command(cfg: RunConfig, run_dir: Path) -> list[str]:
-    """mlx.launch running the engine process on every rank, with this Python (the same path on every host)."""
+    """mlx.launch running the engine process on every rank, with this Python (the same path on every
+    host)."""
     cmd = [sys.executable, "-m", LAUNCHER, "--python", sys.executable]
     if cfg.hosts:
         hosts, named = read_hosts(cfg.hosts, cfg.backend)

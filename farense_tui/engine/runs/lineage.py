@@ -1,5 +1,5 @@
-"""Runs that build on runs (`train --from RUN[:CHECKPOINT]`): the parent's adapter, found and checked
-without MLX, and the LoRA shape the child must share with it to start from its weights.
+"""Runs that build on runs (`train --from RUN[:CHECKPOINT]`): the parent's adapter, found and
+checked without MLX, and the LoRA shape the child must share with it to start from its weights.
 
 A child either starts its LoRA weights as the parent's adapter (same base, same targets, rank,
 scale and blocks), or, with `--fuse`, trains a fresh adapter on the parent's fused model. Its

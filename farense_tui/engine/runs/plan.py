@@ -83,7 +83,8 @@ def plan_run(
     or a host of `hosts` (an mlx.launch hostfile) cannot be reached.
 
     `parent` (runs/lineage.py): the run starts its LoRA weights as that adapter, on the parent's
-    base and LoRA shape; with `fused`, `model_spec` is the parent's fused model and the adapter is new."""
+    base and LoRA shape; with `fused`, `model_spec` is the parent's fused model and the adapter is
+    new."""
     if hosts:
         check_hosts(
             hosts, backend

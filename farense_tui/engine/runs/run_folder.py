@@ -7,12 +7,14 @@ runs/<id>/
   events.jsonl                 what happened, appended by the engine and supervisor (runs/events.py)
   commands.jsonl               what was asked (pause, stop, switch…), appended by any front end
   training_state.json          where training stands (runs/training_state.py)
-  supervisor.pid, engine.pid   its processes; engine.log their output; engine.exit rank 0's exit code
+  supervisor.pid, engine.pid   its processes; engine.log their output; engine.exit rank 0's exit
+                               code
   checkpoints/step-NNNNNNN/    adapters.safetensors + adapter_config.json (mlx-lm's format),
                                optimizer.safetensors, state.json; written as .tmp-step-N and renamed
                                in, a same-step save moves the old one aside as .old-step-N
-  best/, final/                published adapters (adapters.safetensors + adapter_config.json); a full
-                               fine-tune's are model folders (model*.safetensors + index, config.json, tokenizer)
+  best/, final/                published adapters (adapters.safetensors + adapter_config.json); a
+                               full fine-tune's are model folders (model*.safetensors + index,
+                               config.json, tokenizer)
 """
 
 from __future__ import annotations
@@ -158,7 +160,8 @@ class RunFolder:
 
 
 def is_model_folder(folder: Path) -> bool:
-    """A full fine-tune's best or final: a whole model (mlx-lm's save_model layout), not an adapter."""
+    """A full fine-tune's best or final: a whole model (mlx-lm's save_model layout), not an
+    adapter."""
     return (folder / MODEL_INDEX).is_file() and (folder / "config.json").is_file()
 
 

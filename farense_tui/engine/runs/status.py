@@ -1,9 +1,10 @@
 """What is known about a run, folded from its events, and those events in words.
 
-One fold serves every reader: the cockpit's App owns one `RunStatus`, feeds it every batch of
-events the watcher reads and publishes it to the header line and the Training screen; the
-headless `farense-tui train` prints `progress_line` from one and `describe_event` for its log. Every figure comes from a real event of the run;
-nothing is estimated except the ETA, which is the recent pace applied to the steps left.
+One fold serves every reader: the cockpit's App owns one `RunStatus`, feeds it every batch of events
+the watcher reads and publishes it to the header line and the Training screen; the headless
+`farense-tui train` prints `progress_line` from one and `describe_event` for its log. Every figure
+comes from a real event of the run; nothing is estimated except the ETA, which is the recent pace
+applied to the steps left.
 """
 
 from __future__ import annotations
@@ -298,8 +299,8 @@ def describe_event(e: dict) -> str:
 
 
 def ranks_text(s: RunStatus) -> str:
-    """Each rank's tokens/s and MLX peak, e.g. "rank 0: 412 tok/s 0.41 GB · rank 1: 405 tok/s 0.40 GB";
-    "" for a run on one rank."""
+    """Each rank's tokens/s and MLX peak, e.g. "rank 0: 412 tok/s 0.41 GB · rank 1: 405 tok/s 0.40
+    GB"; "" for a run on one rank."""
     return " · ".join(
         f"rank {r['rank']}: {r['tokens_per_sec']:.0f} tok/s {r['mem_peak_gb']:.2f} GB"
         for r in s.ranks or []

@@ -1,4 +1,5 @@
-"""Where a run's training stands: the record in runs/<id>/training_state.json and in each checkpoint's state.json.
+"""Where a run's training stands: the record in runs/<id>/training_state.json and in each
+checkpoint's state.json.
 
 This dataclass is the only code that reads or writes those files, so the engine that saves a
 checkpoint, the supervisor that notes a failure and the cockpit that shows a run agree on one
@@ -65,7 +66,8 @@ class TrainingState:
         return cls.from_json(data) if isinstance(data, dict) else None
 
     def save(self, run_dir: Path) -> None:
-        """Replace the run's record whole (temp + rename), so a kill leaves the old or the new one."""
+        """Replace the run's record whole (temp + rename), so a kill leaves the old or the new
+        one."""
         atomic_write_json(run_dir / RUN_FILE, self.to_json())
 
     def save_in_checkpoint(self, folder: Path) -> None:

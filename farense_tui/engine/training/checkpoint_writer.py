@@ -3,11 +3,11 @@
 The engine writes them (runs/checkpoints.py reads them) in the layout of runs/run_folder.py: a
 folder checkpoints/step-NNNNNNN/ with the adapter in mlx-lm's format (adapters.safetensors +
 adapter_config.json, loadable by `mlx_lm.generate --adapter-path`), optimizer.safetensors and
-state.json. It is written into a hidden temp folder and renamed
-into place; then runs/<id>/training_state.json is replaced (temp + rename) to point at it.
-A kill before the rename leaves the previous checkpoint and state untouched. A second save of the
-same step moves the old folder aside (.old-step-N) before renaming the new one in, and only then
-deletes it, so a kill between the two renames leaves a whole copy that runs/checkpoints.py puts back.
+state.json. It is written into a hidden temp folder and renamed into place; then
+runs/<id>/training_state.json is replaced (temp + rename) to point at it. A kill before the rename
+leaves the previous checkpoint and state untouched. A second save of the same step moves the old
+folder aside (.old-step-N) before renaming the new one in, and only then deletes it, so a kill
+between the two renames leaves a whole copy that runs/checkpoints.py puts back.
 """
 
 from __future__ import annotations

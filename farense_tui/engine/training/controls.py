@@ -30,7 +30,8 @@ PAUSED_POLL_SECONDS = 0.1
 
 @dataclass(frozen=True)
 class Command:
-    """What the Trainer does, in this order: enter `state`, save a checkpoint, enter `then`, exit."""
+    """What the Trainer does, in this order: enter `state`, save a checkpoint, enter `then`,
+    exit."""
 
     state: State | None = None
     message: str = ""

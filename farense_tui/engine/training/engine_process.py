@@ -1,9 +1,10 @@
-"""The engine process: `python -m farense_tui.engine.training.engine_process RUN_DIR` trains one run.
+"""The engine process: `python -m farense_tui.engine.training.engine_process RUN_DIR` trains one
+run.
 
-It runs in its own process because an out-of-memory on Metal can abort the process; the
-supervisor that started it survives and decides what happens next. MLX is used from this
-process's main thread only. Under `mlx.launch` (runs/launch.py) each rank runs this; rank 0 alone
-writes the run's files, and leaves its exit code in engine.exit since the launcher does not pass it on.
+It runs in its own process because an out-of-memory on Metal can abort the process; the supervisor
+that started it survives and decides what happens next. MLX is used from this process's main thread
+only. Under `mlx.launch` (runs/launch.py) each rank runs this; rank 0 alone writes the run's files,
+and leaves its exit code in engine.exit since the launcher does not pass it on.
 """
 
 from __future__ import annotations

@@ -53,7 +53,8 @@ class Faults:
 
 
 def _here(faults: Faults, rank: int, default: int = -1) -> bool:
-    """Whether a fault meant for `faults.rank` (else `default`; -1 every rank) happens on this rank."""
+    """Whether a fault meant for `faults.rank` (else `default`; -1 every rank) happens on this
+    rank."""
     meant = faults.rank if faults.rank >= 0 else default
     return meant < 0 or meant == rank
 
@@ -76,7 +77,8 @@ def after_step(faults: Faults, step: int, restarts: int, rank: int = 0) -> None:
 def mid_step(
     faults: Faults, step: int, restarts: int, micro_batches: Iterable, rank: int = 0
 ) -> Iterator:
-    """The step's micro-batches; at the faulty step MLX's allocation error once the first has trained."""
+    """The step's micro-batches; at the faulty step MLX's allocation error once the first has
+    trained."""
     batches = iter(micro_batches)
     first = next(batches, None)
     if first is None:  # a rank with no share of this step
@@ -88,7 +90,8 @@ def mid_step(
 
 
 def checkpoint_pause(faults: Faults, step: int) -> Callable[[str], None]:
-    """What a checkpoint write of `step` calls between its stages: sleeps where a kill should land."""
+    """What a checkpoint write of `step` calls between its stages: sleeps where a kill should
+    land."""
     hang = CHECKPOINT_HANG_SECONDS if step == faults.hang_in_checkpoint_at_step > 0 else 0.0
 
     def pause(stage: str) -> None:

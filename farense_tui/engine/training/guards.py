@@ -32,7 +32,8 @@ class Verdict:
 
 
 def check_loss(step: int, loss: float) -> Verdict | None:
-    """A NaN or infinite loss fails the run; its last checkpoint, from before, stays the one to resume."""
+    """A NaN or infinite loss fails the run; its last checkpoint, from before, stays the one to
+    resume."""
     if math.isfinite(loss):
         return None
     return Verdict(
@@ -45,7 +46,8 @@ def check_loss(step: int, loss: float) -> Verdict | None:
 
 
 def check_memory(memory: MemoryWatch, p: Profile, mem: dict) -> tuple[list[str], Verdict | None]:
-    """Warnings near the budget; over it, checkpoint and exit so the supervisor resumes with smaller settings."""
+    """Warnings near the budget; over it, checkpoint and exit so the supervisor resumes with smaller
+    settings."""
     warnings = memory.warnings(mem)
     if not memory.over_budget(mem):
         return warnings, None

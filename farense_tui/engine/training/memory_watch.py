@@ -15,7 +15,8 @@ SWAP_GROWTH_GB = 0.25
 
 
 def _wire(budget_gb: float) -> None:
-    """Keep up to the budget wired on Metal (as mlx-lm's train does), so the model is not paged out."""
+    """Keep up to the budget wired on Metal (as mlx-lm's train does), so the model is not paged
+    out."""
     if not mx.metal.is_available():
         return
     recommended = mx.device_info().get("max_recommended_working_set_size", 0)

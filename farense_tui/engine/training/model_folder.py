@@ -1,9 +1,11 @@
 """A full fine-tune's best and final: a model folder in mlx-lm's layout (model.safetensors and its
-index, config.json, tokenizer files), loadable by `mlx_lm.load(folder)` and `mlx_lm.generate --model`.
+index, config.json, tokenizer files), loadable by `mlx_lm.load(folder)` and `mlx_lm.generate
+--model`.
 
-mlx-lm's full fine-tuning saves only the trained weights (adapters.safetensors, which our checkpoints
-keep for resume); chat, eval, serve and export want the whole model, so the trainer writes it with
-mlx-lm's own save_model / save_config, atomically like the adapters (temp folder, then rename).
+mlx-lm's full fine-tuning saves only the trained weights (adapters.safetensors, which our
+checkpoints keep for resume); chat, eval, serve and export want the whole model, so the trainer
+writes it with mlx-lm's own save_model / save_config, atomically like the adapters (temp folder,
+then rename).
 """
 
 from __future__ import annotations

@@ -34,8 +34,9 @@ class Objective(Protocol):
     ) -> Iterator[tuple]: ...
 
     def loss(self, model: nn.Module, *micro_batch: mx.array) -> tuple[mx.array, ...]:
-        """(loss sum, count it is divided by) and, when stats_size, a float32 statistics vector whose
-        first entry is the target tokens: the step sums all three over micro-batches and ranks."""
+        """(loss sum, count it is divided by) and, when stats_size, a float32 statistics vector
+        whose first entry is the target tokens: the step sums all three over micro-batches and
+        ranks."""
 
     def input_tokens(self, dataset, indices: list[int], max_seq_length: int) -> int:
         """Tokens the step reads for these examples, prompts included, no padding: its work."""
@@ -74,7 +75,8 @@ class SupervisedObjective:
             yield self.micro_batch(tokens, lengths)
 
     def micro_batch(self, tokens: mx.array, lengths: mx.array) -> tuple:
-        """One micro-batch from micro_batches' (tokens, lengths): the two and the target positions."""
+        """One micro-batch from micro_batches' (tokens, lengths): the two and the target
+        positions."""
         return (
             tokens,
             lengths,

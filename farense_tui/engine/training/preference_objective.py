@@ -49,7 +49,8 @@ class PreferenceObjective:
             yield (*self.pair_batch(dataset, part, max_seq_length), *self.extra(dataset, part))
 
     def pair_batch(self, dataset, part: list[int], max_seq_length: int) -> tuple:
-        """(tokens [2b, L], lengths [2b, 2], target positions) of pairs `part`: chosen rows, then rejected."""
+        """(tokens [2b, L], lengths [2b, 2], target positions) of pairs `part`: chosen rows, then
+        rejected."""
         pairs = [dataset[i] for i in part]
         rows = [(p.chosen, p.chosen_offset) for p in pairs] + [
             (p.rejected, p.rejected_offset) for p in pairs
@@ -139,9 +140,10 @@ def log1m_exp(x: mx.array) -> mx.array:
 
 
 class ORPOObjective(PreferenceObjective):
-    """Hong et al. 2024: the chosen reply's NLL (mean per token) + λ·-log σ(log odds(c) - log odds(r)),
-    odds(y) = P/(1-P) with P the mean per-token probability exp(mean log-prob); no reference model.
-    λ is the profile's `beta`; a reply's reward is λ·(its mean log-prob), as TRL reports ORPO's."""
+    """Hong et al. 2024: the chosen reply's NLL (mean per token) + λ·-log σ(log odds(c) - log
+    odds(r)), odds(y) = P/(1-P) with P the mean per-token probability exp(mean log-prob); no
+    reference model. λ is the profile's `beta`; a reply's reward is λ·(its mean log-prob), as TRL
+    reports ORPO's."""
 
     def loss(self, model, tokens, lengths, positions):
         logp, counts = self.logprobs(model, tokens, lengths, positions)

@@ -30,7 +30,8 @@ class Ranks:
         return self.rank == 0
 
     def lost_peer(self, exc: RuntimeError) -> bool:
-        """A collective failed because another rank is gone (its own death is diagnosed, not this one)."""
+        """A collective failed because another rank is gone (its own death is diagnosed, not this
+        one)."""
         return self.size > 1 and PEER_LOST in str(exc)
 
     def share(self, micro_batches):

@@ -81,7 +81,8 @@ def attach_reference(
 def reference_logprobs(
     objective, model, dataset, batch_size: int, max_seq_length: int
 ) -> np.ndarray:
-    """[pairs, 2] summed reply log-probs (chosen, rejected) by the model as it is, without dropout."""
+    """[pairs, 2] summed reply log-probs (chosen, rejected) by the model as it is, without
+    dropout."""
     model.eval()
     out = np.zeros((len(dataset), 2), np.float32)
     order = sorted(range(len(dataset)), key=dataset.length)

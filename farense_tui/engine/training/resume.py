@@ -1,4 +1,5 @@
-"""Exact resume: the newest complete checkpoint's adapter and optimizer state back into a fresh setup.
+"""Exact resume: the newest complete checkpoint's adapter and optimizer state back into a fresh
+setup.
 
 Ours because mlx-lm's --resume-adapter-file reloads weights only (step and schedule restart);
 with the optimizer state, the step (the data order and RNG derive from it) and the record, a

@@ -45,7 +45,8 @@ class TrainingSetup:
 
 
 def build_setup(cfg: RunConfig, events: EventWriter) -> TrainingSetup:
-    """Load and prepare everything; warns (as events) about a schedule or data that will not do what was meant."""
+    """Load and prepare everything; warns (as events) about a schedule or data that will not do what
+    was meant."""
     p = cfg.profile
     mx.random.seed(p.seed)
     model, tokenizer = load_base(cfg.model, p.train_precision)

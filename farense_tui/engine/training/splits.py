@@ -54,7 +54,8 @@ def load_splits(folder: Path, tokenizer, mask_prompt: bool, objective: str = "sf
 def load_split(
     path: Path, tokenizer, mask_prompt: bool, rows: list[dict] | None = None
 ) -> CacheDataset:
-    """One split file (or its `rows`, already read) as an mlx-lm dataset, masked as training masks it."""
+    """One split file (or its `rows`, already read) as an mlx-lm dataset, masked as training masks
+    it."""
     rows = read_jsonl(path) if rows is None else rows
     if not rows:
         raise UserError(f"{path}: no examples")

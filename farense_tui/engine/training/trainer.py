@@ -123,7 +123,8 @@ class Trainer:
             raise StopTraining(command.exit_code)
 
     def _end(self, verdict: guards.Verdict) -> int:
-        """Apply a guard's verdict: take back a half-done step, report, fail or save; its exit code."""
+        """Apply a guard's verdict: take back a half-done step, report, fail or save; its exit
+        code."""
         if verdict.take_back_step:
             weights, optimizer_state = self.before_step
             self.setup.model.update(weights)

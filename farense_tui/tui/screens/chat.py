@@ -355,7 +355,8 @@ class ChatScreen(CockpitScreen):
         self.show_status()
 
     def _end_turn(self) -> None:
-        """The turn is over: the reply the model will remember is the adapter's (or the only one)."""
+        """The turn is over: the reply the model will remember is the adapter's (or the only
+        one)."""
         reply = self.replies.get("adapter") or next(iter(self.replies.values()), None)
         if reply is not None and reply.text:
             self.messages.append({"role": "assistant", "content": reply.text})
@@ -373,7 +374,8 @@ class ChatScreen(CockpitScreen):
         return True
 
     def action_stop_generation(self) -> None:
-        """esc: stop the reply; with nothing streaming, leave the text box (1-4 then switch screens)."""
+        """esc: stop the reply; with nothing streaming, leave the text box (1-4 then switch
+        screens)."""
         if self.generating:
             self.chat.stop_generation()
         elif isinstance(self.focused, Input):

@@ -188,7 +188,8 @@ class ConfigScreen(CockpitScreen):
     @on(Input.Changed, "#ranks")
     @on(Select.Changed, "#backend")
     def check_ranks(self) -> None:
-        """A whole number of ranks here, or a hostfile checked as mlx.launch reads it (the file is small)."""
+        """A whole number of ranks here, or a hostfile checked as mlx.launch reads it (the file is
+        small)."""
         backend = str(self.query_one("#backend", Select).value)
         try:
             self.ranks, self.hosts = ranks_setting(
@@ -277,7 +278,8 @@ class ConfigScreen(CockpitScreen):
         )
 
     def tokenizer_for(self, spec: str):
-        """The model's tokenizer when it is a local folder (cached); None counts characters instead."""
+        """The model's tokenizer when it is a local folder (cached); None counts characters
+        instead."""
         if spec == DEMO:
             return None
         if spec not in self.tokenizers:

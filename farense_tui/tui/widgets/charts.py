@@ -149,7 +149,8 @@ RAM_IN_VIEW = 0.4  # draw the total-RAM line once the curves or the budget reach
 
 
 class MemoryChart(MetricChart):
-    """Unified memory against time: MLX active and peak, process RSS, system used; RAM and budget lines."""
+    """Unified memory against time: MLX active and peak, process RSS, system used; RAM and budget
+    lines."""
 
     TITLE = "memory GB"
 
@@ -203,7 +204,8 @@ class SpeedChart(MetricChart):
 
 
 class MarginChart(MetricChart):
-    """A preference run's (dpo, orpo) reward margin, chosen minus rejected, train and val by step."""
+    """A preference run's (dpo, orpo) reward margin, chosen minus rejected, train and val by
+    step."""
 
     TITLE = f"reward margin by step  {swatch(TRAIN, 'train')}  {swatch(VAL, 'val')}"
     metric = "margin"
@@ -236,7 +238,8 @@ def time_unit(span_s: float) -> tuple[str, float]:
 
 
 def nice_ticks(lo: float, hi: float, count: int) -> list[float]:
-    """At most `count` (at least 2 when possible) ticks at 1, 2, 2.5 or 5 times a power of ten in [lo, hi]."""
+    """At most `count` (at least 2 when possible) ticks at 1, 2, 2.5 or 5 times a power of ten in
+    [lo, hi]."""
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return []
     if hi <= lo:

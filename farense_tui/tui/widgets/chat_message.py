@@ -17,7 +17,8 @@ CURSOR = "▌"
 
 
 class ChatMessage(Static):
-    """A user prompt or a model reply, rendered literally; a reply shows a cursor while it streams."""
+    """A user prompt or a model reply, rendered literally; a reply shows a cursor while it
+    streams."""
 
     DEFAULT_CSS = """
     ChatMessage {

@@ -29,7 +29,8 @@ NEUTRAL: RGB = (200, 200, 200)  # the legend's train and val marks, which stand 
 
 
 class CompareChart(MetricChart):
-    """Loss and validation loss of the active run and the marked runs; settings set by the screen."""
+    """Loss and validation loss of the active run and the marked runs; settings set by the
+    screen."""
 
     DEFAULT_CSS = """
     CompareChart {
@@ -108,7 +109,8 @@ class CompareChart(MetricChart):
         return cached[2]
 
     def _x_scale(self, runs: list[tuple[str, MetricHistory]]) -> tuple[str, float]:
-        """The unit of the x axis and what divides it: minutes or hours of training, k or M tokens."""
+        """The unit of the x axis and what divides it: minutes or hours of training, k or M
+        tokens."""
         if self.axis == "step":
             return "", 1.0
         by = "tokens_at" if self.axis == "tokens" else "seconds_at"

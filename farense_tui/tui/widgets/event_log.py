@@ -1,4 +1,5 @@
-"""The run's notable events as a scrolling log: evaluations, checkpoints, warnings, errors, recoveries.
+"""The run's notable events as a scrolling log: evaluations, checkpoints, warnings, errors,
+recoveries.
 
 Engine text is shown as plain text (markup off): a message with "[" in it is data, not styling.
 """
@@ -36,7 +37,9 @@ class EventLog(RichLog):
     """
 
     DEFAULT_CSS = """
-    EventLog { height: 1fr; border: round $panel-lighten-2; background: $surface; scrollbar-gutter: stable; }
+    EventLog {
+        height: 1fr; border: round $panel-lighten-2; background: $surface; scrollbar-gutter: stable;
+    }
     EventLog:focus { border: round $accent; }
     """
 

@@ -21,7 +21,8 @@ EDITABLE = [name for name in FIELDS if name not in SKIPPED]
 
 
 def parse(name: str, text: str):
-    """Turn typed text into a value of the field's type (or leave it as text for coerce_value to refuse)."""
+    """Turn typed text into a value of the field's type (or leave it as text for coerce_value to
+    refuse)."""
     kind = FIELDS[name].type if isinstance(FIELDS[name].type, str) else FIELDS[name].type.__name__
     text = text.strip()
     try:
@@ -45,7 +46,8 @@ def show(value) -> str:
 
 
 class FieldEditor(Container):
-    """Rows for every Profile field; posts `FieldEditor.Changed` with values and errors on each edit.
+    """Rows for every Profile field; posts `FieldEditor.Changed` with values and errors on each
+    edit.
 
     A three-column grid (name, editor, hint) rather than a container per row: fewer widgets make
     switching to the Config screen cheaper, since a resumed screen restyles every widget.
@@ -69,7 +71,8 @@ class FieldEditor(Container):
     """
 
     class Changed(Message):
-        """The values as typed: `values` holds the valid ones, `errors` the rest (field -> message)."""
+        """The values as typed: `values` holds the valid ones, `errors` the rest (field ->
+        message)."""
 
         def __init__(self, editor: "FieldEditor", values: dict, errors: dict) -> None:
             super().__init__()

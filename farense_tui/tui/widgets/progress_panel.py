@@ -1,4 +1,5 @@
-"""The Training screen's top: a banner for what went wrong, the progress bar, and the latest figures.
+"""The Training screen's top: a banner for what went wrong, the progress bar, and the latest
+figures.
 
 Every figure is read from the run's events (via `RunStatus`); a figure the run has not produced
 yet shows as "--", never as a guess.
@@ -39,7 +40,8 @@ def banner_text(s: RunStatus) -> tuple[str, str]:
 
 
 class ProgressPanel(Vertical):
-    """Banner, progress bar with step/epoch/elapsed/ETA, and loss / val / lr / tok/s, cost and state lines."""
+    """Banner, progress bar with step/epoch/elapsed/ETA, and loss / val / lr / tok/s, cost and state
+    lines."""
 
     DEFAULT_CSS = """
     ProgressPanel { height: auto; padding: 0 1; }
@@ -50,7 +52,8 @@ class ProgressPanel(Vertical):
     ProgressPanel ProgressBar { width: 1fr; max-width: 48; }
     ProgressPanel ProgressBar Bar { width: 1fr; }
     ProgressPanel #timing { width: auto; padding-left: 1; }
-    ProgressPanel #figures { height: auto; }  /* a second line lists the ranks of a data-parallel run */
+    /* a second line lists the ranks of a data-parallel run */
+    ProgressPanel #figures { height: auto; }
     ProgressPanel #cost { height: 1; color: $foreground-muted; }
     ProgressPanel #state { height: 1; color: $foreground-muted; }
     """
