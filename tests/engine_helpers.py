@@ -1,4 +1,5 @@
-"""Start runs of the tiny model through the real supervisor and engine processes, and wait on them."""
+"""Start runs of the tiny model through the real supervisor and engine processes, and wait on
+them."""
 
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ def tiny_config(model: Path, data: Path, **changes) -> RunConfig:
 
 
 def inject_faults(monkeypatch, **faults) -> None:
-    """Faults for the engines this test starts (they inherit the environment), never in a run's files."""
+    """Faults for the engines this test starts (they inherit the environment), never in a run's
+    files."""
     monkeypatch.setenv(FAULTS_ENV, json.dumps(faults))
 
 

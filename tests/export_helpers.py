@@ -45,7 +45,8 @@ def run_with_adapter(model_dir: Path, data_dir: Path, seed: int = 1, **changes) 
 
 
 def traditional_copy(model_dir: Path, dest: Path) -> Path:
-    """The tiny model as if imported from GGUF: same weights, read with llama.cpp's rope (q/k order)."""
+    """The tiny model as if imported from GGUF: same weights, read with llama.cpp's rope (q/k
+    order)."""
     shutil.copytree(model_dir, dest)
     config = json.loads((dest / "config.json").read_text())
     (dest / "config.json").write_text(json.dumps({**config, "rope_traditional": True}))

@@ -1,4 +1,5 @@
-"""Preference pairs for the tiny model: each fact's answer chosen, a plausible wrong one rejected."""
+"""Preference pairs for the tiny model: each fact's answer chosen, a plausible wrong one
+rejected."""
 
 from __future__ import annotations
 

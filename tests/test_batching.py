@@ -32,9 +32,10 @@ def test_halving_the_batch_trains_the_same_examples_per_step():
     big = list(micro_batches(data, group, 4, 512))
     small = list(micro_batches(data, group, 2, 512))
     assert len(big) == 2 and len(small) == 4
-    rows = lambda batches: sorted(
-        tuple(int(x) for x in l) for _, ls in batches for l in ls.tolist()
-    )
+
+    def rows(batches):
+        return sorted(tuple(int(x) for x in row) for _, ls in batches for row in ls.tolist())
+
     assert rows(big) == rows(small)
     for tokens, lengths in big:
         assert (tokens.shape[1] - 1) % 32 == 0 or tokens.shape[1] == 512

@@ -1,4 +1,5 @@
-"""The headless CLI as a user runs it: train with a progress line, runs, chat (REPL-less and JSON)."""
+"""The headless CLI as a user runs it: train with a progress line, runs, chat (REPL-less and
+JSON)."""
 
 from __future__ import annotations
 
@@ -56,11 +57,11 @@ def test_train_prints_progress_then_runs_and_chat_json(tiny_model_dir, tiny_data
     )
     assert out.returncode == 0, out.stdout + out.stderr
     lines = out.stdout.splitlines()
-    progress = [l for l in lines if l.startswith("step ")]
-    assert [l.split()[1] for l in progress] == ["2/8", "4/8", "6/8", "8/8"]
+    progress = [line for line in lines if line.startswith("step ")]
+    assert [line.split()[1] for line in progress] == ["2/8", "4/8", "6/8", "8/8"]
     assert all(k in progress[-1] for k in ("loss", "val", "tok/s", "mem", "ETA"))
-    assert any(l.startswith("  eval") and "step 4: val loss" in l for l in lines)
-    assert any("step 4 (periodic) → checkpoints/step-0000004" in l for l in lines)
+    assert any(line.startswith("  eval") and "step 4: val loss" in line for line in lines)
+    assert any("step 4 (periodic) → checkpoints/step-0000004" in line for line in lines)
     assert "finished at step 8/8" in out.stdout
     # the hint's prompt is the first validation question of this run's data, not the demo's
     assert (
@@ -114,7 +115,8 @@ def test_unknown_profile_is_a_clear_message(capsys):
 
 
 def test_text_data_trains_on_all_tokens_with_the_default_profile(tiny_model_dir, farense_home):
-    """No --profile: the profile chosen for this machine masks prompts, which text data has none of."""
+    """No --profile: the profile chosen for this machine masks prompts, which text data has none
+    of."""
     from tests import tiny_model
 
     data = tiny_model.write_text_data(farense_home / "data" / "sql")

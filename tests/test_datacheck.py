@@ -54,7 +54,8 @@ def messages_by_line(report) -> dict[int, str]:
 
 @pytest.fixture(autouse=True)
 def keep_the_blas(monkeypatch):
-    """main() would otherwise load OpenBLAS into this very process (pytest): its BLAS stays as it is."""
+    """main() would otherwise load OpenBLAS into this very process (pytest): its BLAS stays as it
+    is."""
     monkeypatch.setenv("FARENSE_BLAS", "reference")
 
 

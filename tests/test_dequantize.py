@@ -10,7 +10,8 @@ from tests.tiny_model import build_quantized
 
 
 def _float16_scales(folder):
-    """Store scales and biases in float16, as the GGUF import does (Q4_1 blocks hold float16 d and m)."""
+    """Store scales and biases in float16, as the GGUF import does (Q4_1 blocks hold float16 d and
+    m)."""
     path = str(folder / "model.safetensors")
     weights = mx.load(path)
     weights = {
@@ -22,7 +23,8 @@ def _float16_scales(folder):
 
 
 def _numpy_dequantize(packed, scales, biases, group_size=32, bits=4):
-    """The reference, computed another way: nibbles out of the uint32 words, then q·d + m in float64."""
+    """The reference, computed another way: nibbles out of the uint32 words, then q·d + m in
+    float64."""
     words = np.array(packed).astype(np.uint64)
     shifts = np.arange(0, 32, bits, dtype=np.uint64)
     q = (

@@ -20,7 +20,8 @@ CALM_STEP = {
 
 
 def engine_life(run_dir, steps=(), log="", before_log="", before_steps=()):
-    """A run folder whose engine wrote `steps` and `log` after an earlier one wrote the `before_` ones."""
+    """A run folder whose engine wrote `steps` and `log` after an earlier one wrote the `before_`
+    ones."""
     run_dir.mkdir(exist_ok=True)
     (run_dir / "engine.log").write_text(before_log)
     (run_dir / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in before_steps))

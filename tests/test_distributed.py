@@ -1,4 +1,5 @@
-"""Data-parallel runs: 2 local ranks through mlx.launch (ring over 127.0.0.1) train what 1 rank trains."""
+"""Data-parallel runs: 2 local ranks through mlx.launch (ring over 127.0.0.1) train what 1 rank
+trains."""
 
 from __future__ import annotations
 
@@ -66,7 +67,8 @@ def one_rank(shared):
 
 @pytest.fixture(scope="module")
 def oom_on_rank_one(shared):
-    """2 ranks; rank 1 alone fails an allocation at step 6 (MLX's error, injected): the run downshifts."""
+    """2 ranks; rank 1 alone fails an allocation at step 6 (MLX's error, injected): the run
+    downshifts."""
     mp, model, data = shared
     mp.setenv(FAULTS_ENV, json.dumps({"alloc_error_at_step": 6, "rank": 1}))
     run_dir = start_run(_config(model, data, 2))
@@ -170,7 +172,8 @@ def test_a_host_that_cannot_be_reached_is_named_before_training(tmp_path):
 
 
 def test_a_bad_hostfile_or_ranks_setting_says_where_and_what_was_expected(tmp_path):
-    """The Config field (and --hosts) refuse with the file, the line or key, and what was expected."""
+    """The Config field (and --hosts) refuse with the file, the line or key, and what was
+    expected."""
     hostfile = tmp_path / "hosts.json"
     cases = {
         '[{"ssh": "mac1", "ips": ["10.0.0.1"]},\n {"ssh": "mac2" "ips": []}]': "hosts.json, line "
@@ -237,7 +240,8 @@ def test_a_group_quiet_while_training_is_hung_but_not_while_paused(tmp_path):
 def test_a_hung_rank_brings_the_run_back_from_its_checkpoint(
     tiny_model_dir, tiny_data, monkeypatch
 ):
-    """Rank 1 stops answering: all ranks are ended and restarted on their own from the last checkpoint."""
+    """Rank 1 stops answering: all ranks are ended and restarted on their own from the last
+    checkpoint."""
     inject_faults(monkeypatch, hang_at_step=6)
     cfg = _config(tiny_model_dir, tiny_data, 2)
     cfg.hang_timeout = 2.0

@@ -1,4 +1,5 @@
-"""The spread across training seeds of a group's evaluation, checked against numbers worked by hand."""
+"""The spread across training seeds of a group's evaluation, checked against numbers worked by
+hand."""
 
 from __future__ import annotations
 

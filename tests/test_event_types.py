@@ -1,4 +1,5 @@
-"""Typed run events: the writer refuses fields a record does not have; readers skip what they don't know."""
+"""Typed run events: the writer refuses fields a record does not have; readers skip what they don't
+know."""
 
 from __future__ import annotations
 

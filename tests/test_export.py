@@ -122,7 +122,8 @@ def test_peft_tensors_reproduce_the_fused_weights(run_dir, tiny_model_dir):
 def test_peft_of_a_gguf_imported_model_targets_hugging_face_row_order(
     tiny_model_dir, tiny_data, tmp_path
 ):
-    """q/k of a rope_traditional model are in llama.cpp's order; PEFT's B rows go back to Hugging Face's."""
+    """q/k of a rope_traditional model are in llama.cpp's order; PEFT's B rows go back to Hugging
+    Face's."""
     from farense_tui.engine.export.peft import hf_row_order
 
     model_dir = traditional_copy(tiny_model_dir, tmp_path / "trad")

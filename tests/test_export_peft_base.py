@@ -65,7 +65,8 @@ def test_gguf_without_a_hub_id_exports_its_general_name_and_says_so(tmp_path, ti
 
 
 def test_the_demo_folder_exports_smollm2s_hub_id(tiny_model_dir, tiny_data):
-    """A demo folder converted before source.json existed is still known as SmolLM2-135M-Instruct."""
+    """A demo folder converted before source.json existed is still known as
+    SmolLM2-135M-Instruct."""
     demo = shutil.copytree(tiny_model_dir, paths.models_dir() / DEMO_MODEL)
     _, config, provenance, _ = exported(run_with_adapter(demo, tiny_data))
     assert config["base_model_name_or_path"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -116,7 +117,8 @@ def test_reference_unpermute_gives_hugging_faces_rope_scores(tiny_model_dir):
 def test_check_refuses_an_export_with_llama_cpps_forward_permutation(
     tiny_model_dir, tiny_data, tmp_path, monkeypatch
 ):
-    """The export's q/k rows deliberately in the wrong order (llama.cpp's permute instead of its inverse)."""
+    """The export's q/k rows deliberately in the wrong order (llama.cpp's permute instead of its
+    inverse)."""
 
     def wrong_order(weight, n_heads):
         rows = weight.shape[0]
@@ -151,7 +153,8 @@ def test_models_convert_records_a_hub_id_the_user_gives(tmp_path, capsys):
 
 
 def test_reference_unpermute_agrees_with_transformers_gguf_loader():
-    """Hugging Face's own reader of llama.cpp files (transformers' GGUF loader) orders q/k rows the same."""
+    """Hugging Face's own reader of llama.cpp files (transformers' GGUF loader) orders q/k rows the
+    same."""
     from transformers.modeling_gguf_pytorch_utils import LlamaTensorProcessor
 
     weights = np.random.default_rng(1).normal(size=(9 * 64, 32)).astype(np.float32)

@@ -1,5 +1,6 @@
 """fine_tune_type = "full": every weight of the last blocks trained (mlx-lm's way), exact resume,
-best/final saved as model folders that mlx_lm.load reads, a quantized base dequantized and said so."""
+best/final saved as model folders that mlx_lm.load reads, a quantized base dequantized and said
+so."""
 
 from __future__ import annotations
 

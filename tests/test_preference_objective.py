@@ -32,7 +32,8 @@ def tiny_lora(tiny_model_dir):
 
 
 def reference_sums(model, tokens, lengths) -> np.ndarray:
-    """Each row's summed log-prob of its targets from full logits, by numpy: log-softmax, gather, mask."""
+    """Each row's summed log-prob of its targets from full logits, by numpy: log-softmax, gather,
+    mask."""
     logits = np.array(model(tokens[:, :-1]).astype(mx.float32), dtype=np.float64)
     logp = logits - logits.max(-1, keepdims=True)
     logp = logp - np.log(np.exp(logp).sum(-1, keepdims=True))

@@ -1,4 +1,5 @@
-"""Out-of-memory recovery: the supervisor restarts from the last checkpoint with smaller settings."""
+"""Out-of-memory recovery: the supervisor restarts from the last checkpoint with smaller
+settings."""
 
 from __future__ import annotations
 
@@ -134,8 +135,9 @@ def test_switching_profile_by_hand_continues_from_the_saved_step(
 def test_allocation_error_mid_step_checkpoints_the_last_good_step_and_downshifts(
     tiny_model_dir, tiny_data, monkeypatch
 ):
-    """MLX raising "Unable to allocate" (as on Metal) after step 6's first micro-batch: step 6 is taken
-    back, step 5 is saved, and the run goes on with batch 1 x 4 exactly as it would have with 2 x 2."""
+    """MLX raising "Unable to allocate" (as on Metal) after step 6's first micro-batch: step 6 is
+    taken back, step 5 is saved, and the run goes on with batch 1 x 4 exactly as it would have with
+    2 x 2."""
     from tests.test_token_normalisation import train_in_process
 
     cfg = tiny_config(tiny_model_dir, tiny_data, learning_rate=1e-3)

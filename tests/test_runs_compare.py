@@ -1,4 +1,5 @@
-"""A run's cost from its events, `runs --json`, `runs compare` and `runs csv`, on runs written by hand."""
+"""A run's cost from its events, `runs --json`, `runs compare` and `runs csv`, on runs written by
+hand."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def test_cost_counts_the_engine_at_work_not_pauses_or_a_dead_night():
 
 
 def test_runs_compare_shows_what_differs_evaluations_and_cost(farense_home, capsys):
-    a = fabricate_run(
+    fabricate_run(
         "run-a", training_history(total=30, upto=30, recovery_at=None), learning_rate=2e-4
     )
     b = fabricate_run(

@@ -1,4 +1,5 @@
-"""The closing hint's prompt comes from the run's own validation data, in each of mlx-lm's formats."""
+"""The closing hint's prompt comes from the run's own validation data, in each of mlx-lm's
+formats."""
 
 from __future__ import annotations
 

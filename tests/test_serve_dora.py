@@ -1,5 +1,5 @@
-"""`adapter_off` (serve's adapter check, chat's and eval's base side) gives the base model itself for
-LoRA and DoRA: a zero LoRA scale leaves DoRA's learned magnitudes rescaling every adapted layer.
+"""`adapter_off` (serve's adapter check, chat's and eval's base side) gives the base model itself
+for LoRA and DoRA: a zero LoRA scale leaves DoRA's learned magnitudes rescaling every adapted layer.
 `serve` starts on a DoRA run and its check compares logits with and without the adapter."""
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The kill soak's short version (bench/soak_kill.py runs 50): five `kill -9`s of the engine or the
-supervisor at random moments, including inside checkpoint writes and the same-step double save;
-each run ends like the uninterrupted one, never restarts below a complete checkpoint, never downshifts."""
+supervisor at random moments, including inside checkpoint writes and the same-step double save; each
+run ends like the uninterrupted one, never restarts below a complete checkpoint, never
+downshifts."""
 
 from __future__ import annotations
 

@@ -54,7 +54,8 @@ def test_cli_shows_examples_with_the_answer_marked_as_trained(tiny_model_dir, ti
 
 
 def test_cut_answers_are_counted_and_shown(tiny_model_dir, tiny_data, capsys):
-    """The tiny data's examples are 31-39 tokens with prompts of at most 27: 30 cuts every answer."""
+    """The tiny data's examples are 31-39 tokens with prompts of at most 27: 30 cuts every
+    answer."""
     assert (
         main(
             [

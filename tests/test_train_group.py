@@ -40,8 +40,12 @@ def first(run_dir, state: str) -> float:
 
 
 def test_ctrl_c_stops_the_queue_resume_outlives_its_terminal_then_eval_reports_the_spread(
-    tiny_model_dir, tiny_data, tiny_profile, farense_home, capsys
-):  # noqa: F811
+    tiny_model_dir,
+    tiny_data,
+    tiny_profile,  # noqa: F811 (the fixture imported above)
+    farense_home,
+    capsys,
+):
     shutil.copy(tiny_data / "valid.jsonl", tiny_data / "test.jsonl")
     run0, run1 = farense_home / "runs" / "g-seed0", farense_home / "runs" / "g-seed1"
     trainer = start_cli(

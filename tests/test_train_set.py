@@ -1,5 +1,5 @@
-"""`train --set KEY=VALUE`: profile settings on the command line, checked like a profile file's keys,
-trained with and named in the run's config."""
+"""`train --set KEY=VALUE`: profile settings on the command line, checked like a profile file's
+keys, trained with and named in the run's config."""
 
 from __future__ import annotations
 

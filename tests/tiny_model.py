@@ -103,7 +103,8 @@ def write_text_data(folder: Path, n_train: int = 16, n_valid: int = 4) -> Path:
 
 def build_quantized(folder: Path, bits: int = 4, group_size: int = 32, seed: int = 0) -> Path:
     """The tiny llama stored quantized, as an MLX community 4-/8-bit model folder is: mlx-lm's own
-    quantize_model and save, so `mlx_lm.load` reads it back as QuantizedLinear/QuantizedEmbedding."""
+    quantize_model and save, so `mlx_lm.load` reads it back as
+    QuantizedLinear/QuantizedEmbedding."""
     from mlx_lm.utils import load, quantize_model, save
 
     dense = build(folder.parent / f"{folder.name}-dense", seed=seed)

@@ -1,4 +1,5 @@
-"""The App shell: modes and keys, the header on every screen, the palette, the watcher, recoveries."""
+"""The App shell: modes and keys, the header on every screen, the palette, the watcher,
+recoveries."""
 
 from __future__ import annotations
 

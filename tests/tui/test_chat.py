@@ -346,11 +346,11 @@ async def _conversation(pilot, side_by_side: bool = False) -> None:
 def test_snapshot_chat_80x24(snap_compare):
     """Chat at 80x24 with the adapter of a run chosen: the target row, the sampling row (temp 0.0,
     top-p 1.0, max 24, base vs adapter unchecked), the system row (empty: this scripted target has
-    no training system message, so the placeholder "no system message" shows), a conversation of two turns scrolled to the
-    bottom whose last reply reads literally `[bold red]not bold[/] e \\x1b[31mnot red\\x1b[0m`
-    (not bold, not red, escapes shown as text), the status line with the last reply's speed, the
-    prompt, and a footer with esc Stop, ^l New chat, f5 Refresh list, f6 Export and f7 Serve (the
-    serving line above the conversation is hidden: no server runs)."""
+    no training system message, so the placeholder "no system message" shows), a conversation of two
+    turns scrolled to the bottom whose last reply reads literally `[bold red]not bold[/] e
+    \\x1b[31mnot red\\x1b[0m` (not bold, not red, escapes shown as text), the status line with the
+    last reply's speed, the prompt, and a footer with esc Stop, ^l New chat, f5 Refresh list, f6
+    Export and f7 Serve (the serving line above the conversation is hidden: no server runs)."""
     assert snap_compare(scripted_host(), terminal_size=(80, 24), run_before=_conversation)
 
 
@@ -448,9 +448,9 @@ async def test_chat_screen_serves_and_exports_the_chosen_adapter(run_dir):
         dialog.query_one("#export", Button).press()
         log = dialog.query_one(Log)
         await wait_until(
-            pilot, lambda: any(l.startswith(("✓", "✗")) for l in log.lines), 60, "the export"
+            pilot, lambda: any(line.startswith(("✓", "✗")) for line in log.lines), 60, "the export"
         )
-        assert any(l.startswith("✓ W + (alpha/r)·B·A vs fused") for l in log.lines), log.lines
+        assert any(line.startswith("✓ W + (alpha/r)·B·A vs fused") for line in log.lines), log.lines
         assert (run_dir / "exports" / "best-peft" / "adapter_model.safetensors").is_file()
         dialog.query_one("#export", Button).press()
         await pilot.pause(0.1)
@@ -460,7 +460,7 @@ async def test_chat_screen_serves_and_exports_the_chosen_adapter(run_dir):
         dialog.query_one("#export", Button).press()
         await wait_until(
             pilot,
-            lambda: any(l.startswith(("✓", "✗")) for l in log.lines[before:]),
+            lambda: any(line.startswith(("✓", "✗")) for line in log.lines[before:]),
             60,
             "the second export",
         )

@@ -1,4 +1,5 @@
-"""The Config screen without training: profile choice, inline validation, data check, save as profile."""
+"""The Config screen without training: profile choice, inline validation, data check, save as
+profile."""
 
 from __future__ import annotations
 
@@ -157,7 +158,8 @@ async def test_config_shows_what_the_data_will_cost(farense_home, home_model):
 
 
 async def test_a_bad_ranks_setting_is_named_and_blocks_start(farense_home, tmp_path):
-    """A hostfile that is not mlx.launch's is named with its line; Start is refused; the text stays."""
+    """A hostfile that is not mlx.launch's is named with its line; Start is refused; the text
+    stays."""
     hostfile = tmp_path / "hosts.json"
     hostfile.write_text('[{"ssh": "mac1", "ips": ["10.0.0.1"]},\n {"ssh": "mac2" "ips": []}]\n')
     app = create_app(attach_live=False)
@@ -224,7 +226,8 @@ async def test_a_stage_two_run_starts_from_a_picked_run_and_checkpoint(
     farense_home, home_model, tiny_data
 ):
     """Config lists the runs and their checkpoints; fuse without a run is refused like a bad field;
-    a picked RUN:CHECKPOINT starts a run whose config names its parent and starts from its adapter."""
+    a picked RUN:CHECKPOINT starts a run whose config names its parent and starts from its
+    adapter."""
     from farense_tui.engine.runs.config import RunConfig
     from farense_tui.tui.widgets.from_run import FromRunField
     from tests.engine_helpers import start_run, tiny_config, wait_done

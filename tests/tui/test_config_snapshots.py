@@ -1,4 +1,5 @@
-"""Screenshots of the Config screen on a fixed machine (16 GB Apple M1) with the tiny model and data."""
+"""Screenshots of the Config screen on a fixed machine (16 GB Apple M1) with the tiny model and
+data."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Monitor screen in a tiny host App: charts fed from a MetricHistory, throttled replots, snapshots."""
+"""Monitor screen in a tiny host App: charts fed from a MetricHistory, throttled replots,
+snapshots."""
 
 from __future__ import annotations
 
@@ -110,7 +111,8 @@ def charts(app: App) -> tuple[LossChart, MemoryChart, SpeedChart]:
 
 
 async def test_total_ram_line_is_only_drawn_when_the_curves_come_near_it():
-    """A 1 GB run on a 64 GB machine: the RAM line would flatten every curve; the legend names it."""
+    """A 1 GB run on a 64 GB machine: the RAM line would flatten every curve; the legend names
+    it."""
     history = MetricHistory()
     history.reset(Path("/runs/x"), budget_gb=2.0, total_ram_gb=64.0)
     history.add_events(
@@ -284,7 +286,8 @@ async def test_monitor_draws_a_real_tiny_run(tiny_model_dir, tiny_data):
 def test_snapshot_80x24(snap_compare):
     """Monitor of a fixed 300-step run at 80x24: loss chart on top (train line, orange val dots,
     red restart line at step 130), memory (RAM 16 and budget 11 lines) and tokens/s side by side
-    below, and the summary "step 300/318  loss …  best val 0.686 @300  peak 7.2/11 GB  swap 0.0 GB  ↻1";
+    below, and the summary
+    "step 300/318  loss …  best val 0.686 @300  peak 7.2/11 GB  swap 0.0 GB  ↻1";
     the key bar: v View, c Compare, r Runs, q Quit."""
     assert snap_compare(Host(synthetic_history()), terminal_size=(80, 24), run_before=_settle)
 

@@ -1,4 +1,5 @@
-"""The Monitor's rewards view: a DPO/ORPO run's reward margin and accuracy, train and val by step."""
+"""The Monitor's rewards view: a DPO/ORPO run's reward margin and accuracy, train and val by
+step."""
 
 from __future__ import annotations
 

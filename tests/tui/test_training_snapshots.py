@@ -81,14 +81,13 @@ def test_training_80x24(snap_compare, training_app):
     """Training at 80x24 during a run that recovered from an out-of-memory.
 
     Visible: the mode bar (2 Training highlighted), the header line with the run id, "training",
-    step 18/30, loss and an ETA; the yellow banner "Restarted from step 10: … out of memory …
-    batch 4→2, accumulation 2→4"; the progress bar at 60% with epoch, elapsed and ETA; loss, val
-    (best), lr and "812 tok/s last step"; the cost line (wall hours, 55,800 tokens, "812 tok/s median
-    step", peak 6.20 GB; no money
-    without a price); the event log ending with the latest evaluation and checkpoint; the
-    runs table with the training run and an older finished one; the cursor on the training run,
-    which is marked for comparison: its dot and its green "training" keep their colours under the
-    cursor; the key bar with p s w m a r c x q.
+    step 18/30, loss and an ETA; the yellow banner "Restarted from step 10: … out of memory … batch
+    4→2, accumulation 2→4"; the progress bar at 60% with epoch, elapsed and ETA; loss, val (best),
+    lr and "812 tok/s last step"; the cost line (wall hours, 55,800 tokens, "812 tok/s median step",
+    peak 6.20 GB; no money without a price); the event log ending with the latest evaluation and
+    checkpoint; the runs table with the training run and an older finished one; the cursor on the
+    training run, which is marked for comparison: its dot and its green "training" keep their
+    colours under the cursor; the key bar with p s w m a r c x q.
     """
     assert snap_compare(training_app, terminal_size=(80, 24), run_before=show_training)
 
