@@ -40,7 +40,8 @@ WARMUP = 5  # default: steps 1-5 (compilations) are left out of tokens/s on ever
 
 def pydoc_topics(out: Path) -> Path:
     """Text the project did not write: CPython's own pydoc topics (pydoc_data/topics.py, the
-    language reference's sections), cut into ~2,200-character pieces (most past 512 tokens, so batches are 512 wide), as mlx-lm's {"text"} format."""
+    language reference's sections), cut into ~2,200-character pieces (most past 512 tokens, so
+    batches are 512 wide), as mlx-lm's {"text"} format."""
     import pydoc_data.topics as topics
 
     folder = out / "pydoc-topics"
@@ -53,7 +54,8 @@ def pydoc_topics(out: Path) -> Path:
 
 
 def run_variant(a, model: Path, data: Path) -> dict:
-    """One side, in this process: (loss, target tokens, seconds) per step over the engine's order."""
+    """One side, in this process: (loss, target tokens, seconds) per step over the engine's
+    order."""
     import mlx.core as mx
     import mlx.optimizers as optim
     from mlx_lm import load

@@ -129,14 +129,16 @@ def run_mlx_lm(a, model: Path, data: Path, work: Path) -> dict:
     if out.returncode:
         raise SystemExit(f"mlx_lm lora failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
     text = ANSI.sub("", out.stdout)  # rich colours its output even into a pipe
-    reports = [(int(i), float(l), float(t.replace(",", ""))) for i, l, t, _ in REPORT.findall(text)]
+    reports = [
+        (int(i), float(loss), float(t.replace(",", ""))) for i, loss, t, _ in REPORT.findall(text)
+    ]
     peak = int(re.search(r"PEAK_BYTES (\d+)", out.stdout).group(1)) / 1024**3
     steady = [t for i, _, t in reports if i > WARMUP]
     return {
         "tokens_per_sec": statistics.mean(steady),
         "peak_gb": peak,
         "wall_s": wall,
-        "mean_loss": statistics.mean(l for i, l, _ in reports if i > WARMUP),
+        "mean_loss": statistics.mean(loss for i, loss, _ in reports if i > WARMUP),
     }
 
 

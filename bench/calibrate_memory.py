@@ -48,7 +48,8 @@ WORDS = (
 def long_text_data(
     folder: Path, model_dir: Path, min_tokens: int, n_train: int = 8, n_valid: int = 4
 ) -> Path:
-    """train/valid.jsonl of text rows each longer than `min_tokens` tokens of this model's tokenizer."""
+    """train/valid.jsonl of text rows each longer than `min_tokens` tokens of this model's
+    tokenizer."""
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(model_dir))
@@ -256,7 +257,8 @@ def sweep_specs(seed: int = 4, n_shapes: int = 24) -> list[dict]:
 
 
 def measure_step(cfg: dict, layers: int, batch: int, seq: int, targets=None) -> dict:
-    """MLX peak of the second training step above the memory held before it (weights, LoRA, AdamW)."""
+    """MLX peak of the second training step above the memory held before it (weights, LoRA,
+    AdamW)."""
     from functools import partial
 
     import mlx.core as mx

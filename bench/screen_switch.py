@@ -147,7 +147,8 @@ class Pane:
         self.command(f"send-keys -t bench {key}")
 
     def wait_for(self, screen: str, timeout: float = 10.0) -> float:
-        """Seconds until `screen`'s text is in the pane (polling every POLL s); raises on timeout."""
+        """Seconds until `screen`'s text is in the pane (polling every POLL s); raises on
+        timeout."""
         start = time.perf_counter()
         markers = MARKERS[screen]
         while True:
@@ -173,8 +174,8 @@ class Pane:
 
 
 def make_home(repo: Path = REPO, past_runs: Path | None = None) -> Path:
-    """A temporary farense home: profiles/ and data/ copied, models/ linked if it has the demo model;
-    the run folders of `past_runs` copied without their weights (what listing runs reads)."""
+    """A temporary farense home: profiles/ and data/ copied, models/ linked if it has the demo
+    model; the run folders of `past_runs` copied without their weights (what listing runs reads)."""
     home = Path(tempfile.mkdtemp(prefix="farense-bench-"))
     shutil.copytree(repo / "profiles", home / "profiles")
     shutil.copytree(repo / "data", home / "data")

@@ -1,9 +1,9 @@
 """Benchmark: what `serve`'s adapter check adds to a server start, and the whole start.
 
-Builds a LoRA adapter on MODEL (8 layers, rank 8, B random with a fixed seed: a trained one costs the
-same), then measures (1) `openai_server.adapter_check` in process on the loaded model, and the
-two-pass check it replaced, (2) the time
-from starting the server process until it lists its model (load + check + listen).
+Builds a LoRA adapter on MODEL (8 layers, rank 8, B random with a fixed seed: a trained one costs
+the same), then measures (1) `openai_server.adapter_check` in process on the loaded model, and the
+two-pass check it replaced, (2) the time from starting the server process until it lists its model
+(load + check + listen).
 
   flock /tmp/farense-bench.lock python bench/serve_check.py [--model models/smollm2-135m-instruct]
 """
@@ -50,8 +50,8 @@ def write_adapter(model_dir: str, folder: Path) -> None:
 
 
 def two_pass_check(provider, messages: list[dict]) -> float:
-    """The check as it was until the logits-only one, timed beside it: probe() runs the prompt for the
-    logits, then again to generate one token, with and without the adapter."""
+    """The check as it was until the logits-only one, timed beside it: probe() runs the prompt for
+    the logits, then again to generate one token, with and without the adapter."""
     tokens = prompt_tokens(provider.tokenizer, messages)
     adapted = probe(provider.model, provider.tokenizer, tokens, max_tokens=1)
     with adapter_off(provider.model):

@@ -142,10 +142,13 @@ def _land_kill(run_dir: Path, moment: str, rng: random.Random) -> bool:
     wanted = rng.choice(
         [s for s in range(SETTINGS["save_every"], SETTINGS["iters"], SETTINGS["save_every"])]
     )
-    writing = lambda: any(
-        e.get("state") == "saving" and f"step {wanted} (periodic)" in e.get("message", "")  # noqa: E731
-        for e in _events(run_dir, "state")
-    )
+
+    def writing():
+        return any(
+            e.get("state") == "saving" and f"step {wanted} (periodic)" in e.get("message", "")
+            for e in _events(run_dir, "state")
+        )
+
     if not _wait(writing, 120):
         return False
     if moment == "inside a checkpoint write":
@@ -216,9 +219,12 @@ def run_trial(
 def run_soak(trials: int, model: Path, data: Path, seed: int = 0, log=print) -> list[Trial]:
     """The soak in the current FARENSE_HOME; the reference run first."""
     os.environ[FAULTS_ENV] = json.dumps({"checkpoint_pause": PAUSE})
-    cfg = lambda: RunConfig(
-        profile=load_profile("cpu").replace(**SETTINGS), model=str(model), data=str(data)
-    )  # noqa: E731
+
+    def cfg():
+        return RunConfig(
+            profile=load_profile("cpu").replace(**SETTINGS), model=str(model), data=str(data)
+        )
+
     straight = _start(cfg())
     if _finish(straight) != "finished":
         raise RuntimeError(f"the uninterrupted run did not finish: {straight}")
@@ -259,6 +265,9 @@ def main() -> int:
         results = run_soak(args.trials, model, data, args.seed)
         passed = sum(t.ok for t in results)
         landed = [t for t in results if t.killed_at_step is not None]
+        early = sum(
+            t.resumed_from is not None and t.resumed_from < t.saved_before_kill for t in results
+        )
         print(
             f"\n{passed}/{len(results)} trials passed in {time.monotonic() - tic:.0f} s; "
             f"{len(landed)} kills landed ({sum(t.target == 'engine' for t in landed)} engine, "
@@ -266,7 +275,7 @@ def main() -> int:
             f"{max(t.loss_gap for t in results):.1e}, worst weight gap "
             f"{max(t.weight_gap for t in results):.1e}; "
             f"restarts from step 0 below a checkpoint: "
-            f"{sum(t.resumed_from is not None and t.resumed_from < t.saved_before_kill for t in results)}; "
+            f"{early}; "
             f"downshifted: {sum(t.downshifted for t in results)}"
         )
         for moment in MOMENTS:

@@ -110,7 +110,8 @@ def _alive(run_dir: Path) -> bool:
 def one_run(
     home: Path, steps: int, watched: bool, app_root: Path | None, size: tuple[int, int]
 ) -> tuple[float, float | None]:
-    """tokens/s of one run (steps 6+), and the cockpit's CPU use meanwhile (% of a core) if watched."""
+    """tokens/s of one run (steps 6+), and the cockpit's CPU use meanwhile (% of a core) if
+    watched."""
     run_dir = start_run(home, "--profile", PROFILE, "--iters", str(steps))
     pane = None
     cockpit = None
