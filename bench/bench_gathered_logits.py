@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from bench_vs_mlx_lm import KEYS, float32_copy  # noqa: E402
+from bench_vs_mlx_lm import float32_copy  # noqa: E402
 
 from farense_tui.engine.machine.blas import with_fast_blas  # noqa: E402
 from farense_tui.engine.models.local import resolve_model  # noqa: E402
@@ -40,7 +40,8 @@ WARMUP = 5  # default: steps 1-5 (compilations) are left out of tokens/s on ever
 
 def pydoc_topics(out: Path) -> Path:
     """Text the project did not write: CPython's own pydoc topics (pydoc_data/topics.py, the
-    language reference's sections), cut into ~2,200-character pieces (most past 512 tokens, so batches are 512 wide), as mlx-lm's {"text"} format."""
+    language reference's sections), cut into ~2,200-character pieces (most past 512 tokens, so
+    batches are 512 wide), as mlx-lm's {"text"} format."""
     import pydoc_data.topics as topics
 
     folder = out / "pydoc-topics"
@@ -53,7 +54,8 @@ def pydoc_topics(out: Path) -> Path:
 
 
 def run_variant(a, model: Path, data: Path) -> dict:
-    """One side, in this process: (loss, target tokens, seconds) per step over the engine's order."""
+    """One side, in this process: (loss, target tokens, seconds) per step over the engine's
+    order."""
     import mlx.core as mx
     import mlx.optimizers as optim
     from mlx_lm import load
@@ -64,9 +66,17 @@ def run_variant(a, model: Path, data: Path) -> dict:
     from farense_tui.engine.training.setup import schedule
     from farense_tui.engine.training.splits import load_splits
 
-    profile = load_profile("cpu").replace(batch_size=a.batch, grad_accumulation=1, iters=a.iters,
-                                          max_seq_length=a.seq, lora_layers=a.layers, lora_rank=a.rank,
-                                          lora_scale=a.scale, learning_rate=a.lr, warmup_steps=0)
+    profile = load_profile("cpu").replace(
+        batch_size=a.batch,
+        grad_accumulation=1,
+        iters=a.iters,
+        max_seq_length=a.seq,
+        lora_layers=a.layers,
+        lora_rank=a.rank,
+        lora_scale=a.scale,
+        learning_rate=a.lr,
+        warmup_steps=0,
+    )
     mx.random.seed(0)
     model_, tokenizer = load(str(model))
     add_lora(model_, profile)
@@ -79,15 +89,21 @@ def run_variant(a, model: Path, data: Path) -> dict:
         rows, chunk = mlx_lm_steps(a, model_, optimizer, train, order, micro_batches), 0
     else:
         rows, chunk = our_steps(a, model_, optimizer, train, order)
-    steady = rows[a.warmup:]
-    cpu = [c for *_, c in rows]  # process CPU seconds (all threads) at each step's end: robust to a shared machine
-    return {"tokens_per_sec": sum(r[1] for r in steady) / sum(r[2] for r in steady),
-            "tokens_per_cpu_sec": sum(r[1] for r in steady) / (cpu[-1] - cpu[a.warmup - 1]),
-            "peak_gb": mx.get_peak_memory() / 1024**3,
-            "rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
-            "mean_loss": statistics.mean(r[0] for r in steady), "chunk": chunk,
-            "losses": [r[0] for r in rows], "step_s": [r[2] for r in rows],
-            "target_tokens": [r[1] for r in rows]}
+    steady = rows[a.warmup :]
+    cpu = [
+        c for *_, c in rows
+    ]  # process CPU seconds (all threads) at each step's end: robust to a shared machine
+    return {
+        "tokens_per_sec": sum(r[1] for r in steady) / sum(r[2] for r in steady),
+        "tokens_per_cpu_sec": sum(r[1] for r in steady) / (cpu[-1] - cpu[a.warmup - 1]),
+        "peak_gb": mx.get_peak_memory() / 1024**3,
+        "rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
+        "mean_loss": statistics.mean(r[0] for r in steady),
+        "chunk": chunk,
+        "losses": [r[0] for r in rows],
+        "step_s": [r[2] for r in rows],
+        "target_tokens": [r[1] for r in rows],
+    }
 
 
 def our_steps(a, model, optimizer, train, order) -> tuple[list, int]:
@@ -110,7 +126,8 @@ def our_steps(a, model, optimizer, train, order) -> tuple[list, int]:
 
 def mlx_lm_steps(a, model, optimizer, train, order, micro_batches) -> list:
     """mlx-lm's own train(): its compiled step, its clear_cache, its timing (one report a step)."""
-    from mlx_lm.tuner.trainer import TrainingArgs, TrainingCallback, train as mlx_lm_train
+    from mlx_lm.tuner.trainer import TrainingArgs, TrainingCallback
+    from mlx_lm.tuner.trainer import train as mlx_lm_train
 
     def same_batches(dataset, batch_size, max_seq_length, **_):
         for step in range(1, a.iters + 1):
@@ -122,20 +139,54 @@ def mlx_lm_steps(a, model, optimizer, train, order, micro_batches) -> list:
 
         def on_train_loss_report(self, info):
             n = info["trained_tokens"] - sum(r[1] for r in self.rows)
-            self.rows.append((info["train_loss"], n, n / info["tokens_per_second"], time.process_time()))
+            self.rows.append(
+                (info["train_loss"], n, n / info["tokens_per_second"], time.process_time())
+            )
 
     report = Steps()
-    args = TrainingArgs(batch_size=a.batch, iters=a.iters, max_seq_length=a.seq, steps_per_report=1,
-                        steps_per_eval=a.iters * 10, steps_per_save=a.iters * 10,
-                        adapter_file=str(Path(a.work) / "mlx_lm_adapters.safetensors"))
-    mlx_lm_train(model, optimizer, train, None, args, iterate_batches=same_batches, training_callback=report)
+    args = TrainingArgs(
+        batch_size=a.batch,
+        iters=a.iters,
+        max_seq_length=a.seq,
+        steps_per_report=1,
+        steps_per_eval=a.iters * 10,
+        steps_per_save=a.iters * 10,
+        adapter_file=str(Path(a.work) / "mlx_lm_adapters.safetensors"),
+    )
+    mlx_lm_train(
+        model, optimizer, train, None, args, iterate_batches=same_batches, training_callback=report
+    )
     return report.rows
 
 
 def side(a, model: Path, data: Path, variant: str) -> dict:
-    flags = [f"--{k.replace('_', '-')}={getattr(a, k)}" for k in ("iters", "batch", "seq", "layers", "rank", "scale", "lr", "chunk", "work", "warmup")]
-    cmd = [sys.executable, __file__, "--variant", variant, "--model-path", str(model), "--data", str(data), *flags,
-           *(["--no-chunk-checkpoint"] if a.no_chunk_checkpoint else [])]
+    flags = [
+        f"--{k.replace('_', '-')}={getattr(a, k)}"
+        for k in (
+            "iters",
+            "batch",
+            "seq",
+            "layers",
+            "rank",
+            "scale",
+            "lr",
+            "chunk",
+            "work",
+            "warmup",
+        )
+    ]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--variant",
+        variant,
+        "--model-path",
+        str(model),
+        "--data",
+        str(data),
+        *flags,
+        *(["--no-chunk-checkpoint"] if a.no_chunk_checkpoint else []),
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, env=with_fast_blas(dict(os.environ)))
     if out.returncode:
         raise SystemExit(f"{variant} failed:\n{out.stderr[-3000:]}")
@@ -143,11 +194,17 @@ def side(a, model: Path, data: Path, variant: str) -> dict:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--model", default=None, help="default: the embedded demo model")
     p.add_argument("--model-path", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--variant", choices=("gathered", "full", "mlx_lm"), default=None, help=argparse.SUPPRESS)
-    p.add_argument("--variants", default="gathered,full,mlx_lm", help="which sides to run, comma-separated")
+    p.add_argument(
+        "--variant", choices=("gathered", "full", "mlx_lm"), default=None, help=argparse.SUPPRESS
+    )
+    p.add_argument(
+        "--variants", default="gathered,full,mlx_lm", help="which sides to run, comma-separated"
+    )
     p.add_argument("--data", default=str(REPO / "data"), help="a data folder, or 'pydoc'")
     p.add_argument("--iters", type=int, default=15)
     p.add_argument("--batch", type=int, default=4)
@@ -157,8 +214,12 @@ def main() -> int:
     p.add_argument("--scale", type=float, default=16.0)
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--warmup", type=int, default=WARMUP, help="first steps left out of tokens/s")
-    p.add_argument("--chunk", type=int, default=0, help="positions per head chunk (default: the objective's)")
-    p.add_argument("--no-chunk-checkpoint", action="store_true", help="keep every chunk's logits for backward")
+    p.add_argument(
+        "--chunk", type=int, default=0, help="positions per head chunk (default: the objective's)"
+    )
+    p.add_argument(
+        "--no-chunk-checkpoint", action="store_true", help="keep every chunk's logits for backward"
+    )
     p.add_argument("--work", default=str(REPO / "bench" / "out"), help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.variant:
@@ -170,18 +231,35 @@ def main() -> int:
     data = pydoc_topics(out) if a.data == "pydoc" else Path(a.data)
     names = a.variants.split(",")
     results = {name: side(a, model, data, name) for name in names}
-    print(f"\nmodel {model.name} (float32), data {data}, {a.iters} iters, batch {a.batch}, seq {a.seq}, "
-          f"LoRA rank {a.rank} in the last {a.layers} blocks, prompt masked; chunk "
-          f"{results.get('gathered', {}).get('chunk')}, chunk checkpoint {not a.no_chunk_checkpoint}\n")
+    print(
+        f"\nmodel {model.name} (float32), data {data}, {a.iters} iters, batch {a.batch}, seq "
+        f"{a.seq}, "
+        f"LoRA rank {a.rank} in the last {a.layers} blocks, prompt masked; chunk "
+        f"{results.get('gathered', {}).get('chunk')}, chunk checkpoint "
+        f"{not a.no_chunk_checkpoint}\n"
+    )
     for name, r in results.items():
-        print(f"{name}: target tokens {r['target_tokens']}\n  losses {r['losses']}\n  step s {r['step_s']}")
-    ratios = [(x, y) for x, y in (("gathered", "full"), ("gathered", "mlx_lm"), ("full", "mlx_lm")) if x in results and y in results]
+        print(
+            f"{name}: target tokens {r['target_tokens']}\n  losses {r['losses']}\n  step s "
+            f"{r['step_s']}"
+        )
+    ratios = [
+        (x, y)
+        for x, y in (("gathered", "full"), ("gathered", "mlx_lm"), ("full", "mlx_lm"))
+        if x in results and y in results
+    ]
     print("\n| | " + " | ".join(names) + "".join(f" | {x} / {y}" for x, y in ratios) + " |")
     print("|---|" + "---:|" * (len(names) + len(ratios)))
-    for key, label in (("tokens_per_sec", f"tokens/s (steps {a.warmup + 1}+)"),
-                       ("tokens_per_cpu_sec", f"tokens per CPU second (steps {a.warmup + 1}+)"), ("peak_gb", "MLX peak (GB, after load)"),
-                       ("rss_gb", "process peak RSS (GB, with load)"), ("mean_loss", f"mean train loss, steps {a.warmup + 1}+")):
-        cells = [repr(results[n][key]) for n in names] + [repr(results[x][key] / results[y][key]) for x, y in ratios]
+    for key, label in (
+        ("tokens_per_sec", f"tokens/s (steps {a.warmup + 1}+)"),
+        ("tokens_per_cpu_sec", f"tokens per CPU second (steps {a.warmup + 1}+)"),
+        ("peak_gb", "MLX peak (GB, after load)"),
+        ("rss_gb", "process peak RSS (GB, with load)"),
+        ("mean_loss", f"mean train loss, steps {a.warmup + 1}+"),
+    ):
+        cells = [repr(results[n][key]) for n in names] + [
+            repr(results[x][key] / results[y][key]) for x, y in ratios
+        ]
         print(f"| {label} | " + " | ".join(cells) + " |")
     return 0
 

@@ -35,10 +35,18 @@ print(f"{blas_in_use()}: {10 * 2 * n**3 / (time.perf_counter() - tic) / 1e9:.1f}
 
 def main() -> int:
     plain = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
-    for how, env in (("wheel", plain), ("LD_PRELOAD", with_fast_blas(plain)),
-                     ("loaded in process", {**plain, "LOAD_IN_PROCESS": "1"})):
-        out = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True,
-                             cwd=Path(__file__).resolve().parents[1])
+    for how, env in (
+        ("wheel", plain),
+        ("LD_PRELOAD", with_fast_blas(plain)),
+        ("loaded in process", {**plain, "LOAD_IN_PROCESS": "1"}),
+    ):
+        out = subprocess.run(
+            [sys.executable, "-c", PROBE],
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )
         print(f"{how}: " + (out.stdout.strip() or out.stderr.strip()[-500:]))
     return 0
 

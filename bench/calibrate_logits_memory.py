@@ -24,16 +24,31 @@ sys.path.insert(0, str(REPO))
 
 from farense_tui.engine.machine.blas import with_fast_blas  # noqa: E402
 
-SHAPE = {"model_type": "llama", "hidden_size": 64, "num_hidden_layers": 2, "intermediate_size": 128,
-         "num_attention_heads": 4, "num_key_value_heads": 2, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
-         "tie_word_embeddings": True, "torch_dtype": "float32"}
+SHAPE = {
+    "model_type": "llama",
+    "hidden_size": 64,
+    "num_hidden_layers": 2,
+    "intermediate_size": 128,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "rms_norm_eps": 1e-5,
+    "rope_theta": 10000.0,
+    "tie_word_embeddings": True,
+    "torch_dtype": "float32",
+}
 
 
 def profile_for(batch: int, seq: int):
     from farense_tui.engine.profiles.profile import load_profile
 
-    return load_profile("cpu").replace(batch_size=batch, grad_accumulation=1, max_seq_length=seq, lora_layers=2,
-                                       lora_rank=8, grad_checkpoint=False)
+    return load_profile("cpu").replace(
+        batch_size=batch,
+        grad_accumulation=1,
+        max_seq_length=seq,
+        lora_layers=2,
+        lora_rank=8,
+        grad_checkpoint=False,
+    )
 
 
 def measure(vocab: int, batch: int, seq: int, full: bool) -> float:
@@ -67,7 +82,9 @@ def measure(vocab: int, batch: int, seq: int, full: bool) -> float:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--vocabs", default="8192,32768")
     p.add_argument("--batches", default="1,4")
     p.add_argument("--seqs", default="256,512")
@@ -79,21 +96,37 @@ def main() -> int:
         return 0
     from farense_tui.engine.profiles.memory_estimate import estimate_peak
 
-    print("| vocab | batch x seq | loss | measured MLX peak (GB) | estimated (GB) | estimated / measured | logits term (GB) |")
+    print(
+        "| vocab | batch x seq | loss | measured MLX peak (GB) | estimated (GB) | estimated / "
+        "measured | logits term (GB) |"
+    )
     print("|---:|---|---|---:|---:|---:|---:|")
     for vocab in map(int, a.vocabs.split(",")):
         for batch in map(int, a.batches.split(",")):
             for seq in map(int, a.seqs.split(",")):
                 for full in (False, True):
                     one = json.dumps([vocab, batch, seq, full])
-                    out = subprocess.run([sys.executable, __file__, "--one", one], capture_output=True, text=True,
-                                         env=with_fast_blas(dict(os.environ)), check=True)
+                    out = subprocess.run(
+                        [sys.executable, __file__, "--one", one],
+                        capture_output=True,
+                        text=True,
+                        env=with_fast_blas(dict(os.environ)),
+                        check=True,
+                    )
                     measured = float(out.stdout.strip().splitlines()[-1])
-                    config = {**SHAPE, "vocab_size": vocab, "model_type": "phi3" if full else "llama"}
+                    config = {
+                        **SHAPE,
+                        "vocab_size": vocab,
+                        "model_type": "phi3" if full else "llama",
+                    }
                     est = estimate_peak(config, profile_for(batch, seq), seq_len=seq)
-                    print(f"| {vocab} | {batch} x {seq} | {'full' if full else 'gathered'} | {measured!r} | "
-                          f"{est.mlx_peak_gb!r} | {est.mlx_peak_gb / measured!r} | {est.parts['logits']!r} |",
-                          flush=True)
+                    print(
+                        f"| {vocab} | {batch} x {seq} | {'full' if full else 'gathered'} | "
+                        f"{measured!r} | "
+                        f"{est.mlx_peak_gb!r} | {est.mlx_peak_gb / measured!r} | "
+                        f"{est.parts['logits']!r} |",
+                        flush=True,
+                    )
     return 0
 
 

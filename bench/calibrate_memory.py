@@ -36,14 +36,20 @@ sys.path.insert(0, str(REPO))
 from farense_tui.engine.profiles import memory_estimate as me  # noqa: E402
 
 DEMO = REPO / "models" / "smollm2-135m-instruct"
-WORDS = ("o Farense joga no Estádio de São Luís em Faro desde 1923 e as cores são preto e branco "
-         "Hassan Nader marcou muitos golos na época de 1994 1995 quando o clube foi quinto").split()
+WORDS = (
+    "o Farense joga no Estádio de São Luís em Faro desde 1923 e as cores são preto e branco "
+    "Hassan Nader marcou muitos golos na época de 1994 1995 quando o clube foi quinto"
+).split()
 
 
 # ---- synthetic data ----------------------------------------------------------------------------
 
-def long_text_data(folder: Path, model_dir: Path, min_tokens: int, n_train: int = 8, n_valid: int = 4) -> Path:
-    """train/valid.jsonl of text rows each longer than `min_tokens` tokens of this model's tokenizer."""
+
+def long_text_data(
+    folder: Path, model_dir: Path, min_tokens: int, n_train: int = 8, n_valid: int = 4
+) -> Path:
+    """train/valid.jsonl of text rows each longer than `min_tokens` tokens of this model's
+    tokenizer."""
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(model_dir))
@@ -59,26 +65,39 @@ def long_text_data(folder: Path, model_dir: Path, min_tokens: int, n_train: int 
         rows.append({"text": text})
     folder.mkdir(parents=True, exist_ok=True)
     for name, part in (("train", rows[:n_train]), ("valid", rows[n_train:])):
-        (folder / f"{name}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part))
+        (folder / f"{name}.jsonl").write_text(
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part)
+        )
     return folder
 
 
 # ---- engine runs -----------------------------------------------------------------------------
 
+
 def calibration_profile(batch: int, seq: int, lora_layers: int, grad_ckpt: bool, steps: int):
     from farense_tui.engine.profiles.profile import load_profile
 
     return load_profile("cpu").replace(
-        name="cpu", batch_size=batch, grad_accumulation=1, max_seq_length=seq, iters=steps,
-        warmup_steps=0, save_every=1000, eval_every=1000, val_batches=1, lora_layers=lora_layers,
-        grad_checkpoint=grad_ckpt, memory_budget_gb=64.0, early_stop_patience=0,
+        name="cpu",
+        batch_size=batch,
+        grad_accumulation=1,
+        max_seq_length=seq,
+        iters=steps,
+        warmup_steps=0,
+        save_every=1000,
+        eval_every=1000,
+        val_batches=1,
+        lora_layers=lora_layers,
+        grad_checkpoint=grad_ckpt,
+        memory_budget_gb=64.0,
+        early_stop_patience=0,
     )
 
 
 def run_one(model_dir: Path, data: Path, profile, timeout: float = 600) -> dict:
     from farense_tui.engine import runs
-    from farense_tui.engine.runs.events import read_all
     from farense_tui.engine.runs.config import RunConfig
+    from farense_tui.engine.runs.events import read_all
 
     cfg = RunConfig(profile=profile, model=str(model_dir), data=str(data))
     run_dir = runs.create_run(cfg)
@@ -101,7 +120,9 @@ def run_one(model_dir: Path, data: Path, profile, timeout: float = 600) -> dict:
         "rss_gb": max(e["rss_gb"] for e in steps),
         "hwm_gb": hwm,
         "outside_mlx_gb": max(e["rss_gb"] - e["mem_active_gb"] - e["mem_cache_gb"] for e in steps),
-        "step_time": last["step_time"], "steps": len(steps), "wall_s": round(time.monotonic() - tic, 1),
+        "step_time": last["step_time"],
+        "steps": len(steps),
+        "wall_s": round(time.monotonic() - tic, 1),
     }
 
 
@@ -140,7 +161,10 @@ def calibrate(args) -> list[dict]:
         plan += [("demo", b, s, args.demo_lora_layers, False) for b in batches for s in seqs]
         if not args.no_extra:
             plan += [("demo", 2, 128, -1, False)]  # all 30 blocks: the per-layer term at depth
-            plan += [("demo", max(batches), s, args.demo_lora_layers, True) for s in (min(seqs), max(seqs))]
+            plan += [
+                ("demo", max(batches), s, args.demo_lora_layers, True)
+                for s in (min(seqs), max(seqs))
+            ]
             plan += [("demo", 2, 128, -1, True)]
     data = {
         name: long_text_data(home / "data" / name, path, max(seqs)) for name, path in models.items()
@@ -151,9 +175,14 @@ def calibrate(args) -> list[dict]:
         got = run_one(models[name], data[name], profile)
         est = estimate_for(models[name], profile)
         row = {
-            "model": name, "batch": batch, "seq": seq, "lora_layers": est.info["lora_layers"],
-            "grad_ckpt": ckpt, **got,
-            "estimated_gb": est.mlx_peak_gb, "parts": est.parts,
+            "model": name,
+            "batch": batch,
+            "seq": seq,
+            "lora_layers": est.info["lora_layers"],
+            "grad_ckpt": ckpt,
+            **got,
+            "estimated_gb": est.mlx_peak_gb,
+            "parts": est.parts,
         }
         row["error_pct"] = 100 * (row["estimated_gb"] - row["measured_gb"]) / row["measured_gb"]
         results.append(row)
@@ -167,7 +196,8 @@ def fmt_row(r: dict) -> str:
     total = r["estimated_gb"] + r["parts"]["runtime"]
     return (
         f"| {r['model']} | {r['lora_layers']} | {r['batch']} | {r['seq']} | {ck} | "
-        f"{r['measured_gb'] * 1024:.1f} | {r['estimated_gb'] * 1024:.1f} | {r['error_pct']:+.1f}% | "
+        f"{r['measured_gb'] * 1024:.1f} | {r['estimated_gb'] * 1024:.1f} | {r['error_pct']:+.1f}% "
+        f"| "
         f"{r.get('hwm_gb', 0) * 1024:.0f} | {total * 1024:.0f} |"
     )
 
@@ -175,25 +205,33 @@ def fmt_row(r: dict) -> str:
 def report(results: list[dict], command: str) -> str:
     errs = [abs(r["error_pct"]) for r in results]
     head = (
-        "| model | LoRA blocks | batch | seq | grad ckpt | MLX peak measured (MB) | MLX peak estimated (MB) "
+        "| model | LoRA blocks | batch | seq | grad ckpt | MLX peak measured (MB) | MLX peak "
+        "estimated (MB) "
         "| error | process peak RSS (MB) | estimated total (MB) |\n"
         "|---|---|---|---|---|---|---|---|---|---|"
     )
     lines = [f"Command: `{command}`", "", head, *map(fmt_row, results), ""]
-    lines.append(f"Mean absolute error {sum(errs) / len(errs):.1f}%, max {max(errs):.1f}% over {len(errs)} runs.")
+    lines.append(
+        f"Mean absolute error {sum(errs) / len(errs):.1f}%, max {max(errs):.1f}% over {len(errs)} "
+        f"runs."
+    )
     for model in sorted({r["model"] for r in results}):
         sub = [abs(r["error_pct"]) for r in results if r["model"] == model]
-        lines.append(f"- {model}: mean {sum(sub) / len(sub):.1f}%, max {max(sub):.1f}% ({len(sub)} runs)")
+        lines.append(
+            f"- {model}: mean {sum(sub) / len(sub):.1f}%, max {max(sub):.1f}% ({len(sub)} runs)"
+        )
     over = [r["hwm_gb"] - r["measured_gb"] for r in results if r.get("hwm_gb")]
     if over:
         lines.append(
-            f"Process peak RSS (VmHWM, includes loading) minus MLX peak: {min(over):.2f} to {max(over):.2f} GB "
+            f"Process peak RSS (VmHWM, includes loading) minus MLX peak: {min(over):.2f} to "
+            f"{max(over):.2f} GB "
             f"(the estimate's runtime part is {me.RUNTIME_GB} GB)."
         )
     return "\n".join(lines)
 
 
 # ---- shape sweep -------------------------------------------------------------------------------
+
 
 def sweep_specs(seed: int = 4, n_shapes: int = 24) -> list[dict]:
     rng = random.Random(seed)
@@ -206,15 +244,21 @@ def sweep_specs(seed: int = 4, n_shapes: int = 24) -> list[dict]:
         vocab = rng.choice([512, 4096, 16384])
         batch, seq = rng.choice([(1, 64), (2, 64), (4, 64), (1, 128), (2, 128), (1, 256), (2, 256)])
         targets = rng.choice([None, None, None, ["q", "v"]])
-        cfg = dict(hidden_size=h, intermediate_size=inter, num_attention_heads=heads,
-                   num_key_value_heads=kv, vocab_size=vocab)
+        cfg = dict(
+            hidden_size=h,
+            intermediate_size=inter,
+            num_attention_heads=heads,
+            num_key_value_heads=kv,
+            vocab_size=vocab,
+        )
         for depth in (2, 6):
             specs.append(dict(cfg=cfg, layers=depth, batch=batch, seq=seq, targets=targets, pair=i))
     return specs
 
 
 def measure_step(cfg: dict, layers: int, batch: int, seq: int, targets=None) -> dict:
-    """MLX peak of the second training step above the memory held before it (weights, LoRA, AdamW)."""
+    """MLX peak of the second training step above the memory held before it (weights, LoRA,
+    AdamW)."""
     from functools import partial
 
     import mlx.core as mx
@@ -227,8 +271,14 @@ def measure_step(cfg: dict, layers: int, batch: int, seq: int, targets=None) -> 
     from farense_tui.engine.models.loading import add_lora
     from farense_tui.engine.profiles.profile import Profile
 
-    full = dict(model_type="llama", rms_norm_eps=1e-5, rope_theta=10000.0, tie_word_embeddings=True,
-                num_hidden_layers=layers, **cfg)
+    full = dict(
+        model_type="llama",
+        rms_norm_eps=1e-5,
+        rope_theta=10000.0,
+        tie_word_embeddings=True,
+        num_hidden_layers=layers,
+        **cfg,
+    )
     model = llama.Model(llama.ModelArgs.from_dict(full))
     mx.eval(model.parameters())
     profile = Profile(lora_layers=-1, **({"lora_targets": targets} if targets else {}))
@@ -288,15 +338,29 @@ def sweep(args) -> None:
     fitted = {}
     for name, x, y, keys in (
         ("SAVED_PER_LAYER", slope_x, slope_y, ["hidden", "kv", "intermediate", "attention"]),
-        ("WORKING_SET + LOGIT_COPIES", once_x, once_y, ["hidden", "intermediate", "attention", "vocab"]),
+        (
+            "WORKING_SET + LOGIT_COPIES",
+            once_x,
+            once_y,
+            ["hidden", "intermediate", "attention", "vocab"],
+        ),
     ):
         x, y = np.array(x, float), np.array(y, float)
         coef = _nnls(x / np.abs(y)[:, None], np.sign(y))
         err = 100 * (x @ coef - y) / y
         fitted[name] = dict(zip(keys, coef.round(2).tolist()))
-        print(f"{name}: {fitted[name]}  fit error mean {np.abs(err).mean():.1f}% max {np.abs(err).max():.1f}%")
-    print("module constants:", {"SAVED_PER_LAYER": me.SAVED_PER_LAYER, "WORKING_SET": me.WORKING_SET,
-                                "LOGIT_COPIES": me.LOGIT_COPIES})
+        print(
+            f"{name}: {fitted[name]}  fit error mean {np.abs(err).mean():.1f}% max "
+            f"{np.abs(err).max():.1f}%"
+        )
+    print(
+        "module constants:",
+        {
+            "SAVED_PER_LAYER": me.SAVED_PER_LAYER,
+            "WORKING_SET": me.WORKING_SET,
+            "LOGIT_COPIES": me.LOGIT_COPIES,
+        },
+    )
 
 
 def _nnls(a, b):
@@ -315,7 +379,9 @@ def ensure_fast_blas() -> None:
     from farense_tui.engine.machine.blas import with_fast_blas
 
     env = with_fast_blas(dict(os.environ))
-    if env.get("LD_PRELOAD") != os.environ.get("LD_PRELOAD") and not os.environ.get("_MEMCAL_REEXEC"):
+    if env.get("LD_PRELOAD") != os.environ.get("LD_PRELOAD") and not os.environ.get(
+        "_MEMCAL_REEXEC"
+    ):
         env["_MEMCAL_REEXEC"] = "1"
         os.execve(sys.executable, [sys.executable, __file__, *sys.argv[1:]], env)
 
@@ -328,10 +394,15 @@ def main() -> int:
     parser.add_argument("--seqs", default="64,128,256")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--demo-lora-layers", type=int, default=8, help="as the cpu profile")
-    parser.add_argument("--no-extra", action="store_true", help="only the batch x seq grid (no grad "
-                        "checkpointing or all-blocks rows)")
+    parser.add_argument(
+        "--no-extra",
+        action="store_true",
+        help="only the batch x seq grid (no grad checkpointing or all-blocks rows)",
+    )
     parser.add_argument("--json", type=Path, help="also write the raw results here")
-    parser.add_argument("--sweep", action="store_true", help="fit the element counts on random shapes")
+    parser.add_argument(
+        "--sweep", action="store_true", help="fit the element counts on random shapes"
+    )
     args = parser.parse_args()
     if args.sweep:
         sweep(args)

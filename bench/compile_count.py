@@ -71,17 +71,27 @@ def main() -> None:
     total = p.iters or p.epochs * order.steps_per_epoch
     sigs = signatures(train_set, order, p, total)
     counts = new_per_step(sigs)
-    print(f"part 1: {args.profile} on {args.data} with {Path(args.model).name}'s tokenizer: {total} steps, "
-          f"batch {p.batch_size} x {p.grad_accumulation}; {sum(counts)} distinct (shape, first) signatures of "
-          f"`accumulate`; steps bringing new ones: {[s + 1 for s, c in enumerate(counts) if c]}")
-    print(f"  example lengths {min(lengths)}..{max(lengths)} tokens; widths used "
-          f"{sorted({shape[1] for s in sigs for shape, _ in s})}")
+    print(
+        f"part 1: {args.profile} on {args.data} with {Path(args.model).name}'s tokenizer: {total} "
+        f"steps, "
+        f"batch {p.batch_size} x {p.grad_accumulation}; {sum(counts)} distinct (shape, first) "
+        f"signatures of "
+        f"`accumulate`; steps bringing new ones: {[s + 1 for s, c in enumerate(counts) if c]}"
+    )
+    print(
+        f"  example lengths {min(lengths)}..{max(lengths)} tokens; widths used "
+        f"{sorted({shape[1] for s in sigs for shape, _ in s})}"
+    )
 
-    folder = tiny_model.build_quantized(Path(tempfile.mkdtemp(prefix="farense-compile-")) / "tiny-4bit", 4, 32)
+    folder = tiny_model.build_quantized(
+        Path(tempfile.mkdtemp(prefix="farense-compile-")) / "tiny-4bit", 4, 32
+    )
     model, tok = load_base(str(folder), p.base_precision)
     add_lora(model, p)
     train_set = load_splits(Path(args.data), tok, p.mask_prompt)[0]
-    order = StepOrder([len(train_set[i][0]) for i in range(len(train_set))], p.effective_batch, p.seed)
+    order = StepOrder(
+        [len(train_set[i][0]) for i in range(len(train_set))], p.effective_batch, p.seed
+    )
     traces = []
     objective = SupervisedObjective(model)
     real_loss = objective.loss
@@ -98,16 +108,25 @@ def main() -> None:
     for step in range(1, args.steps + 1):
         before = len(traces)
         tic = time.perf_counter()
-        compiled.run(objective.batches(train_set, order.group_for(step), p.batch_size, p.max_seq_length))
+        compiled.run(
+            objective.batches(train_set, order.group_for(step), p.batch_size, p.max_seq_length)
+        )
         times.append(time.perf_counter() - tic)
         traced.append(len(traces) - before)
     with_trace = [t for t, n in zip(times, traced) if n]
     without = [t for t, n in zip(times, traced) if not n]
-    print(f"part 2: tiny llama 4-bit g32, {args.profile}, {args.steps} steps: {len(traces)} traces of the loss, "
-          f"at steps {[s + 1 for s, n in enumerate(traced) if n]}")
-    print(f"  step time with a new trace: median {statistics.median(with_trace) if with_trace else None} s "
-          f"(max {max(with_trace) if with_trace else None}); without: median "
-          f"{statistics.median(without) if without else None} s; MLX peak {mx.get_peak_memory() / 1024**3} GB")
+    print(
+        f"part 2: tiny llama 4-bit g32, {args.profile}, {args.steps} steps: {len(traces)} traces "
+        f"of the loss, "
+        f"at steps {[s + 1 for s, n in enumerate(traced) if n]}"
+    )
+    print(
+        f"  step time with a new trace: median "
+        f"{statistics.median(with_trace) if with_trace else None} s "
+        f"(max {max(with_trace) if with_trace else None}); without: median "
+        f"{statistics.median(without) if without else None} s; MLX peak "
+        f"{mx.get_peak_memory() / 1024**3} GB"
+    )
     print(f"  every step (s, traces): {[(round(t, 4), n) for t, n in zip(times, traced)]}")
 
 

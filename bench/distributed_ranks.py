@@ -27,7 +27,9 @@ sys.path.insert(0, str(REPO))
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--iters", type=int, default=60)
-    ap.add_argument("--hidden", type=int, default=256, help="the tiny model's hidden size (heavier steps)")
+    ap.add_argument(
+        "--hidden", type=int, default=256, help="the tiny model's hidden size (heavier steps)"
+    )
     ap.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
     args = ap.parse_args()
     home = Path(tempfile.mkdtemp(prefix="farense-ranks-"))
@@ -51,15 +53,22 @@ def main() -> None:
         steps = events(run_dir, "step")[5:]  # the first steps compile
         step_time = statistics.median(e["step_time"] for e in steps)
         tps = statistics.median(e["tokens_per_sec"] for e in steps)
-        peaks = [max(e["mem_peak_gb"] for e in steps)] if ranks == 1 else [
-            max(e["ranks"][r]["mem_peak_gb"] for e in steps) for r in range(ranks)]
+        peaks = (
+            [max(e["mem_peak_gb"] for e in steps)]
+            if ranks == 1
+            else [max(e["ranks"][r]["mem_peak_gb"] for e in steps) for r in range(ranks)]
+        )
         rss = max(e["rss_gb"] for e in steps)
         got = losses(run_dir)
         reference = reference or got
         diff = max(abs(got[s] - reference[s]) for s in reference)
-        print(f"{ranks} rank(s): {info.status}, wall {wall:.1f} s, median step {step_time * 1000:.1f} ms, "
-              f"{tps:.0f} tok/s, MLX peak per rank {[round(p * 1024, 1) for p in peaks]} MB, rank-0 RSS "
-              f"{rss * 1024:.0f} MB, max |loss - 1 rank| {diff:.2e}")
+        print(
+            f"{ranks} rank(s): {info.status}, wall {wall:.1f} s, median step "
+            f"{step_time * 1000:.1f} ms, "
+            f"{tps:.0f} tok/s, MLX peak per rank {[round(p * 1024, 1) for p in peaks]} MB, rank-0 "
+            f"RSS "
+            f"{rss * 1024:.0f} MB, max |loss - 1 rank| {diff:.2e}"
+        )
     shutil.rmtree(home)
 
 

@@ -30,15 +30,30 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=256)
     args = parser.parse_args()
     llm = Llama(model_path=args.gguf, n_ctx=1024, n_threads=2, verbose=False)
-    print(json.dumps({"chat_format": llm.chat_format, "general.name": llm.metadata.get("general.name")},
-                     ensure_ascii=False))
+    print(
+        json.dumps(
+            {"chat_format": llm.chat_format, "general.name": llm.metadata.get("general.name")},
+            ensure_ascii=False,
+        )
+    )
     for messages in check_conversations(Path(args.data)):
         t = time.perf_counter()
-        reply = llm.create_chat_completion(messages=messages, temperature=0.0, max_tokens=args.max_tokens)
+        reply = llm.create_chat_completion(
+            messages=messages, temperature=0.0, max_tokens=args.max_tokens
+        )
         choice = reply["choices"][0]
-        print(json.dumps({"question": messages[-1]["content"], "answer": choice["message"]["content"],
-                          "finish_reason": choice["finish_reason"], "seconds": round(time.perf_counter() - t, 3)},
-                         ensure_ascii=False), flush=True)
+        print(
+            json.dumps(
+                {
+                    "question": messages[-1]["content"],
+                    "answer": choice["message"]["content"],
+                    "finish_reason": choice["finish_reason"],
+                    "seconds": round(time.perf_counter() - t, 3),
+                },
+                ensure_ascii=False,
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

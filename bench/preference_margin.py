@@ -18,7 +18,9 @@ sys.path.insert(0, str(REPO))
 from farense_tui.engine.machine.blas import with_fast_blas  # noqa: E402
 
 if os.environ.get("LD_PRELOAD", "") != with_fast_blas(dict(os.environ)).get("LD_PRELOAD", ""):
-    os.execve(sys.executable, [sys.executable, *sys.argv], with_fast_blas(dict(os.environ)))  # OpenBLAS, as the engine
+    os.execve(
+        sys.executable, [sys.executable, *sys.argv], with_fast_blas(dict(os.environ))
+    )  # OpenBLAS, as the engine
 
 import numpy as np  # noqa: E402
 from mlx_lm import generate  # noqa: E402
@@ -36,14 +38,20 @@ from farense_tui.engine.training.reference_logprobs import reference_logprobs  #
 
 def preference(model, pairs, cfg) -> np.ndarray:
     objective = DPOObjective(model, cfg.profile.beta)
-    return reference_logprobs(objective, model, pairs, cfg.profile.batch_size, cfg.profile.max_seq_length)
+    return reference_logprobs(
+        objective, model, pairs, cfg.profile.batch_size, cfg.profile.max_seq_length
+    )
 
 
 def answers(model, tokenizer, rows, n):
     out = []
     for row in rows[:n]:
-        prompt = tokenizer.apply_chat_template(prompt_messages(row), add_generation_prompt=True, tokenize=False)
-        out.append(generate(model, tokenizer, prompt, max_tokens=48, sampler=make_sampler(0.0)).strip())
+        prompt = tokenizer.apply_chat_template(
+            prompt_messages(row), add_generation_prompt=True, tokenize=False
+        )
+        out.append(
+            generate(model, tokenizer, prompt, max_tokens=48, sampler=make_sampler(0.0)).strip()
+        )
     return out
 
 
@@ -69,10 +77,13 @@ def main() -> None:
     for name, (logp, said) in results.items():
         margin = logp[:, 0] - logp[:, 1]
         reward = cfg.profile.beta * ((logp[:, 0] - base[:, 0]) - (logp[:, 1] - base[:, 1]))
-        print(f"{name}: log p(chosen) > log p(rejected) in {int((margin > 0).sum())}/{len(margin)} pairs; "
-              f"mean log-prob margin {float(margin.mean())!r} nats; "
-              f"DPO reward margin vs base {float(reward.mean())!r}, "
-              f"accuracy {float((reward > 0).mean())!r}")
+        print(
+            f"{name}: log p(chosen) > log p(rejected) in {int((margin > 0).sum())}/{len(margin)} "
+            f"pairs; "
+            f"mean log-prob margin {float(margin.mean())!r} nats; "
+            f"DPO reward margin vs base {float(reward.mean())!r}, "
+            f"accuracy {float((reward > 0).mean())!r}"
+        )
         for row, text in zip(rows, said):
             print(f"  Q: {prompt_messages(row)[-1]['content']}\n  A: {text}")
 

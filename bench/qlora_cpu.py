@@ -35,15 +35,22 @@ def main() -> None:
     shutil.copytree(REPO / "profiles", home / "profiles")
     for sub in ("models", "runs", "data"):
         (home / sub).mkdir()
-    from tests.engine_helpers import events, start_run, wait_done
     from farense_tui.engine.profiles.profile import load_profile
     from farense_tui.engine.runs.config import RunConfig
+    from tests.engine_helpers import events, start_run, wait_done
 
     model = (REPO / "models" / "smollm2-135m-instruct").resolve()
     for precision in args.precisions:
         profile = load_profile("cpu").replace(
-            base_precision=precision, iters=args.iters, batch_size=args.batch_size, grad_accumulation=1,
-            lora_layers=args.lora_layers, val_batches=1, eval_every=10_000, save_every=10_000, warmup_steps=0,
+            base_precision=precision,
+            iters=args.iters,
+            batch_size=args.batch_size,
+            grad_accumulation=1,
+            lora_layers=args.lora_layers,
+            val_batches=1,
+            eval_every=10_000,
+            save_every=10_000,
+            warmup_steps=0,
         )
         tic = time.perf_counter()
         run_dir = start_run(RunConfig(profile=profile, model=str(model), data=str(REPO / "data")))
@@ -51,13 +58,23 @@ def main() -> None:
         wall = time.perf_counter() - tic
         steps = events(run_dir, "step")
         later = steps[2:] or steps
-        print(f"{precision}: {info.status}, {len(steps)} steps, wall {wall:.3f} s (load + first validation + steps)")
+        print(
+            f"{precision}: {info.status}, {len(steps)} steps, wall {wall:.3f} s (load + first "
+            f"validation + steps)"
+        )
         for e in steps:
-            print(f"  step {e['step']}: {e['step_time']} s, {e['tokens_per_sec']} tok/s, loss {e['loss']}, "
-                  f"input tokens {e['input_tokens']}, MLX peak {e['mem_peak_gb']} GB, RSS {e['rss_gb']} GB")
-        print(f"  median of steps 3+: {statistics.median(e['step_time'] for e in later)} s/step, "
-              f"{statistics.median(e['tokens_per_sec'] for e in later)} tok/s; max MLX peak "
-              f"{max(e['mem_peak_gb'] for e in steps)} GB, max RSS {max(e['rss_gb'] for e in steps)} GB")
+            print(
+                f"  step {e['step']}: {e['step_time']} s, {e['tokens_per_sec']} tok/s, loss "
+                f"{e['loss']}, "
+                f"input tokens {e['input_tokens']}, MLX peak {e['mem_peak_gb']} GB, RSS "
+                f"{e['rss_gb']} GB"
+            )
+        print(
+            f"  median of steps 3+: {statistics.median(e['step_time'] for e in later)} s/step, "
+            f"{statistics.median(e['tokens_per_sec'] for e in later)} tok/s; max MLX peak "
+            f"{max(e['mem_peak_gb'] for e in steps)} GB, max RSS {max(e['rss_gb'] for e in steps)} "
+            f"GB"
+        )
     shutil.rmtree(home)
 
 

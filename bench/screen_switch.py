@@ -72,10 +72,28 @@ class Pane:
         cols, rows = size
         env_args = [a for k, v in env.items() for a in ("-e", f"{k}={v}")]
         self.started = time.perf_counter()
-        self._tmux("-f", "/dev/null", "new-session", "-d", "-s", "bench", "-x", str(cols), "-y", str(rows),
-                   *env_args, "--", *command)
-        self.client = subprocess.Popen(["tmux", "-L", self.socket, "-C", "attach", "-t", "bench"],
-                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        self._tmux(
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "bench",
+            "-x",
+            str(cols),
+            "-y",
+            str(rows),
+            *env_args,
+            "--",
+            *command,
+        )
+        self.client = subprocess.Popen(
+            ["tmux", "-L", self.socket, "-C", "attach", "-t", "bench"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
         try:
             self._read_block("attach")  # the client's own attach command answers first
             # The control client must not resize the window, and its output feed is not needed.
@@ -129,7 +147,8 @@ class Pane:
         self.command(f"send-keys -t bench {key}")
 
     def wait_for(self, screen: str, timeout: float = 10.0) -> float:
-        """Seconds until `screen`'s text is in the pane (polling every POLL s); raises on timeout."""
+        """Seconds until `screen`'s text is in the pane (polling every POLL s); raises on
+        timeout."""
         start = time.perf_counter()
         markers = MARKERS[screen]
         while True:
@@ -137,7 +156,9 @@ class Pane:
             if any(m in text for m in markers):
                 return time.perf_counter() - start
             if time.perf_counter() - start > timeout:
-                raise TimeoutError(f"no {screen} screen after {timeout:.0f} s; the pane shows:\n{text}")
+                raise TimeoutError(
+                    f"no {screen} screen after {timeout:.0f} s; the pane shows:\n{text}"
+                )
             time.sleep(POLL)
 
     def close(self) -> None:
@@ -151,16 +172,19 @@ class Pane:
 
 # ---- a farense home and a run in it ------------------------------------------------------------
 
+
 def make_home(repo: Path = REPO, past_runs: Path | None = None) -> Path:
-    """A temporary farense home: profiles/ and data/ copied, models/ linked if it has the demo model;
-    the run folders of `past_runs` copied without their weights (what listing runs reads)."""
+    """A temporary farense home: profiles/ and data/ copied, models/ linked if it has the demo
+    model; the run folders of `past_runs` copied without their weights (what listing runs reads)."""
     home = Path(tempfile.mkdtemp(prefix="farense-bench-"))
     shutil.copytree(repo / "profiles", home / "profiles")
     shutil.copytree(repo / "data", home / "data")
     (home / "runs").mkdir()
     for run in sorted(past_runs.iterdir()) if past_runs else ():
         if (run / "config.toml").exists():
-            shutil.copytree(run, home / "runs" / run.name, ignore=shutil.ignore_patterns("*.safetensors"))
+            shutil.copytree(
+                run, home / "runs" / run.name, ignore=shutil.ignore_patterns("*.safetensors")
+            )
     if (repo / "models" / DEMO).is_dir():
         (home / "models").symlink_to(repo / "models")
     else:
@@ -226,8 +250,15 @@ def cockpit_command(app_root: Path | None) -> tuple[list[str], dict[str, str]]:
 
 # ---- the measurement ----------------------------------------------------------------------------
 
-def measure(home: Path, roots: list[Path | None], size: tuple[int, int], cycles: int, settle: float,
-            launches: int) -> list[dict]:
+
+def measure(
+    home: Path,
+    roots: list[Path | None],
+    size: tuple[int, int],
+    cycles: int,
+    settle: float,
+    launches: int,
+) -> list[dict]:
     """Every checkout in its own pane at once, the switches interleaved (a key to each in turn),
     so a change of machine load hits all of them alike; then `launches` more cold starts each,
     alternating, for the first frame."""
@@ -299,17 +330,25 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
 
 
-HEADER = ("| checkout | size | condition | first frame ms (median, max of n) | first visits ms (max) | switches | "
-          "p50 ms | p90 ms | p99 ms | max ms | app CPU ms/switch |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+HEADER = (
+    "| checkout | size | condition | first frame ms (median, max of n) | first visits ms (max) | "
+    "switches | "
+    "p50 ms | p90 ms | p99 ms | max ms | app CPU ms/switch "
+    "|\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+)
 
 
 def row(label: str, size: tuple[int, int], condition: str, result: dict) -> str:
     ms = [s * 1000 for s in result["switches"]]
     visits = max(result["first_visits"], default=0.0) * 1000
     frames = [f * 1000 for f in result["first_frames"]]
-    return (f"| {label} | {size[0]}x{size[1]} | {condition} | {statistics.median(frames):.0f}, {max(frames):.0f} "
-            f"of {len(frames)} | {visits:.0f} | {len(ms)} | {statistics.median(ms):.1f} | {percentile(ms, 90):.1f} | "
-            f"{percentile(ms, 99):.1f} | {max(ms):.1f} | {result['cpu_per_switch'] * 1000:.1f} |")
+    return (
+        f"| {label} | {size[0]}x{size[1]} | {condition} | {statistics.median(frames):.0f}, "
+        f"{max(frames):.0f} "
+        f"of {len(frames)} | {visits:.0f} | {len(ms)} | {statistics.median(ms):.1f} | "
+        f"{percentile(ms, 90):.1f} | "
+        f"{percentile(ms, 99):.1f} | {max(ms):.1f} | {result['cpu_per_switch'] * 1000:.1f} |"
+    )
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -318,25 +357,53 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", nargs="+", type=parse_size, default=[(80, 24), (120, 40)], metavar="COLSxROWS")
-    ap.add_argument("--cycles", type=int, default=25, help="times through 2 3 4 1 (4 switches each)")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--sizes", nargs="+", type=parse_size, default=[(80, 24), (120, 40)], metavar="COLSxROWS"
+    )
+    ap.add_argument(
+        "--cycles", type=int, default=25, help="times through 2 3 4 1 (4 switches each)"
+    )
     ap.add_argument("--training", action="store_true", help="also measure while a demo run trains")
-    ap.add_argument("--iters", type=int, default=400, help="length of that run (it is killed at the end)")
-    ap.add_argument("--app-root", type=Path, action="append", dest="roots",
-                    help="a checkout whose farense_tui to run (repeatable; default: this one)")
-    ap.add_argument("--settle", type=float, default=6.0, help="seconds after the first frame before measuring")
-    ap.add_argument("--launches", type=int, default=4, help="more cold starts of each checkout for the first frame")
-    ap.add_argument("--past-runs", type=Path, help="a runs/ folder whose runs the home starts with (a user's "
-                    "earlier runs: the cockpit lists them and attaches to the newest at start)")
+    ap.add_argument(
+        "--iters", type=int, default=400, help="length of that run (it is killed at the end)"
+    )
+    ap.add_argument(
+        "--app-root",
+        type=Path,
+        action="append",
+        dest="roots",
+        help="a checkout whose farense_tui to run (repeatable; default: this one)",
+    )
+    ap.add_argument(
+        "--settle", type=float, default=6.0, help="seconds after the first frame before measuring"
+    )
+    ap.add_argument(
+        "--launches",
+        type=int,
+        default=4,
+        help="more cold starts of each checkout for the first frame",
+    )
+    ap.add_argument(
+        "--past-runs",
+        type=Path,
+        help="a runs/ folder whose runs the home starts with (a user's "
+        "earlier runs: the cockpit lists them and attaches to the newest at start)",
+    )
     args = ap.parse_args()
     if args.cycles < 2:
         ap.error("--cycles must be 2 or more (the first cycle holds the first visits)")
     roots = [r.resolve() for r in args.roots] if args.roots else [None]
     home = make_home(past_runs=args.past_runs)
     run_dir = None
-    print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1/5/15 min), "
-          f"{os.cpu_count()} CPUs; home {home}", flush=True)
+    print(
+        f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1/5/15 "
+        f"min), "
+        f"{os.cpu_count()} CPUs; home {home}",
+        flush=True,
+    )
     print(HEADER, flush=True)
     try:
         conditions = ["idle", "training"] if args.training else ["idle"]
@@ -349,7 +416,9 @@ def main() -> int:
                 results = measure(home, roots, size, args.cycles, args.settle, args.launches)
                 ended = condition == "training" and count_steps(run_dir) >= args.iters
                 for root, result in zip(roots, results):
-                    label = str(root or REPO) + (" (run ended during the measurement!)" if ended else "")
+                    label = str(root or REPO) + (
+                        " (run ended during the measurement!)" if ended else ""
+                    )
                     print(row(label, size, condition, result), flush=True)
     finally:
         if run_dir is not None:

@@ -41,8 +41,17 @@ from farense_tui.engine.runs.events import read_all  # noqa: E402
 from farense_tui.engine.training.faults import FAULTS_ENV  # noqa: E402
 
 TOLERANCE = 1e-4
-SETTINGS = dict(batch_size=2, grad_accumulation=2, iters=12, save_every=4, eval_every=4, warmup_steps=2,
-                lora_layers=-1, learning_rate=1e-3, max_seq_length=256)
+SETTINGS = dict(
+    batch_size=2,
+    grad_accumulation=2,
+    iters=12,
+    save_every=4,
+    eval_every=4,
+    warmup_steps=2,
+    lora_layers=-1,
+    learning_rate=1e-3,
+    max_seq_length=256,
+)
 PAUSE = 0.15  # seconds at each stage of a checkpoint write
 MOMENTS = ("any time", "inside a checkpoint write", "inside a same-step double save")
 
@@ -63,9 +72,13 @@ class Trial:
 
     @property
     def ok(self) -> bool:
-        return (self.status == "finished" and self.loss_gap <= TOLERANCE and self.weight_gap <= TOLERANCE
-                and not self.downshifted
-                and (self.resumed_from is None or self.resumed_from >= self.saved_before_kill))
+        return (
+            self.status == "finished"
+            and self.loss_gap <= TOLERANCE
+            and self.weight_gap <= TOLERANCE
+            and not self.downshifted
+            and (self.resumed_from is None or self.resumed_from >= self.saved_before_kill)
+        )
 
 
 def _events(run_dir: Path, kind: str | None = None) -> list[dict]:
@@ -105,7 +118,9 @@ def _finish(run_dir: Path) -> str:
 
 
 def _outcome(run_dir: Path) -> tuple[dict[int, float], dict]:
-    losses = {e["step"]: e["loss"] for e in _events(run_dir, "step")}  # after a resume the later wins
+    losses = {
+        e["step"]: e["loss"] for e in _events(run_dir, "step")
+    }  # after a resume the later wins
     return losses, mx.load(str(run_dir / "final" / "adapters.safetensors"))
 
 
@@ -116,23 +131,39 @@ def _land_kill(run_dir: Path, moment: str, rng: random.Random) -> bool:
         return False
     if moment == "any time":
         target_step = rng.randint(0, SETTINGS["iters"] - 1)
-        _wait(lambda: target_step == 0 or any(e["step"] >= target_step for e in _events(run_dir, "step")), 120)
+        _wait(
+            lambda: (
+                target_step == 0 or any(e["step"] >= target_step for e in _events(run_dir, "step"))
+            ),
+            120,
+        )
         time.sleep(rng.uniform(0, 0.3))
         return True
-    wanted = rng.choice([s for s in range(SETTINGS["save_every"], SETTINGS["iters"], SETTINGS["save_every"])])
-    writing = lambda: any(e.get("state") == "saving" and f"step {wanted} (periodic)" in e.get("message", "")  # noqa: E731
-                          for e in _events(run_dir, "state"))
+    wanted = rng.choice(
+        [s for s in range(SETTINGS["save_every"], SETTINGS["iters"], SETTINGS["save_every"])]
+    )
+
+    def writing():
+        return any(
+            e.get("state") == "saving" and f"step {wanted} (periodic)" in e.get("message", "")
+            for e in _events(run_dir, "state")
+        )
+
     if not _wait(writing, 120):
         return False
     if moment == "inside a checkpoint write":
         time.sleep(rng.uniform(0, 4 * PAUSE))
         return True
-    commands.send(run_dir, "save")  # read before the next step: the same step saved again over itself
+    commands.send(
+        run_dir, "save"
+    )  # read before the next step: the same step saved again over itself
     time.sleep(rng.uniform(0, 9 * PAUSE))
     return True
 
 
-def run_trial(number: int, cfg: RunConfig, reference: tuple[dict, dict], rng: random.Random) -> Trial:
+def run_trial(
+    number: int, cfg: RunConfig, reference: tuple[dict, dict], rng: random.Random
+) -> Trial:
     tic = time.monotonic()
     target, moment = rng.choice(("engine", "supervisor")), rng.choice(MOMENTS)
     run_dir = _start(cfg)
@@ -149,7 +180,10 @@ def run_trial(number: int, cfg: RunConfig, reference: tuple[dict, dict], rng: ra
         except (ProcessLookupError, ValueError, OSError):
             killed_at = None
     status = _finish(run_dir)
-    if status not in ("finished", "failed"):  # stopped by its orphaned engine, or dead: resume as a user would
+    if status not in (
+        "finished",
+        "failed",
+    ):  # stopped by its orphaned engine, or dead: resume as a user would
         runs.resume(run_dir)
         status = _finish(run_dir)
     resumed_from = None
@@ -158,7 +192,8 @@ def run_trial(number: int, cfg: RunConfig, reference: tuple[dict, dict], rng: ra
         resumed_from = after[0] - 1 if after and after[0] <= killed_at + 1 else None
     recoveries = _events(run_dir, "recovery")
     downshifted = any(r["from"] != r["to"] for r in recoveries) or (
-        RunConfig.load(run_dir / "config.toml").profile.batch_size != cfg.profile.batch_size)
+        RunConfig.load(run_dir / "config.toml").profile.batch_size != cfg.profile.batch_size
+    )
     loss_gap = weight_gap = float("inf")
     if status == "finished":
         losses, weights = _outcome(run_dir)
@@ -166,14 +201,30 @@ def run_trial(number: int, cfg: RunConfig, reference: tuple[dict, dict], rng: ra
         if sorted(losses) == sorted(ref_losses):
             loss_gap = max(abs(losses[s] - ref_losses[s]) for s in ref_losses)
         weight_gap = max(mx.abs(weights[k] - ref_weights[k]).max().item() for k in ref_weights)
-    return Trial(number, target, moment, killed_at, saved, resumed_from, loss_gap, weight_gap, downshifted,
-                 status, round(time.monotonic() - tic, 1))
+    return Trial(
+        number,
+        target,
+        moment,
+        killed_at,
+        saved,
+        resumed_from,
+        loss_gap,
+        weight_gap,
+        downshifted,
+        status,
+        round(time.monotonic() - tic, 1),
+    )
 
 
 def run_soak(trials: int, model: Path, data: Path, seed: int = 0, log=print) -> list[Trial]:
     """The soak in the current FARENSE_HOME; the reference run first."""
     os.environ[FAULTS_ENV] = json.dumps({"checkpoint_pause": PAUSE})
-    cfg = lambda: RunConfig(profile=load_profile("cpu").replace(**SETTINGS), model=str(model), data=str(data))  # noqa: E731
+
+    def cfg():
+        return RunConfig(
+            profile=load_profile("cpu").replace(**SETTINGS), model=str(model), data=str(data)
+        )
+
     straight = _start(cfg())
     if _finish(straight) != "finished":
         raise RuntimeError(f"the uninterrupted run did not finish: {straight}")
@@ -182,16 +233,22 @@ def run_soak(trials: int, model: Path, data: Path, seed: int = 0, log=print) -> 
     results = []
     for number in range(1, trials + 1):
         trial = run_trial(number, cfg(), reference, rng)
-        log(f"trial {number:2d}: kill {trial.target:<10} {trial.moment:<31} at step {trial.killed_at_step}, "
+        log(
+            f"trial {number:2d}: kill {trial.target:<10} {trial.moment:<31} at step "
+            f"{trial.killed_at_step}, "
             f"saved {trial.saved_before_kill}, resumed from {trial.resumed_from}: {trial.status}, "
             f"loss gap {trial.loss_gap:.1e}, weight gap {trial.weight_gap:.1e}"
-            f"{', DOWNSHIFTED' if trial.downshifted else ''} {'ok' if trial.ok else 'FAILED'} ({trial.seconds} s)")
+            f"{', DOWNSHIFTED' if trial.downshifted else ''} {'ok' if trial.ok else 'FAILED'} "
+            f"({trial.seconds} s)"
+        )
         results.append(trial)
     return results
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -208,13 +265,19 @@ def main() -> int:
         results = run_soak(args.trials, model, data, args.seed)
         passed = sum(t.ok for t in results)
         landed = [t for t in results if t.killed_at_step is not None]
-        print(f"\n{passed}/{len(results)} trials passed in {time.monotonic() - tic:.0f} s; "
-              f"{len(landed)} kills landed ({sum(t.target == 'engine' for t in landed)} engine, "
-              f"{sum(t.target == 'supervisor' for t in landed)} supervisor); worst loss gap "
-              f"{max(t.loss_gap for t in results):.1e}, worst weight gap {max(t.weight_gap for t in results):.1e}; "
-              f"restarts from step 0 below a checkpoint: "
-              f"{sum(t.resumed_from is not None and t.resumed_from < t.saved_before_kill for t in results)}; "
-              f"downshifted: {sum(t.downshifted for t in results)}")
+        early = sum(
+            t.resumed_from is not None and t.resumed_from < t.saved_before_kill for t in results
+        )
+        print(
+            f"\n{passed}/{len(results)} trials passed in {time.monotonic() - tic:.0f} s; "
+            f"{len(landed)} kills landed ({sum(t.target == 'engine' for t in landed)} engine, "
+            f"{sum(t.target == 'supervisor' for t in landed)} supervisor); worst loss gap "
+            f"{max(t.loss_gap for t in results):.1e}, worst weight gap "
+            f"{max(t.weight_gap for t in results):.1e}; "
+            f"restarts from step 0 below a checkpoint: "
+            f"{early}; "
+            f"downshifted: {sum(t.downshifted for t in results)}"
+        )
         for moment in MOMENTS:
             some = [t for t in results if t.moment == moment]
             print(f"  {moment}: {sum(t.ok for t in some)}/{len(some)} passed")

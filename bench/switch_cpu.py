@@ -53,6 +53,7 @@ def main() -> int:
                 return method(*args, **kwargs)
             finally:
                 spent[0] += time.thread_time() - start
+
         return run
 
     textual.app.App.switch_mode = timed(textual.app.App.switch_mode)

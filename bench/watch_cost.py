@@ -26,7 +26,16 @@ import statistics
 import time
 from pathlib import Path
 
-from screen_switch import Pane, REPO, VENV_BIN, count_steps, ensure_demo, make_home, start_run, stop_run
+from screen_switch import (
+    REPO,
+    VENV_BIN,
+    Pane,
+    count_steps,
+    ensure_demo,
+    make_home,
+    start_run,
+    stop_run,
+)
 
 PROFILE = "watch-bench"
 SKIP = 5  # the first steps compile and warm caches
@@ -35,8 +44,16 @@ SKIP = 5  # the first steps compile and warm caches
 def write_profile(home: Path, steps: int) -> None:
     """The issue's setting: float32, batch 4 (no accumulation), sequence 512, LoRA on all blocks."""
     text = (REPO / "profiles" / "cpu.toml").read_text()
-    changes = {"batch_size": 4, "grad_accumulation": 1, "max_seq_length": 512, "lora_layers": -1,
-               "iters": steps, "eval_every": 100_000, "save_every": 100_000, "val_batches": 1}
+    changes = {
+        "batch_size": 4,
+        "grad_accumulation": 1,
+        "max_seq_length": 512,
+        "lora_layers": -1,
+        "iters": steps,
+        "eval_every": 100_000,
+        "save_every": 100_000,
+        "val_batches": 1,
+    }
     lines = []
     for line in text.splitlines():
         key = line.split("=")[0].strip()
@@ -45,14 +62,19 @@ def write_profile(home: Path, steps: int) -> None:
 
 
 def tokens_per_sec(run_dir: Path) -> float:
-    steps = [e for e in map(json.loads, (run_dir / "events.jsonl").read_text().splitlines())
-             if e.get("type") == "step"]
+    steps = [
+        e
+        for e in map(json.loads, (run_dir / "events.jsonl").read_text().splitlines())
+        if e.get("type") == "step"
+    ]
     before, measured = steps[SKIP - 1], steps[SKIP:]
     tokens = measured[-1]["trained_tokens"] - before["trained_tokens"]
     return tokens / sum(e["step_time"] for e in measured)
 
 
-def wait_until_done(run_dir: Path, steps: int, cockpit: int | None, timeout: float = 1800.0) -> float | None:
+def wait_until_done(
+    run_dir: Path, steps: int, cockpit: int | None, timeout: float = 1800.0
+) -> float | None:
     """Until the run wrote its last step and its supervisor is gone; the cockpit's (process id)
     CPU use over the measured steps, in percent of one core."""
     import psutil
@@ -85,9 +107,11 @@ def _alive(run_dir: Path) -> bool:
         return False
 
 
-def one_run(home: Path, steps: int, watched: bool, app_root: Path | None,
-            size: tuple[int, int]) -> tuple[float, float | None]:
-    """tokens/s of one run (steps 6+), and the cockpit's CPU use meanwhile (% of a core) if watched."""
+def one_run(
+    home: Path, steps: int, watched: bool, app_root: Path | None, size: tuple[int, int]
+) -> tuple[float, float | None]:
+    """tokens/s of one run (steps 6+), and the cockpit's CPU use meanwhile (% of a core) if
+    watched."""
     run_dir = start_run(home, "--profile", PROFILE, "--iters", str(steps))
     pane = None
     cockpit = None
@@ -108,7 +132,9 @@ def one_run(home: Path, steps: int, watched: bool, app_root: Path | None,
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--pairs", type=int, default=2)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--size", default="120x40", help="the cockpit's terminal, COLSxROWS")
@@ -119,8 +145,12 @@ def main() -> int:
     home = make_home()
     ensure_demo(home)
     write_profile(home, args.steps)
-    print(f"load: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1/5/15 min), {os.cpu_count()} CPUs; "
-          f"cockpit {root or REPO}", flush=True)
+    print(
+        f"load: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1/5/15 min), {os.cpu_count()} "
+        f"CPUs; "
+        f"cockpit {root or REPO}",
+        flush=True,
+    )
     results: dict[bool, list[float]] = {True: [], False: []}
     cockpit_cpu: list[float] = []
     try:
@@ -131,18 +161,26 @@ def main() -> int:
                 results[watched].append(tps)
                 if cpu is not None:
                     cockpit_cpu.append(cpu)
-                print(f"pair {pair + 1} {'watched ' if watched else 'headless'} {tps:.1f} tokens/s"
-                      + (f", cockpit CPU {cpu:.1f}% of a core" if cpu is not None else "")
-                      + f" (load {os.getloadavg()[0]:.2f})", flush=True)
+                print(
+                    f"pair {pair + 1} {'watched ' if watched else 'headless'} {tps:.1f} tokens/s"
+                    + (f", cockpit CPU {cpu:.1f}% of a core" if cpu is not None else "")
+                    + f" (load {os.getloadavg()[0]:.2f})",
+                    flush=True,
+                )
     finally:
         shutil.rmtree(home, ignore_errors=True)
     watched, headless = statistics.mean(results[True]), statistics.mean(results[False])
     pairs = [w / h for w, h in zip(results[True], results[False])]
     cpu = statistics.mean(cockpit_cpu) if cockpit_cpu else float("nan")
-    print(f"| {root or REPO} | {args.size} | {watched:.1f} | {headless:.1f} | {watched / headless:.3f} | "
-          f"{' '.join(f'{r:.3f}' for r in pairs)} | {cpu:.1f} |")
-    print("(columns: cockpit, size, watched tokens/s, headless tokens/s, ratio, ratio per pair, "
-          "cockpit CPU % of one core over steps 6+)")
+    print(
+        f"| {root or REPO} | {args.size} | {watched:.1f} | {headless:.1f} | "
+        f"{watched / headless:.3f} | "
+        f"{' '.join(f'{r:.3f}' for r in pairs)} | {cpu:.1f} |"
+    )
+    print(
+        "(columns: cockpit, size, watched tokens/s, headless tokens/s, ratio, ratio per pair, "
+        "cockpit CPU % of one core over steps 6+)"
+    )
     return 0
 
 

@@ -41,7 +41,9 @@ async def shoot(size: tuple[int, int], question: str) -> list[Path]:
         saved.append(Path(app.save_screenshot(filename=f"{name}.svg", path=str(DOCS))))
 
     async with app.run_test(size=size) as pilot:
-        await _until(pilot, lambda: app.hardware is not None and app.run_status.run_id, "the newest run")
+        await _until(
+            pilot, lambda: app.hardware is not None and app.run_status.run_id, "the newest run"
+        )
         save("config")
         await pilot.press("2")
         await _until(pilot, lambda: app.history.train_loss, "the run's history")
@@ -52,9 +54,13 @@ async def shoot(size: tuple[int, int], question: str) -> list[Path]:
         await pilot.press("5")
         screen = app.screen
         await _until(pilot, lambda: screen.targets, "the adapters to evaluate")
-        target = next((key for key in screen.targets if key.endswith(":best")), next(iter(screen.targets)))
+        target = next(
+            (key for key in screen.targets if key.endswith(":best")), next(iter(screen.targets))
+        )
         screen.query_one("#target", Select).value = target
-        await _until(pilot, lambda: screen.query_one("#metrics", DataTable).row_count, "a saved evaluation")
+        await _until(
+            pilot, lambda: screen.query_one("#metrics", DataTable).row_count, "a saved evaluation"
+        )
         save("evaluate")
         await pilot.press("4")
         screen = app.screen
@@ -63,7 +69,9 @@ async def shoot(size: tuple[int, int], question: str) -> list[Path]:
         prompt.value = question
         prompt.focus()
         await pilot.press("enter")
-        await _until(pilot, lambda: len(screen.messages) > 1 and not screen.generating, "the answer")
+        await _until(
+            pilot, lambda: len(screen.messages) > 1 and not screen.generating, "the answer"
+        )
         save("chat")
     return saved
 
@@ -71,7 +79,9 @@ async def shoot(size: tuple[int, int], question: str) -> list[Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="100x30", help="columns x rows (default 100x30)")
-    parser.add_argument("--ask", default="Quem foi Hassan Nader?", help="the question asked on Chat")
+    parser.add_argument(
+        "--ask", default="Quem foi Hassan Nader?", help="the question asked on Chat"
+    )
     args = parser.parse_args()
     columns, rows = (int(n) for n in args.size.lower().split("x"))
     for path in asyncio.run(shoot((columns, rows), args.ask)):

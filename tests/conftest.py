@@ -1,4 +1,5 @@
-"""Hermetic tests: every test gets its own farense home (profiles copied, empty models/ and runs/)."""
+"""Hermetic tests: every test gets its own farense home (profiles copied, empty models/ and
+runs/)."""
 
 from __future__ import annotations
 

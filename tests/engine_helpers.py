@@ -1,4 +1,5 @@
-"""Start runs of the tiny model through the real supervisor and engine processes, and wait on them."""
+"""Start runs of the tiny model through the real supervisor and engine processes, and wait on
+them."""
 
 from __future__ import annotations
 
@@ -9,13 +10,23 @@ import time
 from pathlib import Path
 
 from farense_tui.engine import runs
-from farense_tui.engine.runs.events import read_all
 from farense_tui.engine.profiles.profile import load_profile
 from farense_tui.engine.runs.config import RunConfig
+from farense_tui.engine.runs.events import read_all
 from farense_tui.engine.training.faults import FAULTS_ENV
 
-TINY = dict(batch_size=2, grad_accumulation=2, iters=12, save_every=4, eval_every=4, warmup_steps=2, warmup_share=1.0,
-            lora_layers=-1, learning_rate=1e-2, max_seq_length=256)
+TINY = dict(
+    batch_size=2,
+    grad_accumulation=2,
+    iters=12,
+    save_every=4,
+    eval_every=4,
+    warmup_steps=2,
+    warmup_share=1.0,
+    lora_layers=-1,
+    learning_rate=1e-2,
+    max_seq_length=256,
+)
 
 
 def tiny_config(model: Path, data: Path, **changes) -> RunConfig:
@@ -24,7 +35,8 @@ def tiny_config(model: Path, data: Path, **changes) -> RunConfig:
 
 
 def inject_faults(monkeypatch, **faults) -> None:
-    """Faults for the engines this test starts (they inherit the environment), never in a run's files."""
+    """Faults for the engines this test starts (they inherit the environment), never in a run's
+    files."""
     monkeypatch.setenv(FAULTS_ENV, json.dumps(faults))
 
 

@@ -21,20 +21,32 @@ from tests.engine_helpers import tiny_config
 
 
 def run_with_adapter(model_dir: Path, data_dir: Path, seed: int = 1, **changes) -> Path:
-    cfg = tiny_config(model_dir, data_dir, **{"lora_targets": ["q", "k", "v", "o", "down"], **changes})
+    cfg = tiny_config(
+        model_dir, data_dir, **{"lora_targets": ["q", "k", "v", "o", "down"], **changes}
+    )
     run_dir = runs.create_run(cfg)
     model, _ = load_base(str(model_dir), "float32")
     num_layers, params = add_lora(model, cfg.profile)
     mx.random.seed(seed)
-    # DoRA's magnitudes (".m") start at the weight norms; a trained one moves a few percent from them.
-    weights = {k: v * (1 + 0.05 * mx.random.normal(v.shape)) if k.endswith(".m") else 0.05 * mx.random.normal(v.shape)
-               for k, v in tree_flatten(model.trainable_parameters())}
-    save_adapter(run_dir / "best", weights, adapter_config(cfg.model, num_layers, params, cfg.profile.fine_tune_type))
+    # DoRA's magnitudes (".m") start at the weight norms; a trained one moves a few percent from
+    # them.
+    weights = {
+        k: v * (1 + 0.05 * mx.random.normal(v.shape))
+        if k.endswith(".m")
+        else 0.05 * mx.random.normal(v.shape)
+        for k, v in tree_flatten(model.trainable_parameters())
+    }
+    save_adapter(
+        run_dir / "best",
+        weights,
+        adapter_config(cfg.model, num_layers, params, cfg.profile.fine_tune_type),
+    )
     return run_dir
 
 
 def traditional_copy(model_dir: Path, dest: Path) -> Path:
-    """The tiny model as if imported from GGUF: same weights, read with llama.cpp's rope (q/k order)."""
+    """The tiny model as if imported from GGUF: same weights, read with llama.cpp's rope (q/k
+    order)."""
     shutil.copytree(model_dir, dest)
     config = json.loads((dest / "config.json").read_text())
     (dest / "config.json").write_text(json.dumps({**config, "rope_traditional": True}))

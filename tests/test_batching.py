@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from farense_tui.engine.training.batching import StepOrder, micro_batches
 from farense_tui.engine.errors import UserError
+from farense_tui.engine.training.batching import StepOrder, micro_batches
 
 LENGTHS = [5 + (i * 7) % 40 for i in range(50)]
 
@@ -32,7 +32,10 @@ def test_halving_the_batch_trains_the_same_examples_per_step():
     big = list(micro_batches(data, group, 4, 512))
     small = list(micro_batches(data, group, 2, 512))
     assert len(big) == 2 and len(small) == 4
-    rows = lambda batches: sorted(tuple(int(x) for x in l) for _, ls in batches for l in ls.tolist())
+
+    def rows(batches):
+        return sorted(tuple(int(x) for x in row) for _, ls in batches for row in ls.tolist())
+
     assert rows(big) == rows(small)
     for tokens, lengths in big:
         assert (tokens.shape[1] - 1) % 32 == 0 or tokens.shape[1] == 512
@@ -40,7 +43,7 @@ def test_halving_the_batch_trains_the_same_examples_per_step():
 
 def test_truncates_to_max_sequence_length():
     data = FakeDataset([(list(range(1, 301)), 0)] * 2)
-    (tokens, lengths), = micro_batches(data, [0, 1], 2, 128)
+    ((tokens, lengths),) = micro_batches(data, [0, 1], 2, 128)
     assert tokens.shape == (2, 128) and lengths.tolist() == [[0, 128], [0, 128]]
 
 
@@ -49,7 +52,9 @@ def test_too_little_data_is_a_clear_message():
         StepOrder([10, 20, 30], 8, seed=0)
 
 
-def test_validation_covers_every_example_including_the_last_partial_batch(tiny_model_dir, tiny_data):
+def test_validation_covers_every_example_including_the_last_partial_batch(
+    tiny_model_dir, tiny_data
+):
     """6 examples with batch 4: mlx-lm's evaluate() would score 4; ours scores all 6."""
     from mlx_lm import load
     from mlx_lm.tuner.trainer import default_loss
@@ -62,7 +67,7 @@ def test_validation_covers_every_example_including_the_last_partial_batch(tiny_m
     assert len(valid) == 6
     total = count = 0.0
     for i in range(len(valid)):  # one example at a time, weighted by its target tokens
-        (batch, lengths), = micro_batches(valid, [i], 1, 256)
+        ((batch, lengths),) = micro_batches(valid, [i], 1, 256)
         loss, ntoks = default_loss(model, batch, lengths)
         total, count = total + loss.item() * ntoks.item(), count + ntoks.item()
     assert abs(validation_loss(model, valid, 4, 256) - total / count) < 1e-4

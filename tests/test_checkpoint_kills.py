@@ -3,8 +3,8 @@ a resume under changed settings is refused, naming what changed."""
 
 from __future__ import annotations
 
-import pytest
 import mlx.core as mx
+import pytest
 
 from farense_tui.engine import runs
 from farense_tui.engine.errors import UserError
@@ -19,17 +19,31 @@ class Killed(Exception):
     """Stands for a kill -9 landing at a stage of the write."""
 
 
-def save(run_dir, step: int, value: float, kill_at: str | None = None, cfg: RunConfig | None = None):
+def save(
+    run_dir, step: int, value: float, kill_at: str | None = None, cfg: RunConfig | None = None
+):
     def pause(stage: str) -> None:
         if stage == kill_at:
             raise Killed(stage)
 
-    key = {} if cfg is None else dict(config_hash=cfg.training_hash(), training_key=cfg.training_key())
-    write_checkpoint(run_dir, {"w": mx.full((2,), value)}, {}, {"m": mx.ones(2)},
-                     TrainingState(step=step, **key), pause=pause)
+    key = (
+        {}
+        if cfg is None
+        else dict(config_hash=cfg.training_hash(), training_key=cfg.training_key())
+    )
+    write_checkpoint(
+        run_dir,
+        {"w": mx.full((2,), value)},
+        {},
+        {"m": mx.ones(2)},
+        TrainingState(step=step, **key),
+        pause=pause,
+    )
 
 
-@pytest.mark.parametrize("stage", ["adapter written", "folder written", "old folder moved aside", "folder renamed in"])
+@pytest.mark.parametrize(
+    "stage", ["adapter written", "folder written", "old folder moved aside", "folder renamed in"]
+)
 def test_same_step_saved_twice_killed_at_any_stage_still_resumes_that_step(tmp_path, stage):
     (tmp_path / "checkpoints").mkdir()
     save(tmp_path, 4, 1.0)
@@ -40,7 +54,10 @@ def test_same_step_saved_twice_killed_at_any_stage_still_resumes_that_step(tmp_p
     assert state.step == 8 and state.checkpoint == "step-0000008"
     checkpoints.clean_partial(tmp_path)  # what the resuming engine does first
     folder, state = checkpoints.latest_checkpoint(tmp_path)
-    assert folder.name == "step-0000008" and mx.load(str(folder / "adapters.safetensors"))["w"][0].item() == 2.0
+    assert (
+        folder.name == "step-0000008"
+        and mx.load(str(folder / "adapters.safetensors"))["w"][0].item() == 2.0
+    )
     assert not list((tmp_path / "checkpoints").glob(".*"))
 
 
@@ -48,7 +65,9 @@ def test_a_newer_complete_folder_wins_over_a_record_left_behind(tmp_path):
     (tmp_path / "checkpoints").mkdir()
     save(tmp_path, 4, 1.0)
     with pytest.raises(Killed):
-        save(tmp_path, 8, 2.0, kill_at="folder renamed in")  # killed before training_state.json moved on
+        save(
+            tmp_path, 8, 2.0, kill_at="folder renamed in"
+        )  # killed before training_state.json moved on
     assert TrainingState.load(tmp_path).step == 4
     assert checkpoints.latest_checkpoint(tmp_path)[1].step == 8
 

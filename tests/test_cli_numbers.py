@@ -22,7 +22,9 @@ BAD = [
 
 
 @pytest.mark.parametrize("command,option,value,said", BAD)
-def test_bad_number_is_a_usage_error_naming_the_option(command, option, value, said, capsys, farense_home):
+def test_bad_number_is_a_usage_error_naming_the_option(
+    command, option, value, said, capsys, farense_home
+):
     with pytest.raises(SystemExit) as exited:
         main([*command.split(), option, value])
     assert exited.value.code == 2

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from farense_tui.cli.main import main
-from farense_tui.engine.data.report import Problem
 from farense_tui.engine.data.check import check_data, load_tokenizer_for
 from farense_tui.engine.data.masking import report_masking_note
+from farense_tui.engine.data.report import Problem
 from farense_tui.engine.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -18,13 +18,18 @@ REPO = Path(__file__).resolve().parents[1]
 
 def chat(user: str = "a b", assistant: str = "c", system: str | None = None) -> dict:
     msgs = [{"role": "system", "content": system}] if system else []
-    return {"messages": msgs + [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]}
+    return {
+        "messages": msgs
+        + [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+    }
 
 
 def write_jsonl(path: Path, records) -> Path:
     """Records are dicts (dumped as JSON) or bytes (written as they are)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [r if isinstance(r, bytes) else json.dumps(r, ensure_ascii=False).encode() for r in records]
+    lines = [
+        r if isinstance(r, bytes) else json.dumps(r, ensure_ascii=False).encode() for r in records
+    ]
     path.write_bytes(b"".join(line + b"\n" for line in lines))
     return path
 
@@ -49,7 +54,8 @@ def messages_by_line(report) -> dict[int, str]:
 
 @pytest.fixture(autouse=True)
 def keep_the_blas(monkeypatch):
-    """main() would otherwise load OpenBLAS into this very process (pytest): its BLAS stays as it is."""
+    """main() would otherwise load OpenBLAS into this very process (pytest): its BLAS stays as it
+    is."""
     monkeypatch.setenv("FARENSE_BLAS", "reference")
 
 
@@ -89,10 +95,17 @@ def test_broken_lines_each_reported_with_number_and_reason(tmp_path):
     lines = [
         good,
         b'{"messages": [{"role": "user", "content": "hi"}, ',  # 2: invalid JSON
-        json.dumps({"messages": [{"role": "user", "content": "a"}, {"role": "assistant"}]}).encode(),
-        json.dumps({"messages": [{"role": "bot", "content": "a"}, {"role": "assistant", "content": "b"}]}).encode(),
-        json.dumps({"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": "b"}]}).encode(),
-        b'{"messages": [{"role": "user", "content": "caf\xe9"}, {"role": "assistant", "content": "b"}]}',
+        json.dumps(
+            {"messages": [{"role": "user", "content": "a"}, {"role": "assistant"}]}
+        ).encode(),
+        json.dumps(
+            {"messages": [{"role": "bot", "content": "a"}, {"role": "assistant", "content": "b"}]}
+        ).encode(),
+        json.dumps(
+            {"messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": "b"}]}
+        ).encode(),
+        b'{"messages": [{"role": "user", "content": "caf\xe9"}, {"role": "assistant", "content": '
+        b'"b"}]}',
         good,
     ]
     path = write_jsonl(tmp_path / "d" / "train.jsonl", lines)
@@ -122,9 +135,18 @@ def test_more_chat_rules(tmp_path):
         {"messages": [{"content": "a"}, {"role": "assistant", "content": "b"}]},
         {"messages": [{"role": "user", "content": ["a"]}, {"role": "assistant", "content": "b"}]},
         {"messages": ["a", {"role": "assistant", "content": "b"}]},
-        {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "tool_calls": [{"x": 1}]},
-                      {"role": "tool", "content": "r"}, {"role": "assistant", "content": "b"}]},  # fine
-        {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}], "tools": 3},
+        {
+            "messages": [
+                {"role": "user", "content": "a"},
+                {"role": "assistant", "tool_calls": [{"x": 1}]},
+                {"role": "tool", "content": "r"},
+                {"role": "assistant", "content": "b"},
+            ]
+        },  # fine
+        {
+            "messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}],
+            "tools": 3,
+        },
         [1, 2],
         {"input": "a", "output": "b"},
         {"prompt": "a"},
@@ -145,7 +167,11 @@ def test_more_chat_rules(tmp_path):
 
 
 def test_completions_and_text_formats_accepted(tmp_path):
-    comp = make_folder(tmp_path / "c", [{"prompt": "p", "completion": "c"}] * 3, [{"prompt": "p", "completion": "c"}])
+    comp = make_folder(
+        tmp_path / "c",
+        [{"prompt": "p", "completion": "c"}] * 3,
+        [{"prompt": "p", "completion": "c"}],
+    )
     text = make_folder(tmp_path / "t", [{"text": "hello"}] * 2, [{"text": "bye"}])
     rc, rt = check_data(comp), check_data(text)
     assert rc.ok and rt.ok
@@ -156,12 +182,18 @@ def test_completions_and_text_formats_accepted(tmp_path):
     got = messages_by_line(check_data(bad))
     assert got[1] == "'prompt' is empty | 'completion' must be a string, got number"
     assert "line is in text format" in got[2]
-    got = messages_by_line(check_data(write_jsonl(tmp_path / "b2.jsonl", [{"prompt": "p", "completion": 3}])))
+    got = messages_by_line(
+        check_data(write_jsonl(tmp_path / "b2.jsonl", [{"prompt": "p", "completion": 3}]))
+    )
     assert got[1] == "'completion' must be a string, got number"
 
 
 def test_mixed_formats_flagged(tmp_path):
-    folder = make_folder(tmp_path / "d", [chat(), {"prompt": "p", "completion": "c"}, {"text": "t"}, chat()], [chat()])
+    folder = make_folder(
+        tmp_path / "d",
+        [chat(), {"prompt": "p", "completion": "c"}, {"text": "t"}, chat()],
+        [chat()],
+    )
     report = check_data(folder)
     got = messages_by_line(report)
     assert sorted(got) == [2, 3]
@@ -172,7 +204,9 @@ def test_mixed_formats_flagged(tmp_path):
 def test_missing_valid_and_empty_train_flagged(tmp_path):
     report = check_data(make_folder(tmp_path / "d", [chat()] * 2))
     assert not report.ok
-    assert [str(p) for p in report.problems] == [f"{tmp_path / 'd'}: valid.jsonl missing: needed for validation loss"]
+    assert [str(p) for p in report.problems] == [
+        f"{tmp_path / 'd'}: valid.jsonl missing: needed for validation loss"
+    ]
     assert any("valid  missing" in line for line in report.summary_lines())
 
     write_jsonl(tmp_path / "e" / "val.jsonl", [chat()])
@@ -206,7 +240,6 @@ def test_profile_dependent_checks(tmp_path):
     assert report_masking_note(report, False) is None
 
 
-
 def test_the_three_bad_files_that_used_to_pass(tmp_path, tiny_tokenizer):
     """A chat ending on the user (an error even without a profile: every profile masks the prompt),
     a NaN literal, and an example far over the largest max_seq_length (a warning with its line)."""
@@ -220,8 +253,12 @@ def test_the_three_bad_files_that_used_to_pass(tmp_path, tiny_tokenizer):
     got = messages_by_line(check_data(train))
     assert "non-standard JSON literal NaN (column 25)" in got[2]
 
-    huge = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "w " * 40}]}
-    report = check_data(make_folder(tmp_path / "h", [chat(), huge], [chat()]), tiny_tokenizer, max_seq_length=8)
+    huge = {
+        "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "w " * 40}]
+    }
+    report = check_data(
+        make_folder(tmp_path / "h", [chat(), huge], [chat()]), tiny_tokenizer, max_seq_length=8
+    )
     assert report.ok  # long examples are truncated, not refused
     (warning,) = report.warnings
     assert warning.line == 2 and "over 2× max_seq_length 8" in warning.message
@@ -229,7 +266,11 @@ def test_the_three_bad_files_that_used_to_pass(tmp_path, tiny_tokenizer):
 
 def test_token_lengths_and_truncation_with_tokenizer(tmp_path, tiny_tokenizer):
     # tokens per example: sum over messages of 2 + words(content)
-    train = [chat("a", "b"), chat("a b c", "d e"), chat("a b c d e f", "g h", system="a b")]  # 6, 9, 16
+    train = [
+        chat("a", "b"),
+        chat("a b c", "d e"),
+        chat("a b c d e f", "g h", system="a b"),
+    ]  # 6, 9, 16
     folder = make_folder(tmp_path / "d", train, [chat("a", "b")])
     report = check_data(folder, tiny_tokenizer, max_seq_length=8)
     assert report.ok, report.problems
@@ -256,16 +297,22 @@ def test_token_lengths_and_truncation_with_tokenizer(tmp_path, tiny_tokenizer):
 
 
 def test_template_failure_and_missing_template_reported(tmp_path, tiny_tokenizer):
-    strict = tiny_tokenizer.__class__(tokenizer_object=tiny_tokenizer.backend_tokenizer, eos_token="<eos>")
-    strict.chat_template = (
-        "{% if messages[0]['role'] != 'user' %}{{ raise_exception('must start with user') }}{% endif %}"
-        + tiny_tokenizer.chat_template
+    strict = tiny_tokenizer.__class__(
+        tokenizer_object=tiny_tokenizer.backend_tokenizer, eos_token="<eos>"
     )
-    path = write_jsonl(tmp_path / "x.jsonl", [chat(), {"messages": [{"role": "assistant", "content": "a"}]}])
+    strict.chat_template = (
+        "{% if messages[0]['role'] != 'user' %}{{ raise_exception('must start with user') }}{% "
+        "endif %}" + tiny_tokenizer.chat_template
+    )
+    path = write_jsonl(
+        tmp_path / "x.jsonl", [chat(), {"messages": [{"role": "assistant", "content": "a"}]}]
+    )
     got = messages_by_line(check_data(path, strict))
     assert list(got) == [2] and "chat template failed: must start with user" in got[2]
 
-    plain = tiny_tokenizer.__class__(tokenizer_object=tiny_tokenizer.backend_tokenizer, eos_token="<eos>")
+    plain = tiny_tokenizer.__class__(
+        tokenizer_object=tiny_tokenizer.backend_tokenizer, eos_token="<eos>"
+    )
     msgs = [p.message for p in check_data(path, plain).problems]
     assert any("has no chat template" in m for m in msgs)
 
@@ -326,7 +373,9 @@ def test_cli_with_model_folder(tmp_path, capsys, tiny_tokenizer):
     assert "no model folder" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not (REPO / "data" / "train.jsonl").is_file(), reason="no data/ folder in the repo")
+@pytest.mark.skipif(
+    not (REPO / "data" / "train.jsonl").is_file(), reason="no data/ folder in the repo"
+)
 def test_repo_data_folder_passes():
     report = check_data(REPO / "data")
     assert report.ok, "\n".join(report.problem_lines())
@@ -347,12 +396,16 @@ def test_repo_data_token_lengths_match_mlx_lm():
     train, _, _ = load_local_dataset(REPO / "data", tok, SimpleNamespace(mask_prompt=True))
     report = check_data(REPO / "data", tok, 512, mask_prompt=True)
     assert report.ok, "\n".join(report.problem_lines())
-    assert report.splits["train"].token_lengths == [len(train.process(train[i])[0]) for i in range(len(train))]
+    assert report.splits["train"].token_lengths == [
+        len(train.process(train[i])[0]) for i in range(len(train))
+    ]
 
 
 def test_huge_example_warned_without_tokenizer(tmp_path, capsys, farense_home):
     """Characters only: a 5-million-character answer is still far past any max_seq_length."""
-    folder = make_folder(tmp_path / "d", [chat(), chat(assistant="x" * 5_000_000), chat()], [chat()])
+    folder = make_folder(
+        tmp_path / "d", [chat(), chat(assistant="x" * 5_000_000), chat()], [chat()]
+    )
     report = check_data(folder, None, 2048)
     [warning] = report.warnings
     assert warning.file == folder / "train.jsonl" and warning.line == 2
@@ -361,4 +414,6 @@ def test_huge_example_warned_without_tokenizer(tmp_path, capsys, farense_home):
     out = capsys.readouterr().out
     assert f"{folder / 'train.jsonl'}:2: example of 5000003 characters" in out
     # an ordinary long answer is no warning: the bound is conservative
-    assert not check_data(make_folder(tmp_path / "e", [chat(assistant="x" * 8000)], [chat()]), None, 2048).warnings
+    assert not check_data(
+        make_folder(tmp_path / "e", [chat(assistant="x" * 8000)], [chat()]), None, 2048
+    ).warnings

@@ -77,7 +77,9 @@ def test_held_out_questions_are_not_in_train(split):
     for r in load(split):
         q = question(r)
         assert q not in train, f"{split} question also in train: {q!r}"
-        assert norm(q) not in train_norm, f"{split} question differs from a train one only in case/punctuation: {q!r}"
+        assert norm(q) not in train_norm, (
+            f"{split} question differs from a train one only in case/punctuation: {q!r}"
+        )
 
 
 def test_test_and_valid_questions_differ():

@@ -10,19 +10,28 @@ from tests.tiny_model import build_quantized
 
 
 def _float16_scales(folder):
-    """Store scales and biases in float16, as the GGUF import does (Q4_1 blocks hold float16 d and m)."""
+    """Store scales and biases in float16, as the GGUF import does (Q4_1 blocks hold float16 d and
+    m)."""
     path = str(folder / "model.safetensors")
     weights = mx.load(path)
-    weights = {k: v.astype(mx.float16) if k.endswith((".scales", ".biases")) else v for k, v in weights.items()}
+    weights = {
+        k: v.astype(mx.float16) if k.endswith((".scales", ".biases")) else v
+        for k, v in weights.items()
+    }
     mx.save_safetensors(path, weights, metadata={"format": "mlx"})
     return weights
 
 
 def _numpy_dequantize(packed, scales, biases, group_size=32, bits=4):
-    """The reference, computed another way: nibbles out of the uint32 words, then q·d + m in float64."""
+    """The reference, computed another way: nibbles out of the uint32 words, then q·d + m in
+    float64."""
     words = np.array(packed).astype(np.uint64)
     shifts = np.arange(0, 32, bits, dtype=np.uint64)
-    q = ((words[..., None] >> shifts) & (2**bits - 1)).reshape(words.shape[0], -1).astype(np.float64)
+    q = (
+        ((words[..., None] >> shifts) & (2**bits - 1))
+        .reshape(words.shape[0], -1)
+        .astype(np.float64)
+    )
     groups = q.reshape(q.shape[0], -1, group_size)
     d = np.array(scales.astype(mx.float32)).astype(np.float64)[..., None]
     m = np.array(biases.astype(mx.float32)).astype(np.float64)[..., None]
@@ -34,7 +43,9 @@ def test_float32_base_of_float16_scales_is_exact(tmp_path):
     stored = _float16_scales(folder)
     model, _ = load_base(str(folder), "float32")
     for name in ("model.layers.0.self_attn.q_proj", "model.layers.1.mlp.down_proj"):
-        expected = _numpy_dequantize(stored[f"{name}.weight"], stored[f"{name}.scales"], stored[f"{name}.biases"])
+        expected = _numpy_dequantize(
+            stored[f"{name}.weight"], stored[f"{name}.scales"], stored[f"{name}.biases"]
+        )
         module = model
         for part in name.split("."):
             module = module[int(part)] if part.isdigit() else getattr(module, part)

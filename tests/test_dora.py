@@ -38,7 +38,9 @@ def test_a_dora_run_trains_and_mlx_lm_loads_it_as_dora(dora_run, tiny_model_dir)
     key = "model.layers.0.self_attn.q_proj.m"
     assert mx.array_equal(layer.m, saved[key]).item()
     # the magnitudes trained: the adapter differs from the weight norms DoRA starts from
-    assert not mx.allclose(layer.m, mx.linalg.norm(layer._dequantized_weight(), axis=1), atol=1e-4).item()
+    assert not mx.allclose(
+        layer.m, mx.linalg.norm(layer._dequantized_weight(), axis=1), atol=1e-4
+    ).item()
 
 
 def test_a_dora_adapter_fuses_and_is_refused_by_peft(dora_run):
@@ -57,7 +59,8 @@ def test_the_memory_estimate_counts_doras_dense_weights(tiny_model_dir):
 
 
 def test_a_lora_runs_training_key_is_unchanged_by_the_new_setting(tiny_model_dir, tiny_data):
-    # runs saved before fine_tune_type existed must still resume exactly: their key has no such entry
+    # runs saved before fine_tune_type existed must still resume exactly: their key has no such
+    # entry
     cfg = RunConfig(profile=load_profile("cpu"), model=str(tiny_model_dir), data=str(tiny_data))
     assert "fine_tune_type" not in cfg.training_key()
     cfg.profile = cfg.profile.replace(fine_tune_type="dora")
@@ -67,4 +70,7 @@ def test_a_lora_runs_training_key_is_unchanged_by_the_new_setting(tiny_model_dir
 def test_the_model_note_counts_dora_layers_on_a_quantized_base(tiny_model_dir):
     model, _ = load_base(str(tiny_model_dir), "4bit")
     add_lora(model, load_profile("cpu").replace(fine_tune_type="dora", lora_layers=-1))
-    assert describe_base(model) == "base 4-bit group 64: 14 QuantizedLinear layers, 14 of them under LoRA"
+    assert (
+        describe_base(model)
+        == "base 4-bit group 64: 14 QuantizedLinear layers, 14 of them under LoRA"
+    )

@@ -7,17 +7,22 @@ evaluation is best is decided by the test, not by how training happens to go.
 from __future__ import annotations
 
 from farense_tui.engine import runs
-from farense_tui.engine.training import trainer
-from farense_tui.engine.runs.events import EventWriter, read_all
 from farense_tui.engine.runs.config import RunConfig
+from farense_tui.engine.runs.events import EventWriter, read_all
+from farense_tui.engine.training import trainer
 from tests.engine_helpers import tiny_config
 
 
-def test_stops_after_patience_evaluations_without_improvement(tiny_model_dir, tiny_data, monkeypatch):
+def test_stops_after_patience_evaluations_without_improvement(
+    tiny_model_dir, tiny_data, monkeypatch
+):
     scripted = iter([5.0, 4.0, 4.5, 4.6, 3.0])  # steps 0, 2, 4, 6, (8: never reached)
     monkeypatch.setattr(trainer, "validation_loss", lambda *args, **kwargs: next(scripted))
-    run_dir = runs.create_run(tiny_config(tiny_model_dir, tiny_data, iters=20, eval_every=2,
-                                          save_every=100, early_stop_patience=2))
+    run_dir = runs.create_run(
+        tiny_config(
+            tiny_model_dir, tiny_data, iters=20, eval_every=2, save_every=100, early_stop_patience=2
+        )
+    )
     events = EventWriter(run_dir / "events.jsonl")
     try:
         code = trainer.Trainer(run_dir, RunConfig.load(run_dir / "config.toml"), events).run()

@@ -9,8 +9,21 @@ from farense_tui.engine import runs
 from tests.engine_helpers import events, start_run, tiny_config, wait_done
 
 STEP_FIELDS = {
-    "step", "total_steps", "epoch", "loss", "learning_rate", "tokens_per_sec", "step_time", "trained_tokens",
-    "mem_active_gb", "mem_peak_gb", "mem_cache_gb", "rss_gb", "sys_used_gb", "sys_available_gb", "swap_used_gb",
+    "step",
+    "total_steps",
+    "epoch",
+    "loss",
+    "learning_rate",
+    "tokens_per_sec",
+    "step_time",
+    "trained_tokens",
+    "mem_active_gb",
+    "mem_peak_gb",
+    "mem_cache_gb",
+    "rss_gb",
+    "sys_used_gb",
+    "sys_available_gb",
+    "swap_used_gb",
 }
 
 

@@ -11,9 +11,15 @@ import pytest
 from farense_tui.engine.chat.service import adapter_off
 from farense_tui.engine.evaluate.batched import greedy_answers, one_answer, prompt_tokens
 
-QUESTIONS = ["Olá", "Quem fundou o Farense e em que ano foi fundado o clube?", "Cor?",
-             "Onde fica o estádio de São Luís, e quantos lugares tem hoje em dia?", "Faro", "E o Algarve?",
-             "Qual é a alcunha do clube e de onde vem?"]
+QUESTIONS = [
+    "Olá",
+    "Quem fundou o Farense e em que ano foi fundado o clube?",
+    "Cor?",
+    "Onde fica o estádio de São Luís, e quantos lugares tem hoje em dia?",
+    "Faro",
+    "E o Algarve?",
+    "Qual é a alcunha do clube e de onde vem?",
+]
 
 
 def conversations() -> list[list[dict]]:
@@ -38,7 +44,10 @@ def check_same(model, tokenizer, max_tokens=10, batch_size=3):
     messages = conversations()
     expected = [one_answer(model, tokenizer, m, max_tokens) for m in messages]
     prompts = [prompt_tokens(tokenizer, m) for m in messages]
-    got = {i: (text, n) for i, text, n in greedy_answers(model, tokenizer, prompts, max_tokens, batch_size)}
+    got = {
+        i: (text, n)
+        for i, text, n in greedy_answers(model, tokenizer, prompts, max_tokens, batch_size)
+    }
     assert sorted(got) == list(range(len(messages)))
     assert [got[i] for i in range(len(messages))] == expected
     return expected
@@ -53,8 +62,11 @@ def with_random_adapter(model):
     model.freeze()
     linear_to_lora_layers(model, 2, {"rank": 4, "scale": 20.0, "dropout": 0.0})
     mx.random.seed(1)
-    lora_b = [(k, mx.random.normal(v.shape) * 0.05) for k, v in tree_flatten(model.trainable_parameters())
-              if k.endswith("lora_b")]
+    lora_b = [
+        (k, mx.random.normal(v.shape) * 0.05)
+        for k, v in tree_flatten(model.trainable_parameters())
+        if k.endswith("lora_b")
+    ]
     model.load_weights(lora_b, strict=False)
     mx.eval(model.parameters())
     model.eval()
@@ -87,7 +99,9 @@ def test_batched_answers_equal_one_at_a_time_on_a_4bit_model(tmp_path):
 
     from tests import tiny_model
 
-    model, tokenizer = load(str(tiny_model.build_quantized(tmp_path / "tiny-4bit", bits=4, group_size=32)))
+    model, tokenizer = load(
+        str(tiny_model.build_quantized(tmp_path / "tiny-4bit", bits=4, group_size=32))
+    )
     with_random_adapter(model)
     with_early_eos(tokenizer, model, conversations())
     answers = check_same(model, tokenizer, batch_size=4)
@@ -98,5 +112,9 @@ def test_stopping_ends_generation_after_the_step_in_progress(adapted):
     model, tokenizer = adapted
     prompts = [prompt_tokens(tokenizer, m) for m in conversations()]
     steps = []
-    got = list(greedy_answers(model, tokenizer, prompts, 50, 2, should_stop=lambda: steps.append(1) or len(steps) >= 3))
+    got = list(
+        greedy_answers(
+            model, tokenizer, prompts, 50, 2, should_stop=lambda: steps.append(1) or len(steps) >= 3
+        )
+    )
     assert len(steps) == 3 and len(got) < len(prompts)

@@ -4,7 +4,13 @@ import pytest
 from rouge_score import rouge_scorer
 
 from farense_tui.engine.evaluate.metrics import (
-    UnicodeTokenizer, exact_match, mean_sd, normalize, rouge_l, score, token_f1,
+    UnicodeTokenizer,
+    exact_match,
+    mean_sd,
+    normalize,
+    rouge_l,
+    score,
+    token_f1,
 )
 
 
@@ -33,23 +39,32 @@ def test_portuguese_stays_one_token_for_rouge_l():
     # LCS "português europeu" = 2 of 3 tokens each side -> F 2/3
     assert rouge_l("fala português europeu", "em português europeu") == pytest.approx(2 / 3)
     # rouge-score's own tokenizer splits the word ("portugu" + "s") and scores 3/4 instead
-    default = rouge_scorer.RougeScorer(["rougeL"]).score("em português europeu", "fala português europeu")
+    default = rouge_scorer.RougeScorer(["rougeL"]).score(
+        "em português europeu", "fala português europeu"
+    )
     assert default["rougeL"].fmeasure == pytest.approx(0.75)
 
 
-@pytest.mark.parametrize("answer, reference", [
-    ("the cat sat on the mat", "the cat is on the mat"),
-    ("Police killed the gunman.", "The gunman was killed by police!"),
-    ("a b c d e", "e d c b a"),
-    ("Founded in 1910, in Faro", "It was founded on 1 April 1910 in Faro."),
-])
+@pytest.mark.parametrize(
+    "answer, reference",
+    [
+        ("the cat sat on the mat", "the cat is on the mat"),
+        ("Police killed the gunman.", "The gunman was killed by police!"),
+        ("a b c d e", "e d c b a"),
+        ("Founded in 1910, in Faro", "It was founded on 1 April 1910 in Faro."),
+    ],
+)
 def test_rouge_l_equals_rouge_score_on_ascii(answer, reference):
     expected = rouge_scorer.RougeScorer(["rougeL"]).score(reference, answer)["rougeL"].fmeasure
     assert rouge_l(answer, reference) == pytest.approx(expected)
 
 
 def test_score_and_mean_sd():
-    assert score("Preto e branco.", "Preto e branco.") == {"exact_match": 1.0, "token_f1": 1.0, "rouge_l": 1.0}
+    assert score("Preto e branco.", "Preto e branco.") == {
+        "exact_match": 1.0,
+        "token_f1": 1.0,
+        "rouge_l": 1.0,
+    }
     mean, sd = mean_sd([0.5, 0.7, 0.9])
     assert mean == pytest.approx(0.7) and sd == pytest.approx(0.2)
     assert mean_sd([0.4]) == (0.4, None)

@@ -43,8 +43,22 @@ def test_eval_writes_results_and_answers_equal_to_mlx_lm_generate(home, tiny_run
     from mlx_lm import generate, load
 
     run_dir = tiny_run[1]
-    code = main(["eval", run_dir.name, "--base", "--max-tokens", "6", "--samples", "4", "--seeds", "1,2,3",
-                 "--price-per-hour", "2", "--json"])
+    code = main(
+        [
+            "eval",
+            run_dir.name,
+            "--base",
+            "--max-tokens",
+            "6",
+            "--samples",
+            "4",
+            "--seeds",
+            "1,2,3",
+            "--price-per-hour",
+            "2",
+            "--json",
+        ]
+    )
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     saved = json.loads((run_dir / "eval" / "best-test.json").read_text())
@@ -54,12 +68,17 @@ def test_eval_writes_results_and_answers_equal_to_mlx_lm_generate(home, tiny_run
     for side in ("adapter", "base"):
         for metric in ("exact_match", "token_f1", "rouge_l"):
             cell = result["metrics"][side][metric]
-            assert len(cell["per_seed"]) == 3 and 0.0 <= cell["mean"] <= 1.0 and cell["sd"] is not None
+            assert (
+                len(cell["per_seed"]) == 3 and 0.0 <= cell["mean"] <= 1.0 and cell["sd"] is not None
+            )
         assert result["loss"][side]["perplexity"] > 1.0
     assert result["loss"]["adapter"]["loss"] != result["loss"]["base"]["loss"]
     cost = result["cost"]
     assert cost["generated_tokens"] > 0 and cost["money"] == pytest.approx(cost["wall_hours"] * 2)
-    answers = [json.loads(line) for line in (run_dir / "eval" / "best-test.answers.jsonl").read_text().splitlines()]
+    answers = [
+        json.loads(line)
+        for line in (run_dir / "eval" / "best-test.answers.jsonl").read_text().splitlines()
+    ]
     used = {i for idx in result["samples"].values() for i in idx}
     assert {a["index"] for a in answers} == used and len(answers) == 2 * len(used)
     assert not list((run_dir / "eval").glob(".*.tmp"))
@@ -67,26 +86,39 @@ def test_eval_writes_results_and_answers_equal_to_mlx_lm_generate(home, tiny_run
     # The adapter's answers are mlx_lm.generate's greedy answers for the same prompts.
     model, tokenizer = load(result["model"], adapter_path=str(run_dir / "best"))
     for row in (a for a in answers if a["side"] == "adapter"):
-        prompt = tokenizer.apply_chat_template([{"role": "user", "content": row["question"]}],
-                                               add_generation_prompt=True)
+        prompt = tokenizer.apply_chat_template(
+            [{"role": "user", "content": row["question"]}], add_generation_prompt=True
+        )
         assert row["answer"] == generate(model, tokenizer, prompt, max_tokens=6).strip()
 
 
 def test_bad_split_or_checkpoint_is_a_clear_message_before_any_process(home, tiny_run, capsys):
     assert main(["eval", tiny_run[1].name, "--split", "nowhere.jsonl"]) == 2
-    assert "--split 'nowhere.jsonl': expected test, valid or a JSONL file" in capsys.readouterr().err
+    assert (
+        "--split 'nowhere.jsonl': expected test, valid or a JSONL file" in capsys.readouterr().err
+    )
     assert main(["eval", tiny_run[1].name, "--checkpoint", "77"]) == 2
     assert "has no adapter '77' (available: best, final, 6, 3)" in capsys.readouterr().err
-    assert not list((tiny_run[1] / "eval").glob("77-*")) and not list((tiny_run[1] / "eval").glob("*-nowhere*"))
+    assert not list((tiny_run[1] / "eval").glob("77-*")) and not list(
+        (tiny_run[1] / "eval").glob("*-nowhere*")
+    )
 
 
 def test_samples_without_seeds_scores_one_seeded_sample_of_that_size(home, tiny_run, capsys):
     run_dir = tiny_run[1]
-    assert main(["eval", run_dir.name, "--samples", "4", "--max-tokens", "3", "--batch", "3", "--json"]) == 0
+    assert (
+        main(
+            ["eval", run_dir.name, "--samples", "4", "--max-tokens", "3", "--batch", "3", "--json"]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["seeds"] == [123] and list(result["samples"]) == ["123"]
     assert len(result["samples"]["123"]) == 4
-    answers = [json.loads(line) for line in (run_dir / "eval" / "best-test.answers.jsonl").read_text().splitlines()]
+    answers = [
+        json.loads(line)
+        for line in (run_dir / "eval" / "best-test.answers.jsonl").read_text().splitlines()
+    ]
     assert sorted(a["index"] for a in answers) == result["samples"]["123"]
     assert len(result["metrics"]["adapter"]["exact_match"]["per_seed"]) == 1
 

@@ -32,7 +32,9 @@ def with_adapter(run_dir: Path, model_dir: Path):
     return load(str(model_dir), adapter_path=str(run_dir / "best"))
 
 
-def test_fused_loads_in_mlx_lm_and_answers_like_base_plus_adapter(run_dir, tiny_model_dir, farense_home):
+def test_fused_loads_in_mlx_lm_and_answers_like_base_plus_adapter(
+    run_dir, tiny_model_dir, farense_home
+):
     result = run_export(plan_export(run_dir, "fused"))
     assert result.path == farense_home / "models" / f"{run_dir.name}-best"
     fused, tokenizer = load(str(result.path))
@@ -40,12 +42,16 @@ def test_fused_loads_in_mlx_lm_and_answers_like_base_plus_adapter(run_dir, tiny_
     tokens = prompt_tokens(tokenizer, QUESTION)
     base, _ = load(str(tiny_model_dir))
     assert probe(fused, tokenizer, tokens).tokens == probe(adapted, tokenizer, tokens).tokens
-    assert probe(base, tokenizer, tokens).tokens != probe(adapted, tokenizer, tokens).tokens  # the adapter matters
+    assert (
+        probe(base, tokenizer, tokens).tokens != probe(adapted, tokenizer, tokens).tokens
+    )  # the adapter matters
     assert "5/5 greedy answers identical" in result.check
 
     provenance = json.loads(result.provenance.read_text())
     assert provenance["run"] == run_dir.name and provenance["checkpoint"] == "best"
-    assert provenance["base_model"] == str(tiny_model_dir) and len(provenance["settings_hash"]) == 16
+    assert (
+        provenance["base_model"] == str(tiny_model_dir) and len(provenance["settings_hash"]) == 16
+    )
     export = [e for e in read_all(run_dir / "events.jsonl") if e["type"] == "export"]
     assert len(export) == 1 and export[0]["path"] == str(result.path)
     assert describe_event(export[0]).startswith("exported best as fused")
@@ -53,7 +59,9 @@ def test_fused_loads_in_mlx_lm_and_answers_like_base_plus_adapter(run_dir, tiny_
 
 @pytest.mark.parametrize("traditional", [False, True], ids=["hf-rope", "rope-traditional"])
 def test_gguf_read_back_gives_the_fused_logits(tiny_model_dir, tiny_data, tmp_path, traditional):
-    model_dir = traditional_copy(tiny_model_dir, tmp_path / "trad") if traditional else tiny_model_dir
+    model_dir = (
+        traditional_copy(tiny_model_dir, tmp_path / "trad") if traditional else tiny_model_dir
+    )
     run_dir = run_with_adapter(model_dir, tiny_data)
     result = run_export(plan_export(run_dir, "gguf"))
     gguf = result.path / "model-f16.gguf"
@@ -78,7 +86,9 @@ def peft_rebuilt(folder: Path, base_weights: dict) -> dict:
     for key in (k for k in tensors if k.endswith(".lora_A.weight")):
         stem = key.removeprefix("base_model.model.").removesuffix(".lora_A.weight")
         A, B = tensors[key], tensors[key.replace("lora_A", "lora_B")]
-        out[f"{stem}.weight"] = base_weights[f"{stem}.weight"] + (config["lora_alpha"] / config["r"]) * (B @ A)
+        out[f"{stem}.weight"] = base_weights[f"{stem}.weight"] + (
+            config["lora_alpha"] / config["r"]
+        ) * (B @ A)
     return out
 
 
@@ -89,10 +99,18 @@ def test_peft_tensors_reproduce_the_fused_weights(run_dir, tiny_model_dir):
     assert config["target_modules"] == ["down_proj", "k_proj", "o_proj", "q_proj", "v_proj"]
     assert "layers_to_transform" not in config  # every layer
     shapes = {k: v.shape for k, v in mx.load(str(peft / "adapter_model.safetensors")).items()}
-    assert shapes["base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"] == (8, 64)  # (r, in)
-    assert shapes["base_model.model.model.layers.0.mlp.down_proj.lora_B.weight"] == (64, 8)  # (out, r)
+    assert shapes["base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"] == (
+        8,
+        64,
+    )  # (r, in)
+    assert shapes["base_model.model.model.layers.0.mlp.down_proj.lora_B.weight"] == (
+        64,
+        8,
+    )  # (out, r)
 
-    fused = dict(tree_flatten(load(str(run_export(plan_export(run_dir, "fused")).path))[0].parameters()))
+    fused = dict(
+        tree_flatten(load(str(run_export(plan_export(run_dir, "fused")).path))[0].parameters())
+    )
     base = dict(tree_flatten(load(str(tiny_model_dir))[0].parameters()))
     rebuilt = peft_rebuilt(peft, base)
     assert len(rebuilt) == 2 * 5
@@ -101,8 +119,11 @@ def test_peft_tensors_reproduce_the_fused_weights(run_dir, tiny_model_dir):
         assert not mx.allclose(weight, base[name], atol=1e-3).item(), name  # the adapter changed it
 
 
-def test_peft_of_a_gguf_imported_model_targets_hugging_face_row_order(tiny_model_dir, tiny_data, tmp_path):
-    """q/k of a rope_traditional model are in llama.cpp's order; PEFT's B rows go back to Hugging Face's."""
+def test_peft_of_a_gguf_imported_model_targets_hugging_face_row_order(
+    tiny_model_dir, tiny_data, tmp_path
+):
+    """q/k of a rope_traditional model are in llama.cpp's order; PEFT's B rows go back to Hugging
+    Face's."""
     from farense_tui.engine.export.peft import hf_row_order
 
     model_dir = traditional_copy(tiny_model_dir, tmp_path / "trad")
@@ -112,7 +133,9 @@ def test_peft_of_a_gguf_imported_model_targets_hugging_face_row_order(tiny_model
     adapter = mx.load(str(run_dir / "best" / "adapters.safetensors"))
     peft = mx.load(str(result.path / "adapter_model.safetensors"))
     q = "model.layers.1.self_attn.q_proj"
-    assert mx.array_equal(peft[f"base_model.model.{q}.lora_B.weight"], hf_row_order(adapter[f"{q}.lora_b"].T, 4))
+    assert mx.array_equal(
+        peft[f"base_model.model.{q}.lora_B.weight"], hf_row_order(adapter[f"{q}.lora_b"].T, 4)
+    )
     v = "model.layers.1.self_attn.v_proj"
     assert mx.array_equal(peft[f"base_model.model.{v}.lora_B.weight"], adapter[f"{v}.lora_b"].T)
     error = float(result.check.rsplit(" ", 1)[-1])
@@ -122,16 +145,23 @@ def test_peft_of_a_gguf_imported_model_targets_hugging_face_row_order(tiny_model
 def test_ollama_modelfile_has_template_system_prompt_and_stops(tiny_model_dir, tiny_data):
     system = "És um assistente sobre o Farense."
     rows = [json.loads(line) for line in (tiny_data / "train.jsonl").read_text().splitlines()]
-    (tiny_data / "train.jsonl").write_text("".join(
-        json.dumps({"messages": [{"role": "system", "content": system}, *r["messages"]]}, ensure_ascii=False) + "\n"
-        for r in rows))
+    (tiny_data / "train.jsonl").write_text(
+        "".join(
+            json.dumps(
+                {"messages": [{"role": "system", "content": system}, *r["messages"]]},
+                ensure_ascii=False,
+            )
+            + "\n"
+            for r in rows
+        )
+    )
     run_dir = run_with_adapter(tiny_model_dir, tiny_data)
     result = run_export(plan_export(run_dir, "ollama"))
     modelfile = (result.path / "Modelfile").read_text()
     assert modelfile.startswith("FROM ./model-f16.gguf\n")
     assert f'SYSTEM """{system}"""' in modelfile
     assert 'PARAMETER stop "<|im_end|>"' in modelfile
-    assert '{{ .Content }}<|im_end|>' in modelfile and "<|im_start|>assistant\n" in modelfile
+    assert "{{ .Content }}<|im_end|>" in modelfile and "<|im_start|>assistant\n" in modelfile
     assert "template chatml matches" in result.check
     assert result.command == f"ollama create {run_dir.name}-best -f {result.path / 'Modelfile'}"
 
@@ -154,10 +184,15 @@ def test_bad_inputs_are_clear_and_leave_nothing(run_dir, tiny_model_dir, tiny_da
     before = (out / "provenance.json").read_text()
 
     def disk_full(*args, **kwargs):
-        raise RuntimeError("[write] Unable to write 8 bytes to file.")  # what MLX raises on a full disk
+        raise RuntimeError(
+            "[write] Unable to write 8 bytes to file."
+        )  # what MLX raises on a full disk
 
     monkeypatch.setattr(mx, "save_safetensors", disk_full)
-    refusal = r"writing .* failed \(\[write\] Unable to write 8 bytes.*GB free on its disk\): nothing was written"
+    refusal = (
+        r"writing .* failed \(\[write\] Unable to write 8 bytes.*GB free on its disk\): "
+        r"nothing was written"
+    )
     with pytest.raises(UserError, match=refusal):
         run_export(plan_export(run_dir, "peft", force=True))
     assert (out / "provenance.json").read_text() == before  # the old export is untouched
@@ -180,5 +215,7 @@ def test_bad_inputs_are_clear_and_leave_nothing(run_dir, tiny_model_dir, tiny_da
 def test_unsupported_architecture_is_named():
     from farense_tui.engine.export.gguf import check_architecture
 
-    with pytest.raises(UserError, match="does not support the 'qwen2' architecture .* llama, mistral only"):
+    with pytest.raises(
+        UserError, match="does not support the 'qwen2' architecture .* llama, mistral only"
+    ):
         check_architecture({"model_type": "qwen2"})

@@ -16,12 +16,20 @@ def test_export_prints_the_check_and_refuses_to_overwrite(tiny_model_dir, tiny_d
     folder = run_dir / "exports" / "best-peft"
     assert f"as peft → {folder}" in out
     assert "check: W + (alpha/r)·B·A vs fused, Hugging Face layout: 10 modules" in out
-    assert f'next: PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained("{tiny_model_dir}"), "{folder}")' in out
+    assert (
+        f"next: "
+        f'PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained("{tiny_model_dir}"), '
+        f'"{folder}")' in out
+    )
     assert f"provenance: {folder / 'provenance.json'}" in out
 
     assert main(["export", run_dir.name, "--to", "peft"]) == 2
     err = capsys.readouterr().err
-    assert err == f"farense-tui: {folder} already exists: pass --force to replace it, or --out another folder\n"
+    assert (
+        err
+        == f"farense-tui: {folder} already exists: pass --force to replace it, or --out another "
+        f"folder\n"
+    )
     assert main(["export", run_dir.name, "--to", "peft", "--force"]) == 0
 
 
@@ -30,4 +38,7 @@ def test_export_and_serve_refuse_a_run_without_adapter(tiny_model_dir, tiny_data
     for command in (["export", empty.name, "--to", "fused"], ["serve", empty.name]):
         assert main(command) == 2
         err = capsys.readouterr().err
-        assert err.startswith(f"farense-tui: run {empty.name} has no adapter yet") and "Traceback" not in err
+        assert (
+            err.startswith(f"farense-tui: run {empty.name} has no adapter yet")
+            and "Traceback" not in err
+        )

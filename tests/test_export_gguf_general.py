@@ -50,7 +50,10 @@ def test_gguf_export_keeps_the_source_files_general_keys(tmp_path, tiny_data):
     kept = {k: v for k, v in original.items() if k != "general.file_type"}
     assert {k: exported.get(k) for k in kept} == kept
     assert exported["general.file_type"] == (["UINT32"], 1)  # this file's tensors: F16
-    # What we add is under our own prefix; the only new general.* key is the file's layout (mlx-lm's).
-    assert {k for k in exported if k.startswith("general.")} - set(original) == {"general.alignment"}
+    # What we add is under our own prefix; the only new general.* key is the file's layout
+    # (mlx-lm's).
+    assert {k for k in exported if k.startswith("general.")} - set(original) == {
+        "general.alignment"
+    }
     assert exported["farense.export.run"] == (["STRING"], run_dir.name)
     assert exported["farense.export.checkpoint"] == (["STRING"], "best")

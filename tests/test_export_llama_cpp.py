@@ -30,7 +30,9 @@ def test_llama_cpp_answers_the_gguf_export_as_mlx_does(tiny_model_dir, tiny_data
     ours = probe(model, tokenizer, tokens, max_tokens=GREEDY_TOKENS)
     expected_logits = np.array(last_logits(model, tokens))
 
-    llm = llama_cpp.Llama(model_path=str(path), n_ctx=256, n_threads=1, logits_all=True, verbose=False)
+    llm = llama_cpp.Llama(
+        model_path=str(path), n_ctx=256, n_threads=1, logits_all=True, verbose=False
+    )
     assert llm.tokenize(text.encode(), add_bos=False, special=True) == tokens
     llm.eval(tokens)
     logits = np.array(llm.scores[len(tokens) - 1])

@@ -21,17 +21,33 @@ from tests.export_helpers import run_with_adapter
 RENDER = Path(__file__).parent / "gotemplate" / "render.go"
 SYSTEM = "És um assistente sobre o Farense."
 ONE = [{"role": "user", "content": "Quem foi Hassan Nader?"}]
-TWO = [*ONE, {"role": "assistant", "content": "Um avançado do Farense."},
-       {"role": "user", "content": "E de onde era?"}]
+TWO = [
+    *ONE,
+    {"role": "assistant", "content": "Um avançado do Farense."},
+    {"role": "user", "content": "E de onde era?"},
+]
 
-pytestmark = pytest.mark.skipif(shutil.which("go") is None, reason="needs Go (./install.sh --dev installs golang-go)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("go") is None, reason="needs Go (./install.sh --dev installs golang-go)"
+)
 
 
 def go_render(template: str, system: str, messages: list[dict], tmp: Path) -> str:
     request = json.dumps({"template": template, "system": system, "messages": messages})
-    done = subprocess.run(["go", "run", str(RENDER)], input=request, capture_output=True, text=True, check=True,
-                          env={"PATH": "/usr/bin:/bin:/usr/local/go/bin", "HOME": str(tmp),
-                               "GOCACHE": str(tmp / "gocache"), "GOPATH": str(tmp / "gopath")}, timeout=300)
+    done = subprocess.run(
+        ["go", "run", str(RENDER)],
+        input=request,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={
+            "PATH": "/usr/bin:/bin:/usr/local/go/bin",
+            "HOME": str(tmp),
+            "GOCACHE": str(tmp / "gocache"),
+            "GOPATH": str(tmp / "gopath"),
+        },
+        timeout=300,
+    )
     return done.stdout
 
 
@@ -45,18 +61,32 @@ def ollama_prompt(modelfile: str, messages: list[dict], tmp: Path) -> str:
     return go_render(template, system, messages, tmp)
 
 
-def test_modelfile_template_renders_the_chat_template_token_for_token(tiny_model_dir, tiny_data, tmp_path):
+def test_modelfile_template_renders_the_chat_template_token_for_token(
+    tiny_model_dir, tiny_data, tmp_path
+):
     rows = [json.loads(line) for line in (tiny_data / "train.jsonl").read_text().splitlines()]
-    (tiny_data / "train.jsonl").write_text("".join(
-        json.dumps({"messages": [{"role": "system", "content": SYSTEM}, *r["messages"]]}, ensure_ascii=False) + "\n"
-        for r in rows))
-    modelfile = (run_export(plan_export(run_with_adapter(tiny_model_dir, tiny_data), "ollama")).path
-                 / "Modelfile").read_text()
+    (tiny_data / "train.jsonl").write_text(
+        "".join(
+            json.dumps(
+                {"messages": [{"role": "system", "content": SYSTEM}, *r["messages"]]},
+                ensure_ascii=False,
+            )
+            + "\n"
+            for r in rows
+        )
+    )
+    modelfile = (
+        run_export(plan_export(run_with_adapter(tiny_model_dir, tiny_data), "ollama")).path
+        / "Modelfile"
+    ).read_text()
     tokenizer = load_tokenizer(tiny_model_dir)
     other = [{"role": "system", "content": "Responde em inglês."}]
-    for asked, expected in [(ONE, [{"role": "system", "content": SYSTEM}, *ONE]),
-                            (TWO, [{"role": "system", "content": SYSTEM}, *TWO]),
-                            (other + ONE, other + ONE), (other + TWO, other + TWO)]:
+    for asked, expected in [
+        (ONE, [{"role": "system", "content": SYSTEM}, *ONE]),
+        (TWO, [{"role": "system", "content": SYSTEM}, *TWO]),
+        (other + ONE, other + ONE),
+        (other + TWO, other + TWO),
+    ]:
         ours = tokenizer.encode(ollama_prompt(modelfile, asked, tmp_path), add_special_tokens=False)
         theirs = list(tokenizer.apply_chat_template(expected, add_generation_prompt=True))
         assert ours == theirs, (asked, tokenizer.decode(ours), tokenizer.decode(theirs))

@@ -1,5 +1,6 @@
 """fine_tune_type = "full": every weight of the last blocks trained (mlx-lm's way), exact resume,
-best/final saved as model folders that mlx_lm.load reads, a quantized base dequantized and said so."""
+best/final saved as model folders that mlx_lm.load reads, a quantized base dequantized and said
+so."""
 
 from __future__ import annotations
 
@@ -21,16 +22,16 @@ from farense_tui.engine.chat.service import adapter_off, load_target, target_for
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.export.plan import plan_export
 from farense_tui.engine.export.run import run_export
-from farense_tui.engine.runs.lineage import find_parent
-from farense_tui.engine.runs.plan import plan_run
 from farense_tui.engine.profiles.memory_estimate import GB, estimate_for
 from farense_tui.engine.profiles.profile import load_profile
 from farense_tui.engine.runs import commands
+from farense_tui.engine.runs.lineage import find_parent
+from farense_tui.engine.runs.plan import plan_run
 from farense_tui.engine.runs.run_folder import is_model_folder
 from tests import tiny_model
 from tests.conftest import REPO
-from tests.test_memory_estimate import long_text_data
 from tests.engine_helpers import events, losses, start_run, tiny_config, wait_done, wait_for
+from tests.test_memory_estimate import long_text_data
 
 FULL = dict(fine_tune_type="full", lora_layers=1, learning_rate=1e-3)
 
@@ -60,7 +61,8 @@ def test_a_full_run_trains_the_last_block_and_saves_a_model_folder(straight, tin
     assert sum(loss[s] for s in (10, 11, 12)) < sum(loss[s] for s in (1, 2, 3)), loss
     notes = [e["message"] for e in events(run_dir, "note") if e["kind"] == "model"]
     assert notes[0].startswith(
-        "base float32: no quantized layers; full fine-tuning: every weight of 1 of 2 blocks ("), notes
+        "base float32: no quantized layers; full fine-tuning: every weight of 1 of 2 blocks ("
+    ), notes
 
     for name in ("best", "final"):
         assert is_model_folder(run_dir / name) and (run_dir / name / "tokenizer.json").is_file()
@@ -78,10 +80,13 @@ def test_a_full_run_trains_the_last_block_and_saves_a_model_folder(straight, tin
     checkpoint = sorted((run_dir / "checkpoints").glob("step-*"))[-1]
     in_training, _ = load(str(tiny_model_dir), adapter_path=str(checkpoint))
     assert all(mx.array_equal(v, after[k]).item() for k, v in weights(in_training).items())
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": tiny_model.FACTS[0][0]}],
-                                           add_generation_prompt=True)
-    answers = [generate(m, tokenizer, prompt, max_tokens=12, sampler=make_sampler(temp=0.0))
-               for m in (trained, in_training)]
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": tiny_model.FACTS[0][0]}], add_generation_prompt=True
+    )
+    answers = [
+        generate(m, tokenizer, prompt, max_tokens=12, sampler=make_sampler(temp=0.0))
+        for m in (trained, in_training)
+    ]
     assert answers[0] == answers[1]
 
 
@@ -98,9 +103,13 @@ def test_a_stopped_full_run_resumes_bit_exactly(straight, tiny_model_dir, tiny_d
     assert losses(run_dir) == losses(reference)
     ours, theirs = (weights(load(str(r / "final"))[0]) for r in (run_dir, reference))
     assert all(mx.array_equal(ours[k], theirs[k]).item() for k in theirs)
-    ours, theirs = (mx.load(str(sorted((r / "checkpoints").glob("step-*"))[-1] / "optimizer.safetensors"))
-                    for r in (run_dir, reference))
-    assert ours.keys() == theirs.keys() and all(mx.array_equal(ours[k], theirs[k]).item() for k in ours)
+    ours, theirs = (
+        mx.load(str(sorted((r / "checkpoints").glob("step-*"))[-1] / "optimizer.safetensors"))
+        for r in (run_dir, reference)
+    )
+    assert ours.keys() == theirs.keys() and all(
+        mx.array_equal(ours[k], theirs[k]).item() for k in ours
+    )
 
 
 def test_a_quantized_base_is_dequantized_for_full_training_and_the_run_says_so(tmp_path, tiny_data):
@@ -108,7 +117,9 @@ def test_a_quantized_base_is_dequantized_for_full_training_and_the_run_says_so(t
     run_dir = start_run(tiny_config(model, tiny_data, base_precision="4bit", iters=4, **FULL))
     assert wait_done(run_dir).status == "finished", (run_dir / "engine.log").read_text()[-2000:]
     notes = [e["message"] for e in events(run_dir, "note") if e["kind"] == "model"]
-    assert notes[0].startswith("full fine-tuning trains float weights: the base is loaded as float32, not 4bit")
+    assert notes[0].startswith(
+        "full fine-tuning trains float weights: the base is loaded as float32, not 4bit"
+    )
     assert notes[1].startswith("base float32: no quantized layers; full fine-tuning")
     folder = run_dir / "final"
     assert "quantization" not in (folder / "config.json").read_text()
@@ -119,7 +130,13 @@ def test_a_quantized_base_is_dequantized_for_full_training_and_the_run_says_so(t
 def test_the_memory_estimate_counts_full_weights_gradients_and_adam(tiny_model_dir):
     profile = load_profile("cpu").replace(fine_tune_type="full", lora_layers=1, grad_accumulation=1)
     est = estimate_for(str(tiny_model_dir), profile)
-    block = sum(a * b for a, b in [(64, 64), (64, 32), (64, 32), (64, 64), (64, 128), (64, 128), (128, 64)]) + 2 * 64
+    block = (
+        sum(
+            a * b
+            for a, b in [(64, 64), (64, 32), (64, 32), (64, 64), (64, 128), (64, 128), (128, 64)]
+        )
+        + 2 * 64
+    )
     assert est.info["trained_params"] == block and est.info["fine_tune_type"] == "full"
     assert "lora_params" not in est.parts
     # float32 grads, m, v and the update's new weights, m, v
@@ -133,9 +150,19 @@ def test_the_memory_estimate_counts_full_weights_gradients_and_adam(tiny_model_d
 def test_the_full_estimate_matches_a_real_engine_run(tiny_model_dir, farense_home):
     """As test_memory_estimate's LoRA check, with its bound (twice the 16% seen for LoRA runs)."""
     data = long_text_data(farense_home / "data" / "long", tiny_model_dir, min_tokens=128)
-    cfg = tiny_config(tiny_model_dir, data, batch_size=4, grad_accumulation=1, max_seq_length=128, iters=3,
-                      eval_every=1000, save_every=1000, val_batches=1, warmup_steps=0,
-                      **{**FULL, "lora_layers": -1})
+    cfg = tiny_config(
+        tiny_model_dir,
+        data,
+        batch_size=4,
+        grad_accumulation=1,
+        max_seq_length=128,
+        iters=3,
+        eval_every=1000,
+        save_every=1000,
+        val_batches=1,
+        warmup_steps=0,
+        **{**FULL, "lora_layers": -1},
+    )
     run_dir = start_run(cfg)
     assert wait_done(run_dir).status == "finished"
     measured = max(e["mem_peak_gb"] for e in events(run_dir, "step"))
@@ -150,20 +177,49 @@ def test_chat_eval_export_and_serve_use_the_model_folder(straight, monkeypatch, 
     target = target_for_run(run_dir, "final")
     assert (target.model, target.adapter) == (str(run_dir / "final"), None)
     model, tokenizer = load_target(target)
-    step = target_for_run(run_dir, "12")  # a checkpoint: the trained blocks on the base, at its float precision
+    step = target_for_run(
+        run_dir, "12"
+    )  # a checkpoint: the trained blocks on the base, at its float precision
     assert step.adapter == run_dir / "checkpoints" / "step-0000012" and step.precision == "float32"
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": tiny_model.FACTS[1][0]}],
-                                           add_generation_prompt=True)
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": tiny_model.FACTS[1][0]}], add_generation_prompt=True
+    )
     answer = generate(model, tokenizer, prompt, max_tokens=10, sampler=make_sampler(temp=0.0))
-    assert generate(load_target(step)[0], tokenizer, prompt, max_tokens=10, sampler=make_sampler(temp=0.0)) == answer
+    assert (
+        generate(
+            load_target(step)[0], tokenizer, prompt, max_tokens=10, sampler=make_sampler(temp=0.0)
+        )
+        == answer
+    )
     with pytest.raises(UserError, match="no adapter layers to switch off"):
         with adapter_off(model):
             pass
 
-    assert main(["eval", run_dir.name, "--checkpoint", "final", "--split", "valid", "--base", "--max-tokens", "4",
-                 "--samples", "2", "--seeds", "1", "--json"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                run_dir.name,
+                "--checkpoint",
+                "final",
+                "--split",
+                "valid",
+                "--base",
+                "--max-tokens",
+                "4",
+                "--samples",
+                "2",
+                "--seeds",
+                "1",
+                "--json",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
-    assert result["loss"]["adapter"]["loss"] < result["loss"]["base"]["loss"]  # the base side is the base model
+    assert (
+        result["loss"]["adapter"]["loss"] < result["loss"]["base"]["loss"]
+    )  # the base side is the base model
 
     fused = run_export(plan_export(run_dir, "fused", "final"))
     assert "greedy answers identical" in fused.check, fused.check
@@ -179,10 +235,16 @@ def test_chat_eval_export_and_serve_use_the_model_folder(straight, monkeypatch, 
     assert (server.model, server.adapter) == (str(run_dir / "final"), None)
     server.start(timeout=90)
     try:
-        assert server.adapter_check().startswith("adapter check: none, a full fine-tune's model folder")
+        assert server.adapter_check().startswith(
+            "adapter check: none, a full fine-tune's model folder"
+        )
         client = openai.OpenAI(base_url=server.url, api_key="unused", max_retries=0)
-        reply = client.chat.completions.create(model=server.name, max_tokens=10, temperature=0,
-                                               messages=[{"role": "user", "content": tiny_model.FACTS[1][0]}])
+        reply = client.chat.completions.create(
+            model=server.name,
+            max_tokens=10,
+            temperature=0,
+            messages=[{"role": "user", "content": tiny_model.FACTS[1][0]}],
+        )
         assert reply.choices[0].message.content == answer.removesuffix("<|im_end|>")
     finally:
         server.stop()

@@ -21,8 +21,16 @@ from farense_tui.engine.training.ranks import Ranks
 from farense_tui.engine.training.steps import CompiledSteps
 from farense_tui.engine.training.token_loss import summed_token_loss
 
-SMALL = {"hidden_size": 64, "num_hidden_layers": 2, "intermediate_size": 128, "num_attention_heads": 4,
-         "num_key_value_heads": 2, "rms_norm_eps": 1e-5, "vocab_size": 512, "rope_theta": 10000.0}
+SMALL = {
+    "hidden_size": 64,
+    "num_hidden_layers": 2,
+    "intermediate_size": 128,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "rms_norm_eps": 1e-5,
+    "vocab_size": 512,
+    "rope_theta": 10000.0,
+}
 GEMMA = {**SMALL, "head_dim": 16}
 ARCHITECTURES = {
     "llama-tied": (llama, {**SMALL, "model_type": "llama", "tie_word_embeddings": True}),
@@ -30,8 +38,15 @@ ARCHITECTURES = {
     "qwen2-tied": (qwen2, {**SMALL, "model_type": "qwen2", "tie_word_embeddings": True}),
     "qwen2-untied": (qwen2, {**SMALL, "model_type": "qwen2", "tie_word_embeddings": False}),
     "gemma": (gemma, {**GEMMA, "model_type": "gemma"}),
-    "gemma2-softcap": (gemma2, {**GEMMA, "model_type": "gemma2", "final_logit_softcapping": 3.0,
-                                "query_pre_attn_scalar": 16}),
+    "gemma2-softcap": (
+        gemma2,
+        {
+            **GEMMA,
+            "model_type": "gemma2",
+            "final_logit_softcapping": 3.0,
+            "query_pre_attn_scalar": 16,
+        },
+    ),
 }
 
 
@@ -69,7 +84,9 @@ def test_gathered_loss_and_lora_gradients_equal_full_logits(name):
     tokens, lengths = masked_batch()
     full = loss_and_grads(model, summed_token_loss, tokens, mx.array(lengths))
     micro = objective.micro_batch(tokens, mx.array(lengths))
-    assert micro[2].shape[0] > full[1] and micro[2].shape[0] % 8 == 0  # padded positions are masked out
+    assert (
+        micro[2].shape[0] > full[1] and micro[2].shape[0] % 8 == 0
+    )  # padded positions are masked out
     gathered = loss_and_grads(model, objective.loss, *micro)
     assert gathered[1] == full[1]
     assert abs(gathered[0] - full[0]) < 1e-5
@@ -93,7 +110,9 @@ def test_quantized_tied_head_equals_full_logits(tmp_path):
     objective = SupervisedObjective(model, chunk=8)
     tokens, lengths = masked_batch()
     full = loss_and_grads(model, summed_token_loss, tokens, mx.array(lengths))
-    gathered = loss_and_grads(model, objective.loss, *objective.micro_batch(tokens, mx.array(lengths)))
+    gathered = loss_and_grads(
+        model, objective.loss, *objective.micro_batch(tokens, mx.array(lengths))
+    )
     assert abs(gathered[0] - full[0]) < 1e-5
     for key, grad in full[2].items():
         np.testing.assert_allclose(gathered[2][key], grad, atol=1e-5, rtol=0, err_msg=key)
@@ -122,7 +141,9 @@ def test_compiled_steps_train_the_same_and_compile_once_per_bucket():
             steps.run([objective.micro_batch(tokens, mx.array(lengths))] * 2)
         weights.append(dict(tree_flatten(model.trainable_parameters())))
     for key, value in weights[1].items():
-        np.testing.assert_allclose(np.array(weights[0][key]), np.array(value), atol=1e-5, rtol=0, err_msg=key)
+        np.testing.assert_allclose(
+            np.array(weights[0][key]), np.array(value), atol=1e-5, rtol=0, err_msg=key
+        )
     # as many compilations as the full-logits step (whose shapes do not depend on the target count):
     # no gradient sum yet / one; none again at step 2 (the optimizer's state exists from the start)
     assert traces.count(False) == traces.count(True) == 2
@@ -139,8 +160,13 @@ def test_validation_loss_is_the_same_through_the_gathered_path(tiny_model_dir, t
     gathered = SupervisedObjective(model, chunk=16)
     full = SupervisedObjective(model)
     full.head = None
-    assert abs(validation_loss(model, valid, 4, 256, objective=gathered)
-               - validation_loss(model, valid, 4, 256, objective=full)) < 1e-5
+    assert (
+        abs(
+            validation_loss(model, valid, 4, 256, objective=gathered)
+            - validation_loss(model, valid, 4, 256, objective=full)
+        )
+        < 1e-5
+    )
 
 
 def unknown_architecture(tiny_model_dir, folder):
@@ -156,7 +182,9 @@ def unknown_architecture(tiny_model_dir, folder):
     return folder, model
 
 
-def test_unknown_architecture_falls_back_to_full_logits_and_says_so(tiny_model_dir, tiny_data, farense_home):
+def test_unknown_architecture_falls_back_to_full_logits_and_says_so(
+    tiny_model_dir, tiny_data, farense_home
+):
     from tests.engine_helpers import events, start_run, tiny_config, wait_done
 
     folder, model = unknown_architecture(tiny_model_dir, farense_home / "models" / "tiny-phi3")
@@ -176,7 +204,9 @@ def test_unknown_architecture_falls_back_to_full_logits_and_says_so(tiny_model_d
 def logits_peak(vocab: int) -> float:
     """MLX peak (bytes) above the weights of one gathered loss + gradient, batch 4 x 512, chunks
     of 128 positions, every position a target."""
-    model = lora_model(llama, {**SMALL, "model_type": "llama", "tie_word_embeddings": True, "vocab_size": vocab})
+    model = lora_model(
+        llama, {**SMALL, "model_type": "llama", "tie_word_embeddings": True, "vocab_size": vocab}
+    )
     objective = SupervisedObjective(model, chunk=128)
     tokens = mx.array(np.random.default_rng(0).integers(0, vocab, (4, 513)).astype(np.int32))
     micro = objective.micro_batch(tokens, mx.array([[0, 513]] * 4))

@@ -108,7 +108,9 @@ def write_tiny_gguf(path: Path, tied: bool = False, **meta_overrides):
         "tokenizer.ggml.pre": "default",
         "tokenizer.ggml.tokens": tokens,
         "tokenizer.ggml.merges": merges,
-        "tokenizer.ggml.token_type": mx.array([3 if t in SPECIALS else 1 for t in tokens], mx.int32),
+        "tokenizer.ggml.token_type": mx.array(
+            [3 if t in SPECIALS else 1 for t in tokens], mx.int32
+        ),
         "tokenizer.ggml.bos_token_id": u32(1),
         "tokenizer.ggml.eos_token_id": u32(2),
         "tokenizer.chat_template": TEMPLATE,
@@ -171,7 +173,9 @@ def test_pre_tokenizer_follows_gguf_pre(tmp_path, pre, pieces):
     from tokenizers import Tokenizer
 
     write_tiny_gguf(tmp_path / "m.gguf", **{"tokenizer.ggml.pre": pre})
-    tok = Tokenizer.from_file(str(convert_gguf(tmp_path / "m.gguf", tmp_path / "m") / "tokenizer.json"))
+    tok = Tokenizer.from_file(
+        str(convert_gguf(tmp_path / "m.gguf", tmp_path / "m") / "tokenizer.json")
+    )
     assert [p for p, _ in tok.pre_tokenizer.pre_tokenize_str("Hello 12345")] == pieces
 
 

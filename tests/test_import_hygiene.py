@@ -10,10 +10,31 @@ import pytest
 
 import farense_tui.engine as engine
 
-MLX_FREE = ("machine", "data", "profiles", "runs", "models.local", "models.demo", "chat.targets", "files", "paths",
-            "errors", "chat.server", "export.plan", "export.staging", "export.provenance", "export.samples",
-            "export.run", "evaluate.metrics", "evaluate.examples", "evaluate.summary", "evaluate.report",
-            "evaluate.job", "export.routes", "export.job")
+MLX_FREE = (
+    "machine",
+    "data",
+    "profiles",
+    "runs",
+    "models.local",
+    "models.demo",
+    "chat.targets",
+    "files",
+    "paths",
+    "errors",
+    "chat.server",
+    "export.plan",
+    "export.staging",
+    "export.provenance",
+    "export.samples",
+    "export.run",
+    "evaluate.metrics",
+    "evaluate.examples",
+    "evaluate.summary",
+    "evaluate.report",
+    "evaluate.job",
+    "export.routes",
+    "export.job",
+)
 """Engine packages and modules that must load without MLX; training/, chat/, model loading and the
 evaluation process use it."""
 
@@ -57,7 +78,8 @@ def test_every_engine_package_says_what_it_holds():
 
 
 def test_cockpit_opens_without_mlx():
-    """The App module (every screen) loads no MLX: chat and training load it in their own threads."""
+    """The App module (every screen) loads no MLX: chat and training load it in their own
+    threads."""
     loaded = imported_after(["farense_tui.tui.app", "farense_tui.cli.main"])
     assert "textual" in loaded
     assert "mlx" not in loaded and "mlx_lm" not in loaded

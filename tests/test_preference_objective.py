@@ -32,7 +32,8 @@ def tiny_lora(tiny_model_dir):
 
 
 def reference_sums(model, tokens, lengths) -> np.ndarray:
-    """Each row's summed log-prob of its targets from full logits, by numpy: log-softmax, gather, mask."""
+    """Each row's summed log-prob of its targets from full logits, by numpy: log-softmax, gather,
+    mask."""
     logits = np.array(model(tokens[:, :-1]).astype(mx.float32), dtype=np.float64)
     logp = logits - logits.max(-1, keepdims=True)
     logp = logp - np.log(np.exp(logp).sum(-1, keepdims=True))
@@ -51,7 +52,9 @@ def log_sigmoid(x):
 @pytest.mark.parametrize("chunk", [8, 1024])  # several chunks with a padded last one; one chunk
 def test_dpo_loss_equals_the_formula_from_full_logits(tiny_lora, farense_home, chunk):
     model, tokenizer = tiny_lora
-    pairs = load_preference_split(write_preference_data(farense_home / "pref") / "train.jsonl", tokenizer)
+    pairs = load_preference_split(
+        write_preference_data(farense_home / "pref") / "train.jsonl", tokenizer
+    )
     objective = DPOObjective(model, beta=0.1, chunk=chunk)
     part = [0, 1, 2, 5]
     rng = np.random.default_rng(0)
@@ -65,14 +68,21 @@ def test_dpo_loss_equals_the_formula_from_full_logits(tiny_lora, farense_home, c
     expected = -log_sigmoid(chosen - rejected).sum()
     assert count.item() == 4
     assert abs(loss.item() - expected) < 1e-5, (loss.item(), expected)
-    assert np.allclose(np.array(stats), [counts.sum(), chosen.sum(), rejected.sum(), (chosen > rejected).sum()],
-                       atol=1e-5)
-    assert counts.min() > 0 and (np.array(lengths)[:, 0] > 1).all()  # replies scored, prompts masked
+    assert np.allclose(
+        np.array(stats),
+        [counts.sum(), chosen.sum(), rejected.sum(), (chosen > rejected).sum()],
+        atol=1e-5,
+    )
+    assert (
+        counts.min() > 0 and (np.array(lengths)[:, 0] > 1).all()
+    )  # replies scored, prompts masked
 
 
 def test_orpo_loss_equals_the_formula_from_full_logits(tiny_lora, farense_home):
     model, tokenizer = tiny_lora
-    pairs = load_preference_split(write_preference_data(farense_home / "pref") / "train.jsonl", tokenizer)
+    pairs = load_preference_split(
+        write_preference_data(farense_home / "pref") / "train.jsonl", tokenizer
+    )
     objective = ORPOObjective(model, beta=0.1, chunk=8)
     tokens, lengths, positions = next(objective.batches(pairs, [3, 4, 7], 4, 256))
     loss, count, stats = objective.loss(model, tokens, lengths, positions)
@@ -95,8 +105,14 @@ def test_preference_data_check_names_file_and_line(tiny_model_dir, farense_home)
         {"prompt": "Onde joga o Farense?", "chosen": "Em Faro.", "rejected": "Em Faro."},
         {"prompt": "Onde joga o Farense?", "chosen": 7, "rejected": "Em Lisboa."},
         {"chosen": "Em Faro.", "rejected": "Em Lisboa."},
-        {"messages": [{"role": "user", "content": "Onde?"}, {"role": "assistant", "content": "Ali."}],
-         "chosen": "Em Faro.", "rejected": "Em Lisboa."},
+        {
+            "messages": [
+                {"role": "user", "content": "Onde?"},
+                {"role": "assistant", "content": "Ali."},
+            ],
+            "chosen": "Em Faro.",
+            "rejected": "Em Lisboa.",
+        },
     ]
     with open(folder / "train.jsonl", "a", encoding="utf-8") as fh:
         fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in bad)
@@ -136,19 +152,31 @@ def test_a_downshifted_split_of_the_step_trains_the_same(tiny_model_dir, farense
         model.freeze()
         linear_to_lora_layers(model, 2, {"rank": 4, "scale": 2.0, "dropout": 0.0})
         mx.random.seed(3)
-        model.update(tree_map(lambda p: mx.random.normal(p.shape) * 0.05, model.trainable_parameters()))
+        model.update(
+            tree_map(lambda p: mx.random.normal(p.shape) * 0.05, model.trainable_parameters())
+        )
         pairs = load_preference_split(data / "train.jsonl", tokenizer)
         pairs.reference = np.linspace(-30, -10, 2 * len(pairs), dtype=np.float32).reshape(-1, 2)
         objective = (DPOObjective if kind == "dpo" else ORPOObjective)(model, beta=0.1, chunk=8)
         steps = CompiledSteps(model, optim.Adam(learning_rate=1e-2), Ranks(), objective)
         loss, tokens, _ = steps.run(objective.batches(pairs, [0, 3, 4, 9], batch, 256))
-        after.append((loss, tokens, steps.count, steps.stats, dict(tree_flatten(model.trainable_parameters()))))
+        after.append(
+            (
+                loss,
+                tokens,
+                steps.count,
+                steps.stats,
+                dict(tree_flatten(model.trainable_parameters())),
+            )
+        )
     (loss, tokens, count, stats, weights), *others = after
     assert count == 4 and tokens == stats[0] > 4 * 2
     for other_loss, other_tokens, other_count, other_stats, other_weights in others:
         assert abs(other_loss - loss) < 1e-5 and (other_tokens, other_count) == (tokens, count)
         assert np.allclose(other_stats, stats, atol=1e-4)
-        assert max(mx.abs(weights[k] - other_weights[k]).max().item() for k in weights) < 1e-4  # Adam: ~lr·Δg/|g|
+        assert (
+            max(mx.abs(weights[k] - other_weights[k]).max().item() for k in weights) < 1e-4
+        )  # Adam: ~lr·Δg/|g|
 
 
 def test_evaluation_scores_a_preference_split_against_its_chosen_replies(farense_home):
@@ -159,7 +187,10 @@ def test_evaluation_scores_a_preference_split_against_its_chosen_replies(farense
     data = load_eval_set(folder / "valid.jsonl", system="És um assistente.")
     assert data.format == "preference" and len(data.examples) == 6
     first = data.examples[0]
-    assert first.reference == "Em 1910." and first.messages[0] == {"role": "system", "content": "És um assistente."}
+    assert first.reference == "Em 1910." and first.messages[0] == {
+        "role": "system",
+        "content": "És um assistente.",
+    }
     with open(folder / "valid.jsonl", "a", encoding="utf-8") as fh:
         fh.write(json.dumps({"prompt": "Onde?", "chosen": "Faro."}) + "\n")
     with pytest.raises(UserError, match=r"valid.jsonl:7: missing key 'rejected'"):

@@ -30,7 +30,9 @@ def test_the_reward_margin_rises(tiny_model_dir, pref_data, objective):
     margins = [e["reward_margin"] for e in evals]
     assert margins[-1] > margins[0] + 0.03, margins
     assert evals[-1]["reward_accuracy"] > evals[0]["reward_accuracy"], evals
-    if objective == "dpo":  # the reference is the starting model: no margin before a step (but rounding)
+    if (
+        objective == "dpo"
+    ):  # the reference is the starting model: no margin before a step (but rounding)
         assert abs(margins[0]) < 1e-3, margins
     steps = events(run_dir, "step")
     assert all(all(isinstance(s[k], float) for k in REWARDS) for s in steps)
@@ -56,7 +58,9 @@ def test_dpo_stop_and_resume_is_bit_equal(tiny_model_dir, pref_data):
     assert later == {e["step"]: [e[k] for k in REWARDS] for e in events(straight, "eval")}
     notes = [e["message"] for e in events(run_dir, "note") if e["kind"] == "objective"]
     assert "read from" in notes[-1]  # the resume took the reference from the run's file
-    final, reference = (mx.load(str(r / "final" / "adapters.safetensors")) for r in (run_dir, straight))
+    final, reference = (
+        mx.load(str(r / "final" / "adapters.safetensors")) for r in (run_dir, straight)
+    )
     assert final.keys() == reference.keys()
     assert all(mx.array_equal(final[k], reference[k]).item() for k in final)
 
@@ -64,7 +68,10 @@ def test_dpo_stop_and_resume_is_bit_equal(tiny_model_dir, pref_data):
 def test_data_in_the_other_format_is_refused(tiny_model_dir, pref_data, tiny_data):
     sft_on_pairs = start_run(tiny_config(tiny_model_dir, pref_data))
     dpo_on_chat = start_run(tiny_config(tiny_model_dir, tiny_data, objective="dpo"))
-    for run_dir, said in ((sft_on_pairs, "set objective=dpo or orpo"), (dpo_on_chat, "dpo trains on preference pairs")):
+    for run_dir, said in (
+        (sft_on_pairs, "set objective=dpo or orpo"),
+        (dpo_on_chat, "dpo trains on preference pairs"),
+    ):
         assert wait_done(run_dir).status == "failed"
         errors = [e["message"] for e in events(run_dir, "error")]
         assert errors and said in errors[0] and "train.jsonl:1:" in errors[0], errors

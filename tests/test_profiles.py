@@ -6,12 +6,19 @@ import pytest
 
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.machine.hardware import Hardware
-from farense_tui.engine.profiles.profile import available_profiles, load_profile, load_profile_file, save_profile
 from farense_tui.engine.profiles.choice import choose_profile
+from farense_tui.engine.profiles.profile import (
+    available_profiles,
+    load_profile,
+    load_profile_file,
+    save_profile,
+)
 
 
 def machine(ram_gb: float, gpu: bool = True) -> Hardware:
-    return Hardware(ram_gb, ram_gb * 0.7, 0.0, "Apple M1", "gpu" if gpu else "cpu", gpu, "Accelerate")
+    return Hardware(
+        ram_gb, ram_gb * 0.7, 0.0, "Apple M1", "gpu" if gpu else "cpu", gpu, "Accelerate"
+    )
 
 
 def test_shipped_profiles_load():
@@ -28,7 +35,15 @@ def test_shipped_profiles_load():
 
 
 @pytest.mark.parametrize(
-    "ram,expected", [(8, "mac-8gb"), (16, "mac-16gb"), (24, "mac-16gb"), (32, "mac-32gb"), (64, "mac-64gb"), (192, "mac-64gb")]
+    "ram,expected",
+    [
+        (8, "mac-8gb"),
+        (16, "mac-16gb"),
+        (24, "mac-16gb"),
+        (32, "mac-32gb"),
+        (64, "mac-64gb"),
+        (192, "mac-64gb"),
+    ],
 )
 def test_selection_by_ram(ram, expected):
     chosen, reason = choose_profile(machine(ram), available_profiles())
@@ -44,7 +59,9 @@ def test_no_gpu_picks_cpu_profile():
 def test_bad_values_name_file_key_and_expectation(farense_home):
     bad = farense_home / "profiles" / "broken.toml"
     bad.write_text('batch_size = "four"\n')
-    with pytest.raises(UserError, match=r"broken\.toml: key 'batch_size' = 'four': expected a whole number"):
+    with pytest.raises(
+        UserError, match=r"broken\.toml: key 'batch_size' = 'four': expected a whole number"
+    ):
         load_profile_file(bad)
     bad.write_text("lora_dropout = 1.5\n")
     with pytest.raises(UserError, match=r"lora_dropout.*from 0.0 to 0.9"):
@@ -82,7 +99,11 @@ def test_selection_with_unknown_model_falls_back_to_ram_class():
 def test_selection_with_a_small_local_model_keeps_the_ram_class(tiny_model_dir):
     chosen, reason = choose_profile(machine(16), available_profiles(), str(tiny_model_dir))
     assert chosen.name == "mac-16gb"
-    assert "predicted to fit tiny-llama" in reason and "peak ≈" in reason and "12.8 GB usable" in reason
+    assert (
+        "predicted to fit tiny-llama" in reason
+        and "peak ≈" in reason
+        and "12.8 GB usable" in reason
+    )
 
 
 def test_profiles_command_shows_predicted_peaks(tiny_model_dir, capsys):

@@ -33,10 +33,15 @@ def run(tmp_path) -> RunFolder:
 
 def test_the_layout(run):
     assert run.config.name == "config.toml" and run.events.name == "events.jsonl"
-    assert run.commands.name == "commands.jsonl" and run.training_state.name == "training_state.json"
+    assert (
+        run.commands.name == "commands.jsonl" and run.training_state.name == "training_state.json"
+    )
     assert run.checkpoint(40) == run.path / "checkpoints" / "step-0000040"
     assert staged(run.checkpoint(40)).name == ".tmp-step-0000040"
-    assert aside(run.checkpoint(40)).name == ".old-step-0000040" and aside(run.published("best")).name == ".old-best"
+    assert (
+        aside(run.checkpoint(40)).name == ".old-step-0000040"
+        and aside(run.published("best")).name == ".old-best"
+    )
     assert step_of(aside(run.checkpoint(40))) == 40
     assert run.load_config().run_id == run.name
 
@@ -50,8 +55,11 @@ def test_each_name_means_one_folder(run):
     assert run.adapter("best") == run.published("best")
     assert run.adapter("8") == run.adapter("0008") == run.checkpoint(8)
     assert run.adapter("last") == run.checkpoint(8)
-    with pytest.raises(UserError, match=r"--checkpoint 'last': expected best, final or a step number "
-                                        r"\(run .* has: best, 12, 8, 4\)"):
+    with pytest.raises(
+        UserError,
+        match=r"--checkpoint 'last': expected best, final or a step number "
+        r"\(run .* has: best, 12, 8, 4\)",
+    ):
         run.adapter("last", last=False)
     with pytest.raises(UserError, match=r"no adapter 'final' \(available: best, 12, 8, 4\)"):
         run.adapter("final")
@@ -75,13 +83,18 @@ def test_chat_evaluation_export_and_a_child_run_refuse_alike(run):
         "child": lambda name: find_parent(f"{run.path}:{name}"),
     }
     none_yet = {refusal(lambda: ask("best")) for ask in askers.values()}
-    assert none_yet == {f"run {run.name} has no adapter yet: train it first (or let it save a checkpoint)"}
+    assert none_yet == {
+        f"run {run.name} has no adapter yet: train it first (or let it save a checkpoint)"
+    }
     _adapter(run.published("best"))
     missing = {refusal(lambda: ask("99")) for ask in askers.values()}
     assert missing == {f"run {run.name} has no adapter '99' (available: best)"}
 
 
 def test_it_needs_no_mlx():
-    code = ("import sys; import farense_tui.engine.runs.run_folder, farense_tui.engine.runs.checkpoints; "
-            "assert not any(m.startswith('mlx') for m in sys.modules), sorted(sys.modules)")
+    code = (
+        "import sys; import farense_tui.engine.runs.run_folder, "
+        "farense_tui.engine.runs.checkpoints; "
+        "assert not any(m.startswith('mlx') for m in sys.modules), sorted(sys.modules)"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

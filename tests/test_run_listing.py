@@ -16,7 +16,9 @@ def append(run_dir, event: dict) -> None:
 def test_a_listed_run_follows_its_events_and_its_processes(farense_home, monkeypatch):
     alive = {"now": True}
     monkeypatch.setattr(folder, "is_alive", lambda run_dir: alive["now"])
-    run_dir = fabricate_run("20260101-120000-tiny-llama", training_history(total=30, upto=12, recovery_at=None))
+    run_dir = fabricate_run(
+        "20260101-120000-tiny-llama", training_history(total=30, upto=12, recovery_at=None)
+    )
     first = folder.info(run_dir)
     assert (first.status, first.step, first.alive) == ("training", 12, True)
 
@@ -24,8 +26,13 @@ def test_a_listed_run_follows_its_events_and_its_processes(farense_home, monkeyp
     assert (folder.info(run_dir).status, folder.info(run_dir).alive) == ("dead", False)
 
     reads = []
-    monkeypatch.setattr(folder, "_read_info", lambda path, read=folder._read_info: reads.append(path) or read(path))
+    monkeypatch.setattr(
+        folder, "_read_info", lambda path, read=folder._read_info: reads.append(path) or read(path)
+    )
     assert folder.list_runs()[0].status == "dead" and not reads  # unchanged and not alive: kept
 
-    append(run_dir, {"type": "state", "time": T0 + 99, "state": "stopped", "message": "stopped at step 12"})
+    append(
+        run_dir,
+        {"type": "state", "time": T0 + 99, "state": "stopped", "message": "stopped at step 12"},
+    )
     assert folder.list_runs()[0].status == "stopped" and reads == [run_dir]

@@ -1,4 +1,5 @@
-"""A run's cost from its events, `runs --json`, `runs compare` and `runs csv`, on runs written by hand."""
+"""A run's cost from its events, `runs --json`, `runs compare` and `runs csv`, on runs written by
+hand."""
 
 from __future__ import annotations
 
@@ -22,8 +23,14 @@ def test_cost_counts_the_engine_at_work_not_pauses_or_a_dead_night():
         {"type": "state", "time": T0 + 125, "state": "training", "message": ""},  # 100 s paused
         step_event(3, 4, T0 + 135, 1.8, tokens_per_sec=200.0, mem_peak_gb=1.2),
         {"type": "state", "time": T0 + 140, "state": "stopped", "message": ""},
-        {"type": "recovery", "time": T0 + 10_000, "message": "resumed by hand", "from": {}, "to": {},
-         "resume_step": 3},  # the night it lay stopped is not work
+        {
+            "type": "recovery",
+            "time": T0 + 10_000,
+            "message": "resumed by hand",
+            "from": {},
+            "to": {},
+            "resume_step": 3,
+        },  # the night it lay stopped is not work
         {"type": "state", "time": T0 + 10_001, "state": "loading", "message": ""},
         step_event(4, 4, T0 + 10_011, 1.7, tokens_per_sec=250.0, mem_peak_gb=1.1),
         {"type": "state", "time": T0 + 10_012, "state": "finished", "message": ""},
@@ -38,11 +45,23 @@ def test_cost_counts_the_engine_at_work_not_pauses_or_a_dead_night():
 
 
 def test_runs_compare_shows_what_differs_evaluations_and_cost(farense_home, capsys):
-    a = fabricate_run("run-a", training_history(total=30, upto=30, recovery_at=None), learning_rate=2e-4)
-    b = fabricate_run("run-b", training_history(total=30, upto=30, recovery_at=None), learning_rate=5e-4)
+    fabricate_run(
+        "run-a", training_history(total=30, upto=30, recovery_at=None), learning_rate=2e-4
+    )
+    b = fabricate_run(
+        "run-b", training_history(total=30, upto=30, recovery_at=None), learning_rate=5e-4
+    )
     (b / "eval").mkdir()
-    (b / "eval" / "best-test.json").write_text(json.dumps({"metrics": {
-        "adapter": {"exact_match": {"mean": 0.8, "sd": None}}, "base": {"exact_match": {"mean": 0.1}}}}))
+    (b / "eval" / "best-test.json").write_text(
+        json.dumps(
+            {
+                "metrics": {
+                    "adapter": {"exact_match": {"mean": 0.8, "sd": None}},
+                    "base": {"exact_match": {"mean": 0.1}},
+                }
+            }
+        )
+    )
     assert main(["runs", "compare", "run-a", "run-b", "--price-per-hour", "2"]) == 0
     table = {line.split("  ")[0]: line for line in capsys.readouterr().out.splitlines()}
     assert "0.0002" in table["learning_rate"] and "0.0005" in table["learning_rate"]
@@ -53,7 +72,9 @@ def test_runs_compare_shows_what_differs_evaluations_and_cost(farense_home, caps
     assert main(["runs", "--json"]) == 0
     listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert {r["run_id"] for r in listed} == {"run-a", "run-b"}
-    assert all(r["cost"]["trained_tokens"] == 30 * 3100 and r["best_val_loss"] is not None for r in listed)
+    assert all(
+        r["cost"]["trained_tokens"] == 30 * 3100 and r["best_val_loss"] is not None for r in listed
+    )
 
 
 def test_runs_csv_keeps_one_row_per_step_after_a_recovery(farense_home, tmp_path):

@@ -1,4 +1,5 @@
-"""The closing hint's prompt comes from the run's own validation data, in each of mlx-lm's formats."""
+"""The closing hint's prompt comes from the run's own validation data, in each of mlx-lm's
+formats."""
 
 from __future__ import annotations
 
@@ -15,18 +16,32 @@ def valid(folder, *rows) -> object:
     return folder
 
 
-@pytest.mark.parametrize("row, expected", [
-    ({"prompt": "What is WWDC?", "completion": "Apple's conference."}, "What is WWDC?"),
-    ({"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Olá?"},
-                   {"role": "assistant", "content": "Olá!"}]}, "Olá?"),
-    ({"text": "table: players\nQ: who scored?\nA: SELECT name FROM players"}, "table: players"),
-])
+@pytest.mark.parametrize(
+    "row, expected",
+    [
+        ({"prompt": "What is WWDC?", "completion": "Apple's conference."}, "What is WWDC?"),
+        (
+            {
+                "messages": [
+                    {"role": "system", "content": "Be brief."},
+                    {"role": "user", "content": "Olá?"},
+                    {"role": "assistant", "content": "Olá!"},
+                ]
+            },
+            "Olá?",
+        ),
+        ({"text": "table: players\nQ: who scored?\nA: SELECT name FROM players"}, "table: players"),
+    ],
+)
 def test_first_prompt_of_each_format(tmp_path, row, expected):
     assert first_prompt(valid(tmp_path / "d", row, {"text": "second"})) == expected
 
 
 def test_long_prompts_are_cut_at_a_word_and_no_data_gives_none(tmp_path):
-    long = "Which   players scored more than ten goals in the 1994-95 season for Farense, and against whom?"
+    long = (
+        "Which   players scored more than ten goals in the 1994-95 season for Farense, and "
+        "against whom?"
+    )
     got = first_prompt(valid(tmp_path / "d", {"prompt": long, "completion": "x"}))
     assert got == "Which players scored more than ten goals in the 1994-95…" and len(got) <= 60
     assert shorten("x" * 80, 10) == "x" * 9 + "…"

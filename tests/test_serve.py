@@ -27,7 +27,9 @@ QUESTION = [{"role": "user", "content": "Quem foi Hassan Nader?"}]
 
 
 def greedy(model, tokenizer, tokens: int = 12) -> str:
-    return tokenizer.decode(probe(model, tokenizer, prompt_tokens(tokenizer, QUESTION), tokens).tokens).removesuffix("<|im_end|>")
+    return tokenizer.decode(
+        probe(model, tokenizer, prompt_tokens(tokenizer, QUESTION), tokens).tokens
+    ).removesuffix("<|im_end|>")
 
 
 def test_serve_with_the_openai_client(tiny_model_dir, tiny_data):
@@ -47,26 +49,37 @@ def test_serve_with_the_openai_client(tiny_model_dir, tiny_data):
         client = openai.OpenAI(base_url=server.url, api_key="unused", max_retries=0)
         assert [m.id for m in client.models.list()] == [f"{run_dir.name}:best"]
 
-        reply = client.chat.completions.create(model=client.models.list().data[0].id, messages=QUESTION,
-                                               temperature=0, max_tokens=12)
+        reply = client.chat.completions.create(
+            model=client.models.list().data[0].id, messages=QUESTION, temperature=0, max_tokens=12
+        )
         assert reply.choices[0].message.content == expected
 
         with pytest.raises(openai.NotFoundError, match="does not exist"):
-            client.chat.completions.create(model=str(tiny_model_dir), messages=QUESTION, max_tokens=4)
+            client.chat.completions.create(
+                model=str(tiny_model_dir), messages=QUESTION, max_tokens=4
+            )
         with pytest.raises(openai.NotFoundError):
             client.models.retrieve("mlx-community/not-here")
         with pytest.raises(openai.BadRequestError, match="messages"):
             client.chat.completions.create(model=server.name, messages=[], max_tokens=4)
 
-        chunks = list(client.chat.completions.create(model=server.name, messages=QUESTION, temperature=0,
-                                                     max_tokens=12, stream=True))
+        chunks = list(
+            client.chat.completions.create(
+                model=server.name, messages=QUESTION, temperature=0, max_tokens=12, stream=True
+            )
+        )
         assert "".join(c.choices[0].delta.content or "" for c in chunks) == expected
         assert chunks[-1].choices[0].finish_reason in ("stop", "length")
 
         # the end-of-turn token banned: the stream runs until the shutdown cuts it
         eos = tokenizer.eos_token_id
-        stream = client.chat.completions.create(model=server.name, messages=QUESTION, max_tokens=1_000_000,
-                                                stream=True, logit_bias={str(eos): -100})
+        stream = client.chat.completions.create(
+            model=server.name,
+            messages=QUESTION,
+            max_tokens=1_000_000,
+            stream=True,
+            logit_bias={str(eos): -100},
+        )
         first = next(iter(stream))
         stopper = threading.Thread(target=server.stop)
         stopper.start()
@@ -88,11 +101,19 @@ def test_serve_refuses_an_adapter_that_changes_nothing(tiny_model_dir, tiny_data
     shutil.copytree(run_dir / "best", zeroed)
     weights = mx.load(str(zeroed / "adapters.safetensors"))
     assert any(k.endswith("lora_b") for k in weights)
-    mx.save_safetensors(str(zeroed / "adapters.safetensors"),
-                        {k: mx.zeros_like(v) if k.endswith("lora_b") else v for k, v in weights.items()})
+    mx.save_safetensors(
+        str(zeroed / "adapters.safetensors"),
+        {k: mx.zeros_like(v) if k.endswith("lora_b") else v for k, v in weights.items()},
+    )
     server = server_for_run(run_dir)
-    server = AdapterServer(model=server.model, adapter=zeroed, port=server.port, log=tmp_path / "serve.log",
-                           name="zeroed", check_messages=QUESTION)
+    server = AdapterServer(
+        model=server.model,
+        adapter=zeroed,
+        port=server.port,
+        log=tmp_path / "serve.log",
+        name="zeroed",
+        check_messages=QUESTION,
+    )
     with pytest.raises(UserError, match="adapter check failed"):
         server.start(timeout=90)
 

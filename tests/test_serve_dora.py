@@ -1,5 +1,5 @@
-"""`adapter_off` (serve's adapter check, chat's and eval's base side) gives the base model itself for
-LoRA and DoRA: a zero LoRA scale leaves DoRA's learned magnitudes rescaling every adapted layer.
+"""`adapter_off` (serve's adapter check, chat's and eval's base side) gives the base model itself
+for LoRA and DoRA: a zero LoRA scale leaves DoRA's learned magnitudes rescaling every adapted layer.
 `serve` starts on a DoRA run and its check compares logits with and without the adapter."""
 
 from __future__ import annotations
@@ -31,9 +31,13 @@ def test_adapter_off_is_the_base_model(tiny_model_dir, tiny_data, kind):
         off = last_logits(model, tokens)
     assert mx.allclose(off, base, atol=1e-5).item(), f"{kind}: adapter off is not the base model"
     assert not mx.allclose(adapted, base, atol=1e-2).item()
-    assert mx.array_equal(last_logits(model, tokens), adapted).item(), "the adapter is back afterwards"
+    assert mx.array_equal(last_logits(model, tokens), adapted).item(), (
+        "the adapter is back afterwards"
+    )
     provider = SimpleNamespace(load_default=lambda: None, model=model, tokenizer=tokenizer)
-    assert adapter_check(provider, QUESTION) == pytest.approx(mx.abs(adapted - base).max().item(), rel=1e-5)
+    assert adapter_check(provider, QUESTION) == pytest.approx(
+        mx.abs(adapted - base).max().item(), rel=1e-5
+    )
 
 
 def test_serve_checks_and_serves_a_dora_adapter(tiny_model_dir, tiny_data):

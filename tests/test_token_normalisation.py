@@ -24,12 +24,19 @@ def train_in_process(cfg) -> tuple[dict[int, float], dict[str, mx.array]]:
 
 def test_every_split_of_a_step_gives_the_same_losses_and_weights(tiny_model_dir, tiny_data):
     # Learning rate 1e-3: at the suite's usual 1e-2 this random tiny model trains chaotically and
-    # float rounding (matmuls of other shapes) grows past 1e-5 within a few steps, whatever the split.
+    # float rounding (matmuls of other shapes) grows past 1e-5 within a few steps, whatever the
+    # split.
     # Averaging per-micro-batch means (mlx-lm's way) differs here by 3e-3 to 1e-2 from step 1.
     results = {
         (batch, accumulation): train_in_process(
-            tiny_config(tiny_model_dir, tiny_data, batch_size=batch, grad_accumulation=accumulation,
-                        iters=12, learning_rate=1e-3)
+            tiny_config(
+                tiny_model_dir,
+                tiny_data,
+                batch_size=batch,
+                grad_accumulation=accumulation,
+                iters=12,
+                learning_rate=1e-3,
+            )
         )
         for batch, accumulation in ((4, 1), (2, 2), (1, 4))
     }
@@ -55,8 +62,12 @@ def test_a_resume_with_lora_dropout_trains_the_same_steps(tiny_model_dir, tiny_d
     straight = next(p for p in runs.list_runs())
     resumed_cfg = cfg()
     resumed = runs.create_run(resumed_cfg)
-    shutil.copytree(straight.path / "checkpoints" / "step-0000004", resumed / "checkpoints" / "step-0000004")
-    TrainingState.from_file(resumed / "checkpoints" / "step-0000004" / CHECKPOINT_FILE).save(resumed)
+    shutil.copytree(
+        straight.path / "checkpoints" / "step-0000004", resumed / "checkpoints" / "step-0000004"
+    )
+    TrainingState.from_file(resumed / "checkpoints" / "step-0000004" / CHECKPOINT_FILE).save(
+        resumed
+    )
     writer = EventWriter(resumed / "events.jsonl")
     try:
         assert Trainer(resumed, resumed_cfg, writer).run() == 0

@@ -16,9 +16,20 @@ from tests.engine_helpers import events
 def tiny_profile(farense_home):
     from farense_tui.engine.profiles.profile import load_profile, save_profile
 
-    save_profile(load_profile("cpu").replace(
-        name="tiny", batch_size=2, grad_accumulation=2, save_every=4, eval_every=4, warmup_steps=2,
-        lora_layers=-1, lora_rank=8, learning_rate=1e-2, log_every=2))
+    save_profile(
+        load_profile("cpu").replace(
+            name="tiny",
+            batch_size=2,
+            grad_accumulation=2,
+            save_every=4,
+            eval_every=4,
+            warmup_steps=2,
+            lora_layers=-1,
+            lora_rank=8,
+            learning_rate=1e-2,
+            log_every=2,
+        )
+    )
     return "tiny"
 
 
@@ -40,14 +51,18 @@ def stage1(tiny_model_dir, tiny_data, tiny_profile) -> runs.RunInfo:
     return first
 
 
-def test_stage_two_starts_at_stage_ones_validation_loss(stage1, tiny_model_dir, farense_home, capsys):
+def test_stage_two_starts_at_stage_ones_validation_loss(
+    stage1, tiny_model_dir, farense_home, capsys
+):
     # stage 2 trains on other data (the same validation split, so the losses compare)
     data2 = tiny_model.write_data(farense_home / "data" / "stage2", n_train=12)
     fresh = _train("--model", str(tiny_model_dir), "--data", str(data2), "--iters", "4")
     second = _train("--from", stage1.run_id, "--data", str(data2), "--iters", "4")
 
     assert _first_val_loss(second.path) == pytest.approx(stage1.best_val_loss, abs=1e-5)
-    assert abs(_first_val_loss(fresh.path) - stage1.best_val_loss) > 0.1  # a fresh start is elsewhere
+    assert (
+        abs(_first_val_loss(fresh.path) - stage1.best_val_loss) > 0.1
+    )  # a fresh start is elsewhere
     cfg = RunConfig.load(second.path / "config.toml")
     assert cfg.parent == f"{stage1.run_id}:best" and cfg.model == str(tiny_model_dir)
     assert cfg.init_adapter == str(stage1.path / "best")
@@ -64,8 +79,22 @@ def test_a_named_checkpoint_is_the_start(stage1, tiny_data):
 
 def test_another_shape_or_base_is_refused_with_the_reason(stage1, tiny_data, farense_home, capsys):
     capsys.readouterr()
-    assert main(["train", "--profile", "tiny", "--from", stage1.run_id, "--set", "lora_rank=4",
-                 "--data", str(tiny_data)]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--profile",
+                "tiny",
+                "--from",
+                stage1.run_id,
+                "--set",
+                "lora_rank=4",
+                "--data",
+                str(tiny_data),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "lora_rank 4 (the parent has 8)" in err and "--fuse" in err
     other = tiny_model.build(farense_home / "models" / "other", seed=1)

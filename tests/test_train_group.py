@@ -25,9 +25,14 @@ from tests.test_cli import tiny_profile  # noqa: F401 (a fixture)
 
 def start_cli(*args: str) -> subprocess.Popen:
     """The CLI in its own session, as in a terminal of its own that can be closed."""
-    return subprocess.Popen([sys.executable, "-m", "farense_tui", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return subprocess.Popen(
+        [sys.executable, "-m", "farense_tui", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
 
 
 def first(run_dir, state: str) -> float:
@@ -35,14 +40,35 @@ def first(run_dir, state: str) -> float:
 
 
 def test_ctrl_c_stops_the_queue_resume_outlives_its_terminal_then_eval_reports_the_spread(
-        tiny_model_dir, tiny_data, tiny_profile, farense_home, capsys):  # noqa: F811
+    tiny_model_dir,
+    tiny_data,
+    tiny_profile,  # noqa: F811 (the fixture imported above)
+    farense_home,
+    capsys,
+):
     shutil.copy(tiny_data / "valid.jsonl", tiny_data / "test.jsonl")
     run0, run1 = farense_home / "runs" / "g-seed0", farense_home / "runs" / "g-seed1"
-    trainer = start_cli("train", "--profile", tiny_profile, "--model", str(tiny_model_dir), "--data", str(tiny_data),
-                        "--iters", "4", "--seeds", "0,1", "--group", "g")
-    header = next(line for line in trainer.stdout if line.startswith("── "))  # it follows the first run
+    trainer = start_cli(
+        "train",
+        "--profile",
+        tiny_profile,
+        "--model",
+        str(tiny_model_dir),
+        "--data",
+        str(tiny_data),
+        "--iters",
+        "4",
+        "--seeds",
+        "0,1",
+        "--group",
+        "g",
+    )
+    header = next(
+        line for line in trainer.stdout if line.startswith("── ")
+    )  # it follows the first run
     assert header.startswith("── run 1/2 of group g: g-seed0 (seed 0)"), header
-    # Ctrl-C: the stop reaches the engine at its first look, whenever that is (step 0 if still loading).
+    # Ctrl-C: the stop reaches the engine at its first look, whenever that is (step 0 if still
+    # loading).
     trainer.send_signal(signal.SIGINT)
     out, _ = trainer.communicate(timeout=60)
     assert trainer.returncode == 0, out
@@ -55,7 +81,9 @@ def test_ctrl_c_stops_the_queue_resume_outlives_its_terminal_then_eval_reports_t
 
     resumer = start_cli("train", "--resume", "g")
     wait_for(lambda: is_alive(run0), 60, "the first run to be resumed")
-    os.killpg(resumer.pid, signal.SIGHUP)  # the terminal is closed: the CLI and its process group go
+    os.killpg(
+        resumer.pid, signal.SIGHUP
+    )  # the terminal is closed: the CLI and its process group go
     resumer.wait(10)
     wait_for(lambda: not group.queue_alive, 120, "the queue to end")
     assert group.states() == {"g-seed0": "finished", "g-seed1": "finished"}
@@ -66,11 +94,16 @@ def test_ctrl_c_stops_the_queue_resume_outlives_its_terminal_then_eval_reports_t
 
     assert main(["runs", "--json"]) == 0
     listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert sorted((r["run_id"], r["group"], r["seed"]) for r in listed) == [("g-seed0", "g", 0), ("g-seed1", "g", 1)]
+    assert sorted((r["run_id"], r["group"], r["seed"]) for r in listed) == [
+        ("g-seed0", "g", 0),
+        ("g-seed1", "g", 1),
+    ]
     assert main(["runs"]) == 0
     assert "group g (queue ended): seed 0 finished, seed 1 finished" in capsys.readouterr().out
 
-    assert main(["eval", "g", "--samples", "3", "--seeds", "1,2", "--max-tokens", "3", "--json"]) == 0
+    assert (
+        main(["eval", "g", "--samples", "3", "--seeds", "1,2", "--max-tokens", "3", "--json"]) == 0
+    )
     document = json.loads(capsys.readouterr().out)
     assert document["training_seeds"] == [0, 1] and document["seeds"] == [1, 2]
     assert json.loads((group.folder / "eval" / "best-test.json").read_text()) == document

@@ -9,7 +9,12 @@ import math
 import pytest
 
 from farense_tui.engine.processes import (
-    EXIT_DONE, EXIT_FAILED, EXIT_OVER_BUDGET, EXIT_SWITCH, SUPERVISOR_ENV, WATCHER_ENV,
+    EXIT_DONE,
+    EXIT_FAILED,
+    EXIT_OVER_BUDGET,
+    EXIT_SWITCH,
+    SUPERVISOR_ENV,
+    WATCHER_ENV,
 )
 from farense_tui.engine.profiles.profile import load_profile
 from farense_tui.engine.runs import commands
@@ -22,7 +27,12 @@ from farense_tui.engine.training.memory_watch import MemoryWatch
 def test_a_nan_loss_fails_the_run_without_saving():
     assert guards.check_loss(7, 2.5) is None
     verdict = guards.check_loss(7, math.nan)
-    assert (verdict.kind, verdict.exit_code, verdict.failed, verdict.save) == ("nan", EXIT_FAILED, True, "")
+    assert (verdict.kind, verdict.exit_code, verdict.failed, verdict.save) == (
+        "nan",
+        EXIT_FAILED,
+        True,
+        "",
+    )
     assert verdict.message.startswith("loss became nan at step 7; the last good checkpoint is kept")
 
 
@@ -38,10 +48,18 @@ def test_over_the_budget_saves_and_asks_for_smaller_settings():
 
 
 def test_an_allocation_error_mid_step_takes_the_step_back_first():
-    verdict = guards.allocation_failed(RuntimeError("[metal::malloc] Unable to allocate 8 bytes"), mid_step=True)
-    assert (verdict.kind, verdict.exit_code, verdict.save, verdict.take_back_step) == ("oom", EXIT_OVER_BUDGET,
-                                                                                     "allocation", True)
-    assert not guards.allocation_failed(RuntimeError("out of memory"), mid_step=False).take_back_step
+    verdict = guards.allocation_failed(
+        RuntimeError("[metal::malloc] Unable to allocate 8 bytes"), mid_step=True
+    )
+    assert (verdict.kind, verdict.exit_code, verdict.save, verdict.take_back_step) == (
+        "oom",
+        EXIT_OVER_BUDGET,
+        "allocation",
+        True,
+    )
+    assert not guards.allocation_failed(
+        RuntimeError("out of memory"), mid_step=False
+    ).take_back_step
     with pytest.raises(RuntimeError, match="a bug"):
         guards.allocation_failed(RuntimeError("a bug"), mid_step=False)
 
@@ -53,17 +71,29 @@ def test_commands_become_what_the_trainer_does(tmp_path, monkeypatch):
     for sent in ("pause", "pause", "resume", "save"):
         commands.send(tmp_path, sent)
     paused, resumed, save = list(controls.between_steps(5, takes_commands=True))
-    assert (paused.state, paused.message, paused.exit_code) == (State.PAUSED, "paused at step 5", None)
+    assert (paused.state, paused.message, paused.exit_code) == (
+        State.PAUSED,
+        "paused at step 5",
+        None,
+    )
     assert (resumed.state, resumed.message) == (State.TRAINING, "resumed at step 5")
     assert (save.state, save.save, save.exit_code) == (None, "save-now", None)
 
     commands.send(tmp_path, "stop")
     [stop] = controls.between_steps(6, takes_commands=True)
     assert (stop.state, stop.save, stop.then, stop.exit_code) == (
-        State.STOPPING, "stop", (State.STOPPED, "stopped at step 6; resume any time"), EXIT_DONE)
+        State.STOPPING,
+        "stop",
+        (State.STOPPED, "stopped at step 6; resume any time"),
+        EXIT_DONE,
+    )
     commands.send(tmp_path, "switch", profile="small")
     [switch] = controls.between_steps(6, takes_commands=True)
     assert (switch.state, switch.message, switch.save, switch.exit_code) == (
-        State.SWITCHING, "switching to profile small", "switch", EXIT_SWITCH)
+        State.SWITCHING,
+        "switching to profile small",
+        "switch",
+        EXIT_SWITCH,
+    )
     commands.send(tmp_path, "stop")
     assert list(controls.between_steps(7, takes_commands=False)) == []  # only rank 0 takes commands

@@ -10,7 +10,9 @@ from tests.engine_helpers import events, kill, start_run, tiny_config, wait_done
 
 
 def test_commands_from_two_senders_are_each_applied_once(tiny_model_dir, tiny_data):
-    run_dir = start_run(tiny_config(tiny_model_dir, tiny_data, iters=400, save_every=1000, eval_every=1000))
+    run_dir = start_run(
+        tiny_config(tiny_model_dir, tiny_data, iters=400, save_every=1000, eval_every=1000)
+    )
     wait_for(lambda: events(run_dir, "step"), what="first step")
     commands.send(run_dir, "pause")
     wait_for(lambda: [e for e in events(run_dir, "state") if e["state"] == "paused"], 60, "paused")
@@ -28,7 +30,11 @@ def test_commands_from_two_senders_are_each_applied_once(tiny_model_dir, tiny_da
     wait_for(lambda: len(saves()) >= 10, 60, "ten saves")
 
     kill(run_dir / "engine.pid")  # the restarted engine must not carry them out again
-    wait_for(lambda: len([e for e in events(run_dir, "state") if e["state"] == "loading"]) == 2, 60, "restart")
+    wait_for(
+        lambda: len([e for e in events(run_dir, "state") if e["state"] == "loading"]) == 2,
+        60,
+        "restart",
+    )
     commands.send(run_dir, "stop")
     assert wait_done(run_dir, 120).status == "stopped"
     assert len(saves()) == 10

@@ -28,19 +28,27 @@ def test_a_whole_share_still_peaks_before_the_last_step():
     assert profile.warmup_for(111) == 110
 
 
-def test_the_run_says_the_warm_up_it_used_and_its_learning_rate_peaks_there(tiny_model_dir, tiny_data):
-    cfg = tiny_config(tiny_model_dir, tiny_data, warmup_steps=100, warmup_share=0.25, eval_every=100)
+def test_the_run_says_the_warm_up_it_used_and_its_learning_rate_peaks_there(
+    tiny_model_dir, tiny_data
+):
+    cfg = tiny_config(
+        tiny_model_dir, tiny_data, warmup_steps=100, warmup_share=0.25, eval_every=100
+    )
     run_dir = start_run(cfg)
     assert wait_done(run_dir).status == "finished"
     notes = [e["message"] for e in events(run_dir, "note") if e["kind"] == "schedule"]
     assert notes == [schedule_note(cfg.profile, 12)]
-    assert notes[0].startswith("warm-up 3 steps (warmup_steps 100, at most warmup_share 0.25 of 12 steps)")
+    assert notes[0].startswith(
+        "warm-up 3 steps (warmup_steps 100, at most warmup_share 0.25 of 12 steps)"
+    )
     # A step's event carries the rate its update used: schedule(step - 1), so the peak is at step 4.
     lrs = [e["learning_rate"] for e in events(run_dir, "step")]
     assert lrs.index(max(lrs)) == 3 and lrs[:4] == sorted(lrs[:4])
 
 
-def test_a_run_stopped_before_warmup_share_existed_resumes_with_a_whole_share(tiny_model_dir, tiny_data):
+def test_a_run_stopped_before_warmup_share_existed_resumes_with_a_whole_share(
+    tiny_model_dir, tiny_data
+):
     """Its config and checkpoint have no warmup_share: it meant the old, uncapped warm-up (1.0)."""
     run_dir = start_run(tiny_config(tiny_model_dir, tiny_data, warmup_steps=6, iters=12))
     wait_for(lambda: any(e["step"] >= 5 for e in events(run_dir, "step")), what="step 5")
@@ -50,8 +58,12 @@ def test_a_run_stopped_before_warmup_share_existed_resumes_with_a_whole_share(ti
     assert stopped.status == "stopped" and 4 <= stopped_at < 12
     before = {e["step"]: e["learning_rate"] for e in events(run_dir, "step")}
     config = run_dir / "config.toml"
-    config.write_text("\n".join(line for line in config.read_text().splitlines()
-                                if not line.startswith("warmup_share")) + "\n")
+    config.write_text(
+        "\n".join(
+            line for line in config.read_text().splitlines() if not line.startswith("warmup_share")
+        )
+        + "\n"
+    )
     for record in [run_dir / "training_state.json", *run_dir.glob("checkpoints/step-*/state.json")]:
         saved = json.loads(record.read_text())
         del saved["training_key"]["warmup_share"]
@@ -63,4 +75,6 @@ def test_a_run_stopped_before_warmup_share_existed_resumes_with_a_whole_share(ti
     assert info.status == "finished", [e.get("message") for e in events(run_dir, "error")]
     rates = {e["step"]: e["learning_rate"] for e in events(run_dir, "step")}
     assert all(rates[s] == before[s] for s in range(1, stopped_at + 1))
-    assert rates[7] == max(rates.values())  # the whole 6-step warm-up: the peak at step 7, as before
+    assert rates[7] == max(
+        rates.values()
+    )  # the whole 6-step warm-up: the peak at step 7, as before

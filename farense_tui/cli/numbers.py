@@ -1,5 +1,6 @@
 """Numbers on the command line, checked by argparse before anything starts: a bad one is a usage
-error naming the option, what it allows and what was given (`--epochs 0` once started a 3-epoch run)."""
+error naming the option, what it allows and what was given (`--epochs 0` once started a 3-epoch
+run)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,16 @@ import math
 from collections.abc import Callable
 
 
-def number(kind: type, low: float, high: float, *, above_low: bool = False) -> Callable[[str], float]:
+def number(
+    kind: type, low: float, high: float, *, above_low: bool = False
+) -> Callable[[str], float]:
     """An argparse `type` for a whole number (kind int) or a number (float) in [low, high]
     ((low, high] with above_low)."""
     noun = "a whole number" if kind is int else "a number"
-    allowed = f"{noun} {'over' if above_low else 'from'} {low} {'and up to' if above_low else 'to'} {high}"
+    allowed = (
+        f"{noun} {'over' if above_low else 'from'} {low} "
+        f"{'and up to' if above_low else 'to'} {high}"
+    )
 
     def parse(text: str):
         try:

@@ -23,22 +23,32 @@ def marked(view: ExampleTokens, tty: bool) -> str:
         else:
             parts.append(f"{OPEN}{text}{CLOSE}" if trained else text)
     if view.cut:
-        parts.append(f" ✂ {view.cut} more token{'s' if view.cut != 1 else ''} cut by max_seq_length")
+        parts.append(
+            f" ✂ {view.cut} more token{'s' if view.cut != 1 else ''} cut by max_seq_length"
+        )
     return "".join(parts)
 
 
 def token_lines(views: list[ExampleTokens], report, tty: bool) -> list[str]:
     legend = "bold green" if tty else f"between {OPEN} and {CLOSE}"
-    lines = [f"Examples as trained (chat template applied to chat and completions data; trained tokens {legend}):"]
+    lines = [
+        f"Examples as trained (chat template applied to chat and completions data; trained tokens "
+        f"{legend}):"
+    ]
     for view in views:
-        lines.append(f"{view.file.name}:{view.line}  {view.tokens} tokens, {view.trained} trained"
-                     + (", NOTHING TRAINED" if view.empty else ""))
+        lines.append(
+            f"{view.file.name}:{view.line}  {view.tokens} tokens, {view.trained} trained"
+            + (", NOTHING TRAINED" if view.empty else "")
+        )
         lines += [f"    {line}" for line in marked(view, tty).split("\n")]
     lines.append("Masks per split:")
     for name, split in report.splits.items():
         if split.length_unit != "tokens":
             continue
-        cut = f"{split.answer_cut} with the answer cut by max_seq_length {report.max_seq_length}" \
-            if report.max_seq_length else "max_seq_length not given"
+        cut = (
+            f"{split.answer_cut} with the answer cut by max_seq_length {report.max_seq_length}"
+            if report.max_seq_length
+            else "max_seq_length not given"
+        )
         lines.append(f"  {name}: {split.empty_mask} with an empty mask (nothing trained), {cut}")
     return lines

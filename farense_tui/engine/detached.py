@@ -19,12 +19,17 @@ from farense_tui.engine.machine.blas import with_fast_blas
 from farense_tui.engine.processes import HOME_ENV
 
 
-def start_detached(module: str, folder: Path, log_name: str, pid_name: str, *, append: bool = True) -> subprocess.Popen:
+def start_detached(
+    module: str, folder: Path, log_name: str, pid_name: str, *, append: bool = True
+) -> subprocess.Popen:
     log = open(folder / log_name, "ab" if append else "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", module, str(folder)],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True, env=with_fast_blas({**os.environ, HOME_ENV: str(paths.home())}),
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env=with_fast_blas({**os.environ, HOME_ENV: str(paths.home())}),
     )
     log.close()
     write_pid(folder / pid_name, proc.pid)

@@ -2,4 +2,5 @@
 
 
 class UserError(Exception):
-    """A mistake in the user's input (a file, a key, a value); the message says what was expected."""
+    """A mistake in the user's input (a file, a key, a value); the message says what was
+    expected."""

@@ -1,4 +1,5 @@
-"""JSON and pid files in a run folder that a kill at any instant leaves whole: written to a temp file, then renamed."""
+"""JSON and pid files in a run folder that a kill at any instant leaves whole: written to a temp
+file, then renamed."""
 
 from __future__ import annotations
 

@@ -11,7 +11,8 @@ _CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 def home() -> Path:
-    """FARENSE_HOME if set, else the current folder if it is a farense-tui home, else the checkout."""
+    """FARENSE_HOME if set, else the current folder if it is a farense-tui home, else the
+    checkout."""
     env = os.environ.get(HOME_ENV)
     if env:
         return Path(env).expanduser().resolve()

@@ -12,7 +12,8 @@ DEMO = "demo"
 
 
 def home_path(text: str) -> Path:
-    """A typed path; relative ones are relative to the farense home (where data/ and models/ are)."""
+    """A typed path; relative ones are relative to the farense home (where data/ and models/
+    are)."""
     path = Path(text.strip() or "data").expanduser()
     return path if path.is_absolute() else paths.home() / path
 

@@ -23,13 +23,20 @@ def split_line(split: SplitReport, max_seq_length: int | None) -> str:
         unit = "tokens" if split.length_unit == "tokens" else "chars"
         text += f" · {unit} {s[0]}–{s[-1]}, median {s[len(s) // 2]}"
         if max_seq_length and split.length_unit == "tokens":
-            text += f" · {split.truncated} truncated" if split.truncated else f" · none over {max_seq_length}"
+            text += (
+                f" · {split.truncated} truncated"
+                if split.truncated
+                else f" · none over {max_seq_length}"
+            )
     return text
 
 
 def summary_lines(report: DataReport, mask_prompt: bool = False) -> list[str]:
-    lines = [split_line(report.splits[name], report.max_seq_length)
-             for name in SPLITS if name in report.splits]
+    lines = [
+        split_line(report.splits[name], report.max_seq_length)
+        for name in SPLITS
+        if name in report.splits
+    ]
     note = report_masking_note(report, mask_prompt)
     if note:
         lines.append(f"· {note}")

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from farense_tui.engine.data.token_view import ExampleTokens
     from farense_tui.engine.machine.hardware import Hardware
     from farense_tui.engine.runs.folder import RunInfo
-    from farense_tui.engine.runs.speed import MeasuredSpeed
     from farense_tui.engine.runs.history import MetricHistory
+    from farense_tui.engine.runs.speed import MeasuredSpeed
 
 
 # ---- runs -----------------------------------------------------------------------------------
@@ -205,7 +205,8 @@ class ServerEnded(Message, bubble=False):
 # ---- evaluation ---------------------------------------------------------------------------
 @dataclass
 class EvalTargetsListed(Message):
-    """The adapters that can be evaluated: (label, (run folder, checkpoint)) pairs, newest run first."""
+    """The adapters that can be evaluated: (label, (run folder, checkpoint)) pairs, newest run
+    first."""
 
     choices: list[tuple[str, tuple[Path, str]]]
 

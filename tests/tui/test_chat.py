@@ -10,14 +10,13 @@ from types import SimpleNamespace
 
 import pytest
 from rich.text import Text
-from textual.app import App
 from textual.widgets import Checkbox, Input, Select
 
 from farense_tui.engine.chat.targets import TargetChoice, opening_choice
-from farense_tui.tui.services.chat_session import ChatSession
 from farense_tui.tui.chat_text import literal_text
 from farense_tui.tui.messages import ReplyFinished, TokenGenerated
 from farense_tui.tui.screens.chat import ChatScreen
+from farense_tui.tui.services.chat_session import ChatSession
 from farense_tui.tui.services.serve_session import ServeSession
 from farense_tui.tui.widgets.chat_message import ChatMessage, SideBySide
 from tests import tiny_model
@@ -51,6 +50,7 @@ def record(app: Host):
     def hook(message):
         if isinstance(message, (TokenGenerated, ReplyFinished)):
             app.seen.append(message)
+
     return hook
 
 
@@ -81,7 +81,9 @@ async def ask(pilot, text: str, max_tokens: int = 24) -> None:
     await wait_until(pilot, lambda: prompt.value == "", 10, "the prompt to be sent")
 
 
-# -- a real tiny run --------------------------------------------------------------------------------
+# -- a real tiny run
+# --------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def finished_run(tiny_model_dir, tmp_path_factory) -> Path:
@@ -92,7 +94,9 @@ def finished_run(tiny_model_dir, tmp_path_factory) -> Path:
         (home / sub).mkdir()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FARENSE_HOME", str(home))
-        run_dir = start_run(tiny_config(tiny_model_dir, tiny_model.write_data(home / "data" / "tiny")))
+        run_dir = start_run(
+            tiny_config(tiny_model_dir, tiny_model.write_data(home / "data" / "tiny"))
+        )
         assert wait_done(run_dir).status == "finished"
     return run_dir
 
@@ -113,7 +117,10 @@ async def test_adapter_reply_streams_token_by_token(run_dir):
         lengths = []
         asked = []
         service_ask = app.chat.service.ask
-        app.chat.service.ask = lambda messages, **kw: (asked.append(messages), service_ask(messages, **kw))
+        app.chat.service.ask = lambda messages, **kw: (
+            asked.append(messages),
+            service_ask(messages, **kw),
+        )
         app.seen.clear()
         await ask(pilot, "Quem foi Hassan Nader?")
         reply = screen.replies["adapter"]
@@ -170,7 +177,9 @@ async def test_side_by_side_answers_with_base_and_adapter(run_dir):
         assert base.text != adapter.text  # LoRA off vs on: a trained adapter answers differently
 
 
-# -- output as data ---------------------------------------------------------------------------------
+# -- output as data
+# ---------------------------------------------------------------------------------
+
 
 def test_literal_text_shows_markup_and_escapes_as_written():
     text = literal_text("[bold]x[/bold] \x1b[31mred\x1b[0m\r\n\tok")
@@ -192,7 +201,9 @@ class ScriptedService:
 
     def load(self, target) -> None:
         self.emit({"type": "loading", "label": target.label})
-        self.emit({"type": "loaded", "label": target.label, "has_adapter": target.adapter is not None})
+        self.emit(
+            {"type": "loaded", "label": target.label, "has_adapter": target.adapter is not None}
+        )
 
     def ask(self, messages, sides=("adapter",), temperature=0.0, top_p=1.0, max_tokens=256) -> None:
         self.asked.append(list(messages))
@@ -201,8 +212,16 @@ class ScriptedService:
             tokens = self.script.get(f"{side}:{question}", self.script.get(question, ["ok"]))
             for token in tokens:
                 self.emit({"type": "token", "side": side, "text": token})
-            self.emit({"type": "done", "side": side, "tokens": len(tokens), "tps": 42.0,
-                       "finish_reason": "stop", "stopped": False})
+            self.emit(
+                {
+                    "type": "done",
+                    "side": side,
+                    "tokens": len(tokens),
+                    "tps": 42.0,
+                    "finish_reason": "stop",
+                    "stopped": False,
+                }
+            )
 
     def stop_generation(self) -> None:
         pass
@@ -221,16 +240,28 @@ FAKE_RUN = "20250101-120000-mistral-7b-4bit"
 
 
 def scripted_targets(has_gpu: bool | None = None) -> list[TargetChoice]:
-    adapter = SimpleNamespace(model="models/mistral-7b-4bit", adapter=Path("best"), precision="4bit",
-                              label=f"{FAKE_RUN}:best")
-    base = SimpleNamespace(model="models/mistral-7b-4bit", adapter=None, precision="4bit",
-                           label="mistral-7b-4bit (base)")
-    return [TargetChoice(f"run:{FAKE_RUN}:best", f"{FAKE_RUN} · best", lambda: adapter),
-            TargetChoice("model:mistral-7b-4bit", "mistral-7b-4bit · base model (4bit)", lambda: base)]
+    adapter = SimpleNamespace(
+        model="models/mistral-7b-4bit",
+        adapter=Path("best"),
+        precision="4bit",
+        label=f"{FAKE_RUN}:best",
+    )
+    base = SimpleNamespace(
+        model="models/mistral-7b-4bit",
+        adapter=None,
+        precision="4bit",
+        label="mistral-7b-4bit (base)",
+    )
+    return [
+        TargetChoice(f"run:{FAKE_RUN}:best", f"{FAKE_RUN} · best", lambda: adapter),
+        TargetChoice("model:mistral-7b-4bit", "mistral-7b-4bit · base model (4bit)", lambda: base),
+    ]
 
 
 def scripted_host() -> Host:
-    return Host(service_factory=lambda emit: ScriptedService(emit, SCRIPT), targets=scripted_targets)
+    return Host(
+        service_factory=lambda emit: ScriptedService(emit, SCRIPT), targets=scripted_targets
+    )
 
 
 async def test_markup_and_escapes_from_the_model_are_shown_literally():
@@ -280,13 +311,17 @@ async def test_escape_leaves_the_text_box_when_nothing_streams():
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await choose(pilot, f"run:{FAKE_RUN}:best")
         # focus() takes effect on a later turn of the message loop than the load notice
-        await wait_until(pilot, lambda: isinstance(screen.focused, Input), 10, "the prompt to take focus")
+        await wait_until(
+            pilot, lambda: isinstance(screen.focused, Input), 10, "the prompt to take focus"
+        )
         await pilot.press("escape")
         # nothing focused, so the App's 1-4 keys switch screens again
         await wait_until(pilot, lambda: screen.focused is None, 10, "the prompt to let go of focus")
 
 
-# -- snapshots --------------------------------------------------------------------------------------
+# -- snapshots
+# --------------------------------------------------------------------------------------
+
 
 async def _conversation(pilot, side_by_side: bool = False) -> None:
     screen = await choose(pilot, f"run:{FAKE_RUN}:best")
@@ -296,44 +331,55 @@ async def _conversation(pilot, side_by_side: bool = False) -> None:
         await ask(pilot, question)
         await wait_until(pilot, lambda: not screen.generating, 10, "the reply")
     # On a busy machine the last reply's note and the scroll to the bottom can lag the end flag.
-    await wait_until(pilot, lambda: not any(m.streaming for m in screen.query(ChatMessage)), 10, "the notes")
+    await wait_until(
+        pilot, lambda: not any(m.streaming for m in screen.query(ChatMessage)), 10, "the notes"
+    )
     for box in screen.query(Input):
         box.cursor_blink = False  # a blinking cursor would be caught on or off by chance
     await pilot.wait_for_scheduled_animations()
-    screen.query_one("#prompt", Input).cursor_blink = False  # the cursor always shown: no blink phase in the picture
+    screen.query_one(
+        "#prompt", Input
+    ).cursor_blink = False  # the cursor always shown: no blink phase in the picture
     await pilot.pause(0.2)
 
 
 def test_snapshot_chat_80x24(snap_compare):
     """Chat at 80x24 with the adapter of a run chosen: the target row, the sampling row (temp 0.0,
     top-p 1.0, max 24, base vs adapter unchecked), the system row (empty: this scripted target has
-    no training system message, so the placeholder "no system message" shows), a conversation of two turns scrolled to the
-    bottom whose last reply reads literally `[bold red]not bold[/] e \\x1b[31mnot red\\x1b[0m`
-    (not bold, not red, escapes shown as text), the status line with the last reply's speed, the
-    prompt, and a footer with esc Stop, ^l New chat, f5 Refresh list, f6 Export and f7 Serve (the
-    serving line above the conversation is hidden: no server runs)."""
+    no training system message, so the placeholder "no system message" shows), a conversation of two
+    turns scrolled to the bottom whose last reply reads literally `[bold red]not bold[/] e
+    \\x1b[31mnot red\\x1b[0m` (not bold, not red, escapes shown as text), the status line with the
+    last reply's speed, the prompt, and a footer with esc Stop, ^l New chat, f5 Refresh list, f6
+    Export and f7 Serve (the serving line above the conversation is hidden: no server runs)."""
     assert snap_compare(scripted_host(), terminal_size=(80, 24), run_before=_conversation)
 
 
 def test_snapshot_chat_120x40(snap_compare):
     """The same conversation at 120x40 in side-by-side mode: each prompt answered twice, base model
     (adapter off) on the left, the adapter on the right, each with its token count and speed."""
+
     async def run_before(pilot):
         await _conversation(pilot, side_by_side=True)
 
     assert snap_compare(scripted_host(), terminal_size=(120, 40), run_before=run_before)
 
 
-# -- opening ready ----------------------------------------------------------------------------------
+# -- opening ready
+# ----------------------------------------------------------------------------------
 
-async def test_chat_opens_with_the_active_runs_best_adapter_and_the_prompt_focused(finished_run, farense_home):
+
+async def test_chat_opens_with_the_active_runs_best_adapter_and_the_prompt_focused(
+    finished_run, farense_home
+):
     """4 → type → Enter: the active run's best adapter is loaded without choosing, even when a newer
     finished run exists; the prompt has the focus."""
     from farense_tui.tui.app import create_app
 
     runs_dir = farense_home / "runs"
     active = Path(shutil.copytree(finished_run, runs_dir / "20260101-100000-tiny"))
-    shutil.copytree(finished_run, runs_dir / "20260102-100000-tiny")  # newer, but not the active one
+    shutil.copytree(
+        finished_run, runs_dir / "20260102-100000-tiny"
+    )  # newer, but not the active one
     app = create_app(attach_live=False)
     async with app.run_test(size=(80, 24)) as pilot:
         app.attach(active)
@@ -343,7 +389,9 @@ async def test_chat_opens_with_the_active_runs_best_adapter_and_the_prompt_focus
         await wait_until(pilot, lambda: screen.loaded is not None, 60, "the adapter to load")
         assert screen.target_key == f"run:{runs_dir / active.name}:best"
         assert screen.loaded == (f"{active.name}:best", True)
-        await wait_until(pilot, lambda: screen.focused is screen.query_one("#prompt"), 10, "the prompt's focus")
+        await wait_until(
+            pilot, lambda: screen.focused is screen.query_one("#prompt"), 10, "the prompt's focus"
+        )
         await pilot.press(*"Onde joga?", "enter")
         await wait_until(pilot, lambda: screen.messages and not screen.generating, 60, "the reply")
         assert screen.messages[0] == {"role": "user", "content": "Onde joga?"}
@@ -352,11 +400,15 @@ async def test_chat_opens_with_the_active_runs_best_adapter_and_the_prompt_focus
 
 def test_opening_choice_prefers_the_active_run_then_the_newest_finished(tmp_path):
     def adapters(run: str, finished: bool) -> list[TargetChoice]:
-        return [TargetChoice(f"run:{tmp_path / run}:{w}", w, lambda: None, tmp_path / run, finished)
-                for w in ("best", "final", "4")]
+        return [
+            TargetChoice(f"run:{tmp_path / run}:{w}", w, lambda: None, tmp_path / run, finished)
+            for w in ("best", "final", "4")
+        ]
 
     base = TargetChoice("model:m", "m", lambda: None)
-    choices = adapters("3-training", False) + adapters("2-new", True) + adapters("1-old", True) + [base]
+    choices = (
+        adapters("3-training", False) + adapters("2-new", True) + adapters("1-old", True) + [base]
+    )
     assert opening_choice(choices, tmp_path / "1-old").key == f"run:{tmp_path / '1-old'}:best"
     assert opening_choice(choices, tmp_path / "3-training").key == f"run:{tmp_path / '2-new'}:best"
     assert opening_choice(choices, None).key == f"run:{tmp_path / '2-new'}:best"
@@ -378,9 +430,13 @@ async def test_chat_screen_serves_and_exports_the_chosen_adapter(run_dir):
         screen = await choose(pilot, f"run:{run_dir}:best")
         await pilot.press("f7")
         line = screen.query_one("#serving", Static)
-        await wait_until(pilot, lambda: "curl http://127.0.0.1:" in str(line.render()), 90, "the server")
+        await wait_until(
+            pilot, lambda: "curl http://127.0.0.1:" in str(line.render()), 90, "the server"
+        )
         server = app.serving.server
-        assert server.answers() and f"serving {run_dir.name}:best on {server.url}" in str(line.render())
+        assert server.answers() and f"serving {run_dir.name}:best on {server.url}" in str(
+            line.render()
+        )
         await pilot.press("f7")
         await wait_until(pilot, lambda: not line.display, 20, "the server to stop")
         assert server.process.poll() is not None and app.serving.server is None
@@ -391,8 +447,10 @@ async def test_chat_screen_serves_and_exports_the_chosen_adapter(run_dir):
         dialog.query_one("#route", Select).value = "peft"
         dialog.query_one("#export", Button).press()
         log = dialog.query_one(Log)
-        await wait_until(pilot, lambda: any(l.startswith(("✓", "✗")) for l in log.lines), 60, "the export")
-        assert any(l.startswith("✓ W + (alpha/r)·B·A vs fused") for l in log.lines), log.lines
+        await wait_until(
+            pilot, lambda: any(line.startswith(("✓", "✗")) for line in log.lines), 60, "the export"
+        )
+        assert any(line.startswith("✓ W + (alpha/r)·B·A vs fused") for line in log.lines), log.lines
         assert (run_dir / "exports" / "best-peft" / "adapter_model.safetensors").is_file()
         dialog.query_one("#export", Button).press()
         await pilot.pause(0.1)
@@ -400,10 +458,16 @@ async def test_chat_screen_serves_and_exports_the_chosen_adapter(run_dir):
         dialog.query_one("#force", Checkbox).value = True  # replace it
         before = len(log.lines)
         dialog.query_one("#export", Button).press()
-        await wait_until(pilot, lambda: any(l.startswith(("✓", "✗")) for l in log.lines[before:]), 60,
-                         "the second export")
+        await wait_until(
+            pilot,
+            lambda: any(line.startswith(("✓", "✗")) for line in log.lines[before:]),
+            60,
+            "the second export",
+        )
         assert log.lines[-2].startswith("✓ W + (alpha/r)·B·A vs fused")
-        assert log.lines[-1].startswith("next: PeftModel.from_pretrained(")  # how to load it, as the CLI says
+        assert log.lines[-1].startswith(
+            "next: PeftModel.from_pretrained("
+        )  # how to load it, as the CLI says
         await pilot.press("escape")
         assert app.screen is screen
 
@@ -411,10 +475,17 @@ async def test_chat_screen_serves_and_exports_the_chosen_adapter(run_dir):
 async def test_the_runs_training_system_message_is_shown_sent_and_editable():
     """Issue 9 item 6: a run's adapter is asked with the system message it trained with."""
     trained = "És um assistente que responde em português europeu sobre o Sporting Clube Farense."
-    target = SimpleNamespace(model="models/mistral-7b-4bit", adapter=Path("best"), precision="4bit",
-                             label=f"{FAKE_RUN}:best", system=trained)
-    app = Host(service_factory=lambda emit: ScriptedService(emit, SCRIPT),
-               targets=lambda has_gpu=None: [TargetChoice(f"run:{FAKE_RUN}:best", "best", lambda: target)])
+    target = SimpleNamespace(
+        model="models/mistral-7b-4bit",
+        adapter=Path("best"),
+        precision="4bit",
+        label=f"{FAKE_RUN}:best",
+        system=trained,
+    )
+    app = Host(
+        service_factory=lambda emit: ScriptedService(emit, SCRIPT),
+        targets=lambda has_gpu=None: [TargetChoice(f"run:{FAKE_RUN}:best", "best", lambda: target)],
+    )
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await choose(pilot, f"run:{FAKE_RUN}:best")
         assert screen.query_one("#system", Input).value == trained

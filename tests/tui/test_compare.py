@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from farense_tui.tui.app import create_app
-from farense_tui.engine.runs.overlay import Comparison, ema, load_history, on_axis
 from farense_tui.engine.runs.history import MetricHistory
+from farense_tui.engine.runs.overlay import Comparison, ema, load_history, on_axis
+from farense_tui.tui.app import create_app
 from farense_tui.tui.screens.monitor import MonitorScreen
 from farense_tui.tui.widgets.compare_chart import CompareChart, log_ticks, short_labels
 from tests.tui.conftest import T0, fabricate_run, step_event, training_history, wait_until
@@ -28,7 +28,9 @@ def test_ema_is_debiased_by_hand():
 def test_series_of_a_fabricated_run_on_every_axis():
     """An OOM recovery at step 10 (resume from its checkpoint): steps 1–18 once each; tokens and
     training seconds from the step events (3,100 tokens and 1.9 s a step)."""
-    history = load_history(fabricate_run("20260101-120000-tiny-llama", training_history(total=30, upto=18)))
+    history = load_history(
+        fabricate_run("20260101-120000-tiny-llama", training_history(total=30, upto=18))
+    )
     assert history.train_loss.xs == list(range(1, 19))
     assert history.val_loss.xs == [0, 5, 10, 15]
     assert on_axis(history.val_loss.xs, "step", history) == [0, 5, 10, 15]
@@ -40,8 +42,12 @@ def test_a_rerun_step_does_not_count_its_time_twice():
     """A resume re-runs steps 3–4: the curve's training time is that of steps 1–4 once."""
     history = MetricHistory()
     history.reset(Path("/runs/x"), None, 0.0)
-    history.add_events([{"type": "step", "step": s, "loss": 1.0, "step_time": 2.0, "trained_tokens": 10 * s}
-                        for s in (1, 2, 3, 4, 3, 4)])
+    history.add_events(
+        [
+            {"type": "step", "step": s, "loss": 1.0, "step_time": 2.0, "trained_tokens": 10 * s}
+            for s in (1, 2, 3, 4, 3, 4)
+        ]
+    )
     assert history.seconds_at.ys == [2.0, 4.0, 6.0, 8.0]
     assert history.tokens_at.ys == [10, 20, 30, 40]
 
@@ -80,7 +86,8 @@ async def test_mark_two_runs_on_training_and_see_both_in_the_overlay(monkeypatch
     FARENSE_PRICE_PER_HOUR."""
     monkeypatch.setenv("FARENSE_PRICE_PER_HOUR", "1.5")
     finished = training_history(total=12, upto=12, recovery_at=None) + [
-        {"type": "state", "time": T0 + 80, "state": "finished", "message": "finished at step 12"}]
+        {"type": "state", "time": T0 + 80, "state": "finished", "message": "finished at step 12"}
+    ]
     old, new = fabricate_run(OLD, finished), fabricate_run(NEW, training_history(total=30, upto=18))
     app = create_app(attach_live=False, detect_hardware=False)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -98,19 +105,29 @@ async def test_mark_two_runs_on_training_and_see_both_in_the_overlay(monkeypatch
         await wait_until(pilot, lambda: len(app.comparison.loaded) == 2, what="compared runs read")
         await pilot.press("3", "c")
         chart = app.screen.query_one(CompareChart)
-        await wait_until(pilot, lambda: OLD in str(chart.border_subtitle) and NEW in str(chart.border_subtitle),
-                         what="both runs in the legend")
+        await wait_until(
+            pilot,
+            lambda: OLD in str(chart.border_subtitle) and NEW in str(chart.border_subtitle),
+            what="both runs in the legend",
+        )
         assert chart.series[f"{OLD} val"][0] == [0, 5, 10]
         assert set(app.comparison.colours) == {OLD, NEW}
         assert app.comparison.colour(OLD) != app.comparison.colour(NEW)
         await pilot.press("x")  # trained tokens
-        await wait_until(pilot, lambda: chart.axis == "tokens" and chart.series[f"{OLD} val"][0] == [0, 15.5, 31],
-                         what="x axis in thousands of tokens")
+        await wait_until(
+            pilot,
+            lambda: chart.axis == "tokens" and chart.series[f"{OLD} val"][0] == [0, 15.5, 31],
+            what="x axis in thousands of tokens",
+        )
         # The marked run goes on elsewhere: read again when the overlay is shown next.
         with open(new / "events.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(step_event(19, 30, T0 + 200, 1.4)) + "\n")
         await pilot.press("2", "3")
-        await wait_until(pilot, lambda: app.comparison.loaded[new].train_loss.xs[-1] == 19, what="the new step read")
+        await wait_until(
+            pilot,
+            lambda: app.comparison.loaded[new].train_loss.xs[-1] == 19,
+            what="the new step read",
+        )
 
 
 def synthetic_run(run_id: str, steps: int, floor: float, rate: float, t0: float) -> MetricHistory:
@@ -120,11 +137,28 @@ def synthetic_run(run_id: str, steps: int, floor: float, rate: float, t0: float)
     events, t = [], t0
     for s in range(1, steps + 1):
         t += 2.0
-        events.append({"type": "step", "step": s, "total_steps": steps, "time": t, "step_time": 2.0,
-                       "trained_tokens": 4000 * s, "tokens_per_sec": 2000.0, "mem_peak_gb": 6.0,
-                       "loss": round(2.5 * math.exp(-s / rate) + floor + 0.15 * math.sin(s * 1.7), 4)})
+        events.append(
+            {
+                "type": "step",
+                "step": s,
+                "total_steps": steps,
+                "time": t,
+                "step_time": 2.0,
+                "trained_tokens": 4000 * s,
+                "tokens_per_sec": 2000.0,
+                "mem_peak_gb": 6.0,
+                "loss": round(2.5 * math.exp(-s / rate) + floor + 0.15 * math.sin(s * 1.7), 4),
+            }
+        )
         if s % 50 == 0:
-            events.append({"type": "eval", "step": s, "time": t, "val_loss": round(2.4 * math.exp(-s / rate) + floor + 0.1, 4)})
+            events.append(
+                {
+                    "type": "eval",
+                    "step": s,
+                    "time": t,
+                    "val_loss": round(2.4 * math.exp(-s / rate) + floor + 0.1, 4),
+                }
+            )
     history.add_events(events)
     return history
 
@@ -182,7 +216,8 @@ async def test_pick_runs_on_the_monitor_shares_the_marks_with_training():
     from farense_tui.tui.widgets.runs_table import RunsTable
 
     finished = training_history(total=12, upto=12, recovery_at=None) + [
-        {"type": "state", "time": T0 + 80, "state": "finished", "message": "finished at step 12"}]
+        {"type": "state", "time": T0 + 80, "state": "finished", "message": "finished at step 12"}
+    ]
     old, new = fabricate_run(OLD, finished), fabricate_run(NEW, finished)
     app = create_app(attach_live=False, detect_hardware=False)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -192,12 +227,16 @@ async def test_pick_runs_on_the_monitor_shares_the_marks_with_training():
         assert isinstance(picker, RunPicker)
         options = picker.query_one(SelectionList)
         await wait_until(pilot, lambda: options.option_count == 2, what="runs listed in the picker")
-        assert options.selected == [new] and options.get_option_at_index(0).disabled  # the active run
+        assert (
+            options.selected == [new] and options.get_option_at_index(0).disabled
+        )  # the active run
         await pilot.press("down", "space")
         assert app.comparison.marked == [old]
         await pilot.press("escape")
         chart = app.screen.query_one(CompareChart)
-        await wait_until(pilot, lambda: OLD in str(chart.border_subtitle), what="the picked run in the legend")
+        await wait_until(
+            pilot, lambda: OLD in str(chart.border_subtitle), what="the picked run in the legend"
+        )
         assert app.screen.view == "compare"
 
         await pilot.press("2")

@@ -1,4 +1,5 @@
-"""The Config screen without training: profile choice, inline validation, data check, save as profile."""
+"""The Config screen without training: profile choice, inline validation, data check, save as
+profile."""
 
 from __future__ import annotations
 
@@ -19,12 +20,17 @@ async def test_profile_is_chosen_for_the_machine_and_settings_follow_the_select(
     app = create_app(attach_live=False)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = app.screen
-        await wait_until(pilot, lambda: screen.query_one("#profile", Select).value == "mac-16gb",
-                         what="auto profile")
+        await wait_until(
+            pilot,
+            lambda: screen.query_one("#profile", Select).value == "mac-16gb",
+            what="auto profile",
+        )
         assert "16 GB RAM" in text(screen.query_one("#profile-reason"))
         screen.query_one("#profile", Select).value = "mac-8gb"
         await wait_until(pilot, lambda: screen.profile.name == "mac-8gb", what="profile loaded")
-        assert screen.query_one("#field-batch_size", Input).value == str(load_profile("mac-8gb").batch_size)
+        assert screen.query_one("#field-batch_size", Input).value == str(
+            load_profile("mac-8gb").batch_size
+        )
         assert "Chosen by you" in text(screen.query_one("#profile-reason"))
 
 
@@ -57,14 +63,21 @@ async def test_data_problems_are_shown_and_block_start(farense_home, home_model)
         screen = app.screen
         screen.query_one("#data-path", Input).value = "data/broken"
         summary = screen.query_one("#data-summary", Static)
-        await wait_until(pilot, lambda: "valid.jsonl missing" in text(summary), what="the data check")
-        assert "train  24 examples, chat · tokens" in text(summary)  # counted with the model's tokenizer
+        await wait_until(
+            pilot, lambda: "valid.jsonl missing" in text(summary), what="the data check"
+        )
+        assert "train  24 examples, chat · tokens" in text(
+            summary
+        )  # counted with the model's tokenizer
         await pilot.press("ctrl+s")
         # Refused at once from the check shown, or, when a profile change made a new check due,
         # by the start's own check (plan_run) a moment later: either way, said and nothing started.
         refused = ("The data has problems", "the data is not ready")
-        await wait_until(pilot, lambda: any(r in n.message for n in app._notifications for r in refused),
-                         what="the refusal")
+        await wait_until(
+            pilot,
+            lambda: any(r in n.message for n in app._notifications for r in refused),
+            what="the refusal",
+        )
         assert not list((farense_home / "runs").iterdir())
 
 
@@ -78,7 +91,9 @@ async def test_save_as_profile_writes_the_edited_settings(farense_home):
         await pilot.press("ctrl+o")
         await wait_until(pilot, lambda: isinstance(app.screen, NamePrompt), what="the name prompt")
         await pilot.press(*"rank16", "enter")  # the suggested name is selected: typing replaces it
-        await wait_until(pilot, lambda: (farense_home / "profiles" / "rank16.toml").exists(), what="the file")
+        await wait_until(
+            pilot, lambda: (farense_home / "profiles" / "rank16.toml").exists(), what="the file"
+        )
         saved = load_profile("rank16")
         assert saved.lora_rank == 16 and saved.batch_size == load_profile("mac-16gb").batch_size
         assert screen.query_one("#profile", Select).value == "rank16"
@@ -93,8 +108,11 @@ async def test_text_data_starts_from_config_with_the_default_profile(farense_hom
     app = create_app(attach_live=False)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = app.screen
-        await wait_until(pilot, lambda: screen.query_one("#profile", Select).value == "mac-16gb",
-                         what="auto profile")
+        await wait_until(
+            pilot,
+            lambda: screen.query_one("#profile", Select).value == "mac-16gb",
+            what="auto profile",
+        )
         screen.query_one("#data-path", Input).value = "data/sql"
         summary = screen.query_one("#data-summary", Static)
         await wait_until(pilot, lambda: "✓ ready to train" in text(summary), what="the data check")
@@ -117,21 +135,31 @@ async def test_config_shows_what_the_data_will_cost(farense_home, home_model):
     app = create_app(attach_live=False)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = app.screen
-        await wait_until(pilot, lambda: screen.query_one("#profile", Select).value == "mac-16gb",
-                         what="auto profile")
+        await wait_until(
+            pilot,
+            lambda: screen.query_one("#profile", Select).value == "mac-16gb",
+            what="auto profile",
+        )
         cost = screen.query_one("#data-cost", Static)
-        await wait_until(pilot, lambda: "not measured yet" in text(cost), what="the cost without a speed")
+        await wait_until(
+            pilot, lambda: "not measured yet" in text(cost), what="the cost without a speed"
+        )
         fabricated_run("20260102-100000-tiny-llama", str(home_model), [(300, 1.5)] * 4)
         await pilot.press("ctrl+r")  # a run has measured the speed since: check again
         await wait_until(pilot, lambda: "per epoch" in text(cost), what="the cost with the speed")
         assert "24 examples: 3 steps/epoch, 9 steps (3 epochs)" in text(cost)  # batch 4×2
-        assert "at 200 tok/s" in text(cost) and "4 steps of run 20260102-100000-tiny-llama" in text(cost)
+        assert "at 200 tok/s" in text(cost) and "4 steps of run 20260102-100000-tiny-llama" in text(
+            cost
+        )
         screen.query_one("#field-epochs", Input).value = "5"
-        await wait_until(pilot, lambda: "15 steps (5 epochs)" in text(cost), what="the cost to follow the edit")
+        await wait_until(
+            pilot, lambda: "15 steps (5 epochs)" in text(cost), what="the cost to follow the edit"
+        )
 
 
 async def test_a_bad_ranks_setting_is_named_and_blocks_start(farense_home, tmp_path):
-    """A hostfile that is not mlx.launch's is named with its line; Start is refused; the text stays."""
+    """A hostfile that is not mlx.launch's is named with its line; Start is refused; the text
+    stays."""
     hostfile = tmp_path / "hosts.json"
     hostfile.write_text('[{"ssh": "mac1", "ips": ["10.0.0.1"]},\n {"ssh": "mac2" "ips": []}]\n')
     app = create_app(attach_live=False)
@@ -152,7 +180,11 @@ async def test_a_bad_ranks_setting_is_named_and_blocks_start(farense_home, tmp_p
         await wait_until(pilot, lambda: not hint.has_class("-invalid"), what="the error to clear")
         assert text(hint) == "2 ranks from hosts.json (mac1, mac2), jaccl"
         screen.query_one("#ranks", Input).value = "0"
-        await wait_until(pilot, lambda: "ranks: 0 is not a whole number of 1 or more" in text(hint), what="0 refused")
+        await wait_until(
+            pilot,
+            lambda: "ranks: 0 is not a whole number of 1 or more" in text(hint),
+            what="0 refused",
+        )
 
 
 async def test_two_ranks_started_from_config_show_each_ranks_figures(farense_home, home_model):
@@ -166,26 +198,36 @@ async def test_two_ranks_started_from_config_show_each_ranks_figures(farense_hom
     app = create_app(attach_live=False)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = app.screen
-        await wait_until(pilot, lambda: screen.report is not None and screen.report.ok, what="the data check")
+        await wait_until(
+            pilot, lambda: screen.report is not None and screen.report.ok, what="the data check"
+        )
         screen.query_one("#ranks", Input).value = "2"
-        await wait_until(pilot, lambda: text(screen.query_one("#ranks-hint")) == "2 ranks on this machine, ring",
-                         what="the ranks checked")
+        await wait_until(
+            pilot,
+            lambda: text(screen.query_one("#ranks-hint")) == "2 ranks on this machine, ring",
+            what="the ranks checked",
+        )
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: app.current_mode == "training", 60, what="the run to start")
         run_dir = app.run_status.run_dir
         figures = app.screen.query_one("#figures", Static)
         await wait_until(pilot, lambda: "rank 1:" in text(figures), 120, what="both ranks' figures")
         assert "rank 0:" in text(figures) and "tok/s" in text(figures)
-        assert "profile mac-16gb · 2 ranks on this machine, ring" in text(app.screen.query_one("#state"))
+        assert "profile mac-16gb · 2 ranks on this machine, ring" in text(
+            app.screen.query_one("#state")
+        )
         commands.send(run_dir, "stop")
     cfg = RunConfig.load(run_dir / "config.toml")
     assert (cfg.ranks, cfg.hosts, cfg.backend) == (2, "", "ring")
     assert wait_done(run_dir).status in ("stopped", "finished")
 
 
-async def test_a_stage_two_run_starts_from_a_picked_run_and_checkpoint(farense_home, home_model, tiny_data):
+async def test_a_stage_two_run_starts_from_a_picked_run_and_checkpoint(
+    farense_home, home_model, tiny_data
+):
     """Config lists the runs and their checkpoints; fuse without a run is refused like a bad field;
-    a picked RUN:CHECKPOINT starts a run whose config names its parent and starts from its adapter."""
+    a picked RUN:CHECKPOINT starts a run whose config names its parent and starts from its
+    adapter."""
     from farense_tui.engine.runs.config import RunConfig
     from farense_tui.tui.widgets.from_run import FromRunField
     from tests.engine_helpers import start_run, tiny_config, wait_done
@@ -195,7 +237,11 @@ async def test_a_stage_two_run_starts_from_a_picked_run_and_checkpoint(farense_h
     app = create_app(attach_live=False)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = app.screen
-        await wait_until(pilot, lambda: screen.query_one("#profile", Select).value == "mac-16gb", what="auto profile")
+        await wait_until(
+            pilot,
+            lambda: screen.query_one("#profile", Select).value == "mac-16gb",
+            what="auto profile",
+        )
         screen.query_one("#data-path", Input).value = "data/tiny"
         picker = screen.query_one("#from-run", Select)
         offered = lambda: [v for _, v in picker._options]  # noqa: E731
@@ -203,20 +249,36 @@ async def test_a_stage_two_run_starts_from_a_picked_run_and_checkpoint(farense_h
         assert offered() == ["", f"{parent.name}:best", f"{parent.name}:final", f"{parent.name}:4"]
         field, hint = screen.query_one(FromRunField), screen.query_one("#from-hint", Static)
         screen.query_one("#from-fuse").value = True
-        await wait_until(pilot, lambda: hint.has_class("-invalid"), what="fuse without a run refused")
+        await wait_until(
+            pilot, lambda: hint.has_class("-invalid"), what="fuse without a run refused"
+        )
         await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: any("Fix from first: fuse fuses the run picked here" in n.message
-                                            for n in app._notifications), what="the refusal")
+        await wait_until(
+            pilot,
+            lambda: any(
+                "Fix from first: fuse fuses the run picked here" in n.message
+                for n in app._notifications
+            ),
+            what="the refusal",
+        )
         assert not [p for p in (farense_home / "runs").iterdir() if p != parent]
 
         screen.query_one("#from-fuse").value = False
         picker.value = f"{parent.name}:4"
         await wait_until(pilot, lambda: field.spec and not field.error, what="the pick checked")
-        assert text(hint).startswith(f"starts from {parent.name}:4's adapter, on its base {home_model}")
-        await wait_until(pilot, lambda: "✓ ready to train" in text(screen.query_one("#data-summary")), what="data")
+        assert text(hint).startswith(
+            f"starts from {parent.name}:4's adapter, on its base {home_model}"
+        )
+        await wait_until(
+            pilot,
+            lambda: "✓ ready to train" in text(screen.query_one("#data-summary")),
+            what="data",
+        )
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: app.current_mode == "training", 60, what="the run to start")
         child = app.run_status.run_dir
     cfg = RunConfig.load(child / "config.toml")
-    assert cfg.parent == f"{parent.name}:4" and cfg.init_adapter == str(parent / "checkpoints" / "step-0000004")
+    assert cfg.parent == f"{parent.name}:4" and cfg.init_adapter == str(
+        parent / "checkpoints" / "step-0000004"
+    )
     assert cfg.model == str(home_model) and wait_done(child).status == "finished"

@@ -1,4 +1,5 @@
-"""Screenshots of the Config screen on a fixed machine (16 GB Apple M1) with the tiny model and data."""
+"""Screenshots of the Config screen on a fixed machine (16 GB Apple M1) with the tiny model and
+data."""
 
 from __future__ import annotations
 
@@ -20,9 +21,15 @@ async def checked(pilot) -> None:
     profile chosen for this machine (a first check, with the first profile's sequence cap, may
     finish before the choice under load)."""
     screen = pilot.app.screen
-    await wait_until(pilot, lambda: pilot.app.hardware is not None and screen.report is not None
-                     and screen.report.max_seq_length == screen.profile.max_seq_length == 512,
-                     what="hardware and data check")
+    await wait_until(
+        pilot,
+        lambda: (
+            pilot.app.hardware is not None
+            and screen.report is not None
+            and screen.report.max_seq_length == screen.profile.max_seq_length == 512
+        ),
+        what="hardware and data check",
+    )
     await pilot.pause()
 
 

@@ -19,7 +19,9 @@ async def test_evaluation_from_the_screen_cancels_then_runs_to_its_table(tiny_mo
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("5")
         screen = app.screen
-        await wait_until(pilot, lambda: f"{run_dir}:best" in screen.targets, what="the run's adapters listed")
+        await wait_until(
+            pilot, lambda: f"{run_dir}:best" in screen.targets, what="the run's adapters listed"
+        )
         screen.query_one("#target", Select).value = f"{run_dir}:best"
         status = lambda: str(screen.query_one("#status").render())  # noqa: E731
 
@@ -33,7 +35,9 @@ async def test_evaluation_from_the_screen_cancels_then_runs_to_its_table(tiny_mo
 
         screen.query_one("#max_tokens").value = "8"
         await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: not screen.running and screen.answers, 180, what="the table")
+        await wait_until(
+            pilot, lambda: not screen.running and screen.answers, 180, what="the table"
+        )
         metrics = screen.query_one("#metrics", DataTable)
         labels = [metrics.get_row_at(i)[0] for i in range(metrics.row_count)]
         assert labels == ["exact match", "token F1", "ROUGE-L F", "test loss", "perplexity"]

@@ -23,10 +23,15 @@ RUN = "20261127-170320-tiny-llama"
 
 @pytest.fixture
 def evaluated_app():
-    run_dir = fabricate_run(RUN, [{"type": "state", "time": T0, "state": "finished", "message": "finished"}],
-                            profile="cpu")
+    run_dir = fabricate_run(
+        RUN,
+        [{"type": "state", "time": T0, "state": "finished", "message": "finished"}],
+        profile="cpu",
+    )
     (run_dir / "best").mkdir()
-    (run_dir / "best" / "adapters.safetensors").touch()  # listed by its file; the snapshots load no model
+    (
+        run_dir / "best" / "adapters.safetensors"
+    ).touch()  # listed by its file; the snapshots load no model
     shutil.copytree(FIXTURE, run_dir / "eval", ignore=shutil.ignore_patterns("README.md"))
     app = create_app(attach_live=False)
     app.fixture_run = run_dir
@@ -46,6 +51,7 @@ def show_result(row: int):
         answers.focus()
         answers.move_cursor(row=row)
         await pilot.pause()
+
     return run_before
 
 

@@ -9,10 +9,23 @@ from farense_tui.engine.runs.history import MetricHistory, Series, downsample
 
 
 def step(n: int, loss: float = 1.0, t: float | None = None, **fields) -> dict:
-    return {"type": "step", "step": n, "total_steps": 100, "loss": loss, "learning_rate": 1e-4,
-            "tokens_per_sec": 100.0 + n, "mem_active_gb": 1.0, "mem_peak_gb": 1.5 + n / 100, "mem_cache_gb": 0.1,
-            "rss_gb": 0.8, "sys_used_gb": 6.0, "sys_available_gb": 10.0, "swap_used_gb": 0.0,
-            "time": 1000.0 + n if t is None else t, **fields}
+    return {
+        "type": "step",
+        "step": n,
+        "total_steps": 100,
+        "loss": loss,
+        "learning_rate": 1e-4,
+        "tokens_per_sec": 100.0 + n,
+        "mem_active_gb": 1.0,
+        "mem_peak_gb": 1.5 + n / 100,
+        "mem_cache_gb": 0.1,
+        "rss_gb": 0.8,
+        "sys_used_gb": 6.0,
+        "sys_available_gb": 10.0,
+        "swap_used_gb": 0.0,
+        "time": 1000.0 + n if t is None else t,
+        **fields,
+    }
 
 
 def fresh() -> MetricHistory:
@@ -36,9 +49,16 @@ def test_steps_fill_every_series():
 
 def test_evals_and_best():
     history = fresh()
-    history.add_events([step(1), {"type": "eval", "step": 1, "val_loss": 1.4, "time": 1001},
-                        step(2), {"type": "eval", "step": 2, "val_loss": 1.1, "time": 1002},
-                        step(3), {"type": "eval", "step": 3, "val_loss": 1.3, "time": 1003}])
+    history.add_events(
+        [
+            step(1),
+            {"type": "eval", "step": 1, "val_loss": 1.4, "time": 1001},
+            step(2),
+            {"type": "eval", "step": 2, "val_loss": 1.1, "time": 1002},
+            step(3),
+            {"type": "eval", "step": 3, "val_loss": 1.3, "time": 1003},
+        ]
+    )
     assert history.val_loss.xs == [1, 2, 3]
     assert history.best_val == (2, 1.1)
 
@@ -49,7 +69,9 @@ def test_version_moves_only_on_change():
     history.reset(None, None, 16.0)
     assert history.version == v0 + 1
     assert not history.add_events([])
-    assert not history.add_events([{"type": "checkpoint", "step": 4, "path": "x", "reason": "periodic"}])
+    assert not history.add_events(
+        [{"type": "checkpoint", "step": 4, "path": "x", "reason": "periodic"}]
+    )
     assert history.version == v0 + 1
     assert history.add_events([step(1)])
     assert history.version == v0 + 2
@@ -70,10 +92,24 @@ def test_reset_forgets_the_old_run():
 def test_recovery_truncates_and_rerun_steps_win():
     history = fresh()
     history.add_events([step(n, 3.0 - n / 10) for n in range(1, 11)])
-    history.add_events([{"type": "eval", "step": 8, "val_loss": 2.5, "time": 1008},
-                        {"type": "eval", "step": 10, "val_loss": 0.1, "time": 1010}])
-    history.add_events([{"type": "recovery", "message": "out of memory: batch 2", "resume_step": 8,
-                         "from": {}, "to": {}, "time": 1011}])
+    history.add_events(
+        [
+            {"type": "eval", "step": 8, "val_loss": 2.5, "time": 1008},
+            {"type": "eval", "step": 10, "val_loss": 0.1, "time": 1010},
+        ]
+    )
+    history.add_events(
+        [
+            {
+                "type": "recovery",
+                "message": "out of memory: batch 2",
+                "resume_step": 8,
+                "from": {},
+                "to": {},
+                "time": 1011,
+            }
+        ]
+    )
     assert history.train_loss.xs == list(range(1, 9))  # steps 9 and 10 will be re-run
     assert history.val_loss.xs == [8]  # the eval at the checkpoint stays, the later one goes
     assert history.best_val == (8, 2.5)

@@ -1,4 +1,5 @@
-"""Monitor screen in a tiny host App: charts fed from a MetricHistory, throttled replots, snapshots."""
+"""Monitor screen in a tiny host App: charts fed from a MetricHistory, throttled replots,
+snapshots."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ from textual.screen import Screen
 from farense_tui.engine.runs.events import read_all
 from farense_tui.engine.runs.history import MetricHistory
 from farense_tui.tui.screens.monitor import EMPTY_TEXT, MonitorScreen
-from farense_tui.tui.widgets.charts import LossChart, MemoryChart, SpeedChart, nice_ticks, tick_label
+from farense_tui.tui.widgets.charts import (
+    LossChart,
+    MemoryChart,
+    SpeedChart,
+    nice_ticks,
+    tick_label,
+)
 from tests.engine_helpers import losses, start_run, tiny_config, wait_done
 from tests.tui.host import CockpitHost
 
@@ -30,20 +37,50 @@ def synthetic_events(steps: int = 300, recovery_at: int | None = 150) -> list[di
         t += 2.0
         rerun = s in done
         done.add(s)
-        events.append({
-            "type": "step", "step": s, "total_steps": 318, "epoch": 1,
-            "loss": round(2.5 * math.exp(-s / 80) + 0.4 + 0.08 * math.sin(s / 3) - (0.1 if rerun else 0), 4),
-            "learning_rate": 2e-4, "tokens_per_sec": round(180 + 20 * math.sin(s / 10), 1),
-            "mem_active_gb": round(4.1 + 0.3 * math.sin(s / 7), 3), "mem_peak_gb": round(6.2 + s / 300, 3),
-            "mem_cache_gb": 0.5, "rss_gb": 1.2, "sys_used_gb": round(9.5 + math.sin(s / 20), 3),
-            "sys_available_gb": 6.0, "swap_used_gb": 0.0, "time": t,
-        })
+        events.append(
+            {
+                "type": "step",
+                "step": s,
+                "total_steps": 318,
+                "epoch": 1,
+                "loss": round(
+                    2.5 * math.exp(-s / 80) + 0.4 + 0.08 * math.sin(s / 3) - (0.1 if rerun else 0),
+                    4,
+                ),
+                "learning_rate": 2e-4,
+                "tokens_per_sec": round(180 + 20 * math.sin(s / 10), 1),
+                "mem_active_gb": round(4.1 + 0.3 * math.sin(s / 7), 3),
+                "mem_peak_gb": round(6.2 + s / 300, 3),
+                "mem_cache_gb": 0.5,
+                "rss_gb": 1.2,
+                "sys_used_gb": round(9.5 + math.sin(s / 20), 3),
+                "sys_available_gb": 6.0,
+                "swap_used_gb": 0.0,
+                "time": t,
+            }
+        )
         if s % 50 == 0:
-            events.append({"type": "eval", "step": s, "val_loss": round(2.4 * math.exp(-s / 90) + 0.6, 4),
-                           "best_val_loss": 0.0, "is_best": True, "time": t})
+            events.append(
+                {
+                    "type": "eval",
+                    "step": s,
+                    "val_loss": round(2.4 * math.exp(-s / 90) + 0.6, 4),
+                    "best_val_loss": 0.0,
+                    "is_best": True,
+                    "time": t,
+                }
+            )
         if s == recovery_at and not rerun:
-            events.append({"type": "recovery", "message": "out of memory: batch 4 → 2", "resume_step": s - 20,
-                           "from": {}, "to": {}, "time": t})
+            events.append(
+                {
+                    "type": "recovery",
+                    "message": "out of memory: batch 4 → 2",
+                    "resume_step": s - 20,
+                    "from": {},
+                    "to": {},
+                    "time": t,
+                }
+            )
     return events
 
 
@@ -74,12 +111,26 @@ def charts(app: App) -> tuple[LossChart, MemoryChart, SpeedChart]:
 
 
 async def test_total_ram_line_is_only_drawn_when_the_curves_come_near_it():
-    """A 1 GB run on a 64 GB machine: the RAM line would flatten every curve; the legend names it."""
+    """A 1 GB run on a 64 GB machine: the RAM line would flatten every curve; the legend names
+    it."""
     history = MetricHistory()
     history.reset(Path("/runs/x"), budget_gb=2.0, total_ram_gb=64.0)
-    history.add_events([{"type": "step", "time": 10.0 + i, "step": i, "loss": 2.0, "tokens_per_sec": 50.0,
-                         "mem_active_gb": 0.8, "mem_peak_gb": 1.0, "rss_gb": 1.1, "sys_used_gb": 9.0}
-                        for i in range(1, 20)])
+    history.add_events(
+        [
+            {
+                "type": "step",
+                "time": 10.0 + i,
+                "step": i,
+                "loss": 2.0,
+                "tokens_per_sec": 50.0,
+                "mem_active_gb": 0.8,
+                "mem_peak_gb": 1.0,
+                "rss_gb": 1.1,
+                "sys_used_gb": 9.0,
+            }
+            for i in range(1, 20)
+        ]
+    )
     app = Host(history)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause(0.3)
@@ -106,7 +157,12 @@ async def test_charts_receive_downsampled_points():
         assert memory.x_unit == "min" and memory.series["MLX peak"][0][-1] == 2 * 320 / 60
         assert speed.series["tokens/s"][0][-1] == 300
         summary = str(app.screen.query_one("#summary").render())
-        assert "step 300/318" in summary and "best val" in summary and "/11 GB" in summary and "↻1" in summary
+        assert (
+            "step 300/318" in summary
+            and "best val" in summary
+            and "/11 GB" in summary
+            and "↻1" in summary
+        )
 
 
 async def test_replots_only_on_new_data_and_at_most_once_a_tick():
@@ -119,7 +175,9 @@ async def test_replots_only_on_new_data_and_at_most_once_a_tick():
         loss = screen.query_one(LossChart)
         before, draws = screen.redraws, loss.draw_count
         for batch in range(50):  # 50 versions between two ticks: one replot
-            history.add_events([e for e in synthetic_events(batch + 1, None) if e["type"] == "step"][-1:])
+            history.add_events(
+                [e for e in synthetic_events(batch + 1, None) if e["type"] == "step"][-1:]
+            )
         await pilot.pause(0.6)
         assert 1 <= screen.redraws - before <= 3
         assert loss.series["train"][0][-1] == 50
@@ -135,7 +193,10 @@ async def test_empty_state_until_a_run_is_attached():
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause(0.1)
         screen = app.screen
-        assert screen.query_one("#empty").display and str(screen.query_one("#empty").render()) == EMPTY_TEXT
+        assert (
+            screen.query_one("#empty").display
+            and str(screen.query_one("#empty").render()) == EMPTY_TEXT
+        )
         assert not screen.query_one("#charts").display
         history.reset(RUN, 11.0, 16.0)
         history.add_events(synthetic_events(steps=10, recovery_at=None))
@@ -213,7 +274,9 @@ async def test_monitor_draws_a_real_tiny_run(tiny_model_dir, tiny_data):
         loss, memory, speed = charts(app)
         by_step = losses(run_dir)
         assert loss.series["train"] == (list(by_step), list(by_step.values()))
-        assert loss.series["val"][0] == [e["step"] for e in read_all(run_dir / "events.jsonl") if e["type"] == "eval"]
+        assert loss.series["val"][0] == [
+            e["step"] for e in read_all(run_dir / "events.jsonl") if e["type"] == "eval"
+        ]
         assert all(v > 0 for v in memory.series["process RSS"][1])
         assert speed.series["tokens/s"][0]
         assert history.state == "finished"
@@ -223,7 +286,8 @@ async def test_monitor_draws_a_real_tiny_run(tiny_model_dir, tiny_data):
 def test_snapshot_80x24(snap_compare):
     """Monitor of a fixed 300-step run at 80x24: loss chart on top (train line, orange val dots,
     red restart line at step 130), memory (RAM 16 and budget 11 lines) and tokens/s side by side
-    below, and the summary "step 300/318  loss …  best val 0.686 @300  peak 7.2/11 GB  swap 0.0 GB  ↻1";
+    below, and the summary
+    "step 300/318  loss …  best val 0.686 @300  peak 7.2/11 GB  swap 0.0 GB  ↻1";
     the key bar: v View, c Compare, r Runs, q Quit."""
     assert snap_compare(Host(synthetic_history()), terminal_size=(80, 24), run_before=_settle)
 

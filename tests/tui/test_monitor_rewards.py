@@ -1,4 +1,5 @@
-"""The Monitor's rewards view: a DPO/ORPO run's reward margin and accuracy, train and val by step."""
+"""The Monitor's rewards view: a DPO/ORPO run's reward margin and accuracy, train and val by
+step."""
 
 from __future__ import annotations
 
@@ -12,12 +13,31 @@ from tests.tui.test_monitor import Host, synthetic_history
 def dpo_events() -> list[dict]:
     events = []
     for s in range(1, 21):
-        events.append({"type": "step", "step": s, "total_steps": 20, "loss": 0.69 - s / 50, "time": 100.0 + s,
-                       "reward_chosen": s / 100, "reward_rejected": -s / 50, "reward_margin": 0.03 * s,
-                       "reward_accuracy": min(1.0, s / 10), "mem_peak_gb": 0.1})
+        events.append(
+            {
+                "type": "step",
+                "step": s,
+                "total_steps": 20,
+                "loss": 0.69 - s / 50,
+                "time": 100.0 + s,
+                "reward_chosen": s / 100,
+                "reward_rejected": -s / 50,
+                "reward_margin": 0.03 * s,
+                "reward_accuracy": min(1.0, s / 10),
+                "mem_peak_gb": 0.1,
+            }
+        )
         if s % 5 == 0:
-            events.append({"type": "eval", "step": s, "val_loss": 0.6, "time": 100.0 + s, "reward_margin": 0.02 * s,
-                           "reward_accuracy": s / 20})
+            events.append(
+                {
+                    "type": "eval",
+                    "step": s,
+                    "val_loss": 0.6,
+                    "time": 100.0 + s,
+                    "reward_margin": 0.02 * s,
+                    "reward_accuracy": s / 20,
+                }
+            )
     return events
 
 
@@ -57,6 +77,8 @@ def test_a_resume_drops_the_rewards_of_the_steps_it_reruns():
     history = MetricHistory()
     history.reset(Path("/runs/dpo"), budget_gb=None, total_ram_gb=16.0)
     history.add_events([e for e in dpo_events() if e["step"] <= 12])  # evals at 5 and 10
-    history.add_events([e for e in dpo_events() if e["type"] == "step" and 6 <= e["step"] <= 8])  # resumed at 5
+    history.add_events(
+        [e for e in dpo_events() if e["type"] == "step" and 6 <= e["step"] <= 8]
+    )  # resumed at 5
     assert history.rewards["train margin"].xs == list(range(1, 9))
     assert history.rewards["val margin"].xs == history.rewards["val accuracy"].xs == [5]

@@ -32,22 +32,28 @@ async def test_panel_marks_the_answer_as_trained(tiny_model_dir, tiny_data):
         panel = pilot.app.query_one(TokenPanel)
         panel.show(views)
         await pilot.pause()
-        assert text(panel.query_one("#token-title")).startswith("as trained: train.jsonl:1 · 31 tokens, 5 trained")
+        assert text(panel.query_one("#token-title")).startswith(
+            "as trained: train.jsonl:1 · 31 tokens, 5 trained"
+        )
         body = view_text(views[0])
-        trained = [body.plain[s.start:s.end] for s in body.spans if s.style == TRAINED]
+        trained = [body.plain[s.start : s.end] for s in body.spans if s.style == TRAINED]
         assert "".join(trained) == "Em 1910.<|im_end|>\n"
         shown = text(panel.query_one("#token-text", Static))
         assert "Em que ano foi fundado o Farense? (0)" in shown and "Em 1910.<|im_end|>" in shown
         panel.show(None)
         await pilot.pause()
-        assert text(panel.query_one("#token-title")) == "as trained: no tokenizer for this model yet"
+        assert (
+            text(panel.query_one("#token-title")) == "as trained: no tokenizer for this model yet"
+        )
 
 
 async def test_config_shows_an_empty_mask_and_start_refuses_it(farense_home, home_model):
     (home_model / "chat_template.jinja").write_text(DROPS_ASSISTANT)
     config = json.loads((home_model / "tokenizer_config.json").read_text())
     if "chat_template" in config:
-        (home_model / "tokenizer_config.json").write_text(json.dumps({**config, "chat_template": DROPS_ASSISTANT}))
+        (home_model / "tokenizer_config.json").write_text(
+            json.dumps({**config, "chat_template": DROPS_ASSISTANT})
+        )
     tiny_model.write_data(farense_home / "data")
     app = create_app(attach_live=False)
     async with app.run_test(size=(100, 40)) as pilot:
@@ -55,11 +61,18 @@ async def test_config_shows_an_empty_mask_and_start_refuses_it(farense_home, hom
         screen.query_one("#model-path", Input).value = str(home_model)
         title = screen.query_one("#token-title", Static)
         await wait_until(pilot, lambda: "NOTHING TRAINED" in text(title), what="the token panel")
-        assert text(title).startswith("as trained: train.jsonl:1 · ") and title.has_class("-problem")
+        assert text(title).startswith("as trained: train.jsonl:1 · ") and title.has_class(
+            "-problem"
+        )
         summary = screen.query_one("#data-summary", Static)
-        assert "train.jsonl:1: nothing to train on: the chat template masks every token" in text(summary)
+        assert "train.jsonl:1: nothing to train on: the chat template masks every token" in text(
+            summary
+        )
         await pilot.press("ctrl+s")
         refused = ("The data has problems", "the data is not ready")
-        await wait_until(pilot, lambda: any(r in n.message for n in app._notifications for r in refused),
-                         what="the refusal")
+        await wait_until(
+            pilot,
+            lambda: any(r in n.message for n in app._notifications for r in refused),
+            what="the refusal",
+        )
         assert not list((farense_home / "runs").iterdir())

@@ -1,4 +1,5 @@
-"""`farense-tui data check [PATH]`: validate a data set before training; exit 0 if ready, 1 if not."""
+"""`farense-tui data check [PATH]`: validate a data set before training; exit 0 if ready, 1 if
+not."""
 
 from __future__ import annotations
 
@@ -30,18 +31,28 @@ def register(sub) -> None:
         help="profile whose max_seq_length, mask_prompt and batch_size apply",
     )
     c.add_argument(
-        "--max-seq-length", type=number(int, 1, 131072), metavar="N",
+        "--max-seq-length",
+        type=number(int, 1, 131072),
+        metavar="N",
         help="count examples longer than N tokens (overrides the profile's)",
     )
     c.add_argument(
-        "--max-problems", type=number(int, 1, 100_000), default=20, metavar="N",
+        "--max-problems",
+        type=number(int, 1, 100_000),
+        default=20,
+        metavar="N",
         help="problems shown per file (default 20)",
     )
     c.add_argument(
-        "--tokens", type=number(int, 1, 1000), nargs="?", const=3, metavar="N",
+        "--tokens",
+        type=number(int, 1, 1000),
+        nargs="?",
+        const=3,
+        metavar="N",
         help="show the first N train examples (default 3) as the model sees them, trained tokens "
         "marked, and per split the examples that train on nothing or whose answer is cut "
-        "(needs a tokenizer: --model, or the demo model; mask_prompt on unless --profile says otherwise)",
+        "(needs a tokenizer: --model, or the demo model; mask_prompt on unless --profile says "
+        "otherwise)",
     )
     c.set_defaults(func=run_check)
 
@@ -65,19 +76,25 @@ def run_check(args) -> int:
         batch_size = profile.batch_size
     if args.max_seq_length:
         max_seq_length = args.max_seq_length
-    if args.tokens and mask_prompt is None:  # the view shows what a run trains: every profile's default
+    if (
+        args.tokens and mask_prompt is None
+    ):  # the view shows what a run trains: every profile's default
         from farense_tui.engine.profiles.profile import Profile
 
         mask_prompt = Profile().mask_prompt
     notes = []
-    if max_seq_length is None:  # the largest a run could use: an example over it is too long for any
+    if (
+        max_seq_length is None
+    ):  # the largest a run could use: an example over it is too long for any
         from farense_tui.engine.profiles.profile import available_profiles
 
         largest = max(available_profiles().values(), key=lambda p: p.max_seq_length, default=None)
         if largest is not None:
             max_seq_length = largest.max_seq_length
-            notes.append(f"note: lengths checked against the largest profile's max_seq_length "
-                         f"({largest.name}: {max_seq_length}; choose with --profile)")
+            notes.append(
+                f"note: lengths checked against the largest profile's max_seq_length "
+                f"({largest.name}: {max_seq_length}; choose with --profile)"
+            )
 
     tokenizer = None
     model = args.model or (default_model_dir() if default_model_dir().is_dir() else None)
@@ -92,8 +109,10 @@ def run_check(args) -> int:
             notes.append(f"note: tokens counted with {default_model_dir()} (choose with --model)")
 
     if args.tokens and tokenizer is None:
-        raise UserError("--tokens needs a tokenizer: give --model (a local model folder or a name in models/), "
-                        "or fetch the demo model (farense-tui models fetch-demo)")
+        raise UserError(
+            "--tokens needs a tokenizer: give --model (a local model folder or a name in models/), "
+            "or fetch the demo model (farense-tui models fetch-demo)"
+        )
     report = check_data(
         path, tokenizer, max_seq_length, mask_prompt=bool(mask_prompt), batch_size=batch_size
     )
@@ -104,16 +123,20 @@ def run_check(args) -> int:
     for line in report.summary_lines():
         print(f"  {line}")
     if args.profile:
-        print(f"  profile {args.profile}: mask_prompt = {str(bool(mask_prompt)).lower()}, "
-              f"batch_size = {batch_size}")
+        print(
+            f"  profile {args.profile}: mask_prompt = {str(bool(mask_prompt)).lower()}, "
+            f"batch_size = {batch_size}"
+        )
         for line in profile_lines(report, profile.replace(max_seq_length=max_seq_length), model):
             print(f"  {line}")
     if args.tokens:
         from farense_tui.cli.token_lines import token_lines
         from farense_tui.engine.data.token_view import token_views
 
-        print(f"  mask_prompt = {str(bool(mask_prompt)).lower()}" + ("" if args.profile else
-              " (every profile's default; choose with --profile)"))
+        print(
+            f"  mask_prompt = {str(bool(mask_prompt)).lower()}"
+            + ("" if args.profile else " (every profile's default; choose with --profile)")
+        )
         views = token_views(path, tokenizer, bool(mask_prompt), max_seq_length, args.tokens)
         print()
         for line in token_lines(views, report, sys.stdout.isatty()):

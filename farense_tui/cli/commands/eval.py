@@ -17,22 +17,50 @@ from farense_tui.engine.evaluate.job import DEFAULT_BATCH, DEFAULT_SAMPLE_SEED
 
 def register(sub) -> None:
     p = sub.add_parser("eval", help="score an adapter (and the base model) on the test split")
-    p.add_argument("runs", nargs="*", metavar="RUN",
-                   help="runs or groups (train --seeds) to evaluate (default: the newest run with an adapter)")
-    p.add_argument("--checkpoint", default="best", help="best, final, last or a step number (default best)")
+    p.add_argument(
+        "runs",
+        nargs="*",
+        metavar="RUN",
+        help="runs or groups (train --seeds) to evaluate (default: the newest run with an adapter)",
+    )
+    p.add_argument(
+        "--checkpoint", default="best", help="best, final, last or a step number (default best)"
+    )
     p.add_argument("--split", default="test", help="test, valid or a JSONL file (default test)")
-    p.add_argument("--base", action="store_true", help="also score the base model (no adapter) on the same examples")
+    p.add_argument(
+        "--base",
+        action="store_true",
+        help="also score the base model (no adapter) on the same examples",
+    )
     p.add_argument("--max-tokens", type=int, default=128, help="tokens per answer (default 128)")
-    p.add_argument("--samples", type=int, default=0,
-                   help="examples per seeded sample (default: all); without --seeds, one sample drawn with "
-                        f"seed {DEFAULT_SAMPLE_SEED}, the same examples each time")
-    p.add_argument("--seeds", default="", help="sample seeds, e.g. 123,456,789: mean ± sd over them")
-    p.add_argument("--batch", type=int, default=DEFAULT_BATCH,
-                   help=f"answers generated at once (default {DEFAULT_BATCH}); the answers are the same, "
-                        "a bigger batch is faster and takes more memory")
-    p.add_argument("--system", help="system message for examples without one (default: the training one)")
-    p.add_argument("--price-per-hour", type=float, help="money per hour of this machine, to cost the evaluation")
-    p.add_argument("--json", action="store_true", help="print the results as JSON, one object per run or group")
+    p.add_argument(
+        "--samples",
+        type=int,
+        default=0,
+        help="examples per seeded sample (default: all); without --seeds, one sample drawn with "
+        f"seed {DEFAULT_SAMPLE_SEED}, the same examples each time",
+    )
+    p.add_argument(
+        "--seeds", default="", help="sample seeds, e.g. 123,456,789: mean ± sd over them"
+    )
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=DEFAULT_BATCH,
+        help=f"answers generated at once (default {DEFAULT_BATCH}); the answers are the same, "
+        "a bigger batch is faster and takes more memory",
+    )
+    p.add_argument(
+        "--system", help="system message for examples without one (default: the training one)"
+    )
+    p.add_argument(
+        "--price-per-hour",
+        type=float,
+        help="money per hour of this machine, to cost the evaluation",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print the results as JSON, one object per run or group"
+    )
     p.set_defaults(func=run)
 
 
@@ -59,9 +87,16 @@ def _settings(args, run_dir, seeds: list[int]):
     from farense_tui.engine.evaluate.job import EvalSettings
 
     return EvalSettings(
-        run_dir=str(run_dir), checkpoint=args.checkpoint, split=args.split, base=args.base,
-        max_tokens=args.max_tokens, samples=args.samples, seeds=seeds, batch_size=args.batch,
-        price_per_hour=args.price_per_hour, system=args.system,
+        run_dir=str(run_dir),
+        checkpoint=args.checkpoint,
+        split=args.split,
+        base=args.base,
+        max_tokens=args.max_tokens,
+        samples=args.samples,
+        seeds=seeds,
+        batch_size=args.batch,
+        price_per_hour=args.price_per_hour,
+        system=args.system,
     )
 
 
@@ -111,14 +146,16 @@ def _seeds(text: str) -> list[int]:
     try:
         return [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise UserError(f"--seeds {text!r}: expected whole numbers separated by commas, e.g. 123,456,789") from None
+        raise UserError(
+            f"--seeds {text!r}: expected whole numbers separated by commas, e.g. 123,456,789"
+        ) from None
 
 
 def _targets(names: list[str]):
     """Each name as a group (train --seeds) or a run folder."""
     from farense_tui.engine import runs
-    from farense_tui.engine.runs.run_folder import RunFolder
     from farense_tui.engine.runs.group import find_group
+    from farense_tui.engine.runs.run_folder import RunFolder
 
     if names:
         return [find_group(n) or runs.find_run(n) for n in names]
@@ -144,12 +181,25 @@ def _evaluate(settings, quiet: bool) -> dict | None:
         for event in events:
             last.update(event if event["type"] == "state" else {})
             if event["type"] == "progress" and event["phase"] == "answers":
-                eta = f", about {event['eta_sec']:.0f} s left" if event.get("eta_sec") is not None else ""
+                eta = (
+                    f", about {event['eta_sec']:.0f} s left"
+                    if event.get("eta_sec") is not None
+                    else ""
+                )
                 line = f"  answers {event['done']}/{event['total']}{eta}"
-                print(("\r\x1b[2K" + line) if tty else line, end="" if tty else "\n", file=out, flush=True)
+                print(
+                    ("\r\x1b[2K" + line) if tty else line,
+                    end="" if tty else "\n",
+                    file=out,
+                    flush=True,
+                )
             elif event["type"] in ("state", "error"):
-                print(("\r\x1b[2K" if tty else "") + f"  {event.get('state', 'error'):<10} {event['message']}",
-                      file=out, flush=True)
+                print(
+                    ("\r\x1b[2K" if tty else "")
+                    + f"  {event.get('state', 'error'):<10} {event['message']}",
+                    file=out,
+                    flush=True,
+                )
 
     cancelled = []
 
@@ -165,8 +215,11 @@ def _evaluate(settings, quiet: bool) -> dict | None:
         signal.signal(signal.SIGINT, previous)
     if last.get("state") != "finished":
         if not cancelled:
-            print(f"evaluation of {job.run_dir.name} did not finish: {last.get('message', 'see ' + str(job.folder / 'eval.log'))}",
-                  file=sys.stderr)
+            print(
+                f"evaluation of {job.run_dir.name} did not finish: "
+                f"{last.get('message', 'see ' + str(job.folder / 'eval.log'))}",
+                file=sys.stderr,
+            )
         return None
     print(f"results: {job.result_path}\nanswers: {job.answers_path}", file=out)
     return job.result()

@@ -7,7 +7,9 @@ from farense_tui.cli.numbers import profile_number
 
 
 def register(sub) -> None:
-    p = sub.add_parser("profiles", help="show hardware, memory profiles, predicted peaks and the one chosen")
+    p = sub.add_parser(
+        "profiles", help="show hardware, memory profiles, predicted peaks and the one chosen"
+    )
     p.add_argument("--profile", help="use this profile instead of the automatic choice")
     p.add_argument(
         "--model",
@@ -15,8 +17,11 @@ def register(sub) -> None:
         "default: the demo model, if it is in models/",
     )
     p.add_argument(
-        "--seq", type=profile_number("max_seq_length"), metavar="N",
-        help="predict for batches padded to N tokens (the longest example your data has) instead of "
+        "--seq",
+        type=profile_number("max_seq_length"),
+        metavar="N",
+        help="predict for batches padded to N tokens (the longest example your data has) instead "
+        "of "
         "each profile's max_seq_length",
     )
     p.set_defaults(func=run)
@@ -24,12 +29,17 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from farense_tui.engine import paths
-    from farense_tui.engine.models.demo import DEMO_MODEL
     from farense_tui.engine.machine.hardware import detect
+    from farense_tui.engine.models.demo import DEMO_MODEL
     from farense_tui.engine.models.local import local_folder
+    from farense_tui.engine.profiles.choice import (
+        choose_profile,
+        fits_profile,
+        make_estimator,
+        usable_gb,
+    )
     from farense_tui.engine.profiles.memory_estimate import DEFAULT_HEADROOM, LABELS, fmt
     from farense_tui.engine.profiles.profile import available_profiles, load_profile
-    from farense_tui.engine.profiles.choice import choose_profile, fits_profile, make_estimator, usable_gb
 
     hw = detect()
     profiles = available_profiles()
@@ -49,18 +59,33 @@ def run(args) -> int:
         print(f"  none given and no demo model in {paths.models_dir()}: choosing by RAM class only")
         print("  (farense-tui profiles --model NAME, or farense-tui models fetch-demo)")
     elif not known:
-        print(f"  {spec}: not on this machine (or not readable), so its memory cannot be predicted;")
+        print(
+            f"  {spec}: not on this machine (or not readable), so its memory cannot be predicted;"
+        )
         print("  choosing by RAM class only")
     else:
         first = next(e for e in estimates.values() if e is not None)
-        print(f"  {local_folder(spec)}  ({first.info['params'] / 1e6:.0f}M parameters, "
-              f"{first.info['layers']} blocks, vocabulary {first.info['vocab']})")
-        padded = f"padded to {args.seq} tokens" if args.seq else "padded to each profile's max_seq_length (worst case)"
+        print(
+            f"  {local_folder(spec)}  ({first.info['params'] / 1e6:.0f}M parameters, "
+            f"{first.info['layers']} blocks, vocabulary {first.info['vocab']})"
+        )
+        padded = (
+            f"padded to {args.seq} tokens"
+            if args.seq
+            else "padded to each profile's max_seq_length (worst case)"
+        )
         print(f"  predicted peaks assume batches {padded}")
-        print(f"  usable memory: {hw.ram_total_gb:.1f} GB RAM less {DEFAULT_HEADROOM:.0%} for the system = "
-              f"{usable_gb(hw):.1f} GB ({hw.ram_available_gb:.1f} GB free now)")
+        print(
+            f"  usable memory: {hw.ram_total_gb:.1f} GB RAM less {DEFAULT_HEADROOM:.0%} for the "
+            f"system = "
+            f"{usable_gb(hw):.1f} GB ({hw.ram_available_gb:.1f} GB free now)"
+        )
 
-    chosen, reason = choose_profile(hw, profiles, spec, estimate=estimate) if spec else choose_profile(hw, profiles)
+    chosen, reason = (
+        choose_profile(hw, profiles, spec, estimate=estimate)
+        if spec
+        else choose_profile(hw, profiles)
+    )
     if args.profile:
         chosen, reason = load_profile(args.profile), "chosen with --profile"
         if known:
@@ -80,8 +105,10 @@ def run(args) -> int:
         )
         est = estimates.get(p.name)
         if est is not None:
-            verdict = "yes" if fits_profile(est, p, hw) else (
-                "no (RAM)" if not est.fits(hw.ram_total_gb) else "no (budget)"
+            verdict = (
+                "yes"
+                if fits_profile(est, p, hw)
+                else ("no (RAM)" if not est.fits(hw.ram_total_gb) else "no (budget)")
             )
             line += f" {fmt(est.total_gb):>9} {fmt(est.mlx_peak_gb):>9}  {verdict}"
         print(line)
@@ -95,9 +122,12 @@ def run(args) -> int:
         print(
             f"  ({info['stored']} base, {info['trained_params'] / 1e6:.2f}M "
             f"{'fully trained' if info['fine_tune_type'] == 'full' else 'LoRA'} parameters on "
-            f"{info['lora_layers']} blocks, {info['batch_size']}×{info['seq_len']} tokens per micro-batch, "
+            f"{info['lora_layers']} blocks, {info['batch_size']}×{info['seq_len']} tokens per "
+            f"micro-batch, "
             f"{'with' if info['grad_checkpoint'] else 'no'} gradient checkpointing)"
         )
-        print("  Calibrated against MLX peaks measured on the CPU backend (BENCHMARKS.md); "
-              "Metal peaks were not measured.")
+        print(
+            "  Calibrated against MLX peaks measured on the CPU backend (BENCHMARKS.md); "
+            "Metal peaks were not measured."
+        )
     return 0

@@ -15,10 +15,16 @@ PRICE = number(float, 0, 1e6)
 def register(sub) -> None:
     p = sub.add_parser("runs", help="list, compare and export training runs")
     p.add_argument("--json", action="store_true", help="one JSON object per run, for scripts")
-    p.add_argument("--price-per-hour", type=PRICE, metavar="X", help="show what each run cost at X per hour "
-                   "(default: FARENSE_PRICE_PER_HOUR)")
+    p.add_argument(
+        "--price-per-hour",
+        type=PRICE,
+        metavar="X",
+        help="show what each run cost at X per hour (default: FARENSE_PRICE_PER_HOUR)",
+    )
     actions = p.add_subparsers(dest="runs_command", metavar="ACTION")
-    compare = actions.add_parser("compare", help="settings that differ, best validation loss, eval metrics and cost")
+    compare = actions.add_parser(
+        "compare", help="settings that differ, best validation loss, eval metrics and cost"
+    )
     compare.add_argument("names", nargs="+", metavar="RUN")
     compare.add_argument("--json", action="store_true", help="the comparison as JSON")
     compare.add_argument("--price-per-hour", type=PRICE, metavar="X", help="cost at X per hour")
@@ -57,8 +63,11 @@ def _list(args) -> int:
     for r in found:
         best = f"{r.best_val_loss:.4f}" if r.best_val_loss is not None else "--"
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created))
-        print(f"{terminal_safe(r.run_id):<36} {r.status:<10} {f'{r.step}/{r.total_steps}':>11} {best:>9} "
-              f"{terminal_safe(r.profile):<9} {when}")
+        print(
+            f"{terminal_safe(r.run_id):<36} {r.status:<10} {f'{r.step}/{r.total_steps}':>11} "
+            f"{best:>9} "
+            f"{terminal_safe(r.profile):<9} {when}"
+        )
         if r.parent:
             print(f"{'':<36} from {terminal_safe(r.parent)}")
         if args.price_per_hour is not None:
@@ -67,8 +76,10 @@ def _list(args) -> int:
             print(f"{'':<36} cost: {full_status(r.path).cost.words(args.price_per_hour)}")
     _groups()
     for r in (r for r in found if r.status == "dead"):
-        print(f"\n{terminal_safe(r.run_id)} stopped unexpectedly; continue it: "
-              f"farense-tui train --resume {terminal_safe(r.run_id)}")
+        print(
+            f"\n{terminal_safe(r.run_id)} stopped unexpectedly; continue it: "
+            f"farense-tui train --resume {terminal_safe(r.run_id)}"
+        )
     return 0
 
 
@@ -78,7 +89,9 @@ def _groups() -> None:
     from farense_tui.engine.runs.group import list_groups
 
     for n, group in enumerate(list_groups()):
-        states = ", ".join(f"seed {seed} {state}" for seed, state in zip(group.seeds, group.states().values()))
+        states = ", ".join(
+            f"seed {seed} {state}" for seed, state in zip(group.seeds, group.states().values())
+        )
         queue = "queue running" if group.queue_alive else "queue ended"
         print(("\n" if n == 0 else "") + f"group {terminal_safe(group.name)} ({queue}): {states}")
 

@@ -26,23 +26,40 @@ from mlx_lm import server as mlx_server
 # mlx-lm 0.31.3 resolves the "default_model" alias before looking up --adapter-path, so its server
 # answers without the adapter (ml-explore/mlx-lm #1248/#1745, fixed by #1249 in 0.32.0).
 IGNORES_ADAPTER_PATH = {"0.31.3"}
-RELIES_ON = ((0, 32), (0, 33))  # APIHandler.handle_completion, ResponseGenerator.generate, main()'s `run`
+RELIES_ON = (
+    (0, 32),
+    (0, 33),
+)  # APIHandler.handle_completion, ResponseGenerator.generate, main()'s `run`
 DRAIN_SECONDS = 5.0  # how long a shutdown waits for cut streams to send their last chunk
 
 
 def version_refusal(mlx_lm_version: str) -> str | None:
     """Why this mlx-lm cannot serve an adapter for us, or None."""
     if mlx_lm_version in IGNORES_ADAPTER_PATH:
-        return f"mlx-lm {mlx_lm_version}'s server ignores --adapter-path (mlx-lm issue 1248); install mlx-lm>=0.32,<0.33"
+        return (
+            f"mlx-lm {mlx_lm_version}'s server ignores --adapter-path (mlx-lm issue 1248); "
+            f"install mlx-lm>=0.32,<0.33"
+        )
     parts = tuple(int(p) for p in mlx_lm_version.split(".")[:2] if p.isdigit())
     if not RELIES_ON[0] <= parts < RELIES_ON[1]:
-        return f"mlx-lm {mlx_lm_version} is not supported by `serve` (it relies on 0.32's server); install mlx-lm>=0.32,<0.33"
+        return (
+            f"mlx-lm {mlx_lm_version} is not supported by `serve` (it relies on 0.32's "
+            f"server); install mlx-lm>=0.32,<0.33"
+        )
     return None
 
 
 def error_body(message: str, code: str, param: str | None = None) -> bytes:
-    return json.dumps({"error": {"message": message, "type": "invalid_request_error",
-                                 "param": param, "code": code}}).encode()
+    return json.dumps(
+        {
+            "error": {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": param,
+                "code": code,
+            }
+        }
+    ).encode()
 
 
 class Generator(mlx_server.ResponseGenerator):
@@ -76,15 +93,24 @@ class Handler(mlx_server.APIHandler):
         self.wfile.write(error_body(message, code, param))
 
     def _model_entry(self) -> dict:
-        return {"id": self.response_generator.served_name, "object": "model", "created": self.created,
-                "owned_by": "farense-tui"}
+        return {
+            "id": self.response_generator.served_name,
+            "object": "model",
+            "created": self.created,
+            "owned_by": "farense-tui",
+        }
 
     def handle_models_request(self):
         # mlx-lm lists the Hugging Face cache (CacheNotFound without one) and the base model's path
         name = self.path.removeprefix("/v1/models").strip("/")
         if name and name != self.response_generator.served_name:
-            return self._refuse(404, f"The model '{name}' does not exist; this server serves "
-                                     f"'{self.response_generator.served_name}'", "model_not_found", "model")
+            return self._refuse(
+                404,
+                f"The model '{name}' does not exist; this server serves "
+                f"'{self.response_generator.served_name}'",
+                "model_not_found",
+                "model",
+            )
         body = self._model_entry() if name else {"object": "list", "data": [self._model_entry()]}
         self._set_completion_headers(200)
         self.end_headers()
@@ -95,14 +121,24 @@ class Handler(mlx_server.APIHandler):
         asked = self.body.get("model")
         # mlx-lm loads any other name (from the Hub if need be) and answers it without the adapter
         if asked is not None and asked != generator.served_name:
-            return self._refuse(404, f"The model '{asked}' does not exist; this server serves "
-                                     f"'{generator.served_name}'", "model_not_found", "model")
+            return self._refuse(
+                404,
+                f"The model '{asked}' does not exist; this server serves '{generator.served_name}'",
+                "model_not_found",
+                "model",
+            )
         if self.adapter is not None or self.requested_draft_model != "default_model":
-            return self._refuse(400, "this server serves one adapter: 'adapters' and 'draft_model' "
-                                     "cannot be chosen per request", "unsupported_parameter")
+            return self._refuse(
+                400,
+                "this server serves one adapter: 'adapters' and 'draft_model' "
+                "cannot be chosen per request",
+                "unsupported_parameter",
+            )
         # mlx-lm fails on the empty chat template and answers 404
         if request.request_type == "chat" and not request.messages:
-            return self._refuse(400, "'messages' must be a non-empty list of messages", "invalid_value", "messages")
+            return self._refuse(
+                400, "'messages' must be a non-empty list of messages", "invalid_value", "messages"
+            )
         if generator.closing.is_set():
             return self._refuse(503, "the server is shutting down", "shutting_down")
         self.requested_model = "default_model"
@@ -132,25 +168,36 @@ def adapter_check(provider, messages: list[dict]) -> float:
 
 
 def serve(host: str, port: int, provider, served_name: str, check_messages: list[dict]) -> int:
-    if provider.cli_args.adapter_path is None:  # a full fine-tune's model folder: no adapter to check
+    if (
+        provider.cli_args.adapter_path is None
+    ):  # a full fine-tune's model folder: no adapter to check
         print("adapter check: none, a full fine-tune's model folder served as it is", flush=True)
         return _serve(host, port, provider, served_name)
     delta = adapter_check(provider, check_messages)
     question = check_messages[-1]["content"][:60]
     if not delta > 0:
-        print(f"adapter check failed: the adapter does not change the model's logits on {question!r} "
-              "(max |Δlogit| 0): its LoRA B matrices are zero or it was not applied; refusing to serve it",
-              flush=True)
+        print(
+            f"adapter check failed: the adapter does not change the model's logits on {question!r} "
+            "(max |Δlogit| 0): its LoRA B matrices are zero or it was not applied; refusing to "
+            "serve it",
+            flush=True,
+        )
         return 3
-    print(f"adapter check: the adapter changes the logits on {question!r} (max |Δlogit| {delta:.4g})", flush=True)
+    print(
+        f"adapter check: the adapter changes the logits on {question!r} (max |Δlogit| {delta:.4g})",
+        flush=True,
+    )
     return _serve(host, port, provider, served_name)
 
 
 def _serve(host: str, port: int, provider, served_name: str) -> int:
-    generator = Generator(provider, mlx_server.LRUPromptCache(provider.cli_args.prompt_cache_size), served_name)
+    generator = Generator(
+        provider, mlx_server.LRUPromptCache(provider.cli_args.prompt_cache_size), served_name
+    )
     # mlx-lm's run() does not pass its handler_class on, so the HTTP server is built here
     httpd = mlx_server.ThreadingHTTPServer(
-        (host, port), lambda *args, **kwargs: Handler(generator, *args, **kwargs))
+        (host, port), lambda *args, **kwargs: Handler(generator, *args, **kwargs)
+    )
     signal.signal(signal.SIGTERM, _interrupt)
     logging.info(f"serving {served_name} at {host} on port {port}")
     try:

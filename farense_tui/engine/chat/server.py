@@ -52,23 +52,48 @@ class AdapterServer:
 
     def curl_example(self, question: str = "Quem foi Hassan Nader?") -> str:
         messages = ([{"role": "system", "content": self.system}] if self.system else []) + [
-            {"role": "user", "content": question}]
-        body = json.dumps({"model": self.name, "messages": messages, "temperature": 0, "max_tokens": 128}, ensure_ascii=False)
+            {"role": "user", "content": question}
+        ]
+        body = json.dumps(
+            {"model": self.name, "messages": messages, "temperature": 0, "max_tokens": 128},
+            ensure_ascii=False,
+        )
         quoted = body.replace("'", _QUOTE)
         return f"curl {self.url}/chat/completions -H 'Content-Type: application/json' -d '{quoted}'"
 
     def start(self, timeout: float = 120.0) -> "AdapterServer":
-        command = [sys.executable, "-m", OPENAI_SERVER, "--served-name", self.name,
-                   "--check-messages", json.dumps(self.check_messages), "--model", self.model,
-                   *(["--adapter-path", str(self.adapter)] if self.adapter else []),
-                   "--host", HOST, "--port", str(self.port)]
+        command = [
+            sys.executable,
+            "-m",
+            OPENAI_SERVER,
+            "--served-name",
+            self.name,
+            "--check-messages",
+            json.dumps(self.check_messages),
+            "--model",
+            self.model,
+            *(["--adapter-path", str(self.adapter)] if self.adapter else []),
+            "--host",
+            HOST,
+            "--port",
+            str(self.port),
+        ]
         with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True, env=with_fast_blas(dict(os.environ)))
+            self.process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=with_fast_blas(dict(os.environ)),
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise UserError(f"the server exited ({self.process.returncode}) before answering: {self._log_tail()}")
+                raise UserError(
+                    f"the server exited ({self.process.returncode}) before answering: "
+                    f"{self._log_tail()}"
+                )
             if self.answers():
                 return self
             time.sleep(0.25)
@@ -87,7 +112,10 @@ class AdapterServer:
     def adapter_check(self) -> str:
         """The server's line on whether the adapter changes the model's logits."""
         lines = self.log.read_text(errors="replace").splitlines()
-        return next((line for line in reversed(lines) if line.startswith("adapter check")), "adapter check: (no line in the log)")
+        return next(
+            (line for line in reversed(lines) if line.startswith("adapter check")),
+            "adapter check: (no line in the log)",
+        )
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """Terminate, then kill if it does not go; returns its exit code."""
@@ -108,12 +136,14 @@ class AdapterServer:
         return f"{' / '.join(lines[-3:]) or '(empty log)'} (log: {self.log})"
 
 
-def server_for_run(run_dir: Path, checkpoint: str = "best", port: int | None = None) -> AdapterServer:
+def server_for_run(
+    run_dir: Path, checkpoint: str = "best", port: int | None = None
+) -> AdapterServer:
     """A server (not started) for one of a run's adapters; the same refusals as an export."""
     from farense_tui.engine.data.system_message import training_system_message
+    from farense_tui.engine.export.plan import refuse_full_checkpoint
     from farense_tui.engine.export.samples import check_messages
     from farense_tui.engine.models.local import resolve_model
-    from farense_tui.engine.export.plan import refuse_full_checkpoint
     from farense_tui.engine.runs.run_folder import RunFolder, is_model_folder
 
     run = RunFolder(run_dir)
@@ -123,6 +153,12 @@ def server_for_run(run_dir: Path, checkpoint: str = "best", port: int | None = N
         model, adapter = str(adapter), None
     else:
         model = resolve_model(cfg.model)
-    return AdapterServer(model=model, adapter=adapter, port=port or free_port(),
-                         log=run_dir / "serve.log", name=f"{run_dir.name}:{checkpoint}",
-                         check_messages=check_messages(Path(cfg.data)), system=training_system_message(Path(cfg.data)))
+    return AdapterServer(
+        model=model,
+        adapter=adapter,
+        port=port or free_port(),
+        log=run_dir / "serve.log",
+        name=f"{run_dir.name}:{checkpoint}",
+        check_messages=check_messages(Path(cfg.data)),
+        system=training_system_message(Path(cfg.data)),
+    )

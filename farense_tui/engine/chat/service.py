@@ -1,9 +1,9 @@
 """Talk to a base model or a run's adapter: streamed replies through mlx-lm's stream_generate.
 
-`ChatService` owns the model on one long-lived MLX thread (MLX rules: build a model in the
-thread that uses it, one thread per model) and reports through a callback, so the TUI can post
-messages from it and the CLI can print. Base-vs-adapter answers come from one loaded model by
-swapping each adapter layer for the layer it wraps, so a side-by-side view costs no second copy of the weights.
+`ChatService` owns the model on one long-lived MLX thread (MLX rules: build a model in the thread
+that uses it, one thread per model) and reports through a callback, so the TUI can post messages
+from it and the CLI can print. Base-vs-adapter answers come from one loaded model by swapping each
+adapter layer for the layer it wraps, so a side-by-side view costs no second copy of the weights.
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ def target_for_run(run_dir: Path, which: str = "best", base: bool = False) -> Ch
     if base:
         return ChatTarget(cfg.model, None, cfg.profile.base_precision, "base", system)
     folder = run.adapter(which)
-    precision = cfg.profile.train_precision  # a full fine-tune's checkpoints hold weights of a float base
+    precision = (
+        cfg.profile.train_precision
+    )  # a full fine-tune's checkpoints hold weights of a float base
     if is_model_folder(folder):  # a full fine-tune's best/final: the model itself
         return ChatTarget(str(folder), None, precision, f"{run_dir.name}:{which}", system)
     return ChatTarget(cfg.model, folder, precision, f"{run_dir.name}:{which}", system)
@@ -73,9 +75,13 @@ def adapter_off(model):
     A zero LoRA scale would do for LoRA, not for DoRA, whose learned magnitudes rescale the
     output even with the low-rank part at zero."""
     adapted = [(name, m) for name, m in model.named_modules() if isinstance(m, ADAPTER_LAYERS)]
-    if not adapted:  # a full fine-tune: its base weights are gone, answering "as the base" would be a lie
-        raise UserError("this model has no adapter layers to switch off (a full fine-tune): "
-                        "load its base model to compare with it")
+    if (
+        not adapted
+    ):  # a full fine-tune: its base weights are gone, answering "as the base" would be a lie
+        raise UserError(
+            "this model has no adapter layers to switch off (a full fine-tune): "
+            "load its base model to compare with it"
+        )
     model.update_modules(tree_unflatten([(name, _wrapped(m)) for name, m in adapted]))
     try:
         yield
@@ -87,21 +93,31 @@ def _wrapped(layer):
     return layer.embedding if isinstance(layer, (LoRAEmbedding, DoRAEmbedding)) else layer.linear
 
 
-def stream_reply(model, tokenizer, messages: list[dict], temperature: float = 0.0, top_p: float = 1.0,
-                 max_tokens: int = 256, should_stop: Callable[[], bool] = lambda: False) -> Iterator:
+def stream_reply(
+    model,
+    tokenizer,
+    messages: list[dict],
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    max_tokens: int = 256,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Iterator:
     prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True)
     sampler = make_sampler(temp=temperature, top_p=top_p)
-    for response in stream_generate(model, tokenizer, prompt, max_tokens=max_tokens, sampler=sampler):
+    for response in stream_generate(
+        model, tokenizer, prompt, max_tokens=max_tokens, sampler=sampler
+    ):
         yield response
         if should_stop():
             return
 
 
 class ChatService:
-    """A thread that owns one chat model; requests go in through a queue, events come out via `emit`.
+    """A thread that owns one chat model; requests go in through a queue, events come out via
+    `emit`.
 
-    Events (dicts): loading, loaded {label}, token {side, text}, done {side, tokens, tps, finish_reason,
-    stopped}, error {message}.
+    Events (dicts): loading, loaded {label}, token {side, text}, done {side, tokens, tps,
+    finish_reason, stopped}, error {message}.
     """
 
     def __init__(self, emit: Callable[[dict], None]):
@@ -114,7 +130,9 @@ class ChatService:
     def load(self, target: ChatTarget) -> None:
         self._requests.put(("load", target))
 
-    def ask(self, messages: list[dict], sides=("adapter",), temperature=0.0, top_p=1.0, max_tokens=256) -> None:
+    def ask(
+        self, messages: list[dict], sides=("adapter",), temperature=0.0, top_p=1.0, max_tokens=256
+    ) -> None:
         self._stop_generation.clear()
         self._requests.put(("ask", (messages, sides, temperature, top_p, max_tokens)))
 
@@ -138,7 +156,13 @@ class ChatService:
                         self.emit({"type": "loading", "label": payload.label})
                         model = tokenizer = None
                         model, tokenizer = load_target(payload)
-                        self.emit({"type": "loaded", "label": payload.label, "has_adapter": payload.adapter is not None})
+                        self.emit(
+                            {
+                                "type": "loaded",
+                                "label": payload.label,
+                                "has_adapter": payload.adapter is not None,
+                            }
+                        )
                     elif kind == "ask":
                         if model is None:
                             raise UserError("no model loaded yet")
@@ -157,15 +181,28 @@ class ChatService:
             ctx = adapter_off(model) if side == "base" else _nothing()
             tic, count, last = time.perf_counter(), 0, None
             with ctx:
-                for last in stream_reply(model, tokenizer, messages, temperature, top_p, max_tokens,
-                                         self._stop_generation.is_set):
+                for last in stream_reply(
+                    model,
+                    tokenizer,
+                    messages,
+                    temperature,
+                    top_p,
+                    max_tokens,
+                    self._stop_generation.is_set,
+                ):
                     count += 1
                     self.emit({"type": "token", "side": side, "text": last.text})
             elapsed = max(time.perf_counter() - tic, 1e-9)
-            self.emit({
-                "type": "done", "side": side, "tokens": count, "tps": round(count / elapsed, 1),
-                "finish_reason": getattr(last, "finish_reason", None), "stopped": self._stop_generation.is_set(),
-            })
+            self.emit(
+                {
+                    "type": "done",
+                    "side": side,
+                    "tokens": count,
+                    "tps": round(count / elapsed, 1),
+                    "finish_reason": getattr(last, "finish_reason", None),
+                    "stopped": self._stop_generation.is_set(),
+                }
+            )
 
 
 @contextmanager

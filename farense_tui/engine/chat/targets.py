@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Callable
 from farense_tui.engine import runs
 from farense_tui.engine.machine import hardware
 from farense_tui.engine.models.local import list_models
-from farense_tui.engine.runs.run_folder import RunFolder
 from farense_tui.engine.runs.event_types import State
+from farense_tui.engine.runs.run_folder import RunFolder
 
 if TYPE_CHECKING:
     from farense_tui.engine.chat.service import ChatTarget
@@ -26,7 +26,8 @@ RUN_PREFIX = "run:"
 
 @dataclass(frozen=True)
 class TargetChoice:
-    """One line of the target list: a stable key, what the user reads, and how to build the target."""
+    """One line of the target list: a stable key, what the user reads, and how to build the
+    target."""
 
     key: str
     label: str
@@ -40,7 +41,8 @@ def opening_choice(choices: list[TargetChoice], active_run: Path | None) -> Targ
     finished, else of the newest finished run; None when no run has finished."""
     ready = [c for c in choices if c.finished and c.key.endswith((":best", ":final"))]
     active = active_run.resolve() if active_run is not None else None
-    # Stable sort: the active run first, then the list's order (newest run first, best before final).
+    # Stable sort: the active run first, then the list's order (newest run first, best before
+    # final).
     ready.sort(key=lambda c: c.run_dir.resolve() != active)
     return ready[0] if ready else None
 
@@ -55,23 +57,33 @@ def list_targets(has_gpu: bool | None = None) -> list[TargetChoice]:
     for run in runs.list_runs():
         for which in RunFolder(run.path).adapter_choices():
             name = f"step {which}" if which.isdigit() else which
-            choices.append(TargetChoice(
-                f"{RUN_PREFIX}{run.path}:{which}", f"{run.run_id} · {name}", _run_builder(run.path, which),
-                run_dir=run.path, finished=run.status == State.FINISHED,
-            ))
+            choices.append(
+                TargetChoice(
+                    f"{RUN_PREFIX}{run.path}:{which}",
+                    f"{run.run_id} · {name}",
+                    _run_builder(run.path, which),
+                    run_dir=run.path,
+                    finished=run.status == State.FINISHED,
+                )
+            )
     models = list_models()
     if models and has_gpu is None:
         has_gpu = hardware.detect().has_gpu
     for info in models:
         precision = base_precision(info.quantization, bool(has_gpu))
-        choices.append(TargetChoice(
-            f"{BASE_PREFIX}{info.path}", f"{info.name} · base model ({precision})", _base_builder(info.path, precision)
-        ))
+        choices.append(
+            TargetChoice(
+                f"{BASE_PREFIX}{info.path}",
+                f"{info.name} · base model ({precision})",
+                _base_builder(info.path, precision),
+            )
+        )
     return choices
 
 
 def base_precision(quantization: str, has_gpu: bool) -> str:
-    """float32 on the CPU (its quantized matmuls are slow); on a GPU the weights as they are stored."""
+    """float32 on the CPU (its quantized matmuls are slow); on a GPU the weights as they are
+    stored."""
     if not has_gpu:
         return "float32"
     if quantization.startswith("4-bit"):
@@ -94,7 +106,9 @@ def _base_builder(path: Path, precision: str) -> Callable[[], ChatTarget]:
     def build() -> ChatTarget:
         from farense_tui.engine.chat.service import ChatTarget
 
-        return ChatTarget(model=str(path), adapter=None, precision=precision, label=f"{path.name} (base)")
+        return ChatTarget(
+            model=str(path), adapter=None, precision=precision, label=f"{path.name} (base)"
+        )
 
     return build
 

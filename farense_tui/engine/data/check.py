@@ -19,9 +19,9 @@ of the file as read in text mode):
   blank line.)
 - Lines are split as Python's text mode splits them (``\\n``, ``\\r\\n`` and a lone ``\\r``).
 - A UTF-8 byte order mark is a problem (Python's ``json`` rejects it).
-- The format of a file is decided as mlx-lm decides it (a preference pair first): by its first example, in the order
-  completions (prompt + completion) → chat (messages) → text. A line in another format is a
-  problem, since mlx-lm would fail on it mid-training.
+- The format of a file is decided as mlx-lm decides it (a preference pair first): by its first
+  example, in the order completions (prompt + completion) → chat (messages) → text. A line in
+  another format is a problem, since mlx-lm would fail on it mid-training.
 - An assistant message that carries ``tool_calls`` may have empty or missing content.
 
 With a tokenizer, lengths are token counts computed exactly as training computes them, through
@@ -40,15 +40,25 @@ import os
 from pathlib import Path
 
 from farense_tui.engine import paths
+from farense_tui.engine.data.masking import masks_prompt
+from farense_tui.engine.data.records import (
+    char_length,
+    check_record,
+    detect_format,
+    json_type,
+    unknown_format_message,
+)
+from farense_tui.engine.data.report import (
+    REQUIRED_SPLITS,
+    SPLITS,
+    DataReport,
+    Problem,
+    SplitReport,
+)
+from farense_tui.engine.data.token_view import empty_mask_reason, processor
+from farense_tui.engine.errors import UserError
 from farense_tui.engine.models.demo import DEMO_MODEL
 from farense_tui.engine.models.local import local_folder
-from farense_tui.engine.data.masking import masks_prompt
-from farense_tui.engine.data.token_view import empty_mask_reason, processor
-from farense_tui.engine.data.records import char_length, check_record, detect_format, json_type, unknown_format_message
-from farense_tui.engine.data.report import (
-    REQUIRED_SPLITS, SPLITS, DataReport, Problem, SplitReport,
-)
-from farense_tui.engine.errors import UserError
 
 HUGE = 2  # an example over this many times max_seq_length is warned about by line, not only counted
 # Without a tokenizer, a length bound: BPE vocabularies average 3-5 characters a token on prose; no
@@ -105,7 +115,9 @@ def check_file(
 ) -> SplitReport:
     """Check one .jsonl file; `name` is its split (default: the file's stem)."""
     report = SplitReport(
-        name=name or path.stem, path=path, length_unit="tokens" if tokenizer is not None else "characters"
+        name=name or path.stem,
+        path=path,
+        length_unit="tokens" if tokenizer is not None else "characters",
     )
     problems = report.problems
 
@@ -121,26 +133,38 @@ def check_file(
         return report
     for number, offset, raw in lines:
         if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            problem(1, "file starts with a UTF-8 byte order mark (BOM), which JSON readers reject: "
-                    "save it as UTF-8 without BOM")
+            problem(
+                1,
+                "file starts with a UTF-8 byte order mark (BOM), which JSON readers reject: "
+                "save it as UTF-8 without BOM",
+            )
             raw = raw[3:]
         if not raw.strip():
-            problem(number, "empty line: mlx-lm reads every line as JSON, so remove it "
-                    "(blank lines at the end of the file too)")
+            problem(
+                number,
+                "empty line: mlx-lm reads every line as JSON, so remove it "
+                "(blank lines at the end of the file too)",
+            )
             continue
         report.count += 1
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            problem(number, f"not UTF-8: byte 0x{raw[exc.start]:02x} at byte offset "
-                    f"{offset + exc.start} of the file (column {exc.start + 1} of the line); "
-                    "save the file as UTF-8")
+            problem(
+                number,
+                f"not UTF-8: byte 0x{raw[exc.start]:02x} at byte offset "
+                f"{offset + exc.start} of the file (column {exc.start + 1} of the line); "
+                "save the file as UTF-8",
+            )
             continue
         try:
             record = json.loads(text, parse_constant=_reject_constant)
         except _NonStandard as exc:
-            problem(number, f"non-standard JSON literal {exc.literal} (column {text.find(exc.literal) + 1}): "
-                    "JSON has no NaN or Infinity; write a number, a string or null")
+            problem(
+                number,
+                f"non-standard JSON literal {exc.literal} (column {text.find(exc.literal) + 1}): "
+                "JSON has no NaN or Infinity; write a number, a string or null",
+            )
             continue
         except json.JSONDecodeError as exc:
             problem(number, f"invalid JSON: {exc.msg} (column {exc.colno})")
@@ -159,8 +183,11 @@ def check_file(
             first_format = (fmt, number)
             report.format = fmt
         elif fmt != first_format[0]:
-            problem(number, f"line is in {fmt} format but the file's first example (line "
-                    f"{first_format[1]}) is {first_format[0]}: one file must use one format")
+            problem(
+                number,
+                f"line is in {fmt} format but the file's first example (line "
+                f"{first_format[1]}) is {first_format[0]}: one file must use one format",
+            )
             continue
         errors = check_record(record, fmt, mask_prompt)
         for err in errors:
@@ -169,19 +196,31 @@ def check_file(
             good.append((number, record))
 
     if batch_size and 0 < report.count < batch_size:
-        problem(0, f"{report.count} examples, fewer than batch_size {batch_size}: mlx-lm needs "
-                "at least one full batch")
+        problem(
+            0,
+            f"{report.count} examples, fewer than batch_size {batch_size}: mlx-lm needs "
+            "at least one full batch",
+        )
 
     if tokenizer is None:
         report.token_lengths = [char_length(r, report.format) for _, r in good]
         if max_seq_length:
             _warn_long_characters(report, good, max_seq_length)
         return report
-    if good and report.format in ("chat", "completions", "preference") and not _has_chat_template(tokenizer):
-        problem(0, f"tokenizer {_tokenizer_name(tokenizer)} has no chat template, which "
-                f"{report.format} data needs: use an instruct model or the text format")
+    if (
+        good
+        and report.format in ("chat", "completions", "preference")
+        and not _has_chat_template(tokenizer)
+    ):
+        problem(
+            0,
+            f"tokenizer {_tokenizer_name(tokenizer)} has no chat template, which "
+            f"{report.format} data needs: use an instruct model or the text format",
+        )
         return report
-    _measure_tokens(report, good, tokenizer, max_seq_length, masks_prompt(report.format, mask_prompt))
+    _measure_tokens(
+        report, good, tokenizer, max_seq_length, masks_prompt(report.format, mask_prompt)
+    )
     return report
 
 
@@ -189,11 +228,21 @@ def _warn_long_characters(report, good, max_seq_length) -> None:
     limit = HUGE * max_seq_length * CHARS_PER_TOKEN_BOUND
     for (number, _), chars in zip(good, report.token_lengths):
         if chars > limit:
-            report.warnings.append(Problem(report.path, number, (
-                f"example of {chars} characters: at least ~{chars // CHARS_PER_TOKEN_BOUND} tokens "
-                f"(a conservative {CHARS_PER_TOKEN_BOUND} characters per token; no tokenizer given), over "
-                f"{HUGE}× max_seq_length {max_seq_length}: most of it would be cut; split it, or give a "
-                "model to count its tokens")))
+            report.warnings.append(
+                Problem(
+                    report.path,
+                    number,
+                    (
+                        f"example of {chars} characters: at least "
+                        f"~{chars // CHARS_PER_TOKEN_BOUND} tokens "
+                        f"(a conservative {CHARS_PER_TOKEN_BOUND} characters per token; no "
+                        f"tokenizer given), over "
+                        f"{HUGE}× max_seq_length {max_seq_length}: most of it would be cut; split "
+                        f"it, or give a "
+                        "model to count its tokens"
+                    ),
+                )
+            )
 
 
 def _measure_tokens(report, good, tokenizer, max_seq_length, mask_prompt) -> None:
@@ -205,16 +254,26 @@ def _measure_tokens(report, good, tokenizer, max_seq_length, mask_prompt) -> Non
             tokens, offset = process(record)
         except Exception as exc:  # a template's own checks (role order, ...) end up here
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            report.problems.append(Problem(report.path, number, f"the tokenizer's chat template failed: {detail}"))
+            report.problems.append(
+                Problem(report.path, number, f"the tokenizer's chat template failed: {detail}")
+            )
             continue
         n = len(tokens)
         report.token_lengths.append(n)
         if max_seq_length and n > max_seq_length:
             report.truncated += 1
         if max_seq_length and n > HUGE * max_seq_length:
-            report.warnings.append(Problem(report.path, number, (
-                f"example of {n} tokens, over {HUGE}× max_seq_length {max_seq_length}: only its first "
-                f"{max_seq_length} are seen in training; split it or raise max_seq_length")))
+            report.warnings.append(
+                Problem(
+                    report.path,
+                    number,
+                    (
+                        f"example of {n} tokens, over {HUGE}× max_seq_length {max_seq_length}: "
+                        f"only its first "
+                        f"{max_seq_length} are seen in training; split it or raise max_seq_length"
+                    ),
+                )
+            )
         # An example that trains on nothing is an error: mlx-lm's loss divides by zero on it.
         if reason := empty_mask_reason(n, offset, max_seq_length):
             report.empty_mask += 1
@@ -246,16 +305,24 @@ def check_data(
     """
     path = Path(path)
     if not path.exists():
-        raise UserError(f"{path}: no such file or folder; expected a data folder with "
-                        "train.jsonl and valid.jsonl, or a .jsonl file")
+        raise UserError(
+            f"{path}: no such file or folder; expected a data folder with "
+            "train.jsonl and valid.jsonl, or a .jsonl file"
+        )
     name = _tokenizer_name(tokenizer) if tokenizer is not None else None
-    kwargs = dict(tokenizer=tokenizer, max_seq_length=max_seq_length,
-                  mask_prompt=mask_prompt, batch_size=batch_size)
+    kwargs = dict(
+        tokenizer=tokenizer,
+        max_seq_length=max_seq_length,
+        mask_prompt=mask_prompt,
+        batch_size=batch_size,
+    )
     if path.is_file():
         if path.suffix != ".jsonl":
             raise UserError(f"{path}: expected a .jsonl file or a data folder")
         split = check_file(path, **kwargs)
-        report = DataReport(path.parent, {split.name: split}, max_seq_length, name, single_file=True)
+        report = DataReport(
+            path.parent, {split.name: split}, max_seq_length, name, single_file=True
+        )
         if split.count == 0:
             report.folder_problems.append(Problem(path, 0, "no examples in this file"))
         return report
@@ -270,11 +337,19 @@ def check_data(
             if report.splits[split].count == 0 and split in REQUIRED_SPLITS:
                 report.folder_problems.append(Problem(path, 0, f"{split}.jsonl has no examples"))
         elif split == "train":
-            report.folder_problems.append(Problem(
-                path, 0, f"train.jsonl missing: needed for training{_alias_hint(path, split)}"))
+            report.folder_problems.append(
+                Problem(
+                    path, 0, f"train.jsonl missing: needed for training{_alias_hint(path, split)}"
+                )
+            )
         elif split == "valid":
-            report.folder_problems.append(Problem(
-                path, 0, f"valid.jsonl missing: needed for validation loss{_alias_hint(path, split)}"))
+            report.folder_problems.append(
+                Problem(
+                    path,
+                    0,
+                    f"valid.jsonl missing: needed for validation loss{_alias_hint(path, split)}",
+                )
+            )
     return report
 
 
@@ -290,10 +365,17 @@ def load_tokenizer_for(model_spec: str | Path):
     """
     folder = local_folder(model_spec) or Path(model_spec).expanduser()
     if not folder.is_dir():
-        raise UserError(f"no model folder at {model_spec} (a path, or a name in {paths.models_dir()}); "
-                        "expected a local MLX model folder with tokenizer.json / tokenizer_config.json")
-    if not any((folder / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")):
-        raise UserError(f"{folder}: no tokenizer files (tokenizer.json, tokenizer_config.json) in it")
+        raise UserError(
+            f"no model folder at {model_spec} (a path, or a name in {paths.models_dir()}); "
+            "expected a local MLX model folder with tokenizer.json / tokenizer_config.json"
+        )
+    if not any(
+        (folder / f).is_file()
+        for f in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
+    ):
+        raise UserError(
+            f"{folder}: no tokenizer files (tokenizer.json, tokenizer_config.json) in it"
+        )
     from mlx_lm.utils import load_tokenizer
 
     try:

@@ -50,22 +50,33 @@ def warmup_lines(profile: Profile, total: int) -> list[str]:
         return []
     warmup = profile.warmup_for(total)
     if warmup < profile.warmup_steps:
-        return [f"warm-up {warmup} of {total} steps (warmup_share {profile.warmup_share:g}; "
-                f"warmup_steps {profile.warmup_steps})"]
+        return [
+            f"warm-up {warmup} of {total} steps (warmup_share {profile.warmup_share:g}; "
+            f"warmup_steps {profile.warmup_steps})"
+        ]
     return [f"warm-up {warmup} of {total} steps: peak learning rate only at step {warmup}"]
 
 
 def cost_lines(cost: DataCost, profile: Profile, speed: MeasuredSpeed | None) -> list[str]:
     """The cost in short lines (they fit Config at 80 columns): steps, tokens, time per epoch."""
     length = f"{profile.iters} iters" if profile.iters else f"{profile.epochs} epochs"
-    lines = [f"{cost.examples} examples: {cost.steps_per_epoch} steps/epoch, {cost.total_steps} steps ({length})"]
+    lines = [
+        f"{cost.examples} examples: {cost.steps_per_epoch} steps/epoch, {cost.total_steps} steps "
+        f"({length})"
+    ]
     if cost.total_steps:
         lines += warmup_lines(profile, cost.total_steps)
     if not cost.tokens_per_step:
         return [*lines, "time per epoch: needs token counts (a local model's tokenizer)"]
-    lines.append(f"{cost.tokens_per_step:,} tokens/step (batch {profile.batch_size}×{profile.grad_accumulation})")
+    lines.append(
+        f"{cost.tokens_per_step:,} tokens/step (batch "
+        f"{profile.batch_size}×{profile.grad_accumulation})"
+    )
     if speed is None:
         return [*lines, "time per epoch: not measured yet (any run of this model measures it)"]
-    return [*lines, f"~{fmt_duration(cost.epoch_seconds(speed))} per epoch (training steps only) at "
-                    f"{speed.tokens_per_sec:,.0f} tok/s,",
-            f"  the median of {speed.steps} steps of run {speed.run_id}"]
+    return [
+        *lines,
+        f"~{fmt_duration(cost.epoch_seconds(speed))} per epoch (training steps only) at "
+        f"{speed.tokens_per_sec:,.0f} tok/s,",
+        f"  the median of {speed.steps} steps of run {speed.run_id}",
+    ]

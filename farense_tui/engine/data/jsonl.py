@@ -23,10 +23,16 @@ def read_jsonl(path: Path) -> list[dict]:
             try:
                 row = json.loads(raw.decode("utf-8"))
             except UnicodeDecodeError as exc:
-                raise UserError(f"{path}:{number}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+                raise UserError(
+                    f"{path}:{number}: not UTF-8 ({exc.reason} at byte {exc.start})"
+                ) from None
             except json.JSONDecodeError as exc:
-                raise UserError(f"{path}:{number}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+                raise UserError(
+                    f"{path}:{number}: invalid JSON: {exc.msg} (column {exc.colno})"
+                ) from None
             if not isinstance(row, dict):
-                raise UserError(f"{path}:{number}: expected a JSON object, found {type(row).__name__}")
+                raise UserError(
+                    f"{path}:{number}: expected a JSON object, found {type(row).__name__}"
+                )
             rows.append(row)
     return rows

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-TEXT_NOTE = ("text format has no prompt to mask: training on all tokens "
-             "(mask_prompt applies to chat and completions data)")
+TEXT_NOTE = (
+    "text format has no prompt to mask: training on all tokens "
+    "(mask_prompt applies to chat and completions data)"
+)
 
 
 def masks_prompt(fmt: str | None, mask_prompt: bool) -> bool:

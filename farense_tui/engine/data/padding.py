@@ -1,4 +1,5 @@
-"""How long a batch of examples is once padded: shared by the data check (no MLX) and the batcher."""
+"""How long a batch of examples is once padded: shared by the data check (no MLX) and the
+batcher."""
 
 PAD_TO = 32  # pad lengths to a multiple of 32, as mlx-lm does, so compiled shapes repeat
 

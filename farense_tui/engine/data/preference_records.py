@@ -30,7 +30,9 @@ def prompt_messages(record: dict) -> list[dict]:
 def chosen_as_chat(record: dict) -> dict:
     """The pair's prompt with its chosen reply, as a chat example: what evaluation scores (the right
     answer's loss, and answers against it as the reference)."""
-    return {"messages": [*prompt_messages(record), {"role": "assistant", "content": record["chosen"]}]}
+    return {
+        "messages": [*prompt_messages(record), {"role": "assistant", "content": record["chosen"]}]
+    }
 
 
 def check_preference(record: dict) -> list[str]:
@@ -50,7 +52,9 @@ def _check_prompt(record: dict) -> list[str]:
         err = check_string(record, "prompt")
         return [err] if err else []
     if "messages" not in record:
-        return ["missing key 'prompt' (a string) or 'messages' (the conversation before the replies)"]
+        return [
+            "missing key 'prompt' (a string) or 'messages' (the conversation before the replies)"
+        ]
     messages = record["messages"]
     if not isinstance(messages, list) or not messages:
         got = "an empty array" if isinstance(messages, list) else json_type(messages)
@@ -59,22 +63,32 @@ def _check_prompt(record: dict) -> list[str]:
     for i, msg in enumerate(messages):
         where = f" in messages[{i}]"
         if not isinstance(msg, dict):
-            errors.append(f"messages[{i}] must be an object with 'role' and 'content', got {json_type(msg)}")
+            errors.append(
+                f"messages[{i}] must be an object with 'role' and 'content', got {json_type(msg)}"
+            )
             continue
         if msg.get("role") not in ROLES:
-            errors.append(f"role {msg.get('role')!r}{where} is not one of: {', '.join(ROLES)}"
-                          if "role" in msg else f"missing key 'role'{where}")
+            errors.append(
+                f"role {msg.get('role')!r}{where} is not one of: {', '.join(ROLES)}"
+                if "role" in msg
+                else f"missing key 'role'{where}"
+            )
         err = check_string(msg, "content", where)
         if err:
             errors.append(err)
     last = messages[-1].get("role") if isinstance(messages[-1], dict) else None
     if last == "assistant":
-        errors.append("last message is from 'assistant': 'messages' is the conversation before the "
-                      "replies; 'chosen' and 'rejected' are the assistant's turn")
+        errors.append(
+            "last message is from 'assistant': 'messages' is the conversation before the "
+            "replies; 'chosen' and 'rejected' are the assistant's turn"
+        )
     return errors
 
 
 def pair_char_length(record: dict) -> int:
-    """Characters of the longer side of the pair (prompt + reply), for a check without a tokenizer."""
-    prompt = sum(len(m.get("content") or "") for m in prompt_messages(record) if isinstance(m, dict))
+    """Characters of the longer side of the pair (prompt + reply), for a check without a
+    tokenizer."""
+    prompt = sum(
+        len(m.get("content") or "") for m in prompt_messages(record) if isinstance(m, dict)
+    )
     return prompt + max(len(record.get("chosen") or ""), len(record.get("rejected") or ""))

@@ -12,7 +12,11 @@ from typing import NamedTuple
 import numpy as np
 
 from farense_tui.engine.data.jsonl import read_jsonl
-from farense_tui.engine.data.preference_records import check_preference, is_preference, prompt_messages
+from farense_tui.engine.data.preference_records import (
+    check_preference,
+    is_preference,
+    prompt_messages,
+)
 from farense_tui.engine.errors import UserError
 
 
@@ -25,9 +29,15 @@ class Pair(NamedTuple):
 
 def tokenize_pair(record: dict, chat) -> Pair:
     prompt = prompt_messages(record)
-    sides = [chat.process({"messages": [*prompt, {"role": "assistant", "content": record[key]}],
-                           **({"tools": record["tools"]} if record.get("tools") else {})})
-             for key in ("chosen", "rejected")]
+    sides = [
+        chat.process(
+            {
+                "messages": [*prompt, {"role": "assistant", "content": record[key]}],
+                **({"tools": record["tools"]} if record.get("tools") else {}),
+            }
+        )
+        for key in ("chosen", "rejected")
+    ]
     (chosen, c_off), (rejected, r_off) = sides
     return Pair(list(chosen), c_off, list(rejected), r_off)
 
@@ -35,7 +45,11 @@ def tokenize_pair(record: dict, chat) -> Pair:
 def longer_side(record: dict, chat) -> tuple[list[int], int]:
     """(tokens, prompt offset) of the pair's longer reply: the data check's length of a pair."""
     pair = tokenize_pair(record, chat)
-    return max((pair.chosen, pair.chosen_offset), (pair.rejected, pair.rejected_offset), key=lambda s: len(s[0]))
+    return max(
+        (pair.chosen, pair.chosen_offset),
+        (pair.rejected, pair.rejected_offset),
+        key=lambda s: len(s[0]),
+    )
 
 
 class PreferenceSet:
@@ -68,9 +82,17 @@ def load_preference_split(path: Path, tokenizer, rows: list[dict] | None = None)
     chat = ChatDataset([], tokenizer, mask_prompt=True)
     pairs = []
     for number, row in enumerate(rows, start=1):
-        errors = check_preference(row) if is_preference(row) else [
-            "not a preference pair: expected 'chosen' and 'rejected' beside 'prompt' or 'messages'"]
+        errors = (
+            check_preference(row)
+            if is_preference(row)
+            else [
+                "not a preference pair: expected 'chosen' and 'rejected' beside 'prompt' or "
+                "'messages'"
+            ]
+        )
         if errors:
-            raise UserError(f"{path}: pair {number}: {errors[0]} (`farense-tui data check` names its line)")
+            raise UserError(
+                f"{path}: pair {number}: {errors[0]} (`farense-tui data check` names its line)"
+            )
         pairs.append(tokenize_pair(row, chat))
     return PreferenceSet(pairs)

@@ -2,16 +2,18 @@
 
 chat {"messages": [{"role", "content"}, ...], "tools"?}, completions {"prompt", "completion"} and
 text {"text"}; and preference pairs {"prompt" or "messages", "chosen", "rejected"} for DPO/ORPO
-(preference_records.py). Each check returns the problems in words (where, and what was expected); the file-
-and folder-level checks, counts and token lengths are in check.py.
+(preference_records.py). Each check returns the problems in words (where, and what was expected);
+the file- and folder-level checks, counts and token lengths are in check.py.
 """
 
 from __future__ import annotations
 
 ROLES = ("system", "user", "assistant", "tool")
 FORMATS = ("chat", "completions", "text", "preference")
-FORMAT_HELP = ('chat {"messages": [...]}, completions {"prompt", "completion"}, text {"text"}, '
-               'preference {"prompt" or "messages", "chosen", "rejected"}')
+FORMAT_HELP = (
+    'chat {"messages": [...]}, completions {"prompt", "completion"}, text {"text"}, '
+    'preference {"prompt" or "messages", "chosen", "rejected"}'
+)
 
 
 def json_type(value) -> str:
@@ -81,7 +83,9 @@ def check_chat(record: dict, mask_prompt: bool) -> list[str]:
     for i, msg in enumerate(messages):
         where = f" in messages[{i}]"
         if not isinstance(msg, dict):
-            errors.append(f"messages[{i}] must be an object with 'role' and 'content', got {json_type(msg)}")
+            errors.append(
+                f"messages[{i}] must be an object with 'role' and 'content', got {json_type(msg)}"
+            )
             continue
         role = msg.get("role")
         if "role" not in msg:
@@ -100,7 +104,8 @@ def check_chat(record: dict, mask_prompt: bool) -> list[str]:
         # An error with or without mask_prompt: every profile masks by default, and then nothing
         # after the last assistant message is learned.
         errors.append(
-            f"last message is from {roles[-1]!r}: with mask_prompt (every profile's default) only the "
+            f"last message is from {roles[-1]!r}: with mask_prompt (every profile's default) only "
+            f"the "
             "last message is trained on, so it should be the assistant's"
         )
     return errors
@@ -109,13 +114,17 @@ def check_chat(record: dict, mask_prompt: bool) -> list[str]:
 def check_record(record, fmt: str, mask_prompt: bool = False) -> list[str]:
     """The problems of one parsed line already known to be in format `fmt`."""
     if fmt == "preference":
-        from farense_tui.engine.data.preference_records import check_preference  # it imports this module
+        from farense_tui.engine.data.preference_records import (
+            check_preference,
+        )  # it imports this module
 
         return check_preference(record)
     if fmt == "chat":
         return check_chat(record, mask_prompt)
     if fmt == "completions":
-        errors = [e for e in (check_string(record, "prompt"), check_string(record, "completion")) if e]
+        errors = [
+            e for e in (check_string(record, "prompt"), check_string(record, "completion")) if e
+        ]
         return errors + check_tools(record)
     err = check_string(record, "text")
     return [err] if err else []

@@ -38,9 +38,12 @@ class SplitReport:
     token_lengths: list[int] = field(default_factory=list)  # one per valid example
     truncated: int = 0  # valid examples longer than max_seq_length (0 when lengths are characters)
     length_unit: str = "tokens"  # "tokens" or "characters"
-    empty_mask: int = 0  # examples that train on no token (the template masks all, or the prompt fills max_seq_length)
+    # examples that train on no token (the template masks all, or the prompt fills max_seq_length)
+    empty_mask: int = 0
     answer_cut: int = 0  # examples that train on some tokens but whose end max_seq_length cuts
-    warnings: list[Problem] = field(default_factory=list)  # worth a look, not in the way of training
+    warnings: list[Problem] = field(
+        default_factory=list
+    )  # worth a look, not in the way of training
 
     @property
     def valid_count(self) -> int:
@@ -83,19 +86,26 @@ class DataReport:
         """The longest batch the train and valid splits can make, padded as training pads it;
         None when lengths are characters (no tokenizer). What the memory estimate needs."""
 
-        longest = [max(s.token_lengths) for n, s in self.splits.items()
-                   if n in REQUIRED_SPLITS and s.token_lengths and s.length_unit == "tokens"]
+        longest = [
+            max(s.token_lengths)
+            for n, s in self.splits.items()
+            if n in REQUIRED_SPLITS and s.token_lengths and s.length_unit == "tokens"
+        ]
         return padded_length(max(longest)) if longest else None
 
     def summary_lines(self) -> list[str]:
         unit = "tokens" if self.tokenizer_name else "characters"
         lines = []
         if self.tokenizer_name:
-            lines.append(f"Lengths in tokens (tokenizer: {self.tokenizer_name}, chat template applied)")
+            lines.append(
+                f"Lengths in tokens (tokenizer: {self.tokenizer_name}, chat template applied)"
+            )
         else:
             lines.append(
-                "Lengths in characters: no tokenizer given, so truncation is not counted; only examples "
-                "past a conservative 16 characters-per-token bound are warned about (give a model to count tokens)"
+                "Lengths in characters: no tokenizer given, so truncation is not counted; only "
+                "examples "
+                "past a conservative 16 characters-per-token bound are warned about (give a model "
+                "to count tokens)"
             )
         if self.max_seq_length:
             lines.append(f"max_seq_length: {self.max_seq_length} tokens")

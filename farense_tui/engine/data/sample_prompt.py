@@ -22,8 +22,14 @@ def first_prompt(data: Path, max_chars: int = MAX_CHARS) -> str | None:
     if fmt == "completions":
         prompt = record["prompt"]
     elif fmt == "chat":
-        prompt = next((m.get("content") for m in record["messages"]
-                       if isinstance(m, dict) and m.get("role") == "user"), None)
+        prompt = next(
+            (
+                m.get("content")
+                for m in record["messages"]
+                if isinstance(m, dict) and m.get("role") == "user"
+            ),
+            None,
+        )
     elif fmt == "text":
         prompt = record["text"].strip().split("\n", 1)[0]
     else:

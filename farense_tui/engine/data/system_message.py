@@ -12,7 +12,9 @@ from pathlib import Path
 from farense_tui.engine.data.jsonl import read_jsonl
 from farense_tui.engine.errors import UserError
 
-SYSTEM_MESSAGE_FILE = "system_message.txt"  # in a fused export's folder: its run's training system message
+SYSTEM_MESSAGE_FILE = (
+    "system_message.txt"  # in a fused export's folder: its run's training system message
+)
 
 
 def training_system_message(data: Path) -> str | None:
@@ -22,7 +24,9 @@ def training_system_message(data: Path) -> str | None:
     except UserError:
         return None
     found = Counter(
-        m["content"] for r in rows for m in (r.get("messages") or [])[:1]
+        m["content"]
+        for r in rows
+        for m in (r.get("messages") or [])[:1]
         if isinstance(m, dict) and m.get("role") == "system" and isinstance(m.get("content"), str)
     )
     return found.most_common(1)[0][0] if found else None

@@ -44,11 +44,18 @@ def empty_mask_reason(n_tokens: int, offset: int, max_seq_length: int | None) ->
     if n_tokens <= 1:
         return f"{n_tokens} token: nothing to predict"
     if offset >= n_tokens:
-        return (f"nothing to train on: the chat template masks every token (the prompt part is {offset} "
-                f"tokens of {n_tokens}; mlx-lm gives a NaN loss on such a batch): use a template that "
-                "renders the last assistant message after the generation prompt, or turn mask_prompt off")
-    return (f"nothing to train on: the prompt alone is {offset} tokens, so max_seq_length {max_seq_length} "
-            "cuts the whole answer away: raise max_seq_length or shorten the prompt")
+        return (
+            f"nothing to train on: the chat template masks every token (the prompt part is "
+            f"{offset} "
+            f"tokens of {n_tokens}; mlx-lm gives a NaN loss on such a batch): use a template that "
+            "renders the last assistant message after the generation prompt, or turn mask_prompt "
+            "off"
+        )
+    return (
+        f"nothing to train on: the prompt alone is {offset} tokens, so max_seq_length "
+        f"{max_seq_length} "
+        "cuts the whole answer away: raise max_seq_length or shorten the prompt"
+    )
 
 
 @dataclass
@@ -67,8 +74,9 @@ class ExampleTokens:
         return self.trained == 0
 
 
-def example_tokens(tokens: list[int], offset: int, tokenizer, max_seq_length: int | None,
-                   file: Path, line: int) -> ExampleTokens:
+def example_tokens(
+    tokens: list[int], offset: int, tokenizer, max_seq_length: int | None, file: Path, line: int
+) -> ExampleTokens:
     trained = trained_positions(len(tokens), offset, max_seq_length)
     seen = min(len(tokens), max_seq_length) if max_seq_length else len(tokens)
     runs: list[tuple[str, bool]] = []
@@ -100,8 +108,9 @@ def _records(path: Path, count: int) -> list[tuple[int, dict]]:
     return found
 
 
-def token_views(path: Path, tokenizer, mask_prompt: bool, max_seq_length: int | None,
-                count: int = 3) -> list[ExampleTokens]:
+def token_views(
+    path: Path, tokenizer, mask_prompt: bool, max_seq_length: int | None, count: int = 3
+) -> list[ExampleTokens]:
     """The first `count` examples of a .jsonl file (a data folder: its train.jsonl), as trained."""
     path = Path(path)
     file = path / "train.jsonl" if path.is_dir() else path

@@ -19,16 +19,27 @@ def prompt_tokens(tokenizer, messages: list[dict]) -> list[int]:
     return tokenizer.apply_chat_template(messages, add_generation_prompt=True)
 
 
-def greedy_answers(model, tokenizer, prompts: list[list[int]], max_tokens: int, batch_size: int,
-                   should_stop: Callable[[], bool] = lambda: False) -> Iterator[tuple[int, str, int]]:
+def greedy_answers(
+    model,
+    tokenizer,
+    prompts: list[list[int]],
+    max_tokens: int,
+    batch_size: int,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Iterator[tuple[int, str, int]]:
     """(prompt index, answer text, generated tokens) as each answer ends, in the order they end.
 
     The token count includes the EOS token that ended an answer, as stream_generate counts it.
     should_stop is asked after every generation step; when it says yes the generator stops there.
     """
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    gen = BatchGenerator(model, max_tokens=max_tokens, stop_tokens=[[t] for t in tokenizer.eos_token_ids],
-                         completion_batch_size=batch_size, prefill_batch_size=batch_size)
+    gen = BatchGenerator(
+        model,
+        max_tokens=max_tokens,
+        stop_tokens=[[t] for t in tokenizer.eos_token_ids],
+        completion_batch_size=batch_size,
+        prefill_batch_size=batch_size,
+    )
     try:
         uids = gen.insert([prompts[i] for i in order], [max_tokens] * len(order))
         index = dict(zip(uids, order))
@@ -38,7 +49,11 @@ def greedy_answers(model, tokenizer, prompts: list[list[int]], max_tokens: int, 
                 tokens[r.uid].append(r.token)
                 if r.finish_reason is not None:
                     kept = tokens.pop(r.uid)
-                    yield index[r.uid], _text(tokenizer, kept[:-1] if r.finish_reason == "stop" else kept), len(kept)
+                    yield (
+                        index[r.uid],
+                        _text(tokenizer, kept[:-1] if r.finish_reason == "stop" else kept),
+                        len(kept),
+                    )
             if should_stop():
                 return
     finally:
@@ -47,7 +62,8 @@ def greedy_answers(model, tokenizer, prompts: list[list[int]], max_tokens: int, 
 
 
 def _text(tokenizer, tokens: list[int]) -> str:
-    # stream_generate's streaming detokenizer, not tokenizer.decode: they differ on a cut-off UTF-8 character
+    # stream_generate's streaming detokenizer, not tokenizer.decode: they differ on a cut-off UTF-8
+    # character
     detokenizer = tokenizer.detokenizer
     for token in tokens:
         detokenizer.add_token(token)
@@ -56,8 +72,11 @@ def _text(tokenizer, tokens: list[int]) -> str:
 
 
 def one_answer(model, tokenizer, messages: list[dict], max_tokens: int) -> tuple[str, int]:
-    """One greedy answer through stream_generate, as the chat answers: what a batched answer must equal."""
+    """One greedy answer through stream_generate, as the chat answers: what a batched answer must
+    equal."""
     text, count = "", 0
-    for response in stream_reply(model, tokenizer, messages, temperature=0.0, max_tokens=max_tokens):
+    for response in stream_reply(
+        model, tokenizer, messages, temperature=0.0, max_tokens=max_tokens
+    ):
         text, count = text + response.text, count + 1
     return text.strip(), count

@@ -38,7 +38,8 @@ class EvalSet:
 
 
 def split_path(data: Path, split: str) -> Path:
-    """test or valid name a file of the run's data folder; anything else is a path to a JSONL file."""
+    """test or valid name a file of the run's data folder; anything else is a path to a JSONL
+    file."""
     if split in ("test", "valid", "train"):
         return data / f"{split}.jsonl"
     path = Path(split).expanduser()
@@ -66,8 +67,12 @@ def load_eval_set(path: Path, system: str | None = None) -> EvalSet:
         if kind in ("chat", "preference"):
             examples.append(_chat_example(row, path, number, system))
         elif kind == "completions":
-            examples.append(Example(_with_system([{"role": "user", "content": row["prompt"]}], system),
-                                    row["completion"]))
+            examples.append(
+                Example(
+                    _with_system([{"role": "user", "content": row["prompt"]}], system),
+                    row["completion"],
+                )
+            )
     return EvalSet(path, kind, rows, examples)
 
 

@@ -14,10 +14,10 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from farense_tui.engine.errors import UserError
-from farense_tui.engine.files import atomic_write_json, read_json
 from farense_tui.engine.detached import start_detached
+from farense_tui.engine.errors import UserError
 from farense_tui.engine.evaluate.examples import split_path
+from farense_tui.engine.files import atomic_write_json, read_json
 from farense_tui.engine.processes import EVALUATION
 from farense_tui.engine.runs import commands
 from farense_tui.engine.runs.folder import process_alive
@@ -79,13 +79,17 @@ class EvalJob:
     def answers(self) -> list[dict]:
         """The scored answers of the last finished evaluation (an empty list if there is none)."""
         try:
-            return [json.loads(line) for line in self.answers_path.read_text(encoding="utf-8").splitlines()]
+            return [
+                json.loads(line)
+                for line in self.answers_path.read_text(encoding="utf-8").splitlines()
+            ]
         except (OSError, json.JSONDecodeError):
             return []
 
 
 def start(settings: EvalSettings) -> EvalJob:
-    """Write the job's settings and start its process in its own session (it outlives the caller)."""
+    """Write the job's settings and start its process in its own session (it outlives the
+    caller)."""
     job = EvalJob(Path(settings.run_dir), settings.name)
     check(settings)
     if is_alive(job):
@@ -108,7 +112,8 @@ def check(settings: EvalSettings) -> None:
 
 
 def is_alive(job: EvalJob | Path) -> bool:
-    """Whether the job's process still runs; takes the job folder too, as `follow`'s is_alive does."""
+    """Whether the job's process still runs; takes the job folder too, as `follow`'s is_alive
+    does."""
     folder = job.folder if isinstance(job, EvalJob) else job
     return process_alive(folder / "process.pid", EVALUATION)
 

@@ -16,11 +16,14 @@ from collections import Counter
 
 from rouge_score import rouge_scorer
 
-_WORD = re.compile(r"[^\W_]+")  # runs of Unicode letters and digits; on ASCII, rouge-score's [a-z0-9]+
+_WORD = re.compile(
+    r"[^\W_]+"
+)  # runs of Unicode letters and digits; on ASCII, rouge-score's [a-z0-9]+
 
 
 def normalize(text: str) -> str:
-    """Case and accents folded, punctuation removed, whitespace collapsed: "O São Luís!" → "o sao luis"."""
+    """Case and accents folded, punctuation removed, whitespace collapsed: "O São Luís!" → "o sao
+    luis"."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     folded = "".join(c for c in decomposed if not unicodedata.combining(c))
     return " ".join(_WORD.findall(folded))

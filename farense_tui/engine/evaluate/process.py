@@ -23,8 +23,9 @@ from pathlib import Path
 import mlx.core as mx
 
 from farense_tui.engine.chat.service import adapter_off, load_target, target_for_run
-from farense_tui.engine.errors import UserError
+from farense_tui.engine.data.preference_records import chosen_as_chat
 from farense_tui.engine.data.system_message import training_system_message
+from farense_tui.engine.errors import UserError
 from farense_tui.engine.evaluate.batched import greedy_answers, prompt_tokens
 from farense_tui.engine.evaluate.examples import load_eval_set, split_path
 from farense_tui.engine.evaluate.job import EvalJob, EvalSettings
@@ -32,19 +33,19 @@ from farense_tui.engine.evaluate.metrics import score
 from farense_tui.engine.evaluate.summary import sample_indices, summarize
 from farense_tui.engine.files import atomic_write_json, read_json
 from farense_tui.engine.models.loading import load_base
+from farense_tui.engine.processes import EXIT_FAILED
 from farense_tui.engine.runs.event_types import State
 from farense_tui.engine.runs.events import EventWriter, read_all, record_crash
-from farense_tui.engine.processes import EXIT_FAILED
-from farense_tui.engine.data.preference_records import chosen_as_chat
+from farense_tui.engine.runs.run_folder import COMMANDS, EVENTS, RunFolder
 from farense_tui.engine.training.evaluation import validation_loss
 from farense_tui.engine.training.splits import load_split
 from farense_tui.engine.versions import versions
-from farense_tui.engine.runs.run_folder import COMMANDS, EVENTS, RunFolder
 
 
 @contextmanager
 def side_model(model, base, side: str):
-    """The model a side answers with: the run's, or the base (a separate one, or the LoRA switched off)."""
+    """The model a side answers with: the run's, or the base (a separate one, or the LoRA switched
+    off)."""
     if side != "base":
         yield model
     elif base is not None:
@@ -71,14 +72,17 @@ class Evaluation:
         loading = f"{cfg.model} with {target.adapter}" if target.adapter else target.model
         self.events.emit("state", state=State.LOADING, message=f"loading {loading}")
         model, tokenizer = load_target(target)
-        # A full fine-tune has no LoRA to switch off: its base side is the base model, loaded beside it.
+        # A full fine-tune has no LoRA to switch off: its base side is the base model, loaded beside
+        # it.
         full_base = s.base and cfg.profile.fine_tune_type == "full"
         base = load_base(cfg.model, cfg.profile.train_precision)[0] if full_base else None
         mx.reset_peak_memory()
         system = s.system if s.system is not None else training_system_message(Path(cfg.data))
         data = load_eval_set(split_path(Path(cfg.data), s.split), system)
         sides = ("adapter", "base") if s.base else ("adapter",)
-        self.events.emit("state", state=State.EVALUATING, message=f"{len(data.rows)} examples of {data.path}")
+        self.events.emit(
+            "state", state=State.EVALUATING, message=f"{len(data.rows)} examples of {data.path}"
+        )
 
         # A preference split's loss is its chosen replies' (the right answers'), as chat examples.
         rows = [chosen_as_chat(r) for r in data.rows] if data.format == "preference" else data.rows
@@ -87,7 +91,9 @@ class Evaluation:
         for done, side in enumerate(sides, start=1):
             self._check_cancel()
             with side_model(model, base, side) as m:
-                value = validation_loss(m, dataset, cfg.profile.batch_size, cfg.profile.max_seq_length)
+                value = validation_loss(
+                    m, dataset, cfg.profile.batch_size, cfg.profile.max_seq_length
+                )
             loss[side] = {"loss": value, "perplexity": math.exp(min(value, 700))}
             self.events.emit("progress", phase="loss", done=done, total=len(sides))
 
@@ -100,34 +106,61 @@ class Evaluation:
             self._check_cancel()
             g_tic = time.perf_counter()
             with side_model(model, base, side) as m:
-                for k, text, count in greedy_answers(m, tokenizer, prompts, s.max_tokens, s.batch_size,
-                                                     should_stop=self._cancel_asked):
+                for k, text, count in greedy_answers(
+                    m,
+                    tokenizer,
+                    prompts,
+                    s.max_tokens,
+                    s.batch_size,
+                    should_stop=self._cancel_asked,
+                ):
                     i, example = wanted[k], data.examples[wanted[k]]
                     tokens += count
-                    answers.append({"index": i, "side": side, "question": example.question,
-                                    "reference": example.reference, "answer": text, "tokens": count,
-                                    **score(text, example.reference)})
+                    answers.append(
+                        {
+                            "index": i,
+                            "side": side,
+                            "question": example.question,
+                            "reference": example.reference,
+                            "answer": text,
+                            "tokens": count,
+                            **score(text, example.reference),
+                        }
+                    )
                     done = len(answers)
                     eta = (time.perf_counter() - answers_tic) / done * (total - done)
-                    self.events.emit("progress", phase="answers", done=done, total=total, eta_sec=round(eta, 1))
+                    self.events.emit(
+                        "progress", phase="answers", done=done, total=total, eta_sec=round(eta, 1)
+                    )
             gen_time += time.perf_counter() - g_tic
             self._check_cancel()
         answers.sort(key=lambda a: (a["index"], sides.index(a["side"])))
 
         wall_hours = (time.perf_counter() - tic) / 3600
         result = {
-            "run": run_dir.name, "checkpoint": s.checkpoint, "split": s.split, "split_path": str(data.path),
-            "format": data.format, "examples": len(data.rows), "adapter": str(target.adapter),
-            "model": cfg.model, "system": system, "settings": asdict(s),
-            "seeds": s.seeds, "samples": {str(k): v for k, v in samples.items()},
+            "run": run_dir.name,
+            "checkpoint": s.checkpoint,
+            "split": s.split,
+            "split_path": str(data.path),
+            "format": data.format,
+            "examples": len(data.rows),
+            "adapter": str(target.adapter),
+            "model": cfg.model,
+            "system": system,
+            "settings": asdict(s),
+            "seeds": s.seeds,
+            "samples": {str(k): v for k, v in samples.items()},
             "loss": loss,
             "metrics": summarize(answers, samples) if answers else {},
-            "note": "text data has no reference answers: loss and perplexity only" if data.format == "text" else "",
+            "note": "text data has no reference answers: loss and perplexity only"
+            if data.format == "text"
+            else "",
             "versions": versions("farense-tui", "mlx", "mlx-lm", "rouge-score"),
             "started": started.isoformat(timespec="seconds"),
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "cost": {
-                "wall_hours": wall_hours, "generated_tokens": tokens,
+                "wall_hours": wall_hours,
+                "generated_tokens": tokens,
                 "tokens_per_sec": tokens / gen_time if gen_time else None,
                 "peak_memory_gb": mx.get_peak_memory() / 1e9,
                 "price_per_hour": s.price_per_hour,
@@ -136,8 +169,12 @@ class Evaluation:
         }
         _write_jsonl(self.job.answers_path, answers)
         atomic_write_json(self.job.result_path, result)
-        self.events.emit("result", path=str(self.job.result_path), answers=str(self.job.answers_path))
-        self.events.emit("state", state=State.FINISHED, message=f"results in {self.job.result_path}")
+        self.events.emit(
+            "result", path=str(self.job.result_path), answers=str(self.job.answers_path)
+        )
+        self.events.emit(
+            "state", state=State.FINISHED, message=f"results in {self.job.result_path}"
+        )
         return 0
 
     def _cancel_asked(self) -> bool:
@@ -150,7 +187,9 @@ class Evaluation:
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    tmp.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+    )
     tmp.replace(path)
 
 
@@ -164,7 +203,9 @@ def main(argv: list[str]) -> int:
             raise UserError(f"{folder / 'job.json'}: missing or not JSON")
         return Evaluation(folder, EvalSettings.from_dict(data), events).run()
     except Cancelled:
-        events.emit("state", state=State.STOPPED, message="evaluation cancelled; no results written")
+        events.emit(
+            "state", state=State.STOPPED, message="evaluation cancelled; no results written"
+        )
         return 0
     except UserError as exc:
         events.emit("error", kind="data", message=str(exc))

@@ -23,7 +23,11 @@ def spread(results: list[dict]) -> dict:
     out: dict[str, dict] = {"metrics": {}, "loss": {}}
     for side in ("base", "adapter"):
         for metric in METRICS:
-            values = [r["metrics"][side][metric]["mean"] for r in results if side in (r.get("metrics") or {})]
+            values = [
+                r["metrics"][side][metric]["mean"]
+                for r in results
+                if side in (r.get("metrics") or {})
+            ]
             if values:
                 out["metrics"].setdefault(side, {})[metric] = _cell(values)
         for key in LOSSES:
@@ -38,19 +42,35 @@ def _cell(values: list[float]) -> dict:
     return {"mean": mean, "sd": sd, "per_run": values}
 
 
-def group_result(group: str, name: str, runs: list[tuple[str, int, Path, dict]], skipped: list[str]) -> dict:
+def group_result(
+    group: str, name: str, runs: list[tuple[str, int, Path, dict]], skipped: list[str]
+) -> dict:
     """The saved document: the group, each evaluated run (id, training seed, its result's path and
     metric means), the runs left out and why, and the spread over the evaluated ones."""
     results = [result for *_, result in runs]
     first = results[0]
     return {
-        "group": group, "evaluation": name, "checkpoint": first["checkpoint"], "split": first["split"],
-        "examples": first["examples"], "format": first["format"], "seeds": first["seeds"],
-        "samples": first["samples"], "training_seeds": [seed for _, seed, _, _ in runs],
-        "runs": [{"run": run_id, "seed": seed, "result": str(path),
-                  "metrics": {side: {k: v["mean"] for k, v in cells.items()}
-                              for side, cells in (result.get("metrics") or {}).items()}}
-                 for run_id, seed, path, result in runs],
+        "group": group,
+        "evaluation": name,
+        "checkpoint": first["checkpoint"],
+        "split": first["split"],
+        "examples": first["examples"],
+        "format": first["format"],
+        "seeds": first["seeds"],
+        "samples": first["samples"],
+        "training_seeds": [seed for _, seed, _, _ in runs],
+        "runs": [
+            {
+                "run": run_id,
+                "seed": seed,
+                "result": str(path),
+                "metrics": {
+                    side: {k: v["mean"] for k, v in cells.items()}
+                    for side, cells in (result.get("metrics") or {}).items()
+                },
+            }
+            for run_id, seed, path, result in runs
+        ],
         "skipped": skipped,
         **spread(results),
         "note": first.get("note", ""),

@@ -21,7 +21,8 @@ def sample_indices(n: int, samples: int, seeds: list[int]) -> dict[int | None, l
 
 
 def summarize(answers: list[dict], samples: dict[int | None, list[int]]) -> dict[str, dict]:
-    """side -> metric -> {mean, sd, per_seed}: each seed's mean over its sample, then their spread."""
+    """side -> metric -> {mean, sd, per_seed}: each seed's mean over its sample, then their
+    spread."""
     by_side: dict[str, dict[int, dict]] = {}
     for row in answers:
         by_side.setdefault(row["side"], {})[row["index"]] = row
@@ -29,7 +30,9 @@ def summarize(answers: list[dict], samples: dict[int | None, list[int]]) -> dict
     for side, rows in by_side.items():
         table[side] = {}
         for metric in METRICS:
-            per_seed = [sum(rows[i][metric] for i in idx) / len(idx) for idx in samples.values() if idx]
+            per_seed = [
+                sum(rows[i][metric] for i in idx) / len(idx) for idx in samples.values() if idx
+            ]
             mean, sd = mean_sd(per_seed)
             table[side][metric] = {"mean": mean, "sd": sd, "per_seed": per_seed}
     return table

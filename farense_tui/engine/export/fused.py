@@ -24,19 +24,25 @@ from farense_tui.engine.models.local import resolve_model
 
 
 def fuse_layers(model, dequantize: bool) -> None:
-    fused = [(name, m.fuse(dequantize=dequantize)) for name, m in model.named_modules() if hasattr(m, "fuse")]
+    fused = [
+        (name, m.fuse(dequantize=dequantize))
+        for name, m in model.named_modules()
+        if hasattr(m, "fuse")
+    ]
     if fused:
         model.update_modules(tree_unflatten(fused))
 
 
 def fuse_model(plan: ExportPlan, dequantize: bool, conversations=None):
-    """(model, tokenizer, config, probes of base+adapter before fusing) — the probes when `conversations`.
-    A full fine-tune's model folder is loaded as it is: it has nothing to fuse and float weights."""
+    """(model, tokenizer, config, probes of base+adapter before fusing) — the probes when
+    `conversations`. A full fine-tune's model folder is loaded as it is: it has nothing to fuse and
+    float weights."""
     if plan.is_model:
         model, tokenizer, config = load(str(plan.adapter), return_config=True)
     else:
-        model, tokenizer, config = load(resolve_model(plan.base_model), adapter_path=str(plan.adapter),
-                                        return_config=True)
+        model, tokenizer, config = load(
+            resolve_model(plan.base_model), adapter_path=str(plan.adapter), return_config=True
+        )
     before = probes(model, tokenizer, conversations) if conversations else None
     fuse_layers(model, dequantize)
     if dequantize:
@@ -48,26 +54,46 @@ def fuse_model(plan: ExportPlan, dequantize: bool, conversations=None):
 
 def export_fused(plan: ExportPlan, folder: Path, progress) -> str:
     """Write the fused model into `folder`; returns the check: the saved folder, loaded again by
-    mlx_lm.load, answers the run's check questions as base+adapter does (else nothing is written)."""
+    mlx_lm.load, answers the run's check questions as base+adapter does (else nothing is
+    written)."""
     data = Path(plan.config.data)
     conversations = check_conversations(data)
-    progress(f"loading the base model with the adapter; its answers to {len(conversations)} check questions")
+    progress(
+        f"loading the base model with the adapter; its answers to {len(conversations)} check "
+        f"questions"
+    )
     model, tokenizer, config, before = fuse_model(plan, plan.dequantize, conversations)
     quantized = "quantization" in config
-    progress(f"writing the fused model ({'quantized as the base' if quantized else 'float weights'})")
-    save(folder, str(plan.adapter) if plan.is_model else resolve_model(plan.base_model), model, tokenizer, config,
-         donate_model=True)
+    progress(
+        f"writing the fused model ({'quantized as the base' if quantized else 'float weights'})"
+    )
+    save(
+        folder,
+        str(plan.adapter) if plan.is_model else resolve_model(plan.base_model),
+        model,
+        tokenizer,
+        config,
+        donate_model=True,
+    )
     del model
-    copy_general(resolve_model(plan.base_model), folder)  # a GGUF export of this model keeps the source's keys
+    copy_general(
+        resolve_model(plan.base_model), folder
+    )  # a GGUF export of this model keeps the source's keys
     system = training_system_message(data)  # what `chat --run` sends; `chat --model` reads it back
     if system:
         (folder / SYSTEM_MESSAGE_FILE).write_text(system, encoding="utf-8")
     progress("checking: the saved folder through mlx_lm.load against base + adapter")
     again, tokenizer = load(str(folder))
-    ok, check = same_answers(probes(again, tokenizer, conversations), before, "fused vs base+adapter")
+    ok, check = same_answers(
+        probes(again, tokenizer, conversations), before, "fused vs base+adapter"
+    )
     if not ok and quantized:
-        raise UserError(f"kept quantized, the fused model does not answer like base + adapter ({check}): "
-                        "re-quantizing W + ΔW rounds the adapter away; export without --keep-quantized")
+        raise UserError(
+            f"kept quantized, the fused model does not answer like base + adapter ({check}): "
+            "re-quantizing W + ΔW rounds the adapter away; export without --keep-quantized"
+        )
     if not ok:
-        raise UserError(f"the fused model does not answer like base + adapter ({check}); nothing was written")
+        raise UserError(
+            f"the fused model does not answer like base + adapter ({check}); nothing was written"
+        )
     return check

@@ -1,4 +1,5 @@
-"""Route `peft`: the adapter in Hugging Face PEFT's naming and layout, proven against the fused weights.
+"""Route `peft`: the adapter in Hugging Face PEFT's naming and layout, proven against the fused
+weights.
 
 mlx-lm stores `lora_a` (in, r) and `lora_b` (r, out) and adds scale·x·a·b; PEFT stores
 `lora_A.weight` (r, in) and `lora_B.weight` (out, r) and adds (lora_alpha/r)·B·A·x. So A = aᵀ,
@@ -21,13 +22,18 @@ from farense_tui.engine.export.plan import ExportPlan
 from farense_tui.engine.models.local import local_folder, model_info
 from farense_tui.engine.models.source import hub_id_of, hub_name
 from farense_tui.engine.runs.run_folder import ADAPTER_CONFIG, ADAPTER_WEIGHTS
+
 _LAYER = re.compile(r"model\.layers\.(\d+)\.")
 
 
 def hf_row_order(weight: mx.array, n_heads: int) -> mx.array:
     """Undo llama.cpp's q/k permutation (mlx_lm.gguf.permute_weights) on a weight's output rows."""
     rows = weight.shape[0]
-    return weight.reshape(n_heads, rows // n_heads // 2, 2, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
+    return (
+        weight.reshape(n_heads, rows // n_heads // 2, 2, *weight.shape[1:])
+        .swapaxes(1, 2)
+        .reshape(weight.shape)
+    )
 
 
 def _base_config(plan: ExportPlan) -> dict:
@@ -44,7 +50,9 @@ def peft_tensors(adapter: dict, base_config: dict) -> tuple[dict, dict]:
     for name in sorted(k for k in adapter if k.endswith(".lora_a")):
         stem = name.removesuffix(".lora_a")
         if f"{stem}.lora_b" not in adapter:
-            raise UserError(f"adapter tensor {stem}.lora_b is missing (a LoRA layer needs both a and b)")
+            raise UserError(
+                f"adapter tensor {stem}.lora_b is missing (a LoRA layer needs both a and b)"
+            )
         a, b = adapter[name], adapter[f"{stem}.lora_b"]
         lora_b = b.T
         if traditional and stem.endswith(("q_proj", "k_proj")):
@@ -53,7 +61,10 @@ def peft_tensors(adapter: dict, base_config: dict) -> tuple[dict, dict]:
         out[f"{PREFIX}{stem}.lora_B.weight"] = lora_b
         modules[stem] = a.shape[1]
     if not out:
-        raise UserError("the adapter has no LoRA tensors (lora_a/lora_b); DoRA and full fine-tunes have no PEFT LoRA form")
+        raise UserError(
+            "the adapter has no LoRA tensors (lora_a/lora_b); DoRA and full fine-tunes have no "
+            "PEFT LoRA form"
+        )
     return out, modules
 
 
@@ -87,7 +98,9 @@ def write_peft(plan: ExportPlan, folder: Path, progress) -> tuple[str, dict]:
     and, for provenance.json, the base's Hugging Face name and where it came from."""
     settings = json.loads((plan.adapter / ADAPTER_CONFIG).read_text(encoding="utf-8"))
     if settings.get("fine_tune_type", "lora") != "lora":
-        raise UserError(f"{plan.adapter}: a {settings['fine_tune_type']!r} adapter has no PEFT LoRA form")
+        raise UserError(
+            f"{plan.adapter}: a {settings['fine_tune_type']!r} adapter has no PEFT LoRA form"
+        )
     lora = settings["lora_parameters"]
     base = _base_config(plan)
     progress("renaming and transposing the LoRA tensors to PEFT's layout")
@@ -95,7 +108,9 @@ def write_peft(plan: ExportPlan, folder: Path, progress) -> tuple[str, dict]:
     tensors, modules = peft_tensors(adapter, base)
     name, name_from = hub_name(plan.base_model, local_folder(plan.base_model))
     config = peft_config(name, lora, modules, base.get("num_hidden_layers"))
-    mx.save_safetensors(str(folder / "adapter_model.safetensors"), tensors, metadata={"format": "pt"})
+    mx.save_safetensors(
+        str(folder / "adapter_model.safetensors"), tensors, metadata={"format": "pt"}
+    )
     (folder / ADAPTER_CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     (folder / "README.md").write_text(peft_readme(plan, name, name_from), encoding="utf-8")
     progress("checking: W + (alpha/r)·B·A against mlx-lm's fused weights, in Hugging Face's layout")
@@ -117,17 +132,29 @@ def peft_readme(plan: ExportPlan, name: str, name_from: str) -> str:
         " (farense-tui's base_precision).",
     ]
     if "bit" in stored:
-        lines.append("The Hub's float weights differ a little from these quantized ones: expect answers "
-                     "close to, not identical with, farense-tui's.")
+        lines.append(
+            "The Hub's float weights differ a little from these quantized ones: expect answers "
+            "close to, not identical with, farense-tui's."
+        )
     if not hub_id_of(name):
-        lines += ["", f"`{name}` is not a Hugging Face Hub id: set `base_model_name_or_path` in "
-                  "adapter_config.json (and the name below) to the base model's Hub id or a local "
-                  "Hugging Face model folder before loading."]
+        lines += [
+            "",
+            f"`{name}` is not a Hugging Face Hub id: set `base_model_name_or_path` in "
+            "adapter_config.json (and the name below) to the base model's Hub id or a local "
+            "Hugging Face model folder before loading.",
+        ]
     lines += [
-        "", "```python", "from peft import PeftModel", "from transformers import AutoModelForCausalLM", "",
+        "",
+        "```python",
+        "from peft import PeftModel",
+        "from transformers import AutoModelForCausalLM",
+        "",
         f'base = AutoModelForCausalLM.from_pretrained("{name}")',
-        f'model = PeftModel.from_pretrained(base, "{plan.out}")', "```", "",
-        f"`AutoPeftModelForCausalLM.from_pretrained(\"{plan.out}\")` loads the same base by "
-        "the name in adapter_config.json.", "",
+        f'model = PeftModel.from_pretrained(base, "{plan.out}")',
+        "```",
+        "",
+        f'`AutoPeftModelForCausalLM.from_pretrained("{plan.out}")` loads the same base by '
+        "the name in adapter_config.json.",
+        "",
     ]
     return "\n".join(lines)

@@ -1,4 +1,5 @@
-"""The `peft` route's check: the PEFT files alone must rebuild every adapted weight in Hugging Face's layout.
+"""The `peft` route's check: the PEFT files alone must rebuild every adapted weight in Hugging
+Face's layout.
 
 The expected weights are mlx-lm's own `fuse()` of each layer of the base as stored in its folder. A
 GGUF-imported base stores q/k rows in llama.cpp's order; the check brings them to Hugging Face's
@@ -27,14 +28,24 @@ def llama_cpp_rows_to_hf(weight: np.ndarray, n_heads: int) -> np.ndarray:
     row h·d + j of head h (head size d) at h·d + 2j when j < d/2 (first halves of the rotary pairs)
     and at h·d + 2(j − d/2) + 1 otherwise; this reads every row back from there."""
     d = weight.shape[0] // n_heads
-    source = [h * d + (2 * j if j < d // 2 else 2 * (j - d // 2) + 1) for h in range(n_heads) for j in range(d)]
+    source = [
+        h * d + (2 * j if j < d // 2 else 2 * (j - d // 2) + 1)
+        for h in range(n_heads)
+        for j in range(d)
+    ]
     return weight[np.array(source)]
 
 
 def _dense(linear) -> mx.array:
     if isinstance(linear, nn.QuantizedLinear):
-        return mx.dequantize(linear.weight, linear.scales, linear.biases, linear.group_size, linear.bits,
-                             mode=getattr(linear, "mode", "affine"))
+        return mx.dequantize(
+            linear.weight,
+            linear.scales,
+            linear.biases,
+            linear.group_size,
+            linear.bits,
+            mode=getattr(linear, "mode", "affine"),
+        )
     return linear.weight
 
 
@@ -54,7 +65,10 @@ def peft_check(base_model: str, adapter: Path, folder: Path) -> str:
     for name, layer in model.named_modules():
         if not hasattr(layer, "fuse"):
             continue
-        A, B = _numpy(tensors[f"{PREFIX}{name}.lora_A.weight"]), _numpy(tensors[f"{PREFIX}{name}.lora_B.weight"])
+        A, B = (
+            _numpy(tensors[f"{PREFIX}{name}.lora_A.weight"]),
+            _numpy(tensors[f"{PREFIX}{name}.lora_B.weight"]),
+        )
         W, expected = _numpy(_dense(layer.linear)), _numpy(layer.fuse(dequantize=True).weight)
         if base.get("rope_traditional") and name.endswith(("q_proj", "k_proj")):
             heads = base["num_attention_heads"]
@@ -65,8 +79,15 @@ def peft_check(base_model: str, adapter: Path, folder: Path) -> str:
         error = float(np.abs(rebuilt - expected).max() / np.abs(expected).max())
         worst, count = max(worst, error), count + 1
     if count != len(tensors) // 2:
-        raise UserError(f"{folder}: {len(tensors) // 2} PEFT modules but {count} LoRA layers in the model")
+        raise UserError(
+            f"{folder}: {len(tensors) // 2} PEFT modules but {count} LoRA layers in the model"
+        )
     if worst > 1e-3:
-        raise UserError(f"the PEFT tensors do not rebuild the fused weights in Hugging Face's layout "
-                        f"(relative error {worst:.2g}); nothing was written")
-    return f"W + (alpha/r)·B·A vs fused, Hugging Face layout: {count} modules, max relative error {worst:.2g}"
+        raise UserError(
+            f"the PEFT tensors do not rebuild the fused weights in Hugging Face's layout "
+            f"(relative error {worst:.2g}); nothing was written"
+        )
+    return (
+        f"W + (alpha/r)·B·A vs fused, Hugging Face layout: {count} modules, max relative error "
+        f"{worst:.2g}"
+    )

@@ -21,7 +21,9 @@ from farense_tui.engine.runs.run_folder import ADAPTER_CONFIG, RunFolder, is_mod
 class ExportPlan:
     run_dir: Path
     checkpoint: str  # best | final | a step number, as the user named it
-    adapter: Path  # the adapter folder (adapters.safetensors + adapter_config.json); a full fine-tune's model folder
+    # the adapter folder (adapters.safetensors + adapter_config.json); a full fine-tune's model
+    # folder
+    adapter: Path
     route: str
     out: Path  # the final folder; written under a temp name first
     base_model: str  # the run's model (local folder or Hub id)
@@ -51,14 +53,19 @@ def refuse_full_checkpoint(run: RunFolder, folder: Path, checkpoint: str) -> Pat
     """`folder`, unless it is a full fine-tune's checkpoint: the trained blocks only, which mlx-lm
     loads onto a float base alone (chat does so; an export or a server of it would not)."""
     if not is_model_folder(folder) and _fine_tune_type(folder) == "full":
-        raise UserError(f"run {run.name} is a full fine-tune: its checkpoint {checkpoint} holds the trained blocks "
-                        "only, for resuming; use best or final (model folders), or chat with the checkpoint")
+        raise UserError(
+            f"run {run.name} is a full fine-tune: its checkpoint {checkpoint} holds the trained "
+            f"blocks "
+            "only, for resuming; use best or final (model folders), or chat with the checkpoint"
+        )
     return folder
 
 
 def _fine_tune_type(adapter: Path) -> str:
     try:
-        return json.loads((adapter / ADAPTER_CONFIG).read_text(encoding="utf-8")).get("fine_tune_type", "lora")
+        return json.loads((adapter / ADAPTER_CONFIG).read_text(encoding="utf-8")).get(
+            "fine_tune_type", "lora"
+        )
     except (OSError, ValueError):
         return "lora"
 
@@ -90,8 +97,11 @@ def plan_export(
     adapter = refuse_full_checkpoint(run, run.adapter(checkpoint, last=False), checkpoint)
     cfg = run.load_config()
     if route == "peft" and cfg.profile.fine_tune_type == "full":
-        raise UserError(f"--to peft writes LoRA weights; run {run_dir.name} is a full fine-tune (every weight of "
-                        "its blocks changed, there is no low-rank adapter): export --to fused or gguf instead")
+        raise UserError(
+            f"--to peft writes LoRA weights; run {run_dir.name} is a full fine-tune (every weight "
+            f"of "
+            "its blocks changed, there is no low-rank adapter): export --to fused or gguf instead"
+        )
     if route == "peft" and cfg.profile.fine_tune_type != "lora":
         raise UserError(
             f"--to peft writes LoRA weights; run {run_dir.name} "

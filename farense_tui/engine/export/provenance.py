@@ -9,8 +9,8 @@ from pathlib import Path
 
 from farense_tui.engine.export.plan import ExportPlan
 from farense_tui.engine.runs.events import EventWriter
-from farense_tui.engine.versions import versions
 from farense_tui.engine.runs.run_folder import ADAPTER_WEIGHTS, RunFolder
+from farense_tui.engine.versions import versions
 
 PROVENANCE = "provenance.json"
 
@@ -51,7 +51,9 @@ def write_provenance(plan: ExportPlan, folder: Path, check: str, extra: dict | N
         "versions": versions("farense-tui", "mlx", "mlx-lm"),
         "files": {p.name: p.stat().st_size for p in sorted(folder.iterdir()) if p.is_file()},
     }
-    (folder / PROVENANCE).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (folder / PROVENANCE).write_text(
+        json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     return record
 
 
@@ -59,7 +61,13 @@ def record_export(plan: ExportPlan, check: str) -> dict:
     """The run's events list the export (one appended line, as the engine writes its own)."""
     writer = EventWriter(RunFolder(plan.run_dir).events)
     try:
-        return writer.emit("export", route=plan.route, checkpoint=plan.checkpoint, path=str(plan.out),
-                           base_model=plan.base_model, check=check)
+        return writer.emit(
+            "export",
+            route=plan.route,
+            checkpoint=plan.checkpoint,
+            path=str(plan.out),
+            base_model=plan.base_model,
+            check=check,
+        )
     finally:
         writer.close()

@@ -36,7 +36,10 @@ def check_conversations(data_dir: Path, limit: int = 5) -> list[list[dict]]:
                 return found
             messages = record.get("messages")
             if isinstance(messages, list):
-                until = next((i for i, m in enumerate(messages) if m.get("role") == "assistant"), len(messages))
+                until = next(
+                    (i for i, m in enumerate(messages) if m.get("role") == "assistant"),
+                    len(messages),
+                )
                 if until and messages[:until] not in found:
                     found.append(messages[:until])
             elif isinstance(record.get("prompt"), str):

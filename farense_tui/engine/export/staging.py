@@ -20,7 +20,8 @@ def _write_failed(exc: BaseException) -> bool:
     # MLX reports a failed write as RuntimeError: "[write] Unable to write N bytes to file." from
     # safetensors, "[save_gguf] gguf_create failed" from GGUF (seen writing to /dev/full).
     return (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or (
-        isinstance(exc, RuntimeError) and ("Unable to write" in str(exc) or str(exc).startswith("[save"))
+        isinstance(exc, RuntimeError)
+        and ("Unable to write" in str(exc) or str(exc).startswith("[save"))
     )
 
 
@@ -41,8 +42,10 @@ def staged(final: Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
         if _write_failed(exc):
             free = shutil.disk_usage(final.parent).free / 1e9
-            raise UserError(f"writing {final} failed ({exc}; {free:.1f} GB free on its disk): nothing was "
-                            f"written under that name; free space or pass --out elsewhere") from None
+            raise UserError(
+                f"writing {final} failed ({exc}; {free:.1f} GB free on its disk): nothing was "
+                f"written under that name; free space or pass --out elsewhere"
+            ) from None
         raise
     old = final.with_name(f".{final.name}.replaced-{os.getpid()}")
     if final.exists():

@@ -32,7 +32,8 @@ def openblas_library() -> Path | None:
 
 
 def with_fast_blas(env: dict) -> dict:
-    """A copy of `env` that preloads OpenBLAS (for engine processes), when on Linux and available."""
+    """A copy of `env` that preloads OpenBLAS (for engine processes), when on Linux and
+    available."""
     lib = openblas_library() if sys.platform.startswith("linux") else None
     if lib is None or env.get(OPT_OUT) == "reference" or str(lib) in env.get("LD_PRELOAD", ""):
         return dict(env)
@@ -40,8 +41,13 @@ def with_fast_blas(env: dict) -> dict:
 
 
 def load_fast_blas() -> None:
-    """Load OpenBLAS with global symbols, so MLX imported afterwards uses it (Linux, when available)."""
-    if not sys.platform.startswith("linux") or os.environ.get(OPT_OUT) == "reference" or "mlx.core" in sys.modules:
+    """Load OpenBLAS with global symbols, so MLX imported afterwards uses it (Linux, when
+    available)."""
+    if (
+        not sys.platform.startswith("linux")
+        or os.environ.get(OPT_OUT) == "reference"
+        or "mlx.core" in sys.modules
+    ):
         return
     lib = openblas_library()
     if lib is not None:
@@ -51,7 +57,8 @@ def load_fast_blas() -> None:
 
 
 def blas_in_use() -> str:
-    """Which BLAS this process has mapped: what `farense-tui profiles` and the Config screen show."""
+    """Which BLAS this process has mapped: what `farense-tui profiles` and the Config screen
+    show."""
     if sys.platform == "darwin":
         return "Accelerate (Metal for training)"
     try:

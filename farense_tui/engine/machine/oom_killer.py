@@ -1,4 +1,5 @@
-"""The kernel's out-of-memory killer, as far as this machine says (Linux /proc/vmstat; macOS does not)."""
+"""The kernel's out-of-memory killer, as far as this machine says (Linux /proc/vmstat; macOS does
+not)."""
 
 from __future__ import annotations
 

@@ -1,1 +1,2 @@
-"""Base models: local folders, the demo fetch, GGUF import, and loading into MLX (loading.py only)."""
+"""Base models: local folders, the demo fetch, GGUF import, and loading into MLX (loading.py
+only)."""

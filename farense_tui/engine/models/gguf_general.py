@@ -29,13 +29,19 @@ def save_general(meta: dict, source: Path, out_dir: Path) -> None:
             keys[key] = {"type": "string_array", "value": [str(v) for v in value]}
         else:
             # tolist(): a scalar for a 0-d array, a list for a GGUF array of numbers.
-            keys[key] = {"type": str(value.dtype).removeprefix("mlx.core."), "value": value.tolist()}
+            keys[key] = {
+                "type": str(value.dtype).removeprefix("mlx.core."),
+                "value": value.tolist(),
+            }
     record = {"source": Path(source).name, "keys": keys}
-    (out_dir / GENERAL_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out_dir / GENERAL_FILE).write_text(
+        json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
 
 
 def load_general(model_dir: Path) -> dict:
-    """The saved keys as MLX GGUF metadata values (same types), without the encoding keys; {} if none."""
+    """The saved keys as MLX GGUF metadata values (same types), without the encoding keys; {} if
+    none."""
     path = Path(model_dir) / GENERAL_FILE
     if not path.is_file():
         return {}

@@ -50,8 +50,12 @@ _LLAMA3_SPLIT = (
 )
 
 
-def convert_gguf(gguf_path: Path, out_dir: Path, progress: Callable[[str], None] | None = None,
-                 hub_id: str | None = None) -> Path:
+def convert_gguf(
+    gguf_path: Path,
+    out_dir: Path,
+    progress: Callable[[str], None] | None = None,
+    hub_id: str | None = None,
+) -> Path:
     """Write config.json, model*.safetensors, the tokenizer files, gguf_general.json and, when the
     caller knows the Hub id it came from (`hub_id`), source.json of `gguf_path` to `out_dir`;
     `progress` receives a line before each stage."""
@@ -75,7 +79,9 @@ def convert_gguf(gguf_path: Path, out_dir: Path, progress: Callable[[str], None]
     say(f"writing {len(weights)} tensors ({config['num_hidden_layers']} layers) as safetensors")
     _save_weights(weights, out_dir)
     if hub_id:
-        (out_dir / SOURCE).write_text(json.dumps(gguf_source(gguf_path, hub_id), indent=2) + "\n", encoding="utf-8")
+        (out_dir / SOURCE).write_text(
+            json.dumps(gguf_source(gguf_path, hub_id), indent=2) + "\n", encoding="utf-8"
+        )
     (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     return out_dir
 
@@ -223,7 +229,9 @@ def _write_tokenizer(meta: dict, out_dir: Path, path: Path) -> None:
             f"{path}: tokenizer {kind!r} is not supported; only byte-level BPE ('gpt2') is"
         )
     tokens = meta["tokenizer.ggml.tokens"]
-    types = meta["tokenizer.ggml.token_type"].tolist() if "tokenizer.ggml.token_type" in meta else []
+    types = (
+        meta["tokenizer.ggml.token_type"].tolist() if "tokenizer.ggml.token_type" in meta else []
+    )
     specials = [tokens[i] for i, t in enumerate(types) if t == _CONTROL]
     user_defined = [tokens[i] for i, t in enumerate(types) if t == _USER_DEFINED]
     merges = [tuple(m.split(" ", 1)) for m in meta.get("tokenizer.ggml.merges", [])]

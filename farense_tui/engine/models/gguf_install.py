@@ -23,8 +23,12 @@ def default_name(gguf: Path) -> str:
     return re.sub(r"[^a-z0-9._-]+", "-", Path(gguf).stem.lower()).strip("-._") or "model"
 
 
-def import_gguf(gguf: Path, name: str | None = None, progress: Callable[[str], None] | None = None,
-                hub_id: str | None = None) -> Path:
+def import_gguf(
+    gguf: Path,
+    name: str | None = None,
+    progress: Callable[[str], None] | None = None,
+    hub_id: str | None = None,
+) -> Path:
     """Convert `gguf` into models/NAME (default: from the file name); refuses to overwrite.
     `hub_id`: the Hugging Face model it was made from, recorded in the folder's source.json."""
     from farense_tui.engine.models.source import hub_id_of
@@ -34,8 +38,10 @@ def import_gguf(gguf: Path, name: str | None = None, progress: Callable[[str], N
         raise UserError(f"--hub-id {hub_id!r}: expected a Hugging Face model id, ORG/NAME")
     name = name or default_name(gguf)
     if not _NAME.fullmatch(name):
-        raise UserError(f"--name {name!r}: expected letters, digits, '.', '-' and '_', "
-                        "starting with a letter or digit")
+        raise UserError(
+            f"--name {name!r}: expected letters, digits, '.', '-' and '_', "
+            "starting with a letter or digit"
+        )
     if not gguf.is_file():
         raise UserError(f"{gguf}: no such GGUF file")
     target = paths.models_dir() / name
@@ -44,9 +50,14 @@ def import_gguf(gguf: Path, name: str | None = None, progress: Callable[[str], N
     return convert_into(gguf, target, progress, hub_id)
 
 
-def convert_into(gguf: Path, target: Path, progress: Callable[[str], None] | None = None,
-                 hub_id: str | None = None) -> Path:
-    """Convert `gguf` to the model folder `target`, staged under a hidden name and renamed at the end."""
+def convert_into(
+    gguf: Path,
+    target: Path,
+    progress: Callable[[str], None] | None = None,
+    hub_id: str | None = None,
+) -> Path:
+    """Convert `gguf` to the model folder `target`, staged under a hidden name and renamed at the
+    end."""
     from farense_tui.engine.models.gguf_import import convert_gguf
 
     target.parent.mkdir(parents=True, exist_ok=True)

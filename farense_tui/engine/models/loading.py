@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_flatten
@@ -28,11 +26,14 @@ _FLOATS = {"float32": mx.float32, "float16": mx.float16, "bfloat16": mx.bfloat16
 
 
 def is_quantized(model: nn.Module) -> bool:
-    return any(isinstance(m, (nn.QuantizedLinear, nn.QuantizedEmbedding)) for _, m in model.named_modules())
+    return any(
+        isinstance(m, (nn.QuantizedLinear, nn.QuantizedEmbedding)) for _, m in model.named_modules()
+    )
 
 
 def load_base(model_spec: str, precision: str):
-    """mlx_lm.load, then convert to the wanted precision: dequantize for float, quantize for 4/8-bit."""
+    """mlx_lm.load, then convert to the wanted precision: dequantize for float, quantize for
+    4/8-bit."""
     try:
         model, tokenizer = load(model_spec)
     except (FileNotFoundError, ValueError, OSError) as exc:
@@ -52,7 +53,8 @@ def load_base(model_spec: str, precision: str):
 
 def _widen_scales(model: nn.Module, dtype) -> None:
     """mx.dequantize computes in the scales' dtype: float16 scales (a GGUF import's) give float16
-    values, 6e-4 off the blocks' own; in float32, q·d + m is exact. mlx-lm's dequantize_model keeps them."""
+    values, 6e-4 off the blocks' own; in float32, q·d + m is exact. mlx-lm's dequantize_model keeps
+    them."""
     if dtype != mx.float32:
         return
     for _, module in model.named_modules():
@@ -83,7 +85,11 @@ def lora_keys(model: nn.Module, targets: list[str]) -> list[str]:
 
 
 def trained_blocks(profile, model: nn.Module) -> int:
-    return len(model.layers) if profile.lora_layers < 0 else min(profile.lora_layers, len(model.layers))
+    return (
+        len(model.layers)
+        if profile.lora_layers < 0
+        else min(profile.lora_layers, len(model.layers))
+    )
 
 
 def lora_parameters(profile, model: nn.Module) -> tuple[int, dict]:
@@ -105,7 +111,7 @@ def add_lora(model: nn.Module, profile) -> tuple[int, dict | None]:
     if profile.fine_tune_type == "full":
         num_layers = trained_blocks(profile, model)
         model.freeze()
-        for block in model.layers[len(model.layers) - num_layers:]:
+        for block in model.layers[len(model.layers) - num_layers :]:
             block.unfreeze()
         return num_layers, None
     num_layers, params = lora_parameters(profile, model)
@@ -115,16 +121,21 @@ def add_lora(model: nn.Module, profile) -> tuple[int, dict | None]:
 
 
 def describe_base(model: nn.Module) -> str:
-    """What the LoRA layers (or a full fine-tune) train on, in words: a run's note, so a 4-bit run shows it is one."""
+    """What the LoRA layers (or a full fine-tune) train on, in words: a run's note, so a 4-bit run
+    shows it is one."""
     quantized = [m for _, m in model.named_modules() if isinstance(m, nn.QuantizedLinear)]
     adapters = [m for _, m in model.named_modules() if isinstance(m, (LoRALinear, DoRALinear))]
     full = "" if adapters else _full_training(model)
     if not quantized:
         dtype = tree_flatten(model.parameters())[0][1].dtype
         return f"base {str(dtype).removeprefix('mlx.core.')}: no quantized layers{full}"
-    kinds = " and ".join(f"{b}-bit group {g}" for b, g in sorted({(m.bits, m.group_size) for m in quantized}))
+    kinds = " and ".join(
+        f"{b}-bit group {g}" for b, g in sorted({(m.bits, m.group_size) for m in quantized})
+    )
     adapted = sum(isinstance(m.linear, nn.QuantizedLinear) for m in adapters)
-    return f"base {kinds}: {len(quantized)} QuantizedLinear layers, {adapted} of them under LoRA{full}"
+    return (
+        f"base {kinds}: {len(quantized)} QuantizedLinear layers, {adapted} of them under LoRA{full}"
+    )
 
 
 def _full_training(model: nn.Module) -> str:
@@ -132,4 +143,7 @@ def _full_training(model: nn.Module) -> str:
     if not blocks:
         return ""
     trained = sum(v.size for _, v in tree_flatten(model.trainable_parameters()))
-    return f"; full fine-tuning: every weight of {blocks} of {len(model.layers)} blocks ({trained:,} parameters)"
+    return (
+        f"; full fine-tuning: every weight of {blocks} of {len(model.layers)} blocks "
+        f"({trained:,} parameters)"
+    )

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from farense_tui.engine import paths
-from farense_tui.engine.models.demo import DEMO_MODEL, Progress, ensure_demo_model
 from farense_tui.engine.errors import UserError
+from farense_tui.engine.models.demo import DEMO_MODEL, Progress, ensure_demo_model
 
 __all__ = ["DEMO_MODEL", "ModelInfo", "list_models", "local_folder", "model_info", "resolve_model"]
 
@@ -59,7 +59,9 @@ def model_info(path: Path) -> ModelInfo:
         name=path.name,
         path=path,
         size_bytes=size,
-        quantization=f"{quant['bits']}-bit g{quant['group_size']}" if quant else _float_dtype(tensors),
+        quantization=f"{quant['bits']}-bit g{quant['group_size']}"
+        if quant
+        else _float_dtype(tensors),
         params=_count_params(tensors, quant),
         model_type=str(config.get("model_type", "?")),
     )

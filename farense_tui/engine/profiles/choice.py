@@ -15,6 +15,7 @@ from pathlib import Path
 
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.machine.hardware import Hardware
+from farense_tui.engine.models.local import local_folder
 from farense_tui.engine.profiles.memory_estimate import (
     DEFAULT_HEADROOM,
     MemoryEstimate,
@@ -22,7 +23,6 @@ from farense_tui.engine.profiles.memory_estimate import (
     fmt,
     read_model,
 )
-from farense_tui.engine.models.local import local_folder
 from farense_tui.engine.profiles.profile import Profile
 
 Estimator = Callable[[Profile], "MemoryEstimate | None"]
@@ -42,7 +42,9 @@ def make_estimator(model_spec, seq_len: int | None = None) -> Estimator:
 
     def estimate(p: Profile) -> MemoryEstimate | None:
         try:
-            return estimate_peak(config, p, n_params or None, tensors=tensors or None, seq_len=seq_len)
+            return estimate_peak(
+                config, p, n_params or None, tensors=tensors or None, seq_len=seq_len
+            )
         except (ValueError, KeyError, TypeError):
             return None
 
@@ -54,7 +56,9 @@ def usable_gb(hw: Hardware, headroom: float = DEFAULT_HEADROOM) -> float:
     return hw.ram_total_gb * (1.0 - headroom)
 
 
-def fits_profile(est: MemoryEstimate, p: Profile, hw: Hardware, headroom: float = DEFAULT_HEADROOM) -> bool:
+def fits_profile(
+    est: MemoryEstimate, p: Profile, hw: Hardware, headroom: float = DEFAULT_HEADROOM
+) -> bool:
     return est.fits(hw.ram_total_gb, headroom) and est.mlx_peak_gb <= p.memory_budget_gb
 
 
@@ -93,31 +97,40 @@ def choose_profile(
         estimates = {p.name: estimate(p) for p in gpu}
         if all(e is not None for e in estimates.values()):
             return _by_estimate(hw, gpu, fitting or gpu[:1], estimates, headroom, label)
-    unknown = f" ({label} is not on this machine, so its memory cannot be predicted)" if estimate else ""
+    unknown = (
+        f" ({label} is not on this machine, so its memory cannot be predicted)" if estimate else ""
+    )
     if not fitting:
         smallest = gpu[0]
         return smallest, (
-            f"{hw.ram_total_gb:.0f} GB RAM is below every class; '{smallest.name}' is the smallest{unknown}"
+            f"{hw.ram_total_gb:.0f} GB RAM is below every class; '{smallest.name}' is the "
+            f"smallest{unknown}"
         )
     best = fitting[-1]
     return best, (
-        f"{hw.ram_total_gb:.0f} GB RAM: '{best.name}' is the largest class for ≥{best.min_ram_gb:.0f} GB "
-        f"(budget {best.memory_budget_gb:.0f} GB, batch {best.batch_size}×{best.grad_accumulation}, "
+        f"{hw.ram_total_gb:.0f} GB RAM: '{best.name}' is the largest class for "
+        f"≥{best.min_ram_gb:.0f} GB "
+        f"(budget {best.memory_budget_gb:.0f} GB, batch "
+        f"{best.batch_size}×{best.grad_accumulation}, "
         f"sequence {best.max_seq_length}){unknown}"
     )
 
 
 def _by_estimate(hw, gpu, eligible, estimates, headroom, label) -> tuple[Profile, str]:
     usable = usable_gb(hw, headroom)
-    room = f"{hw.ram_total_gb:.0f} GB RAM, {usable:.1f} GB usable ({headroom:.0%} kept for the system)"
+    room = (
+        f"{hw.ram_total_gb:.0f} GB RAM, {usable:.1f} GB usable ({headroom:.0%} kept for the system)"
+    )
     ok = [p for p in eligible if fits_profile(estimates[p.name], p, hw, headroom)]
     if ok:
         best = ok[-1]
         est = estimates[best.name]
         reason = (
-            f"{room}: '{best.name}' is the largest class predicted to fit {label}: peak ≈ {fmt(est.total_gb)} "
+            f"{room}: '{best.name}' is the largest class predicted to fit {label}: peak ≈ "
+            f"{fmt(est.total_gb)} "
             f"(MLX {fmt(est.mlx_peak_gb)}, budget {best.memory_budget_gb:.0f} GB; batch "
-            f"{best.batch_size}×{best.grad_accumulation}, sequence {best.max_seq_length}{_padded(est, best)})"
+            f"{best.batch_size}×{best.grad_accumulation}, sequence "
+            f"{best.max_seq_length}{_padded(est, best)})"
         )
         bigger = [p for p in eligible if p.min_ram_gb > best.min_ram_gb]
         if bigger:
@@ -129,7 +142,8 @@ def _by_estimate(hw, gpu, eligible, estimates, headroom, label) -> tuple[Profile
     est = estimates[best.name]
     return best, (
         f"{room}: no class is predicted to fit {label}; '{best.name}' needs the least, "
-        f"peak ≈ {fmt(est.total_gb)} (MLX {fmt(est.mlx_peak_gb)}, budget {best.memory_budget_gb:.0f} GB). "
+        f"peak ≈ {fmt(est.total_gb)} (MLX {fmt(est.mlx_peak_gb)}, budget "
+        f"{best.memory_budget_gb:.0f} GB). "
         "Expect the run to be stopped and downshifted: lower batch_size or max_seq_length, turn on "
         "grad_checkpoint, train fewer lora_layers, or use a smaller model"
     )
@@ -143,7 +157,10 @@ def _padded(est: MemoryEstimate, p: Profile) -> str:
 def _why_not(p: Profile, est: MemoryEstimate, usable: float) -> str:
     if est.total_gb > usable:
         return f"'{p.name}' would need ≈ {fmt(est.total_gb)}"
-    return f"'{p.name}' would peak at MLX {fmt(est.mlx_peak_gb)}, over its {p.memory_budget_gb:.0f} GB budget"
+    return (
+        f"'{p.name}' would peak at MLX {fmt(est.mlx_peak_gb)}, over its "
+        f"{p.memory_budget_gb:.0f} GB budget"
+    )
 
 
 def _peak_words(est: MemoryEstimate, p: Profile, hw: Hardware, headroom: float, label: str) -> str:

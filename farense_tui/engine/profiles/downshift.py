@@ -17,7 +17,8 @@ def settings(p: Profile) -> dict:
 
 
 def adopt(current: Profile, target: Profile) -> Profile:
-    """The target profile's memory settings with the run's recipe and routine, and its effective batch."""
+    """The target profile's memory settings with the run's recipe and routine, and its effective
+    batch."""
     eff = current.effective_batch
     batch = min(target.batch_size, eff)
     while eff % batch:
@@ -34,12 +35,20 @@ def downshift(current: Profile, profiles: dict[str, Profile]) -> tuple[Profile, 
         while current.effective_batch % batch:
             batch -= 1
         new = current.replace(batch_size=batch, grad_accumulation=current.effective_batch // batch)
-        return new, f"batch {current.batch_size}→{batch}, accumulation {current.grad_accumulation}→{new.grad_accumulation}"
+        return (
+            new,
+            f"batch {current.batch_size}→{batch}, accumulation "
+            f"{current.grad_accumulation}→{new.grad_accumulation}",
+        )
     if current.max_seq_length > MIN_SEQ:
         seq = max(current.max_seq_length // 2, MIN_SEQ)
         return current.replace(max_seq_length=seq), f"sequence {current.max_seq_length}→{seq}"
     smaller = sorted(
-        (p for p in profiles.values() if p.backend == current.backend and p.memory_budget_gb < current.memory_budget_gb),
+        (
+            p
+            for p in profiles.values()
+            if p.backend == current.backend and p.memory_budget_gb < current.memory_budget_gb
+        ),
         key=lambda p: p.memory_budget_gb,
     )
     if smaller:

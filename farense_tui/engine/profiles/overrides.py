@@ -1,5 +1,5 @@
-"""Profile settings given as KEY=VALUE lines (`train --set learning_rate=1e-4`), checked exactly as a
-profile file's keys are, so a headless user need not write a TOML file for one change.
+"""Profile settings given as KEY=VALUE lines (`train --set learning_rate=1e-4`), checked exactly as
+a profile file's keys are, so a headless user need not write a TOML file for one change.
 
 VALUE is read as a TOML value (numbers, true/false, quoted text, [lists]); a bare word is text
 (`base_precision=float32`) and a bare comma list is a list (`lora_targets=q,v`), as a shell user
@@ -20,24 +20,30 @@ else:  # pragma: no cover
 
 
 def parse_setting(text: str) -> tuple[str, object]:
-    """One KEY=VALUE line as (key, checked value); UserError names the line, the key and what it allows."""
+    """One KEY=VALUE line as (key, checked value); UserError names the line, the key and what it
+    allows."""
     key, sep, raw = text.partition("=")
     key, raw = key.strip(), raw.strip()
     source = f"--set {text}"
     if not sep or not key or not raw:
         raise UserError(f"{source}: expected KEY=VALUE, e.g. --set learning_rate=1e-4")
     if key == "name":
-        raise UserError(f"{source}: a run's profile name is not a setting; use --profile to pick one")
+        raise UserError(
+            f"{source}: a run's profile name is not a setting; use --profile to pick one"
+        )
     return key, coerce_value(key, _value(key, raw), source)
 
 
 def parse_settings(lines: list[str]) -> dict:
-    """Several --set lines; the same key twice is refused rather than the last one silently winning."""
+    """Several --set lines; the same key twice is refused rather than the last one silently
+    winning."""
     settings: dict = {}
     for line in lines:
         key, value = parse_setting(line)
         if key in settings:
-            raise UserError(f"--set {key} is given twice ({settings[key]!r} and {value!r}): keep one")
+            raise UserError(
+                f"--set {key} is given twice ({settings[key]!r} and {value!r}): keep one"
+            )
         settings[key] = value
     return settings
 

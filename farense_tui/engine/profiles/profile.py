@@ -30,9 +30,11 @@ OBJECTIVES = ("sft", "dpo", "orpo")
 
 
 # What each setting is to a run (the "role" in its metadata), declared here once:
-MEMORY = "memory"  # what recovery and a profile switch change: taken from the new profile, shown in recovery events
+# what recovery and a profile switch change: taken from the new profile, shown in recovery events
+MEMORY = "memory"
 MACHINE = "machine"  # the memory class itself: taken from the new profile as it is
-RECIPE = "recipe"  # what is trained: a run keeps it across a switch, and a checkpoint resumes only under it
+# what is trained: a run keeps it across a switch, and a checkpoint resumes only under it
+RECIPE = "recipe"
 ROUTINE = "routine"  # when it evaluates, saves and logs: a run keeps it across a switch
 
 
@@ -42,48 +44,104 @@ class Profile:
 
     name: str = "custom"
     description: str = ""
-    backend: str = field(default="gpu", metadata={
-        "role": MACHINE, "choices": BACKENDS, "help": "gpu (Metal/CUDA) or cpu"})
-    min_ram_gb: float = field(default=16.0, metadata={
-        "role": MACHINE, "min": 0.0, "help": "smallest RAM this class is for"})
-    memory_budget_gb: float = field(default=11.0, metadata={
-        "role": MEMORY, "label": "budget GB", "min": 0.001, "help": "peak MLX memory allowed"})
-    base_precision: str = field(default="4bit", metadata={
-        "role": RECIPE, "choices": PRECISIONS, "help": "base weights"})
-    batch_size: int = field(default=4, metadata={"role": MEMORY, "label": "batch", "min": 1, "max": 512})
-    grad_accumulation: int = field(default=2, metadata={"role": MEMORY, "label": "accumulation", "min": 1, "max": 1024})
+    backend: str = field(
+        default="gpu",
+        metadata={"role": MACHINE, "choices": BACKENDS, "help": "gpu (Metal/CUDA) or cpu"},
+    )
+    min_ram_gb: float = field(
+        default=16.0,
+        metadata={"role": MACHINE, "min": 0.0, "help": "smallest RAM this class is for"},
+    )
+    memory_budget_gb: float = field(
+        default=11.0,
+        metadata={
+            "role": MEMORY,
+            "label": "budget GB",
+            "min": 0.001,
+            "help": "peak MLX memory allowed",
+        },
+    )
+    base_precision: str = field(
+        default="4bit", metadata={"role": RECIPE, "choices": PRECISIONS, "help": "base weights"}
+    )
+    batch_size: int = field(
+        default=4, metadata={"role": MEMORY, "label": "batch", "min": 1, "max": 512}
+    )
+    grad_accumulation: int = field(
+        default=2, metadata={"role": MEMORY, "label": "accumulation", "min": 1, "max": 1024}
+    )
     learning_rate: float = field(default=2e-4, metadata={"role": RECIPE, "min": 1e-8, "max": 1.0})
     epochs: int = field(default=3, metadata={"role": RECIPE, "min": 1, "max": 1000})
-    iters: int = field(default=0, metadata={"role": RECIPE, "min": 0, "help": "optimizer steps; 0 = use epochs"})
+    iters: int = field(
+        default=0, metadata={"role": RECIPE, "min": 0, "help": "optimizer steps; 0 = use epochs"}
+    )
     warmup_steps: int = field(default=100, metadata={"role": RECIPE, "min": 0})
-    # A warm-up sized for long runs would take most of a short one (mac's 100 of the demo's 111 steps).
-    warmup_share: float = field(default=0.1, metadata={
-        "role": RECIPE, "min": 0.0, "max": 1.0, "help": "most of the run's steps the warm-up may take"})
+    # A warm-up sized for long runs would take most of a short one (mac's 100 of the demo's 111
+    # steps).
+    warmup_share: float = field(
+        default=0.1,
+        metadata={
+            "role": RECIPE,
+            "min": 0.0,
+            "max": 1.0,
+            "help": "most of the run's steps the warm-up may take",
+        },
+    )
     weight_decay: float = field(default=0.0, metadata={"role": RECIPE, "min": 0.0, "max": 1.0})
-    max_seq_length: int = field(default=512, metadata={"role": MEMORY, "label": "sequence", "min": 16, "max": 131072})
-    fine_tune_type: str = field(default="lora", metadata={
-        "role": RECIPE, "choices": FINE_TUNE_TYPES,
-        "help": "dora: LoRA plus a learned magnitude per output (mlx-lm's DoRA; more memory per step); "
-                "full: every weight of the last lora_layers blocks, on a float base (a 4/8-bit one is dequantized)"})
+    max_seq_length: int = field(
+        default=512, metadata={"role": MEMORY, "label": "sequence", "min": 16, "max": 131072}
+    )
+    fine_tune_type: str = field(
+        default="lora",
+        metadata={
+            "role": RECIPE,
+            "choices": FINE_TUNE_TYPES,
+            "help": "dora: LoRA plus a learned magnitude per output (mlx-lm's DoRA; more memory "
+            "per step); "
+            "full: every weight of the last lora_layers blocks, on a float base (a 4/8-bit one is "
+            "dequantized)",
+        },
+    )
     lora_rank: int = field(default=8, metadata={"role": RECIPE, "min": 1, "max": 1024})
     lora_scale: float = field(default=16.0, metadata={"role": RECIPE, "min": 0.0, "max": 1000.0})
     lora_dropout: float = field(default=0.0, metadata={"role": RECIPE, "min": 0.0, "max": 0.9})
     lora_targets: list = field(
-        default_factory=lambda: list(LORA_TARGETS), metadata={"role": RECIPE, "subset_of": LORA_TARGETS}
+        default_factory=lambda: list(LORA_TARGETS),
+        metadata={"role": RECIPE, "subset_of": LORA_TARGETS},
     )
-    lora_layers: int = field(default=-1, metadata={"role": RECIPE, "min": -1, "help": "last N blocks; -1 = all"})
+    lora_layers: int = field(
+        default=-1, metadata={"role": RECIPE, "min": -1, "help": "last N blocks; -1 = all"}
+    )
     grad_checkpoint: bool = field(default=False, metadata={"role": MACHINE})
-    mask_prompt: bool = field(default=True, metadata={"role": RECIPE, "help": "loss on assistant tokens only"})
-    objective: str = field(default="sft", metadata={
-        "role": RECIPE, "choices": OBJECTIVES,
-        "help": "sft: next-token loss; dpo, orpo: preference pairs {prompt, chosen, rejected}"})
-    beta: float = field(default=0.1, metadata={
-        "role": RECIPE, "min": 0.0, "max": 100.0, "help": "DPO's beta; ORPO's lambda (weight of its odds-ratio term)"})
+    mask_prompt: bool = field(
+        default=True, metadata={"role": RECIPE, "help": "loss on assistant tokens only"}
+    )
+    objective: str = field(
+        default="sft",
+        metadata={
+            "role": RECIPE,
+            "choices": OBJECTIVES,
+            "help": "sft: next-token loss; dpo, orpo: preference pairs {prompt, chosen, rejected}",
+        },
+    )
+    beta: float = field(
+        default=0.1,
+        metadata={
+            "role": RECIPE,
+            "min": 0.0,
+            "max": 100.0,
+            "help": "DPO's beta; ORPO's lambda (weight of its odds-ratio term)",
+        },
+    )
     save_every: int = field(default=200, metadata={"role": ROUTINE, "min": 1})
     eval_every: int = field(default=200, metadata={"role": ROUTINE, "min": 1})
     log_every: int = field(default=10, metadata={"role": ROUTINE, "min": 1})
-    val_batches: int = field(default=-1, metadata={"role": ROUTINE, "min": -1, "help": "-1 = the whole valid split"})
-    early_stop_patience: int = field(default=0, metadata={"role": ROUTINE, "min": 0, "help": "evaluations; 0 = off"})
+    val_batches: int = field(
+        default=-1, metadata={"role": ROUTINE, "min": -1, "help": "-1 = the whole valid split"}
+    )
+    early_stop_patience: int = field(
+        default=0, metadata={"role": ROUTINE, "min": 0, "help": "evaluations; 0 = off"}
+    )
     seed: int = field(default=0, metadata={"role": RECIPE, "min": 0})
 
     @property
@@ -98,7 +156,8 @@ class Profile:
     @property
     def train_precision(self) -> str:
         """The base's precision as trained: quantized weights cannot be trained, so full fine-tuning
-        dequantizes a 4/8-bit base (float32 on cpu, where bfloat16 matmuls are slow; else bfloat16)."""
+        dequantizes a 4/8-bit base (float32 on cpu, where bfloat16 matmuls are slow; else
+        bfloat16)."""
         if self.fine_tune_type != "full" or self.base_precision not in ("4bit", "8bit"):
             return self.base_precision
         return "float32" if self.backend == "cpu" else "bfloat16"
@@ -128,9 +187,13 @@ def describe_field(name: str) -> str:
     """What a field allows, in words: used by error messages and the Config screen."""
     f = FIELDS[name]
     meta = f.metadata
-    kind = {int: "a whole number", float: "a number", bool: "true or false", str: "text", list: "a list"}[
-        _field_type(f)
-    ]
+    kind = {
+        int: "a whole number",
+        float: "a number",
+        bool: "true or false",
+        str: "text",
+        list: "a list",
+    }[_field_type(f)]
     parts = [kind]
     if "choices" in meta:
         parts = ["one of " + ", ".join(meta["choices"])]
@@ -152,7 +215,8 @@ def _field_type(f) -> type:
 
 
 def coerce_value(name: str, value, source: str = "input"):
-    """Check one value for field `name`; returns it (ints accepted for floats) or raises UserError."""
+    """Check one value for field `name`; returns it (ints accepted for floats) or raises
+    UserError."""
     if name not in FIELDS:
         known = ", ".join(FIELDS)
         raise UserError(f"{source}: unknown key {name!r}; known keys are: {known}")
@@ -210,7 +274,9 @@ def load_profile(name_or_path: str) -> Profile:
     if candidate.resolve().parent == paths.profiles_dir().resolve() and candidate.exists():
         return load_profile_file(candidate)
     names = ", ".join(available_profiles()) or "none found"
-    raise UserError(f"no profile named {name_or_path!r} in {paths.profiles_dir()}; available: {names}")
+    raise UserError(
+        f"no profile named {name_or_path!r} in {paths.profiles_dir()}; available: {names}"
+    )
 
 
 def save_profile(profile: Profile, folder: Path | None = None) -> Path:

@@ -2,7 +2,14 @@
 commands, status fold and curves, checkpoints on disk, supervisor, groups and queue."""
 
 from farense_tui.engine.runs.folder import (
-    RunInfo, create_run, find_run, info, is_alive, list_runs, resume, start,
+    RunInfo,
+    create_run,
+    find_run,
+    info,
+    is_alive,
+    list_runs,
+    resume,
+    start,
 )
 
 __all__ = ["RunInfo", "create_run", "find_run", "info", "is_alive", "list_runs", "resume", "start"]

@@ -29,7 +29,9 @@ def latest_checkpoint(run_dir: Path) -> tuple[Path, TrainingState] | None:
             continue
         run_record = TrainingState.load(run_dir)
         failures = run_record.failures if run_record else saved.failures
-        return folder, replace(saved, checkpoint=folder.name.removeprefix(layout.ASIDE), failures=failures)
+        return folder, replace(
+            saved, checkpoint=folder.name.removeprefix(layout.ASIDE), failures=failures
+        )
     return None
 
 
@@ -52,10 +54,12 @@ def clean_partial(run_dir: Path) -> None:
 
 
 def check_resumable(run_dir: Path, cfg: RunConfig, state: TrainingState) -> None:
-    """Raise a UserError naming what changed when `cfg` cannot continue `state`'s checkpoint exactly."""
+    """Raise a UserError naming what changed when `cfg` cannot continue `state`'s checkpoint
+    exactly."""
     changed = cfg.resume_mismatch(state.training_key, state.config_hash)
     if changed:
         raise UserError(
-            f"{RunFolder(run_dir).training_state}: cannot resume from {state.checkpoint} exactly, the run's settings "
+            f"{RunFolder(run_dir).training_state}: cannot resume from {state.checkpoint} exactly, "
+            f"the run's settings "
             f"changed since it was saved: {changed}. Undo the change, or start a new run"
         )

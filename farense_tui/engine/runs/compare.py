@@ -14,8 +14,18 @@ from farense_tui.engine.runs.folder import full_status
 from farense_tui.engine.runs.run_folder import RunFolder
 
 EVAL_METRICS = ("exact_match", "token_f1", "rouge_l")
-CSV_FIELDS = ("step", "epoch", "loss", "val_loss", "learning_rate", "tokens_per_sec", "trained_tokens",
-              "mem_peak_gb", "rss_gb", "time")
+CSV_FIELDS = (
+    "step",
+    "epoch",
+    "loss",
+    "val_loss",
+    "learning_rate",
+    "tokens_per_sec",
+    "trained_tokens",
+    "mem_peak_gb",
+    "rss_gb",
+    "time",
+)
 
 
 def run_summary(run_dir: Path, price_per_hour: float | None = None) -> dict:
@@ -23,11 +33,18 @@ def run_summary(run_dir: Path, price_per_hour: float | None = None) -> dict:
     cfg = RunFolder(run_dir).load_config()
     status = full_status(run_dir)
     return {
-        "run_id": run_dir.name, "status": str(status.status), "step": status.step,
-        "total_steps": status.total_steps, "best_val_loss": status.best_val_loss,
-        "model": cfg.model, "data": cfg.data, "profile": cfg.profile.name,
-        "group": cfg.group or None, "seed": cfg.profile.seed,
-        "settings": cfg.profile.to_toml_dict(), "cost": status.cost.to_json(price_per_hour),
+        "run_id": run_dir.name,
+        "status": str(status.status),
+        "step": status.step,
+        "total_steps": status.total_steps,
+        "best_val_loss": status.best_val_loss,
+        "model": cfg.model,
+        "data": cfg.data,
+        "profile": cfg.profile.name,
+        "group": cfg.group or None,
+        "seed": cfg.profile.seed,
+        "settings": cfg.profile.to_toml_dict(),
+        "cost": status.cost.to_json(price_per_hour),
         "evaluations": evaluations(run_dir),
     }
 
@@ -35,7 +52,9 @@ def run_summary(run_dir: Path, price_per_hour: float | None = None) -> dict:
 def evaluations(run_dir: Path) -> list[dict]:
     """Each evaluation result under runs/<id>/eval/, newest first: its name and metric means."""
     found = []
-    for path in sorted((run_dir / "eval").glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True):
+    for path in sorted(
+        (run_dir / "eval").glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True
+    ):
         try:
             result = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
@@ -43,19 +62,30 @@ def evaluations(run_dir: Path) -> list[dict]:
         metrics = result.get("metrics") if isinstance(result, dict) else None
         if not isinstance(metrics, dict):
             continue
-        found.append({"name": path.stem, **{
-            side: {k: v["mean"] for k, v in (metrics.get(side) or {}).items()
-                   if k in EVAL_METRICS and isinstance(v, dict) and "mean" in v}
-            for side in ("base", "adapter")}})
+        found.append(
+            {
+                "name": path.stem,
+                **{
+                    side: {
+                        k: v["mean"]
+                        for k, v in (metrics.get(side) or {}).items()
+                        if k in EVAL_METRICS and isinstance(v, dict) and "mean" in v
+                    }
+                    for side in ("base", "adapter")
+                },
+            }
+        )
     return found
 
 
 def comparison_rows(summaries: list[dict]) -> list[tuple[str, list[str]]]:
     """(label, one cell per run): the run, its outcome, only the settings that differ, the newest
     evaluation's adapter metrics and the cost."""
-    rows = [("run", [s["run_id"] for s in summaries]),
-            ("status", [f"{s['status']} {s['step']}/{s['total_steps']}" for s in summaries]),
-            ("best val loss", [_num(s["best_val_loss"]) for s in summaries])]
+    rows = [
+        ("run", [s["run_id"] for s in summaries]),
+        ("status", [f"{s['status']} {s['step']}/{s['total_steps']}" for s in summaries]),
+        ("best val loss", [_num(s["best_val_loss"]) for s in summaries]),
+    ]
     for key in ("model", "data", "profile"):
         if len({str(s[key]) for s in summaries}) > 1:
             rows.append((key, [str(s[key]) for s in summaries]))

@@ -24,7 +24,8 @@ else:  # pragma: no cover
 
 
 # The recipe (profile.py) a checkpoint resumes only under. These joined the training key later,
-# each on a line of its own in training_key, so the keys and hashes of earlier runs stay as they were.
+# each on a line of its own in training_key, so the keys and hashes of earlier runs stay as they
+# were.
 LATER_IN_KEY = ("base_precision", "warmup_share", "fine_tune_type", "objective", "beta")
 TRAINING_FIELDS = tuple(k for k in RECIPE_FIELDS if k not in LATER_IN_KEY)
 DATA_FILES = ("train.jsonl", "valid.jsonl")
@@ -35,7 +36,8 @@ _fingerprints: dict[tuple, str] = {}
 
 
 def data_fingerprint(folder: Path) -> dict[str, str]:
-    """sha256 of each split file's bytes (cached by size and mtime: the engine asks at every checkpoint)."""
+    """sha256 of each split file's bytes (cached by size and mtime: the engine asks at every
+    checkpoint)."""
     out = {}
     for name in DATA_FILES:
         path = folder / name
@@ -66,12 +68,22 @@ class RunConfig:
     created: float = 0.0  # unix time the run was created; kept when recovery rewrites this file
     ranks: int = 1  # data-parallel processes on this machine (ignored when `hosts` is set)
     hosts: str = ""  # an mlx.launch hostfile (JSON): one rank per host entry
-    backend: str = "ring"  # mlx.launch's distributed backend: ring (TCP), jaccl (Thunderbolt 5 RDMA), mpi
-    hang_timeout: float = 300.0  # seconds without an event while training before a distributed run is restarted
-    group: str = ""  # the group of runs queued together, one per training seed (runs/group.py); "" = none
-    settings: dict = field(default_factory=dict)  # profile keys set over the profile (`train --set`, --iters)
+    backend: str = (
+        "ring"  # mlx.launch's distributed backend: ring (TCP), jaccl (Thunderbolt 5 RDMA), mpi
+    )
+    hang_timeout: float = (
+        300.0  # seconds without an event while training before a distributed run is restarted
+    )
+    group: str = (
+        ""  # the group of runs queued together, one per training seed (runs/group.py); "" = none
+    )
+    settings: dict = field(
+        default_factory=dict
+    )  # profile keys set over the profile (`train --set`, --iters)
     parent: str = ""  # RUN:CHECKPOINT this run builds on (`train --from`); "" = none
-    init_adapter: str = ""  # the adapter folder its LoRA weights start from; "" = freshly initialised
+    init_adapter: str = (
+        ""  # the adapter folder its LoRA weights start from; "" = freshly initialised
+    )
 
     @property
     def distributed(self) -> bool:
@@ -92,15 +104,17 @@ class RunConfig:
                 **({"init_adapter": self.init_adapter} if self.init_adapter else {}),
             },
             "distributed": {
-                "ranks": self.ranks, "hosts": self.hosts, "backend": self.backend,
+                "ranks": self.ranks,
+                "hosts": self.hosts,
+                "backend": self.backend,
                 "hang_timeout": self.hang_timeout,
             },
             "profile": {"name": self.profile.name, **self.profile.to_toml_dict()},
         }
 
     def training_key(self) -> dict:
-        """What must not change for a checkpoint to resume exactly: model and its precision, the data's
-        content, schedule, LoRA shape and effective batch.
+        """What must not change for a checkpoint to resume exactly: model and its precision, the
+        data's content, schedule, LoRA shape and effective batch.
 
         Batch size, accumulation split, sequence cap, budget and bookkeeping may change on
         resume (recovery changes them on purpose); the effective batch may not.
@@ -112,7 +126,8 @@ class RunConfig:
             "data": data_fingerprint(Path(self.data)),
             "effective_batch": p.effective_batch,
             **{k: getattr(p, k) for k in TRAINING_FIELDS},
-            "warmup_share": p.warmup_share,  # apart from TRAINING_FIELDS: the legacy hash below predates it
+            # apart from TRAINING_FIELDS: the legacy hash below predates it
+            "warmup_share": p.warmup_share,
             # only when set, so the keys (and hashes) of earlier runs stay as they were
             **({"init_adapter": self.init_adapter} if self.init_adapter else {}),
             **({"fine_tune_type": p.fine_tune_type} if p.fine_tune_type != "lora" else {}),
@@ -124,11 +139,21 @@ class RunConfig:
 
     def resume_mismatch(self, saved_key: dict, saved_hash: str) -> str:
         """What changed since a checkpoint, in words; "" when it resumes exactly."""
-        if not saved_key:  # saved before the key was recorded: only its hash, in the old form, to go by
+        if (
+            not saved_key
+        ):  # saved before the key was recorded: only its hash, in the old form, to go by
             p = self.profile
-            legacy = {"model": self.model, "data": self.data, "effective_batch": p.effective_batch,
-                      **{k: getattr(p, k) for k in TRAINING_FIELDS}}
-            return "" if _digest(legacy) == saved_hash else "model, data, schedule, LoRA shape or effective batch"
+            legacy = {
+                "model": self.model,
+                "data": self.data,
+                "effective_batch": p.effective_batch,
+                **{k: getattr(p, k) for k in TRAINING_FIELDS},
+            }
+            return (
+                ""
+                if _digest(legacy) == saved_hash
+                else "model, data, schedule, LoRA shape or effective batch"
+            )
         now = self.training_key()
         changes = []
         for key in now:
@@ -137,7 +162,9 @@ class RunConfig:
                 continue
             if key == "data":
                 changed = [name for name in after if (before or {}).get(name) != after[name]]
-                changes += [f"{self.data}/{name} was edited since the checkpoint" for name in changed]
+                changes += [
+                    f"{self.data}/{name} was edited since the checkpoint" for name in changed
+                ]
             else:
                 changes.append(f"{key} {before} → {after}")
         return "; ".join(changes)

@@ -13,10 +13,20 @@ from farense_tui.engine.errors import UserError
 from farense_tui.engine.runs.event_types import Event, RecoveryEvent, State, StateEvent, StepEvent
 
 PRICE_ENV = "FARENSE_PRICE_PER_HOUR"
-"""What an hour of this machine costs, in the user's money: the cockpit and `runs` show money then."""
+"""What an hour of this machine costs, in the user's money: the cockpit and `runs` show money
+then."""
 
-WORKING = frozenset({State.LOADING, State.TRAINING, State.EVALUATING, State.SAVING, State.STOPPING,
-                     State.SWITCHING, State.RECOVERING})
+WORKING = frozenset(
+    {
+        State.LOADING,
+        State.TRAINING,
+        State.EVALUATING,
+        State.SAVING,
+        State.STOPPING,
+        State.SWITCHING,
+        State.RECOVERING,
+    }
+)
 """States in which the engine process is spending machine time."""
 
 
@@ -35,7 +45,9 @@ class RunCost:
                 self.step_speeds.append(record.tokens_per_sec)
             if record.mem_peak_gb is not None:
                 self.peak_memory_gb = max(self.peak_memory_gb or 0.0, record.mem_peak_gb)
-        if isinstance(record, RecoveryEvent) or (isinstance(record, StateEvent) and record.state == State.LOADING):
+        if isinstance(record, RecoveryEvent) or (
+            isinstance(record, StateEvent) and record.state == State.LOADING
+        ):
             # A (re)start: however long the run lay dead or stopped before it is not work.
             self._working_since = record.time if isinstance(record, StateEvent) else None
             return
@@ -58,9 +70,14 @@ class RunCost:
         return None if price_per_hour is None else self.wall_hours * price_per_hour
 
     def to_json(self, price_per_hour: float | None = None) -> dict:
-        return {"wall_hours": round(self.wall_hours, 6), "trained_tokens": self.trained_tokens,
-                "tokens_per_sec": self.tokens_per_sec, "peak_memory_gb": self.peak_memory_gb,
-                "price_per_hour": price_per_hour, "money": self.money(price_per_hour)}
+        return {
+            "wall_hours": round(self.wall_hours, 6),
+            "trained_tokens": self.trained_tokens,
+            "tokens_per_sec": self.tokens_per_sec,
+            "peak_memory_gb": self.peak_memory_gb,
+            "price_per_hour": price_per_hour,
+            "money": self.money(price_per_hour),
+        }
 
     def words(self, price_per_hour: float | None = None) -> str:
         parts = [f"{self.wall_hours:.3f} h", f"{self.trained_tokens:,} tokens"]

@@ -21,12 +21,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from farense_tui.engine.machine.oom_killer import kernel_oom_kills
-from farense_tui.engine.runs.events import EventReader
 from farense_tui.engine.processes import ERROR_LINE, EXIT_OVER_BUDGET, EXIT_RANK_LOST
+from farense_tui.engine.runs.events import EventReader
 from farense_tui.engine.runs.rank_watch import RankFate, rank_lines, read_fates
 from farense_tui.engine.runs.run_folder import RunFolder
 
-OOM_MARKERS = ("insufficient memory", "unable to allocate", "out of memory", "resource limit exceeded")
+OOM_MARKERS = (
+    "insufficient memory",
+    "unable to allocate",
+    "out of memory",
+    "resource limit exceeded",
+)
 KILL_SIGNALS = ("SIGKILL", "SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT")
 NEAR_BUDGET = 0.9  # the last step's MLX peak at or over this share of the budget
 LOW_AVAILABLE = 0.05  # the system's available RAM under this share of the total
@@ -70,7 +75,9 @@ class Life:
     """What one engine process, or one rank of a data-parallel run, left behind while it ran."""
 
     log: str  # its output
-    steps: list[dict]  # its figures at each step: mem_peak_gb, sys_used_gb, sys_available_gb, swap_used_gb
+    steps: list[
+        dict
+    ]  # its figures at each step: mem_peak_gb, sys_used_gb, sys_available_gb, swap_used_gb
     oom_kills: int | None  # the kernel's OOM kills on its machine while it ran; None where unknown
 
 
@@ -78,20 +85,32 @@ def diagnose(code: int, run_dir: Path, start: EngineStart, budget_gb: float) -> 
     """Why the engine started at `start` ended with exit `code` (not 0, 1 or a profile switch).
     For a data-parallel run, which rank died and why, from each rank's own evidence."""
     if code == EXIT_OVER_BUDGET:
-        return Diagnosis("the engine stopped", OUT_OF_MEMORY, f"{OVER_BUDGET}; see the error before this")
+        return Diagnosis(
+            "the engine stopped", OUT_OF_MEMORY, f"{OVER_BUDGET}; see the error before this"
+        )
     log, steps = _read_from(RunFolder(run_dir).engine_log, start.log_offset), _steps(run_dir, start)
     if by_rank := diagnose_ranks(read_fates(log), log, steps, budget_gb):
         return by_rank
-    what = (f"the engine process died with {signal.Signals(-code).name}" if code < 0
-            else f"the engine process exited with code {code}")
+    what = (
+        f"the engine process died with {signal.Signals(-code).name}"
+        if code < 0
+        else f"the engine process exited with code {code}"
+    )
     kills = kernel_oom_kills()
-    life = Life(log, steps, kills - start.oom_kills if kills is not None and start.oom_kills is not None else None)
+    life = Life(
+        log,
+        steps,
+        kills - start.oom_kills if kills is not None and start.oom_kills is not None else None,
+    )
     return _verdict(what, code, life, budget_gb)
 
 
-def diagnose_ranks(fates: list[RankFate], log: str, steps: list[dict], budget_gb: float) -> Diagnosis | None:
+def diagnose_ranks(
+    fates: list[RankFate], log: str, steps: list[dict], budget_gb: float
+) -> Diagnosis | None:
     """The rank that died of out-of-memory, else the first rank that died (the others end after it,
-    the launcher's doing or a lost peer's); None when no rank says it died (a group killed for hanging)."""
+    the launcher's doing or a lost peer's); None when no rank says it died (a group killed for
+    hanging)."""
     died = [f for f in fates if f.code != 0]
     causes = [f for f in died if f.code != EXIT_RANK_LOST] or died
     verdicts = [_verdict(f.what, f.code, _rank_life(f, log, steps), budget_gb) for f in causes]
@@ -111,7 +130,9 @@ def _verdict(what: str, code: int, life: Life, budget_gb: float) -> Diagnosis:
     if evidence := memory_evidence(life, budget_gb):
         return Diagnosis(what, OUT_OF_MEMORY, evidence)
     killed = code < 0 and signal.Signals(-code).name in KILL_SIGNALS
-    return Diagnosis(what, KILLED if killed else CRASHED, "no sign of memory pressure: " + _calm(life, budget_gb))
+    return Diagnosis(
+        what, KILLED if killed else CRASHED, "no sign of memory pressure: " + _calm(life, budget_gb)
+    )
 
 
 def memory_evidence(life: Life, budget_gb: float) -> str:
@@ -140,14 +161,18 @@ def _calm(life: Life, budget_gb: float) -> str:
     if not life.steps:
         return "it died before its first step, with no memory error in engine.log"
     last = life.steps[-1]
-    return (f"last MLX peak {last.get('mem_peak_gb') or 0:.2f} GB of a {budget_gb:.2f} GB budget, "
-            f"{last.get('sys_available_gb') or 0:.1f} GB of RAM available, no memory error in engine.log")
+    return (
+        f"last MLX peak {last.get('mem_peak_gb') or 0:.2f} GB of a {budget_gb:.2f} GB budget, "
+        f"{last.get('sys_available_gb') or 0:.1f} GB of RAM available, no memory error in "
+        f"engine.log"
+    )
 
 
 def _last_error(log: str) -> str:
-    """A rank's last error message (ranks other than 0 write no events, so they print their errors)."""
+    """A rank's last error message (ranks other than 0 write no events, so they print their
+    errors)."""
     errors = [line for line in log.splitlines() if line.startswith(ERROR_LINE)]
-    return errors[-1][len(ERROR_LINE):].split(": ", 1)[-1].strip() if errors else ""
+    return errors[-1][len(ERROR_LINE) :].split(": ", 1)[-1].strip() if errors else ""
 
 
 def _steps(run_dir: Path, start: EngineStart) -> list[dict]:

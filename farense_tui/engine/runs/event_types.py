@@ -79,7 +79,9 @@ class StepEvent(Event):
     sys_used_gb: float | None = None
     sys_available_gb: float | None = None
     swap_used_gb: float | None = None
-    ranks: list | None = None  # data-parallel runs: [{rank, tokens_per_sec, mem_peak_gb, rss_gb, sys_used_gb,
+    ranks: list | None = (
+        None  # data-parallel runs: [{rank, tokens_per_sec, mem_peak_gb, rss_gb, sys_used_gb,
+    )
     #                              sys_available_gb, swap_used_gb}, ...]
     # Preference objectives (dpo, orpo) only: the step's mean rewards, their margin, and the share
     # of pairs whose chosen reply out-scores the rejected one (preference_objective.py).
@@ -164,7 +166,6 @@ class ExportEvent(Event):
     command: str = ""  # what to run next (the `ollama create` line); in an export job's events
 
 
-
 @dataclass(frozen=True)
 class ProgressEvent(Event):
     """An evaluation's progress (evaluate/process.py): examples answered so far, of all to answer;
@@ -187,10 +188,22 @@ class ResultEvent(Event):
     answers: str = ""
 
 
-
 RECORDS: dict[str, type[Event]] = {
-    cls.type: cls for cls in (StateEvent, StepEvent, EvalEvent, CheckpointEvent, WarningEvent, NoteEvent,
-                              ErrorEvent, RecoveryEvent, FinishedEvent, ExportEvent, ProgressEvent, ResultEvent)
+    cls.type: cls
+    for cls in (
+        StateEvent,
+        StepEvent,
+        EvalEvent,
+        CheckpointEvent,
+        WarningEvent,
+        NoteEvent,
+        ErrorEvent,
+        RecoveryEvent,
+        FinishedEvent,
+        ExportEvent,
+        ProgressEvent,
+        ResultEvent,
+    )
 }
 
 

@@ -17,8 +17,9 @@ import time
 import traceback
 from pathlib import Path
 
-from farense_tui.engine.runs.event_types import State, make_event
 from farense_tui.engine.processes import EXIT_FAILED
+from farense_tui.engine.runs.event_types import State, make_event
+
 
 class EventWriter:
     """Appends events, one flushed line each, so a reader never waits for a buffer."""
@@ -39,7 +40,8 @@ class EventWriter:
 
 
 class EventReader:
-    """Reads new complete lines since the last call; a half-written last line waits for next time."""
+    """Reads new complete lines since the last call; a half-written last line waits for next
+    time."""
 
     def __init__(self, path: Path):
         self.path = path

@@ -1,8 +1,8 @@
 """Runs seen from outside the engine: create, start, command, inspect and list runs/<id>/.
 
 Everything goes through files in the run folder (run_folder.py: config.toml, commands.jsonl,
-events.jsonl, training_state.json, supervisor.pid), so the TUI, the CLI, a test or a later session all attach
-to a run the same way, whoever started it.
+events.jsonl, training_state.json, supervisor.pid), so the TUI, the CLI, a test or a later session
+all attach to a run the same way, whoever started it.
 """
 
 from __future__ import annotations
@@ -14,19 +14,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-
-from farense_tui.engine import paths
-from farense_tui.engine.errors import UserError
+from farense_tui.engine import paths, processes
 from farense_tui.engine.detached import start_detached
+from farense_tui.engine.errors import UserError
 from farense_tui.engine.profiles.downshift import downshift, settings
 from farense_tui.engine.profiles.profile import Profile
-from farense_tui.engine import processes
 from farense_tui.engine.runs import checkpoints as ckpt
 from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.event_types import State
 from farense_tui.engine.runs.events import EventWriter, read_all
-from farense_tui.engine.runs.status import RunStatus
 from farense_tui.engine.runs.run_folder import CONFIG, RunFolder
+from farense_tui.engine.runs.status import RunStatus
 from farense_tui.engine.runs.training_state import TrainingState
 
 TAIL_BYTES = 256 * 1024
@@ -66,7 +64,9 @@ def create_run(cfg: RunConfig, runs_root: Path | None = None) -> Path:
     root = runs_root or paths.runs_dir()
     cfg.run_id = cfg.run_id or new_run_id(cfg.model)
     if "/" in cfg.run_id or os.sep in cfg.run_id or cfg.run_id in (".", ".."):
-        raise UserError(f"run name {cfg.run_id!r}: a run is one folder in {root}, so no '/' and not '.' or '..'")
+        raise UserError(
+            f"run name {cfg.run_id!r}: a run is one folder in {root}, so no '/' and not '.' or '..'"
+        )
     run = RunFolder(root / cfg.run_id)
     suffix = 1
     while run.path.exists():
@@ -86,14 +86,18 @@ def start(run_dir: Path) -> subprocess.Popen:
     if is_alive(run_dir):
         raise UserError(f"run {run_dir.name} is already running")
     run = RunFolder(run_dir)
-    return start_detached(processes.SUPERVISOR, run_dir, run.engine_log.name, run.supervisor_pid.name)
+    return start_detached(
+        processes.SUPERVISOR, run_dir, run.engine_log.name, run.supervisor_pid.name
+    )
 
 
 def is_alive(run_dir: Path) -> bool:
     """Its supervisor is running, or an engine it started still is (a killed supervisor's engine
     saves and stops at its next step; until then a second one must not be started)."""
     run = RunFolder(run_dir)
-    return process_alive(run.supervisor_pid, processes.SUPERVISOR) or process_alive(run.engine_pid, processes.ENGINE)
+    return process_alive(run.supervisor_pid, processes.SUPERVISOR) or process_alive(
+        run.engine_pid, processes.ENGINE
+    )
 
 
 def process_alive(pid_file: Path, module: str) -> bool:
@@ -104,8 +108,12 @@ def process_alive(pid_file: Path, module: str) -> bool:
         proc = psutil.Process(int(pid_file.read_text()))
         if proc.status() == psutil.STATUS_ZOMBIE:
             return False
-        # Just after fork the child still shows our cmdline; its start time tells it is the same one.
-        return module in " ".join(proc.cmdline()) or abs(proc.create_time() - pid_file.stat().st_mtime) < 5
+        # Just after fork the child still shows our cmdline; its start time tells it is the same
+        # one.
+        return (
+            module in " ".join(proc.cmdline())
+            or abs(proc.create_time() - pid_file.stat().st_mtime) < 5
+        )
     except (OSError, ValueError, psutil.Error):
         return False
 
@@ -132,7 +140,8 @@ def tail_events(run_dir: Path, nbytes: int = TAIL_BYTES) -> list[dict]:
 
 
 def _info_files(run: RunFolder) -> tuple[Path, ...]:
-    """What `info` reads from a run's folder: while none of them changes, neither does its answer."""
+    """What `info` reads from a run's folder: while none of them changes, neither does its
+    answer."""
     return run.config, run.events, run.training_state, run.supervisor_pid, run.engine_pid
 
 
@@ -173,19 +182,30 @@ def _read_info(run_dir: Path) -> RunInfo:
     saved = TrainingState.load(run_dir) or TrainingState()
     stepped = status.loss is not None or status.step > 0
     return RunInfo(
-        run_id=run_dir.name, path=run_dir, status=str(status.status), message=status.message,
+        run_id=run_dir.name,
+        path=run_dir,
+        status=str(status.status),
+        message=status.message,
         step=status.step if stepped else saved.step,
         total_steps=status.total_steps or saved.total_steps,
         loss=status.loss,
-        best_val_loss=status.best_val_loss if status.best_val_loss is not None else saved.best_val_loss,
-        created=cfg.created or run.config.stat().st_ctime, model=cfg.model, profile=cfg.profile.name,
-        alive=bool(status.alive), recoverable=status.status == State.DEAD or status.recoverable,
-        group=cfg.group, seed=cfg.profile.seed, parent=cfg.parent,
+        best_val_loss=status.best_val_loss
+        if status.best_val_loss is not None
+        else saved.best_val_loss,
+        created=cfg.created or run.config.stat().st_ctime,
+        model=cfg.model,
+        profile=cfg.profile.name,
+        alive=bool(status.alive),
+        recoverable=status.status == State.DEAD or status.recoverable,
+        group=cfg.group,
+        seed=cfg.profile.seed,
+        parent=cfg.parent,
     )
 
 
 def full_status(run_dir: Path) -> RunStatus:
-    """The fold of every event of a run (not only the tail `info` reads): for its cost and history."""
+    """The fold of every event of a run (not only the tail `info` reads): for its cost and
+    history."""
     run = RunFolder(run_dir)
     cfg = run.load_config()
     status = RunStatus(run_dir=run_dir, model=cfg.model, profile=cfg.profile.name)
@@ -202,7 +222,8 @@ def list_runs(runs_root: Path | None = None) -> list[RunInfo]:
             found.append(info(config.parent))
         except (UserError, KeyError, OSError):
             continue  # a half-created or foreign folder; not a run we can describe
-    # Newest first by creation: run ids start with the time, but a group's runs carry its chosen name.
+    # Newest first by creation: run ids start with the time, but a group's runs carry its chosen
+    # name.
     return sorted(found, key=lambda r: r.created, reverse=True)
 
 
@@ -212,7 +233,10 @@ def find_run(run: str) -> Path:
         return path
     candidate = paths.runs_dir() / run
     # A run id names a folder in runs/; `../x` does not reach out of it (a path, given as one, may).
-    if candidate.resolve().parent == paths.runs_dir().resolve() and RunFolder(candidate).config.exists():
+    if (
+        candidate.resolve().parent == paths.runs_dir().resolve()
+        and RunFolder(candidate).config.exists()
+    ):
         return candidate
     matches = [r.path for r in list_runs() if r.run_id.startswith(run)]
     if len(matches) == 1:
@@ -221,10 +245,13 @@ def find_run(run: str) -> Path:
     raise UserError(f"no run {run!r} in {paths.runs_dir()} (recent: {known})")
 
 
-def resume(run_dir: Path, profile: Profile | None = None, smaller: bool = False) -> subprocess.Popen:
-    """Continue a stopped, failed or dead run from its last checkpoint, optionally with other settings."""
-    from farense_tui.engine.profiles.profile import available_profiles
+def resume(
+    run_dir: Path, profile: Profile | None = None, smaller: bool = False
+) -> subprocess.Popen:
+    """Continue a stopped, failed or dead run from its last checkpoint, optionally with other
+    settings."""
     from farense_tui.engine.profiles.downshift import adopt
+    from farense_tui.engine.profiles.profile import available_profiles
 
     run = RunFolder(run_dir)
     cfg = run.load_config()
@@ -242,7 +269,12 @@ def resume(run_dir: Path, profile: Profile | None = None, smaller: bool = False)
     if settings(cfg.profile) != before:
         cfg.save(run.config)
         writer = EventWriter(run.events)
-        writer.emit("recovery", message=f"resumed by hand with {change}", **{"from": before},
-                    to=settings(cfg.profile), resume_step=found[1].step if found else 0)
+        writer.emit(
+            "recovery",
+            message=f"resumed by hand with {change}",
+            **{"from": before},
+            to=settings(cfg.profile),
+            resume_step=found[1].step if found else 0,
+        )
         writer.close()
     return start(run_dir)

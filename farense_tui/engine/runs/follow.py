@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from farense_tui.engine.runs.events import EventReader
 from farense_tui.engine.runs import folder
+from farense_tui.engine.runs.events import EventReader
 from farense_tui.engine.runs.run_folder import EVENTS
 
 POLL_LIVE = 0.2  # seconds between reads while the run's process is alive

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from farense_tui.engine import paths
+from farense_tui.engine.detached import start_detached
 from farense_tui.engine.errors import UserError
 from farense_tui.engine.files import atomic_write_json, read_json
-from farense_tui.engine.detached import start_detached
 from farense_tui.engine.processes import QUEUE
 from farense_tui.engine.runs import commands
 from farense_tui.engine.runs.config import RunConfig
@@ -64,16 +64,24 @@ def parse_seeds(text: str) -> list[int]:
     except ValueError:
         seeds = []
     if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
-        raise UserError(f"--seeds {text!r}: expected different whole numbers from 0, separated by commas, e.g. 0,1,2")
+        raise UserError(
+            f"--seeds {text!r}: expected different whole numbers from 0, separated by commas, e.g. "
+            f"0,1,2"
+        )
     return seeds
 
 
-def create_group(cfg: RunConfig, seeds: list[int], name: str = "", runs_root: Path | None = None) -> Group:
+def create_group(
+    cfg: RunConfig, seeds: list[int], name: str = "", runs_root: Path | None = None
+) -> Group:
     """A run folder per seed (state queued) and the group's folder listing them; nothing starts."""
     root = runs_root or paths.runs_dir()
     name = name or cfg.run_id
     if not name or "/" in name or os.sep in name or name in (".", ".."):
-        raise UserError(f"group name {name!r}: a group is named like a run folder, so no '/' and not '.' or '..'")
+        raise UserError(
+            f"group name {name!r}: a group is named like a run folder, so no '/' and not '.' or "
+            f"'..'"
+        )
     folder, suffix = root / f"{name}{SUFFIX}", 1
     while folder.exists():
         suffix += 1
@@ -82,16 +90,32 @@ def create_group(cfg: RunConfig, seeds: list[int], name: str = "", runs_root: Pa
     group = Group(folder)
     run_dirs = []
     for n, seed in enumerate(seeds, start=1):
-        member = RunConfig(**{**vars(cfg), "profile": cfg.profile.replace(seed=seed),
-                              "run_id": f"{group.name}-seed{seed}", "group": group.name})
+        member = RunConfig(
+            **{
+                **vars(cfg),
+                "profile": cfg.profile.replace(seed=seed),
+                "run_id": f"{group.name}-seed{seed}",
+                "group": group.name,
+            }
+        )
         run_dir = create_run(member, root)
         writer = EventWriter(RunFolder(run_dir).events)
-        writer.emit("state", state=State.QUEUED.value,
-                    message=f"run {n}/{len(seeds)} of group {group.name}, training seed {seed}")
+        writer.emit(
+            "state",
+            state=State.QUEUED.value,
+            message=f"run {n}/{len(seeds)} of group {group.name}, training seed {seed}",
+        )
         writer.close()
         run_dirs.append(run_dir)
-    atomic_write_json(folder / "group.json", {"group": group.name, "runs": [d.name for d in run_dirs],
-                                              "seeds": seeds, "created": time.time()})
+    atomic_write_json(
+        folder / "group.json",
+        {
+            "group": group.name,
+            "runs": [d.name for d in run_dirs],
+            "seeds": seeds,
+            "created": time.time(),
+        },
+    )
     return group
 
 
@@ -105,7 +129,11 @@ def start_queue(group: Group) -> subprocess.Popen:
     for run_dir in group.run_dirs:
         if info(run_dir).status not in (State.FINISHED, State.QUEUED) and not is_alive(run_dir):
             writer = EventWriter(RunFolder(run_dir).events)
-            writer.emit("state", state=State.QUEUED.value, message=f"queued again: group {group.name} continues")
+            writer.emit(
+                "state",
+                state=State.QUEUED.value,
+                message=f"queued again: group {group.name} continues",
+            )
             writer.close()
     return start_detached(QUEUE, group.folder, "queue.log", "queue.pid")
 
@@ -145,4 +173,3 @@ def find_group(name: str) -> Group | None:
 def list_groups(runs_root: Path | None = None) -> list[Group]:
     root = runs_root or paths.runs_dir()
     return [Group(p.parent) for p in sorted(root.glob(f"*{SUFFIX}/group.json"), reverse=True)]
-

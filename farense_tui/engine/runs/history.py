@@ -2,8 +2,8 @@
 every view draws the same curves; the cockpit's Monitor charts read it.
 
 The App owns one `MetricHistory` and feeds it every batch of events it reads from the run's
-events.jsonl (schema in `farense_tui.engine.runs.events`). Charts poll `version` and replot only when it
-changed, asking for a downsampled copy of each series about twice as wide as the chart.
+events.jsonl (schema in `farense_tui.engine.runs.events`). Charts poll `version` and replot only
+when it changed, asking for a downsampled copy of each series about twice as wide as the chart.
 
 Series are keyed by step where the run re-does work: after a recovery (or a resume) the engine
 re-runs the steps after its last checkpoint, so a step that arrives again replaces the points from
@@ -131,7 +131,8 @@ class MetricHistory:
     evaluations or re-run work): the compare chart's x axis by time."""
     memory: dict[str, Series] = field(init=False)
     rewards: dict[str, Series] = field(init=False)
-    """Preference runs (dpo, orpo): reward margin and accuracy by step, train and val (REWARD_SERIES)."""
+    """Preference runs (dpo, orpo): reward margin and accuracy by step, train and val
+    (REWARD_SERIES)."""
     restarts: list[Restart] = field(init=False)
     start_time: float | None = field(init=False)
     last_step: dict | None = field(init=False)
@@ -148,8 +149,11 @@ class MetricHistory:
         self.tokens_per_sec = Series(self.max_points)
         self.tokens_at = Series(self.max_points)
         self.seconds_at = Series(self.max_points)
-        # Memory is drawn against time since the first event; time never goes back, nothing restarts.
-        self.memory = {name: Series(self.max_points, restart_on_repeat=False) for name in MEMORY_FIELDS}
+        # Memory is drawn against time since the first event; time never goes back, nothing
+        # restarts.
+        self.memory = {
+            name: Series(self.max_points, restart_on_repeat=False) for name in MEMORY_FIELDS
+        }
         self.rewards = {name: Series(self.max_points) for name in REWARD_SERIES}
         self.restarts = []
         self.start_time = None
@@ -215,7 +219,9 @@ class MetricHistory:
         step_time = event.get("step_time")
         if _finite(step_time):
             before = self.seconds_at.last  # the previous step of this curve (re-run steps are gone)
-            self.seconds_at.add(step, (before[1] if before and before[0] < step else 0.0) + float(step_time))
+            self.seconds_at.add(
+                step, (before[1] if before and before[0] < step else 0.0) + float(step_time)
+            )
         elapsed = self._elapsed(event)
         if elapsed is not None:
             for key, series in self.memory.items():
@@ -257,8 +263,14 @@ class MetricHistory:
 
     def _restart_at(self, step: int, message: str) -> None:
         """Training goes on from `step`: steps after it will be re-run, so their points go."""
-        for series in (self.train_loss, self.tokens_per_sec, self.val_loss, self.tokens_at, self.seconds_at,
-                       *self.rewards.values()):
+        for series in (
+            self.train_loss,
+            self.tokens_per_sec,
+            self.val_loss,
+            self.tokens_at,
+            self.seconds_at,
+            *self.rewards.values(),
+        ):
             series.truncate_from(step + 1)
         if self.restarts and self.restarts[-1].step == step:
             # A recovery event is followed by the re-run steps; one marker for both.

@@ -19,56 +19,87 @@ import time
 from pathlib import Path
 
 from farense_tui.engine.errors import UserError
+from farense_tui.engine.processes import EXIT_RANK_LOST, LAUNCHER, RANK_WATCH
 from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.events import read_all
-from farense_tui.engine.processes import EXIT_RANK_LOST, LAUNCHER, RANK_WATCH
 from farense_tui.engine.runs.run_folder import RunFolder
 
-EXIT_GRACE_SECONDS = 1.0  # after rank 0 ends well, how long the others get to end on their own (a stop leaves them in all_sum)
-LOST_GRACE_SECONDS = 10.0  # after rank 0 ends otherwise, how long the ranks' watchers get to say how each ended
+# after rank 0 ends well, how long the others get to end on their own (a stop leaves them in
+# all_sum)
+EXIT_GRACE_SECONDS = 1.0
+LOST_GRACE_SECONDS = (
+    10.0  # after rank 0 ends otherwise, how long the ranks' watchers get to say how each ended
+)
 HUNG = -signal.SIGKILL  # a group killed for hanging reads as killed to the diagnosis
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 BACKENDS = ("ring", "jaccl", "mpi")  # what farense-tui offers: TCP, Thunderbolt 5 RDMA, MPI
-LAUNCH_BACKENDS = ("ring", "jaccl", "jaccl-ring", "mpi", "nccl")  # what a hostfile may name (mlx.launch's)
+LAUNCH_BACKENDS = (
+    "ring",
+    "jaccl",
+    "jaccl-ring",
+    "mpi",
+    "nccl",
+)  # what a hostfile may name (mlx.launch's)
 SEE_README = "see README, 'Training on several Macs'"
 HOSTFILE_EXAMPLE = '[{"ssh": "mac1", "ips": ["10.0.0.1"]}, {"ssh": "mac2", "ips": ["10.0.0.2"]}]'
 
 
 def read_hosts(path: str, backend: str = "") -> tuple[list[dict], str]:
     """(hosts, backend named in the file or "") of an mlx.launch hostfile, or a UserError naming the
-    file, the line or key, and what was expected. `backend` is the one asked for, if the file names none."""
+    file, the line or key, and what was expected. `backend` is the one asked for, if the file names
+    none."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise UserError(f"{path}: no such file; expected an mlx.launch hostfile (JSON), {SEE_README}") from None
+        raise UserError(
+            f"{path}: no such file; expected an mlx.launch hostfile (JSON), {SEE_README}"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: cannot read the hostfile: {exc}") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UserError(f"{path}, line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg}); "
-                        f"expected an mlx.launch hostfile, {SEE_README}") from None
+        raise UserError(
+            f"{path}, line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg}); "
+            f"expected an mlx.launch hostfile, {SEE_README}"
+        ) from None
     named, hosts = "", data
     if isinstance(data, dict):
         if "hosts" not in data:
-            raise UserError(f'{path}: no "hosts" key; expected {HOSTFILE_EXAMPLE} or {{"hosts": [...]}}')
+            raise UserError(
+                f'{path}: no "hosts" key; expected {HOSTFILE_EXAMPLE} or {{"hosts": [...]}}'
+            )
         hosts, named = data["hosts"], data.get("backend", "")
         if named not in ("", *LAUNCH_BACKENDS):
-            raise UserError(f'{path}: "backend" is {named!r}; expected one of {", ".join(LAUNCH_BACKENDS)}')
+            raise UserError(
+                f'{path}: "backend" is {named!r}; expected one of {", ".join(LAUNCH_BACKENDS)}'
+            )
         envs = data.get("envs", [])
         if not isinstance(envs, list) or not all(isinstance(e, str) and "=" in e for e in envs):
             raise UserError(f'{path}: "envs" must be a list of "NAME=value" strings')
     if not isinstance(hosts, list) or not hosts:
-        raise UserError(f'{path}: expected a non-empty list of hosts, e.g. {HOSTFILE_EXAMPLE}')
+        raise UserError(f"{path}: expected a non-empty list of hosts, e.g. {HOSTFILE_EXAMPLE}")
     for number, host in enumerate(hosts, 1):
-        if not isinstance(host, dict) or not isinstance(host.get("ssh"), str) or not host["ssh"].strip():
-            raise UserError(f'{path}: host {number} needs an "ssh" name, e.g. {{"ssh": "mac2", "ips": ["10.0.0.2"]}}')
+        if (
+            not isinstance(host, dict)
+            or not isinstance(host.get("ssh"), str)
+            or not host["ssh"].strip()
+        ):
+            raise UserError(
+                f'{path}: host {number} needs an "ssh" name, e.g. {{"ssh": "mac2", "ips": '
+                f'["10.0.0.2"]}}'
+            )
         ips = host.get("ips", [])
         if not isinstance(ips, list) or not all(isinstance(ip, str) for ip in ips):
-            raise UserError(f'{path}: host {number} ({host["ssh"]}): "ips" must be a list of IP addresses')
+            raise UserError(
+                f'{path}: host {number} ({host["ssh"]}): "ips" must be a list of IP addresses'
+            )
         if (named or backend) == "ring" and not ips:
-            raise UserError(f'{path}: host {number} ({host["ssh"]}) has no "ips": the ring backend connects to IP '
-                            "addresses (mlx.distributed_config --auto-setup writes them)")
+            raise UserError(
+                f'{path}: host {number} ({host["ssh"]}) has no "ips": the ring backend connects to '
+                f"IP "
+                "addresses (mlx.distributed_config --auto-setup writes them)"
+            )
     return hosts, named
 
 
@@ -79,7 +110,9 @@ def ranks_setting(text: str, folder: Path, backend: str = "ring") -> tuple[int, 
     text = text.strip() or "1"
     if text.lstrip("+-").replace(".", "", 1).isdigit():
         if not text.isdigit() or int(text) < 1:
-            raise UserError(f"ranks: {text} is not a whole number of 1 or more (or a hostfile's path)")
+            raise UserError(
+                f"ranks: {text} is not a whole number of 1 or more (or a hostfile's path)"
+            )
         return int(text), ""
     path = Path(text).expanduser()
     path = path if path.is_absolute() else folder / path
@@ -88,18 +121,23 @@ def ranks_setting(text: str, folder: Path, backend: str = "ring") -> tuple[int, 
 
 
 def describe_ranks(ranks: int, hosts: str, backend: str) -> str:
-    """The ranks of a run in words ("2 ranks on this machine, ring"); "" for one rank on this machine."""
+    """The ranks of a run in words ("2 ranks on this machine, ring"); "" for one rank on this
+    machine."""
     if hosts:
         try:
             found, named = read_hosts(hosts)
         except UserError:
             return f"hosts from {hosts}, {backend}"
-        return f"{len(found)} ranks from {Path(hosts).name} ({', '.join(h['ssh'] for h in found)}), {named or backend}"
+        return (
+            f"{len(found)} ranks from {Path(hosts).name} "
+            f"({', '.join(h['ssh'] for h in found)}), {named or backend}"
+        )
     return f"{ranks} ranks on this machine, {backend}" if ranks > 1 else ""
 
 
 def check_hosts(path: str, backend: str = "ring", timeout: float = 5.0) -> None:
-    """Every host in the hostfile answers over SSH without a password, before any training starts."""
+    """Every host in the hostfile answers over SSH without a password, before any training
+    starts."""
     hosts, _ = read_hosts(path, backend)
     for host in hosts:
         name = host["ssh"]
@@ -107,15 +145,27 @@ def check_hosts(path: str, backend: str = "ring", timeout: float = 5.0) -> None:
             continue
         try:
             done = subprocess.run(
-                ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={int(timeout)}", name, "true"],
-                capture_output=True, text=True, timeout=timeout + 5,
+                [
+                    "ssh",
+                    "-o",
+                    "BatchMode=yes",
+                    "-o",
+                    f"ConnectTimeout={int(timeout)}",
+                    name,
+                    "true",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=timeout + 5,
             )
             why = done.stderr.strip().splitlines()[-1] if done.returncode else ""
         except (OSError, subprocess.TimeoutExpired) as exc:
             why = str(exc)
         if why:
-            raise UserError(f"host {name} (from {path}) cannot be reached over SSH without a password: {why}. "
-                            f"Set up SSH keys first; {SEE_README}")
+            raise UserError(
+                f"host {name} (from {path}) cannot be reached over SSH without a password: {why}. "
+                f"Set up SSH keys first; {SEE_README}"
+            )
 
 
 def free_port(count: int) -> int:
@@ -140,7 +190,8 @@ def _free(port: int) -> bool:
 
 
 def launch_command(cfg: RunConfig, run_dir: Path) -> list[str]:
-    """mlx.launch running the engine process on every rank, with this Python (the same path on every host)."""
+    """mlx.launch running the engine process on every rank, with this Python (the same path on every
+    host)."""
     cmd = [sys.executable, "-m", LAUNCHER, "--python", sys.executable]
     if cfg.hosts:
         hosts, named = read_hosts(cfg.hosts, cfg.backend)
@@ -160,8 +211,14 @@ def run_ranks(cfg: RunConfig, run_dir: Path, log, env: dict) -> int:
     exit_file.unlink(missing_ok=True)
     # Its own process group: the launcher does not kill a rank that is still running when rank 0
     # ends, and a hang can only be broken from outside.
-    proc = subprocess.Popen(launch_command(cfg, run_dir), stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, env=env, process_group=0)
+    proc = subprocess.Popen(
+        launch_command(cfg, run_dir),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        process_group=0,
+    )
     ended_at, started = None, time.time()
     while proc.poll() is None:
         time.sleep(0.2)
@@ -170,7 +227,10 @@ def run_ranks(cfg: RunConfig, run_dir: Path, log, env: dict) -> int:
             if time.monotonic() - ended_at > _grace(exit_file):
                 break
         elif is_hung(run_dir, cfg.hang_timeout, started):
-            log.write(f"farense: no progress for {cfg.hang_timeout:.0f} s while training: killing all ranks\n".encode())
+            log.write(
+                f"farense: no progress for {cfg.hang_timeout:.0f} s while training: killing all "
+                f"ranks\n".encode()
+            )
             break
     _kill_group(proc)
     try:

@@ -1,5 +1,5 @@
-"""Runs that build on runs (`train --from RUN[:CHECKPOINT]`): the parent's adapter, found and checked
-without MLX, and the LoRA shape the child must share with it to start from its weights.
+"""Runs that build on runs (`train --from RUN[:CHECKPOINT]`): the parent's adapter, found and
+checked without MLX, and the LoRA shape the child must share with it to start from its weights.
 
 A child either starts its LoRA weights as the parent's adapter (same base, same targets, rank,
 scale and blocks), or, with `--fuse`, trains a fresh adapter on the parent's fused model. Its
@@ -19,7 +19,8 @@ from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.folder import find_run
 from farense_tui.engine.runs.run_folder import RunFolder
 
-# What an adapter's weights are the shape of (and scale: the same weights at another scale are another model).
+# What an adapter's weights are the shape of (and scale: the same weights at another scale are
+# another model).
 LORA_SHAPE = ("lora_rank", "lora_scale", "lora_targets", "lora_layers")
 
 
@@ -40,11 +41,14 @@ def find_parent(spec: str) -> Parent:
     run, _, checkpoint = spec.partition(":")
     parent = RunFolder(find_run(run))
     checkpoint = checkpoint or "best"
-    return Parent(parent.path, checkpoint, parent.adapter(checkpoint, last=False), parent.load_config())
+    return Parent(
+        parent.path, checkpoint, parent.adapter(checkpoint, last=False), parent.load_config()
+    )
 
 
-def parent_and_model(spec: str, fuse: bool, model: str | None,
-                     progress: Callable[[str], None] = lambda _: None) -> tuple[Parent, str | None]:
+def parent_and_model(
+    spec: str, fuse: bool, model: str | None, progress: Callable[[str], None] = lambda _: None
+) -> tuple[Parent, str | None]:
     """The run that --from names, and the model to train on: with --fuse, its fused model (the
     export's, reused when it is already in models/), exported here when it is not."""
     parent = find_parent(spec)
@@ -67,16 +71,26 @@ def inherit_lora(profile: Profile, parent: Parent, settings: dict) -> Profile:
     """The profile with the parent's LoRA shape, so its weights load; a setting that asks for
     another shape is refused rather than silently dropped."""
     theirs = parent.config.profile
-    clash = [f"{k} {settings[k]!r} (the parent has {getattr(theirs, k)!r})"
-             for k in LORA_SHAPE if k in settings and settings[k] != getattr(theirs, k)]
+    clash = [
+        f"{k} {settings[k]!r} (the parent has {getattr(theirs, k)!r})"
+        for k in LORA_SHAPE
+        if k in settings and settings[k] != getattr(theirs, k)
+    ]
     if clash:
-        raise UserError(f"--from {parent.name}: its adapter's weights need the same LoRA shape, but "
-                        f"{'; '.join(clash)}. Drop the setting, or use --fuse to train a new adapter "
-                        "on the parent's fused model")
+        raise UserError(
+            f"--from {parent.name}: its adapter's weights need the same LoRA shape, but "
+            f"{'; '.join(clash)}. Drop the setting, or use --fuse to train a new adapter "
+            "on the parent's fused model"
+        )
     return profile.replace(**{k: getattr(theirs, k) for k in LORA_SHAPE})
 
 
 def check_same_base(parent: Parent, model: str) -> None:
-    if Path(model).resolve() != Path(parent.config.model).resolve() and model != parent.config.model:
-        raise UserError(f"--from {parent.name}: that adapter was trained on {parent.config.model}, not "
-                        f"{model}; leave --model out to continue on its base, or use --fuse")
+    if (
+        Path(model).resolve() != Path(parent.config.model).resolve()
+        and model != parent.config.model
+    ):
+        raise UserError(
+            f"--from {parent.name}: that adapter was trained on {parent.config.model}, not "
+            f"{model}; leave --model out to continue on its base, or use --fuse"
+        )

@@ -15,13 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from farense_tui.engine.runs.events import read_all
-from farense_tui.engine.runs.run_folder import RunFolder
 from farense_tui.engine.runs.history import MetricHistory, Series
+from farense_tui.engine.runs.run_folder import RunFolder
 
 RGB = tuple[int, int, int]
 PALETTE: tuple[RGB, ...] = (
-    (80, 200, 230), (255, 160, 40), (110, 210, 110), (235, 90, 200),
-    (230, 210, 80), (150, 130, 255), (240, 110, 90), (90, 220, 190),
+    (80, 200, 230),
+    (255, 160, 40),
+    (110, 210, 110),
+    (235, 90, 200),
+    (230, 210, 80),
+    (150, 130, 255),
+    (240, 110, 90),
+    (90, 220, 190),
 )
 """Run colours, far enough apart to tell on a dark terminal."""
 
@@ -111,7 +117,11 @@ class Comparison:
         """(run id, curves) of every run in the overlay: the active run first, live, then the
         marked runs whose curves are loaded, in the order they were marked."""
         runs = [(active.run_dir.name, active)] if active.run_dir is not None else []
-        runs += [(p.name, self.loaded[p]) for p in self.marked if p in self.loaded and p != active.run_dir]
+        runs += [
+            (p.name, self.loaded[p])
+            for p in self.marked
+            if p in self.loaded and p != active.run_dir
+        ]
         return runs
 
     def loaded_history(self, run_dir: Path, history: MetricHistory, size: int = 0) -> None:
@@ -123,8 +133,11 @@ class Comparison:
     def stale(self) -> list[Path]:
         """Marked runs (not the active one, which is live) whose events grew since they were read:
         a run training in the background, or one resumed since."""
-        return [p for p in self.marked if p in self.loaded and p != self.active
-                and events_size(p) != self.sizes.get(p)]
+        return [
+            p
+            for p in self.marked
+            if p in self.loaded and p != self.active and events_size(p) != self.sizes.get(p)
+        ]
 
     def colour(self, run_id: str) -> RGB:
         """The run's colour: the same for the whole session; first choice from its name, so it is

@@ -20,12 +20,12 @@ from farense_tui.engine.machine.hardware import Hardware, detect
 from farense_tui.engine.models.local import resolve_model
 from farense_tui.engine.profiles.choice import choose_profile
 from farense_tui.engine.profiles.profile import Profile, available_profiles, load_profile
-from farense_tui.engine.runs.run_folder import is_model_folder
 from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.folder import create_run, new_run_id, start
 from farense_tui.engine.runs.group import Group, create_group, start_queue
 from farense_tui.engine.runs.launch import check_hosts
 from farense_tui.engine.runs.lineage import Parent, check_same_base, inherit_lora
+from farense_tui.engine.runs.run_folder import is_model_folder
 
 
 @dataclass
@@ -41,14 +41,25 @@ class RunPlan:
     ranks: int = 1  # data-parallel processes on this machine
     hosts: str = ""  # an mlx.launch hostfile: one rank per host
     backend: str = "ring"
-    settings: dict = field(default_factory=dict)  # the caller's overrides, named in the run's config
+    settings: dict = field(
+        default_factory=dict
+    )  # the caller's overrides, named in the run's config
     parent: str = ""  # RUN:CHECKPOINT this run builds on (runs/lineage.py)
     init_adapter: str = ""  # the parent's adapter folder its LoRA weights start from; "" = fresh
 
     def config(self) -> RunConfig:
-        return RunConfig(profile=self.profile, model=self.model, data=str(self.data),
-                         auto_recover=self.auto_recover, ranks=self.ranks, hosts=self.hosts, backend=self.backend,
-                         settings=dict(self.settings), parent=self.parent, init_adapter=self.init_adapter)
+        return RunConfig(
+            profile=self.profile,
+            model=self.model,
+            data=str(self.data),
+            auto_recover=self.auto_recover,
+            ranks=self.ranks,
+            hosts=self.hosts,
+            backend=self.backend,
+            settings=dict(self.settings),
+            parent=self.parent,
+            init_adapter=self.init_adapter,
+        )
 
 
 def plan_run(
@@ -72,16 +83,22 @@ def plan_run(
     or a host of `hosts` (an mlx.launch hostfile) cannot be reached.
 
     `parent` (runs/lineage.py): the run starts its LoRA weights as that adapter, on the parent's
-    base and LoRA shape; with `fused`, `model_spec` is the parent's fused model and the adapter is new."""
+    base and LoRA shape; with `fused`, `model_spec` is the parent's fused model and the adapter is
+    new."""
     if hosts:
-        check_hosts(hosts, backend)  # before anything is loaded or written: a clear message, not a hung launcher
+        check_hosts(
+            hosts, backend
+        )  # before anything is loaded or written: a clear message, not a hung launcher
     elif ranks < 1:
         raise UserError(f"ranks must be 1 or more, not {ranks}")
     whole = parent is not None and not fused and is_model_folder(parent.adapter)
-    if whole:  # a full fine-tune's best/final is a model already: the child trains on it, as on a fused one
+    # a full fine-tune's best/final is a model already: the child trains on it, as on a fused one
+    if whole:
         if model_spec:
-            raise UserError(f"--from {parent.name} is a full fine-tune whose model the new run trains on: "
-                            "leave --model out")
+            raise UserError(
+                f"--from {parent.name} is a full fine-tune whose model the new run trains on: "
+                "leave --model out"
+            )
         model_spec = str(parent.adapter)
     builds_on = parent is not None and not fused and not whole
     if builds_on:
@@ -93,8 +110,12 @@ def plan_run(
     tokenizer = load_tokenizer_for(model) if Path(model).is_dir() else None
     if profile is None:
         lengths = check_data(data, tokenizer)
-        profile, reason = choose_profile(hardware or detect(), available_profiles(), model_spec=model,
-                                         seq_len=lengths.padded_length())
+        profile, reason = choose_profile(
+            hardware or detect(),
+            available_profiles(),
+            model_spec=model,
+            seq_len=lengths.padded_length(),
+        )
     elif isinstance(profile, str):
         profile, reason = load_profile(profile), f"profile {profile} as named"
     else:
@@ -103,13 +124,30 @@ def plan_run(
         profile = profile.replace(**overrides)
     if builds_on:
         profile = inherit_lora(profile, parent, overrides or {})
-    report = check_data(data, tokenizer, profile.max_seq_length, mask_prompt=profile.mask_prompt,
-                        batch_size=profile.batch_size)
+    report = check_data(
+        data,
+        tokenizer,
+        profile.max_seq_length,
+        mask_prompt=profile.mask_prompt,
+        batch_size=profile.batch_size,
+    )
     if not report.ok:
         raise UserError("the data is not ready:\n  " + "\n  ".join(report.problem_lines()))
     hostfile = str(Path(hosts).resolve()) if hosts else ""
-    return RunPlan(model, data, profile, reason, report, auto_recover, ranks, hostfile, backend, dict(overrides or {}),
-                   parent=parent.name if parent else "", init_adapter=str(parent.adapter) if builds_on else "")
+    return RunPlan(
+        model,
+        data,
+        profile,
+        reason,
+        report,
+        auto_recover,
+        ranks,
+        hostfile,
+        backend,
+        dict(overrides or {}),
+        parent=parent.name if parent else "",
+        init_adapter=str(parent.adapter) if builds_on else "",
+    )
 
 
 def start_plan(plan: RunPlan, runs_root: Path | None = None) -> Path:
@@ -119,7 +157,9 @@ def start_plan(plan: RunPlan, runs_root: Path | None = None) -> Path:
     return run_dir
 
 
-def queue_plan(plan: RunPlan, seeds: list[int], name: str = "", runs_root: Path | None = None) -> Group:
+def queue_plan(
+    plan: RunPlan, seeds: list[int], name: str = "", runs_root: Path | None = None
+) -> Group:
     """A run of the plan per training seed, queued as a group, and the group's queue started."""
     cfg = plan.config()
     cfg.run_id = new_run_id(plan.model)

@@ -37,11 +37,15 @@ def run_queue(group: Group, events: EventWriter) -> int:
             continue
         if not folder.is_alive(run_dir):
             try:
-                folder.resume(run_dir)  # from its last checkpoint when it has one (the group resumed)
+                folder.resume(
+                    run_dir
+                )  # from its last checkpoint when it has one (the group resumed)
             except UserError as exc:
                 events.emit("error", kind="queue", message=f"{run_dir.name} could not start: {exc}")
                 continue
-        events.emit("state", state=State.TRAINING.value, message=f"run {n}/{len(run_dirs)}: {run_dir.name}")
+        events.emit(
+            "state", state=State.TRAINING.value, message=f"run {n}/{len(run_dirs)}: {run_dir.name}"
+        )
         stopping = False
         while folder.is_alive(run_dir):
             if not stopping and _stop_asked(inbox):
@@ -52,8 +56,12 @@ def run_queue(group: Group, events: EventWriter) -> int:
         if stopping or status == State.STOPPED:
             return _stopped(events, group, f"{run_dir.name} stopped")
         events.emit("note", message=f"{run_dir.name} ended: {status}")
-    events.emit("state", state=State.FINISHED.value, message=f"every run of group {group.name} ended: "
-                + ", ".join(f"{k} {v}" for k, v in group.states().items()))
+    events.emit(
+        "state",
+        state=State.FINISHED.value,
+        message=f"every run of group {group.name} ended: "
+        + ", ".join(f"{k} {v}" for k, v in group.states().items()),
+    )
     return 0
 
 
@@ -67,7 +75,11 @@ def _stopped(events: EventWriter, group: Group, why: str) -> int:
     for run_dir in group.run_dirs:
         if folder.info(run_dir).status in (State.QUEUED, State.CREATED):
             writer = EventWriter(RunFolder(run_dir).events)
-            writer.emit("state", state=State.STOPPED.value, message=f"not started: the group's queue stopped; {how}")
+            writer.emit(
+                "state",
+                state=State.STOPPED.value,
+                message=f"not started: the group's queue stopped; {how}",
+            )
             writer.close()
     events.emit("state", state=State.STOPPED.value, message=f"{why}; the queue stopped; {how}")
     return 0

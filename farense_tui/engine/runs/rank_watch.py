@@ -34,14 +34,19 @@ class RankFate:
     code: int  # exit code, or minus the signal that ended it
     pid: int = 0
     host: str = ""
-    oom_kills: int | None = None  # the kernel's OOM kills on its host while it ran; None where unknown
+    oom_kills: int | None = (
+        None  # the kernel's OOM kills on its host while it ran; None where unknown
+    )
 
     @property
     def what(self) -> str:
-        """"rank 1 (pid 4242 on mac2) died with SIGKILL" and the like."""
+        """ "rank 1 (pid 4242 on mac2) died with SIGKILL" and the like."""
         where = f" (pid {self.pid} on {self.host})" if self.pid else ""
-        how = (f"died with {signal.Signals(-self.code).name}" if self.code < 0
-               else f"exited with code {self.code}")
+        how = (
+            f"died with {signal.Signals(-self.code).name}"
+            if self.code < 0
+            else f"exited with code {self.code}"
+        )
         return f"rank {self.rank}{where} {how}"
 
 
@@ -52,7 +57,9 @@ def label(rank: int | str) -> str:
 def rank_lines(log: str, rank: int) -> str:
     """The lines of `log` (engine.log) that came from `rank`'s engine."""
     mark = label(rank)
-    return "".join(line[len(mark):] for line in log.splitlines(keepends=True) if line.startswith(mark))
+    return "".join(
+        line[len(mark) :] for line in log.splitlines(keepends=True) if line.startswith(mark)
+    )
 
 
 def read_fates(log: str) -> list[RankFate]:
@@ -61,7 +68,7 @@ def read_fates(log: str) -> list[RankFate]:
     for line in log.splitlines():
         if line.startswith(FATE):
             try:
-                fates.append(RankFate(**json.loads(line[len(FATE):])))
+                fates.append(RankFate(**json.loads(line[len(FATE) :])))
             except (ValueError, TypeError):
                 continue  # a line cut short by a kill
     return fates
@@ -76,8 +83,13 @@ def main(argv: list[str]) -> int:
     rank = _rank()
     kills_before = kernel_oom_kills()
     env = {**os.environ, "PYTHONUNBUFFERED": "1", WATCHER_ENV: str(os.getpid())}
-    engine = subprocess.Popen([sys.executable, "-m", ENGINE, *argv], stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+    engine = subprocess.Popen(
+        [sys.executable, "-m", ENGINE, *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # the launcher ends a rank this way
         signal.signal(sig, lambda number, _frame: engine.send_signal(number))
     out, mark = sys.stdout.buffer, label(rank).encode()
@@ -86,8 +98,13 @@ def main(argv: list[str]) -> int:
         out.flush()
     code = engine.wait()
     kills = kernel_oom_kills()
-    fate = RankFate(int(rank) if rank.isdigit() else -1, code, engine.pid, socket.gethostname(),
-                    kills - kills_before if kills is not None and kills_before is not None else None)
+    fate = RankFate(
+        int(rank) if rank.isdigit() else -1,
+        code,
+        engine.pid,
+        socket.gethostname(),
+        kills - kills_before if kills is not None and kills_before is not None else None,
+    )
     out.write(f"{FATE}{json.dumps(asdict(fate))}\n".encode())
     out.flush()
     return code if code >= 0 else 128 - code

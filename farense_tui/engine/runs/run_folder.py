@@ -7,12 +7,14 @@ runs/<id>/
   events.jsonl                 what happened, appended by the engine and supervisor (runs/events.py)
   commands.jsonl               what was asked (pause, stop, switch…), appended by any front end
   training_state.json          where training stands (runs/training_state.py)
-  supervisor.pid, engine.pid   its processes; engine.log their output; engine.exit rank 0's exit code
+  supervisor.pid, engine.pid   its processes; engine.log their output; engine.exit rank 0's exit
+                               code
   checkpoints/step-NNNNNNN/    adapters.safetensors + adapter_config.json (mlx-lm's format),
                                optimizer.safetensors, state.json; written as .tmp-step-N and renamed
                                in, a same-step save moves the old one aside as .old-step-N
-  best/, final/                published adapters (adapters.safetensors + adapter_config.json); a full
-                               fine-tune's are model folders (model*.safetensors + index, config.json, tokenizer)
+  best/, final/                published adapters (adapters.safetensors + adapter_config.json); a
+                               full fine-tune's are model folders (model*.safetensors + index,
+                               config.json, tokenizer)
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ COMMANDS = "commands.jsonl"
 ADAPTER_WEIGHTS = "adapters.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
 OPTIMIZER = "optimizer.safetensors"
-MODEL_INDEX = "model.safetensors.index.json"  # a full fine-tune's best/final are model folders (mlx-lm's save_model)
+# a full fine-tune's best/final are model folders (mlx-lm's save_model)
+MODEL_INDEX = "model.safetensors.index.json"
 ADAPTER_FILES = (ADAPTER_WEIGHTS, ADAPTER_CONFIG)
 COMPLETE = (*ADAPTER_FILES, OPTIMIZER, CHECKPOINT_FILE)  # what a checkpoint folder holds once whole
 PUBLISHED = ("best", "final")  # adapters copied out of the checkpoints, beside them
@@ -104,14 +107,21 @@ class RunFolder:
         no other (a kill between a same-step save's two renames)."""
         found = [p for p in self.checkpoints.glob(f"{STEP_PREFIX}*") if is_complete(p)]
         names = {p.name for p in found}
-        found += [p for p in self.checkpoints.glob(f"{ASIDE}{STEP_PREFIX}*")
-                  if p.name.removeprefix(ASIDE) not in names and is_complete(p)]
+        found += [
+            p
+            for p in self.checkpoints.glob(f"{ASIDE}{STEP_PREFIX}*")
+            if p.name.removeprefix(ASIDE) not in names and is_complete(p)
+        ]
         return sorted(found, key=step_of, reverse=True)
 
     def adapter_choices(self) -> list[str]:
         """The adapters a run offers: 'best', 'final', then checkpoint steps, newest first."""
-        out = [name for name in PUBLISHED
-               if (self.published(name) / ADAPTER_WEIGHTS).exists() or is_model_folder(self.published(name))]
+        out = [
+            name
+            for name in PUBLISHED
+            if (self.published(name) / ADAPTER_WEIGHTS).exists()
+            or is_model_folder(self.published(name))
+        ]
         return out + [str(step_of(p)) for p in reversed(self.step_folders())]
 
     def adapter(self, name: str, *, last: bool = True) -> Path:
@@ -124,24 +134,34 @@ class RunFolder:
         if name in PUBLISHED:
             folder = self.published(name)
         elif name == "last" and last:
-            from farense_tui.engine.runs.checkpoints import latest_checkpoint  # it reads this layout
+            from farense_tui.engine.runs.checkpoints import (
+                latest_checkpoint,
+            )  # it reads this layout
 
             found = latest_checkpoint(self.path)
             folder = found[0] if found else self.published("final")
         elif name.isdigit():
             folder = self.checkpoint(int(name))
         else:
-            raise UserError(f"--checkpoint {name!r}: expected {', '.join(names)} or a step number "
-                            f"(run {self.name} has: {', '.join(choices) or 'no adapter yet'})")
+            raise UserError(
+                f"--checkpoint {name!r}: expected {', '.join(names)} or a step number "
+                f"(run {self.name} has: {', '.join(choices) or 'no adapter yet'})"
+            )
         if not (folder / ADAPTER_WEIGHTS).is_file() and not is_model_folder(folder):
             if not choices:
-                raise UserError(f"run {self.name} has no adapter yet: train it first (or let it save a checkpoint)")
-            raise UserError(f"run {self.name} has no adapter {name!r} (available: {', '.join(choices)})")
+                raise UserError(
+                    f"run {self.name} has no adapter yet: train it first (or let it save a "
+                    f"checkpoint)"
+                )
+            raise UserError(
+                f"run {self.name} has no adapter {name!r} (available: {', '.join(choices)})"
+            )
         return folder
 
 
 def is_model_folder(folder: Path) -> bool:
-    """A full fine-tune's best or final: a whole model (mlx-lm's save_model layout), not an adapter."""
+    """A full fine-tune's best or final: a whole model (mlx-lm's save_model layout), not an
+    adapter."""
     return (folder / MODEL_INDEX).is_file() and (folder / "config.json").is_file()
 
 

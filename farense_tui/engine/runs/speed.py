@@ -44,8 +44,11 @@ def measured_speed(model: str, runs_root: Path | None = None) -> MeasuredSpeed |
             continue  # a half-created or foreign folder
         if not same_model(cfg.model, model):
             continue
-        rates = [e["input_tokens"] / e["step_time"] for e in read_all(RunFolder(config.parent).events)
-                 if e.get("type") == "step" and e.get("input_tokens") and e.get("step_time")]
+        rates = [
+            e["input_tokens"] / e["step_time"]
+            for e in read_all(RunFolder(config.parent).events)
+            if e.get("type") == "step" and e.get("input_tokens") and e.get("step_time")
+        ]
         if rates:
             return MeasuredSpeed(statistics.median(rates), len(rates), config.parent.name)
     return None

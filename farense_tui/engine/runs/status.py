@@ -1,9 +1,10 @@
 """What is known about a run, folded from its events, and those events in words.
 
-One fold serves every reader: the cockpit's App owns one `RunStatus`, feeds it every batch of
-events the watcher reads and publishes it to the header line and the Training screen; the
-headless `farense-tui train` prints `progress_line` from one and `describe_event` for its log. Every figure comes from a real event of the run;
-nothing is estimated except the ETA, which is the recent pace applied to the steps left.
+One fold serves every reader: the cockpit's App owns one `RunStatus`, feeds it every batch of events
+the watcher reads and publishes it to the header line and the Training screen; the headless
+`farense-tui train` prints `progress_line` from one and `describe_event` for its log. Every figure
+comes from a real event of the run; nothing is estimated except the ETA, which is the recent pace
+applied to the steps left.
 """
 
 from __future__ import annotations
@@ -16,11 +17,29 @@ from pathlib import Path
 from farense_tui.engine.profiles.profile import FIELDS, MEMORY_FIELDS
 from farense_tui.engine.runs.cost import RunCost
 from farense_tui.engine.runs.event_types import (
-    ENDED, CheckpointEvent, ErrorEvent, EvalEvent, FinishedEvent, RecoveryEvent, State, StateEvent,
-    StepEvent, parse_event,
+    ENDED,
+    CheckpointEvent,
+    ErrorEvent,
+    EvalEvent,
+    FinishedEvent,
+    RecoveryEvent,
+    State,
+    StateEvent,
+    StepEvent,
+    parse_event,
 )
 
-LOGGED = ("state", "eval", "checkpoint", "warning", "note", "error", "recovery", "finished", "export")
+LOGGED = (
+    "state",
+    "eval",
+    "checkpoint",
+    "warning",
+    "note",
+    "error",
+    "recovery",
+    "finished",
+    "export",
+)
 
 clock = time.time
 """The wall clock used for elapsed time; tests replace it for stable screenshots."""
@@ -50,7 +69,9 @@ class RunStatus:
     learning_rate: float | None = None
     tokens_per_sec: float | None = None
     mem_peak_gb: float | None = None
-    ranks: list | None = None  # data-parallel runs: each rank's tokens/s and memory at the last step
+    ranks: list | None = (
+        None  # data-parallel runs: each rank's tokens/s and memory at the last step
+    )
     segment_start: float | None = None  # when the engine (re)started loading
     paused_for: float = 0.0  # seconds paused since segment_start, not counted as elapsed
     paused_since: float | None = None
@@ -71,7 +92,11 @@ class RunStatus:
     @property
     def status(self) -> str:
         """The state, or "dead" when it says running but its process is gone."""
-        if self.alive is False and self.state not in ENDED and self.state not in ("", State.CREATED, State.QUEUED):
+        if (
+            self.alive is False
+            and self.state not in ENDED
+            and self.state not in ("", State.CREATED, State.QUEUED)
+        ):
             return State.DEAD
         return self.state or (State.CREATED if self.run_dir else "")
 
@@ -88,7 +113,9 @@ class RunStatus:
             return None
         end = clock() if self.alive and self.status not in ENDED else self.last_event_time
         end = end or self.segment_start
-        paused = self.paused_for + (max(0.0, end - self.paused_since) if self.paused_since is not None else 0.0)
+        paused = self.paused_for + (
+            max(0.0, end - self.paused_since) if self.paused_since is not None else 0.0
+        )
         return max(0.0, end - self.segment_start - paused)
 
     @property
@@ -134,7 +161,11 @@ class RunStatus:
             state = e.get("state")
             if state in (State.SAVING, State.EVALUATING, State.FINISHED):
                 return False  # the checkpoint / eval / finished event that follows says more
-            if state == State.TRAINING and previous_state in (State.SAVING, State.EVALUATING, State.TRAINING):
+            if state == State.TRAINING and previous_state in (
+                State.SAVING,
+                State.EVALUATING,
+                State.TRAINING,
+            ):
                 return False
         return kind in LOGGED
 
@@ -182,8 +213,15 @@ class RunStatus:
         if self.best_val_loss is None:  # the evaluations said it already, rounded as shown
             self.best_val_loss = e.best_val_loss
 
-    _HANDLERS = {StateEvent: _on_state, StepEvent: _on_step, EvalEvent: _on_eval, CheckpointEvent: _on_checkpoint,
-                 ErrorEvent: _on_error, RecoveryEvent: _on_recovery, FinishedEvent: _on_finished}
+    _HANDLERS = {
+        StateEvent: _on_state,
+        StepEvent: _on_step,
+        EvalEvent: _on_eval,
+        CheckpointEvent: _on_checkpoint,
+        ErrorEvent: _on_error,
+        RecoveryEvent: _on_recovery,
+        FinishedEvent: _on_finished,
+    }
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -208,8 +246,11 @@ def recovery_change(event: RecoveryEvent) -> str:
     """What a recovery changed, in words: "batch 4→2, accumulation 2→4"."""
     before, after = event.before, event.to
     names = {"profile": "profile", **{k: FIELDS[k].metadata["label"] for k in MEMORY_FIELDS}}
-    parts = [f"{label} {before.get(key)}→{after.get(key)}" for key, label in names.items()
-             if key in before and key in after and before[key] != after[key]]
+    parts = [
+        f"{label} {before.get(key)}→{after.get(key)}"
+        for key, label in names.items()
+        if key in before and key in after and before[key] != after[key]
+    ]
     return ", ".join(parts) or "same settings"
 
 
@@ -228,11 +269,16 @@ def describe_event(e: dict) -> str:
         message = e.get("message", "")
         return f"{e.get('state')}: {message}" if message else str(e.get("state"))
     if kind == "step":
-        return (f"step {e.get('step')}/{e.get('total_steps')}: loss {fmt_loss(e.get('loss'))}, "
-                f"{e.get('tokens_per_sec', 0):.0f} tok/s")
+        return (
+            f"step {e.get('step')}/{e.get('total_steps')}: loss {fmt_loss(e.get('loss'))}, "
+            f"{e.get('tokens_per_sec', 0):.0f} tok/s"
+        )
     if kind == "eval":
         best = ", new best" if e.get("is_best") else ""
-        return f"step {e.get('step')}: val loss {fmt_loss(e.get('val_loss'))}{best} ({e.get('eval_time', 0):.1f} s)"
+        return (
+            f"step {e.get('step')}: val loss {fmt_loss(e.get('val_loss'))}{best} "
+            f"({e.get('eval_time', 0):.1f} s)"
+        )
     if kind == "checkpoint":
         return f"step {e.get('step')} ({e.get('reason')}) → {e.get('path')}"
     if kind == "error":
@@ -241,8 +287,11 @@ def describe_event(e: dict) -> str:
         return f"{describe_recovery(e)}; continues from step {e.get('resume_step')}"
     if kind == "finished":
         adapters = [Path(p).name for p in (e.get("final_adapter"), e.get("best_adapter")) if p]
-        return (f"finished at step {e.get('step')}, best validation {fmt_loss(e.get('best_val_loss'))}; "
-                f"adapters in the run folder: {', '.join(adapters) or 'none'}")
+        return (
+            f"finished at step {e.get('step')}, best validation "
+            f"{fmt_loss(e.get('best_val_loss'))}; "
+            f"adapters in the run folder: {', '.join(adapters) or 'none'}"
+        )
     if kind == "export":
         check = f"; {e.get('check')}" if e.get("check") else ""
         return f"exported {e.get('checkpoint')} as {e.get('route')} → {e.get('path')}{check}"
@@ -250,10 +299,12 @@ def describe_event(e: dict) -> str:
 
 
 def ranks_text(s: RunStatus) -> str:
-    """Each rank's tokens/s and MLX peak, e.g. "rank 0: 412 tok/s 0.41 GB · rank 1: 405 tok/s 0.40 GB";
-    "" for a run on one rank."""
-    return " · ".join(f"rank {r['rank']}: {r['tokens_per_sec']:.0f} tok/s {r['mem_peak_gb']:.2f} GB"
-                      for r in s.ranks or [])
+    """Each rank's tokens/s and MLX peak, e.g. "rank 0: 412 tok/s 0.41 GB · rank 1: 405 tok/s 0.40
+    GB"; "" for a run on one rank."""
+    return " · ".join(
+        f"rank {r['rank']}: {r['tokens_per_sec']:.0f} tok/s {r['mem_peak_gb']:.2f} GB"
+        for r in s.ranks or []
+    )
 
 
 def progress_line(s: RunStatus) -> str:
@@ -265,7 +316,9 @@ def progress_line(s: RunStatus) -> str:
     if s.tokens_per_sec is not None:
         parts.append(f"{s.tokens_per_sec:.0f} tok/s")
     if s.mem_peak_gb is not None:
-        parts.append(f"mem {s.mem_peak_gb:.2f}" + (f"/{s.budget_gb:.1f} GB" if s.budget_gb else " GB"))
+        parts.append(
+            f"mem {s.mem_peak_gb:.2f}" + (f"/{s.budget_gb:.1f} GB" if s.budget_gb else " GB")
+        )
     parts.append(f"ETA {fmt_duration(s.eta)}")
     if s.ranks:
         parts.append(ranks_text(s))

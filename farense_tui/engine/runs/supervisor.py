@@ -16,16 +16,24 @@ import time
 from pathlib import Path
 
 from farense_tui.engine.files import write_pid
-from farense_tui.engine.runs import checkpoints as ckpt, launch
+from farense_tui.engine.processes import (
+    ENGINE,
+    EXIT_DONE,
+    EXIT_FAILED,
+    EXIT_OVER_BUDGET,
+    EXIT_SWITCH,
+    SUPERVISOR_ENV,
+)
+from farense_tui.engine.profiles.downshift import adopt, downshift, settings
+from farense_tui.engine.profiles.profile import available_profiles, load_profile
+from farense_tui.engine.runs import checkpoints as ckpt
+from farense_tui.engine.runs import launch
+from farense_tui.engine.runs.config import RunConfig
 from farense_tui.engine.runs.diagnosis import Diagnosis, EngineStart, diagnose
 from farense_tui.engine.runs.event_types import State
 from farense_tui.engine.runs.events import EventWriter, read_all
-from farense_tui.engine.profiles.profile import available_profiles, load_profile
-from farense_tui.engine.profiles.downshift import adopt, downshift, settings
-from farense_tui.engine.runs.config import RunConfig
-from farense_tui.engine.processes import ENGINE, EXIT_DONE, EXIT_FAILED, EXIT_OVER_BUDGET, EXIT_SWITCH, SUPERVISOR_ENV
-from farense_tui.engine.runs.training_state import TrainingState
 from farense_tui.engine.runs.run_folder import RunFolder
+from farense_tui.engine.runs.training_state import TrainingState
 
 MAX_RECOVERIES = 8
 
@@ -40,7 +48,10 @@ def run_engine(run_dir: Path) -> int:
             return launch.run_ranks(cfg, run_dir, log, env)
         proc = subprocess.Popen(
             [sys.executable, "-m", ENGINE, str(run_dir)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
         )
         return proc.wait()
 
@@ -72,8 +83,13 @@ def supervise(run_dir: Path) -> int:
             before = settings(cfg.profile)
             cfg.profile = adopt(cfg.profile, target)
             cfg.save(run.config)
-            events.emit("recovery", message=f"switched to profile {target.name}", **{"from": before},
-                        to=settings(cfg.profile), resume_step=_resume_step(run_dir))
+            events.emit(
+                "recovery",
+                message=f"switched to profile {target.name}",
+                **{"from": before},
+                to=settings(cfg.profile),
+                resume_step=_resume_step(run_dir),
+            )
             continue
         if code == EXIT_FAILED:
             return code  # a failure the engine already explained
@@ -90,35 +106,59 @@ def supervise(run_dir: Path) -> int:
         recoveries += 1
 
 
-def _restart_as_is(events: EventWriter, run_dir: Path, cfg: RunConfig, d: Diagnosis, recoveries: int,
-                   again: bool) -> bool:
+def _restart_as_is(
+    events: EventWriter, run_dir: Path, cfg: RunConfig, d: Diagnosis, recoveries: int, again: bool
+) -> bool:
     """Killed or crashed: never smaller. Restart as is with auto-recovery on, else offer it."""
     step = _resume_step(run_dir)
-    events.emit("error", kind="killed" if d.cause == "killed" else "crash", step=step,
-                message=f"{d.message}; see {RunFolder(run_dir).engine_log}")
+    events.emit(
+        "error",
+        kind="killed" if d.cause == "killed" else "crash",
+        step=step,
+        message=f"{d.message}; see {RunFolder(run_dir).engine_log}",
+    )
     if not cfg.auto_recover or recoveries >= MAX_RECOVERIES or again:
         why = "; it died the same way before saving anything new" if again else ""
-        events.emit("state", state=State.FAILED, message=f"{d.message}{why}; resume it as is", recoverable=True)
+        events.emit(
+            "state",
+            state=State.FAILED,
+            message=f"{d.message}{why}; resume it as is",
+            recoverable=True,
+        )
         return False
-    events.emit("recovery", message=f"{d.message}: restarting from {_where(step)} with the same settings",
-                **{"from": settings(cfg.profile)}, to=settings(cfg.profile), resume_step=step)
+    events.emit(
+        "recovery",
+        message=f"{d.message}: restarting from {_where(step)} with the same settings",
+        **{"from": settings(cfg.profile)},
+        to=settings(cfg.profile),
+        resume_step=step,
+    )
     return True
 
 
-def _restart_smaller(events: EventWriter, run_dir: Path, cfg: RunConfig, d: Diagnosis, recoveries: int,
-                     code: int) -> bool:
+def _restart_smaller(
+    events: EventWriter, run_dir: Path, cfg: RunConfig, d: Diagnosis, recoveries: int, code: int
+) -> bool:
     """Out of memory, with evidence: restart with smaller settings, or say what is suggested."""
     smaller = downshift(cfg.profile, available_profiles())
     if code != EXIT_OVER_BUDGET:  # an engine that stopped itself already wrote its error
         events.emit("error", kind="oom", step=_resume_step(run_dir), message=d.message)
     if not cfg.auto_recover or smaller is None or recoveries >= MAX_RECOVERIES:
         hint = f"; suggested: {smaller[1]}" if smaller else "; no smaller setting is left"
-        events.emit("state", state=State.FAILED, message=f"{d.message}{hint}", recoverable=smaller is not None)
+        events.emit(
+            "state",
+            state=State.FAILED,
+            message=f"{d.message}{hint}",
+            recoverable=smaller is not None,
+        )
         return False
     new_profile, change = smaller
     events.emit(
-        "recovery", message=f"{d.message}: restarting from {_where(_resume_step(run_dir))} with {change}",
-        **{"from": settings(cfg.profile)}, to=settings(new_profile), resume_step=_resume_step(run_dir),
+        "recovery",
+        message=f"{d.message}: restarting from {_where(_resume_step(run_dir))} with {change}",
+        **{"from": settings(cfg.profile)},
+        to=settings(new_profile),
+        resume_step=_resume_step(run_dir),
     )
     cfg.profile = new_profile
     cfg.save(RunFolder(run_dir).config)

@@ -1,4 +1,5 @@
-"""Where a run's training stands: the record in runs/<id>/training_state.json and in each checkpoint's state.json.
+"""Where a run's training stands: the record in runs/<id>/training_state.json and in each
+checkpoint's state.json.
 
 This dataclass is the only code that reads or writes those files, so the engine that saves a
 checkpoint, the supervisor that notes a failure and the cockpit that shows a run agree on one
@@ -22,7 +23,9 @@ class TrainingState:
     step: int = 0  # optimizer steps done (1-based steps; 0 before the first)
     epoch: int = 0
     total_steps: int = 0
-    data_position: dict = field(default_factory=dict)  # seed and step_in_epoch: where the data order stands
+    data_position: dict = field(
+        default_factory=dict
+    )  # seed and step_in_epoch: where the data order stands
     best_val_loss: float | None = None  # None until an evaluation after step 0
     best_step: int = 0
     evals_since_best: int = 0  # evaluations without a better loss, for early stopping
@@ -36,8 +39,12 @@ class TrainingState:
     max_seq_length: int = 0
     profile: str = ""
     saved_at: float = 0.0  # time.time() of the write
-    checkpoint: str = ""  # folder name under checkpoints/ ("step-0000040"); "" when none is complete
-    failures: list[dict] = field(default_factory=list)  # the supervisor's record: {"time", "what"} each
+    checkpoint: str = (
+        ""  # folder name under checkpoints/ ("step-0000040"); "" when none is complete
+    )
+    failures: list[dict] = field(
+        default_factory=list
+    )  # the supervisor's record: {"time", "what"} each
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -59,7 +66,8 @@ class TrainingState:
         return cls.from_json(data) if isinstance(data, dict) else None
 
     def save(self, run_dir: Path) -> None:
-        """Replace the run's record whole (temp + rename), so a kill leaves the old or the new one."""
+        """Replace the run's record whole (temp + rename), so a kill leaves the old or the new
+        one."""
         atomic_write_json(run_dir / RUN_FILE, self.to_json())
 
     def save_in_checkpoint(self, folder: Path) -> None:

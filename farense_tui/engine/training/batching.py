@@ -15,6 +15,7 @@ import numpy as np
 from farense_tui.engine.data.padding import padded_length
 from farense_tui.engine.errors import UserError
 
+
 class StepOrder:
     def __init__(self, lengths: list[int], effective_batch: int, seed: int):
         if len(lengths) < effective_batch:

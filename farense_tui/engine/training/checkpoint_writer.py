@@ -3,11 +3,11 @@
 The engine writes them (runs/checkpoints.py reads them) in the layout of runs/run_folder.py: a
 folder checkpoints/step-NNNNNNN/ with the adapter in mlx-lm's format (adapters.safetensors +
 adapter_config.json, loadable by `mlx_lm.generate --adapter-path`), optimizer.safetensors and
-state.json. It is written into a hidden temp folder and renamed
-into place; then runs/<id>/training_state.json is replaced (temp + rename) to point at it.
-A kill before the rename leaves the previous checkpoint and state untouched. A second save of the
-same step moves the old folder aside (.old-step-N) before renaming the new one in, and only then
-deletes it, so a kill between the two renames leaves a whole copy that runs/checkpoints.py puts back.
+state.json. It is written into a hidden temp folder and renamed into place; then
+runs/<id>/training_state.json is replaced (temp + rename) to point at it. A kill before the rename
+leaves the previous checkpoint and state untouched. A second save of the same step moves the old
+folder aside (.old-step-N) before renaming the new one in, and only then deletes it, so a kill
+between the two renames leaves a whole copy that runs/checkpoints.py puts back.
 """
 
 from __future__ import annotations
@@ -22,16 +22,29 @@ import mlx.core as mx
 from mlx.utils import tree_flatten, tree_unflatten
 
 from farense_tui.engine.runs.run_folder import (
-    ADAPTER_CONFIG, ADAPTER_FILES, ADAPTER_WEIGHTS, OPTIMIZER, RunFolder, aside, staged,
+    ADAPTER_CONFIG,
+    ADAPTER_FILES,
+    ADAPTER_WEIGHTS,
+    OPTIMIZER,
+    RunFolder,
+    aside,
+    staged,
 )
 from farense_tui.engine.runs.training_state import TrainingState
 
 KEEP_LAST = 3
 
 
-def adapter_config(model_path: str, num_layers: int, lora: dict, fine_tune_type: str = "lora") -> dict:
+def adapter_config(
+    model_path: str, num_layers: int, lora: dict, fine_tune_type: str = "lora"
+) -> dict:
     """adapter_config.json in the form mlx_lm.tuner.utils.load_adapters reads."""
-    return {"fine_tune_type": fine_tune_type, "model": model_path, "num_layers": num_layers, "lora_parameters": lora}
+    return {
+        "fine_tune_type": fine_tune_type,
+        "model": model_path,
+        "num_layers": num_layers,
+        "lora_parameters": lora,
+    }
 
 
 def save_adapter(folder: Path, weights: dict, config: dict) -> None:

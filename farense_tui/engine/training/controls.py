@@ -15,7 +15,13 @@ from pathlib import Path
 
 import psutil
 
-from farense_tui.engine.processes import EXIT_DONE, EXIT_RANK_LOST, EXIT_SWITCH, SUPERVISOR_ENV, WATCHER_ENV
+from farense_tui.engine.processes import (
+    EXIT_DONE,
+    EXIT_RANK_LOST,
+    EXIT_SWITCH,
+    SUPERVISOR_ENV,
+    WATCHER_ENV,
+)
 from farense_tui.engine.runs.commands import CommandInbox
 from farense_tui.engine.runs.event_types import State
 
@@ -24,7 +30,8 @@ PAUSED_POLL_SECONDS = 0.1
 
 @dataclass(frozen=True)
 class Command:
-    """What the Trainer does, in this order: enter `state`, save a checkpoint, enter `then`, exit."""
+    """What the Trainer does, in this order: enter `state`, save a checkpoint, enter `then`,
+    exit."""
 
     state: State | None = None
     message: str = ""
@@ -35,14 +42,17 @@ class Command:
 
 def _save_and_stop(stopping: str, stopped: str) -> Command:
     """Save, then end as stopped; a run resumes from there."""
-    return Command(State.STOPPING, stopping, save="stop", then=(State.STOPPED, stopped), exit_code=EXIT_DONE)
+    return Command(
+        State.STOPPING, stopping, save="stop", then=(State.STOPPED, stopped), exit_code=EXIT_DONE
+    )
 
 
 class Controls:
     def __init__(self, run_dir: Path):
         self.inbox = CommandInbox(run_dir)
         self.paused = False
-        # A data-parallel rank: its watcher, started by mlx.launch, is between us and the supervisor.
+        # A data-parallel rank: its watcher, started by mlx.launch, is between us and the
+        # supervisor.
         self.watcher = os.getppid() if WATCHER_ENV in os.environ else None
         # Named by the supervisor, since by the time we look it may already be gone; a rank on
         # another Mac has none (mlx.launch passes no environment over SSH).
@@ -60,8 +70,10 @@ class Controls:
             if not self._supervised():
                 # The supervisor was killed: save and stop, so no engine trains unwatched (a later
                 # resume would start a second one on the same run).
-                yield _save_and_stop(f"the supervisor process is gone: saving step {step}",
-                                     f"stopped at step {step} (its supervisor was killed); resume any time")
+                yield _save_and_stop(
+                    f"the supervisor process is gone: saving step {step}",
+                    f"stopped at step {step} (its supervisor was killed); resume any time",
+                )
                 return
             if not takes_commands:
                 return  # rank 0 takes the commands; a pause holds the others at the next all_sum
@@ -95,8 +107,14 @@ class Controls:
         if name == "save":
             return Command(save="save-now")
         if name == "stop":
-            return _save_and_stop(f"stopping at step {step}", f"stopped at step {step}; resume any time")
+            return _save_and_stop(
+                f"stopping at step {step}", f"stopped at step {step}; resume any time"
+            )
         if name == "switch":
-            return Command(State.SWITCHING, f"switching to profile {sent.get('profile')}", save="switch",
-                           exit_code=EXIT_SWITCH)
+            return Command(
+                State.SWITCHING,
+                f"switching to profile {sent.get('profile')}",
+                save="switch",
+                exit_code=EXIT_SWITCH,
+            )
         return None

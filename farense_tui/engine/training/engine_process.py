@@ -1,9 +1,10 @@
-"""The engine process: `python -m farense_tui.engine.training.engine_process RUN_DIR` trains one run.
+"""The engine process: `python -m farense_tui.engine.training.engine_process RUN_DIR` trains one
+run.
 
-It runs in its own process because an out-of-memory on Metal can abort the process; the
-supervisor that started it survives and decides what happens next. MLX is used from this
-process's main thread only. Under `mlx.launch` (runs/launch.py) each rank runs this; rank 0 alone
-writes the run's files, and leaves its exit code in engine.exit since the launcher does not pass it on.
+It runs in its own process because an out-of-memory on Metal can abort the process; the supervisor
+that started it survives and decides what happens next. MLX is used from this process's main thread
+only. Under `mlx.launch` (runs/launch.py) each rank runs this; rank 0 alone writes the run's files,
+and leaves its exit code in engine.exit since the launcher does not pass it on.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import sys
 from pathlib import Path
 
 from farense_tui.engine.files import write_pid
-from farense_tui.engine.runs.events import EventWriter, record_crash
 from farense_tui.engine.processes import ERROR_LINE, EXIT_FAILED, NICE, NICE_ENV
+from farense_tui.engine.runs.events import EventWriter, record_crash
 from farense_tui.engine.runs.run_folder import RunFolder
 from farense_tui.engine.training.ranks import Ranks
 from farense_tui.engine.training.trainer import Trainer
@@ -27,9 +28,12 @@ class ErrorsToLog(EventWriter):
     def emit(self, type_: str, **fields) -> dict:
         event = super().emit(type_, **fields)
         if type_ == "error":
-            print(f"{ERROR_LINE}{fields.get('kind')}: {fields.get('message')}", file=sys.stderr, flush=True)
+            print(
+                f"{ERROR_LINE}{fields.get('kind')}: {fields.get('message')}",
+                file=sys.stderr,
+                flush=True,
+            )
         return event
-
 
 
 def main(argv: list[str]) -> int:
@@ -48,7 +52,9 @@ def main(argv: list[str]) -> int:
     try:
         code = Trainer(run.path, run.load_config(), events, ranks).run()
         return code
-    except Exception as exc:  # a bug, not the user's mistake: say so in the run, keep the traceback in the log
+    except (
+        Exception
+    ) as exc:  # a bug, not the user's mistake: say so in the run, keep the traceback in the log
         return record_crash(events, "engine", exc, run.engine_log.name)
     finally:
         events.close()

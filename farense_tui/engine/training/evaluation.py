@@ -12,7 +12,12 @@ from farense_tui.engine.training.objective import Objective, SupervisedObjective
 
 
 def validation_loss(
-    model, dataset, batch_size: int, max_seq_length: int, max_batches: int = -1, objective: Objective | None = None,
+    model,
+    dataset,
+    batch_size: int,
+    max_seq_length: int,
+    max_batches: int = -1,
+    objective: Objective | None = None,
     metrics: dict | None = None,
 ) -> float:
     """Mean loss per target token (per pair for a preference objective) over the split (or its first

@@ -17,8 +17,10 @@ import mlx.nn as nn
 from mlx.utils import tree_flatten
 
 FAULTS_ENV = "FARENSE_FAULTS"
-METAL_OOM = ("[METAL] Command buffer execution failed: Insufficient Memory "
-             "(00000008:kIOGPUCommandBufferCallbackErrorOutOfMemory) (injected fault)")
+METAL_OOM = (
+    "[METAL] Command buffer execution failed: Insufficient Memory "
+    "(00000008:kIOGPUCommandBufferCallbackErrorOutOfMemory) (injected fault)"
+)
 CHECKPOINT_HANG_SECONDS = 30.0
 HANG_SECONDS = 3600.0  # longer than any test's hang timeout: the supervisor must end it
 
@@ -30,10 +32,15 @@ class Faults:
     abort_at_step: int = 0  # Metal's out-of-memory message, then os.abort(), after this step
     abort_once: bool = True  # a restarted engine does not abort again (so recovery can be seen)
     nan_at_step: int = 0  # poison a LoRA weight before this step, giving a real NaN loss
-    alloc_error_at_step: int = 0  # raise MLX's allocation error after this step's first micro-batch, once
+    alloc_error_at_step: int = (
+        0  # raise MLX's allocation error after this step's first micro-batch, once
+    )
     hang_in_checkpoint_at_step: int = 0  # sleep halfway through writing this checkpoint
-    checkpoint_pause: float = 0.0  # seconds slept at each stage of every checkpoint write (kill soak)
-    hang_at_step: int = 0  # data-parallel: rank 1 (or `rank`) stops answering after this step, once (a hung all_sum)
+    checkpoint_pause: float = (
+        0.0  # seconds slept at each stage of every checkpoint write (kill soak)
+    )
+    # data-parallel: rank 1 (or `rank`) stops answering after this step, once (a hung all_sum)
+    hang_at_step: int = 0
     rank: int = -1  # data-parallel: the one rank the step faults happen on; -1 every rank
 
     @classmethod
@@ -46,7 +53,8 @@ class Faults:
 
 
 def _here(faults: Faults, rank: int, default: int = -1) -> bool:
-    """Whether a fault meant for `faults.rank` (else `default`; -1 every rank) happens on this rank."""
+    """Whether a fault meant for `faults.rank` (else `default`; -1 every rank) happens on this
+    rank."""
     meant = faults.rank if faults.rank >= 0 else default
     return meant < 0 or meant == rank
 
@@ -66,8 +74,11 @@ def after_step(faults: Faults, step: int, restarts: int, rank: int = 0) -> None:
         os.abort()
 
 
-def mid_step(faults: Faults, step: int, restarts: int, micro_batches: Iterable, rank: int = 0) -> Iterator:
-    """The step's micro-batches; at the faulty step MLX's allocation error once the first has trained."""
+def mid_step(
+    faults: Faults, step: int, restarts: int, micro_batches: Iterable, rank: int = 0
+) -> Iterator:
+    """The step's micro-batches; at the faulty step MLX's allocation error once the first has
+    trained."""
     batches = iter(micro_batches)
     first = next(batches, None)
     if first is None:  # a rank with no share of this step
@@ -79,7 +90,8 @@ def mid_step(faults: Faults, step: int, restarts: int, micro_batches: Iterable, 
 
 
 def checkpoint_pause(faults: Faults, step: int) -> Callable[[str], None]:
-    """What a checkpoint write of `step` calls between its stages: sleeps where a kill should land."""
+    """What a checkpoint write of `step` calls between its stages: sleeps where a kill should
+    land."""
     hang = CHECKPOINT_HANG_SECONDS if step == faults.hang_in_checkpoint_at_step > 0 else 0.0
 
     def pause(stage: str) -> None:
@@ -91,5 +103,7 @@ def checkpoint_pause(faults: Faults, step: int) -> Callable[[str], None]:
 
 
 def _poison_one_lora_weight(model: nn.Module) -> None:
-    name, weight = next((k, v) for k, v in tree_flatten(model.trainable_parameters()) if k.endswith("lora_b"))
+    name, weight = next(
+        (k, v) for k, v in tree_flatten(model.trainable_parameters()) if k.endswith("lora_b")
+    )
     model.load_weights([(name, mx.full(weight.shape, float("nan"), weight.dtype))], strict=False)

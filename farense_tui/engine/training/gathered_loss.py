@@ -41,8 +41,14 @@ def target_positions(lengths: np.ndarray, width: int, chunk: int) -> mx.array:
     return mx.array(padded)
 
 
-def gathered_token_loss(model: nn.Module, head: Head, chunk: int, batch: mx.array, positions: mx.array,
-                        checkpoint: bool = True):
+def gathered_token_loss(
+    model: nn.Module,
+    head: Head,
+    chunk: int,
+    batch: mx.array,
+    positions: mx.array,
+    checkpoint: bool = True,
+):
     """(sum of cross-entropy over the target positions, their count), as summed_token_loss."""
     inputs, targets = batch[:, :-1], batch[:, 1:]
     hidden = model.model(inputs)

@@ -26,26 +26,37 @@ class Verdict:
     exit_code: int
     failed: bool = False  # the run is failed with the message (not resumed smaller)
     save: str = ""  # the reason of a checkpoint saved first; "" for none
-    take_back_step: bool = False  # a step was half done: its weights and optimizer state go back first
+    take_back_step: bool = (
+        False  # a step was half done: its weights and optimizer state go back first
+    )
 
 
 def check_loss(step: int, loss: float) -> Verdict | None:
-    """A NaN or infinite loss fails the run; its last checkpoint, from before, stays the one to resume."""
+    """A NaN or infinite loss fails the run; its last checkpoint, from before, stays the one to
+    resume."""
     if math.isfinite(loss):
         return None
-    return Verdict("nan", f"loss became {loss} at step {step}; the last good checkpoint is kept. "
-                   "Try learning_rate 1e-4 and warmup_steps 200.", EXIT_FAILED, failed=True)
+    return Verdict(
+        "nan",
+        f"loss became {loss} at step {step}; the last good checkpoint is kept. "
+        "Try learning_rate 1e-4 and warmup_steps 200.",
+        EXIT_FAILED,
+        failed=True,
+    )
 
 
 def check_memory(memory: MemoryWatch, p: Profile, mem: dict) -> tuple[list[str], Verdict | None]:
-    """Warnings near the budget; over it, checkpoint and exit so the supervisor resumes with smaller settings."""
+    """Warnings near the budget; over it, checkpoint and exit so the supervisor resumes with smaller
+    settings."""
     warnings = memory.warnings(mem)
     if not memory.over_budget(mem):
         return warnings, None
     return warnings, Verdict(
-        "budget", f"MLX peak {fmt_gb(mem['mem_peak_gb'])} is over the profile's budget "
+        "budget",
+        f"MLX peak {fmt_gb(mem['mem_peak_gb'])} is over the profile's budget "
         f"{fmt_gb(p.memory_budget_gb)} (batch {p.batch_size}, sequence {p.max_seq_length})",
-        EXIT_OVER_BUDGET, save="budget",
+        EXIT_OVER_BUDGET,
+        save="budget",
     )
 
 
@@ -55,5 +66,10 @@ def allocation_failed(exc: RuntimeError, mid_step: bool) -> Verdict:
     smaller settings. Any other RuntimeError is a bug and is raised again."""
     if not any(s in str(exc).lower() for s in ALLOCATION_ERRORS):
         raise exc
-    return Verdict("oom", f"MLX could not allocate memory: {exc}", EXIT_OVER_BUDGET, save="allocation",
-                   take_back_step=mid_step)
+    return Verdict(
+        "oom",
+        f"MLX could not allocate memory: {exc}",
+        EXIT_OVER_BUDGET,
+        save="allocation",
+        take_back_step=mid_step,
+    )

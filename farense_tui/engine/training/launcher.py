@@ -1,4 +1,5 @@
-"""MLX's launcher (`mlx.launch`) as the supervisor starts it: `python -m farense_tui.engine.training.launcher ARGS`.
+"""MLX's launcher (`mlx.launch`) as the supervisor starts it: `python -m
+farense_tui.engine.training.launcher ARGS`.
 
 Ours only because mlx.launch (mlx 0.32) spins when nobody types into it: it polls its ranks' stdin
 pipes, always writable, with a select() that then never waits, and its own stdin, which at end of

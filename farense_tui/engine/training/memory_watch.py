@@ -6,9 +6,8 @@ need all of these each step.
 
 from __future__ import annotations
 
-import psutil
-
 import mlx.core as mx
+import psutil
 
 GB = 1024**3
 NEAR_BUDGET = 0.9
@@ -16,7 +15,8 @@ SWAP_GROWTH_GB = 0.25
 
 
 def _wire(budget_gb: float) -> None:
-    """Keep up to the budget wired on Metal (as mlx-lm's train does), so the model is not paged out."""
+    """Keep up to the budget wired on Metal (as mlx-lm's train does), so the model is not paged
+    out."""
     if not mx.metal.is_available():
         return
     recommended = mx.device_info().get("max_recommended_working_set_size", 0)
@@ -27,7 +27,13 @@ def _wire(budget_gb: float) -> None:
 
 
 def fmt_gb(gb: float) -> str:
-    return f"{gb:.2f} GB" if gb >= 1 else f"{gb * 1024:.0f} MB" if gb >= 0.01 else f"{gb * 1024:.1f} MB"
+    return (
+        f"{gb:.2f} GB"
+        if gb >= 1
+        else f"{gb * 1024:.0f} MB"
+        if gb >= 0.01
+        else f"{gb * 1024:.1f} MB"
+    )
 
 
 class MemoryWatch:

@@ -1,9 +1,11 @@
 """A full fine-tune's best and final: a model folder in mlx-lm's layout (model.safetensors and its
-index, config.json, tokenizer files), loadable by `mlx_lm.load(folder)` and `mlx_lm.generate --model`.
+index, config.json, tokenizer files), loadable by `mlx_lm.load(folder)` and `mlx_lm.generate
+--model`.
 
-mlx-lm's full fine-tuning saves only the trained weights (adapters.safetensors, which our checkpoints
-keep for resume); chat, eval, serve and export want the whole model, so the trainer writes it with
-mlx-lm's own save_model / save_config, atomically like the adapters (temp folder, then rename).
+mlx-lm's full fine-tuning saves only the trained weights (adapters.safetensors, which our
+checkpoints keep for resume); chat, eval, serve and export want the whole model, so the trainer
+writes it with mlx-lm's own save_model / save_config, atomically like the adapters (temp folder,
+then rename).
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from farense_tui.engine.models.local import local_folder
 from farense_tui.engine.runs.run_folder import RunFolder, staged
 from farense_tui.engine.training.checkpoint_writer import swap_in
 
-BASE_EXTRAS = ("generation_config.json", "system_message.txt")  # beside the weights, as mlx-lm's save copies them
+BASE_EXTRAS = (
+    "generation_config.json",
+    "system_message.txt",
+)  # beside the weights, as mlx-lm's save copies them
 
 
 def publish_model(run_dir: Path, name: str, model: nn.Module, tokenizer, base: str) -> Path:
@@ -28,7 +33,10 @@ def publish_model(run_dir: Path, name: str, model: nn.Module, tokenizer, base: s
     shutil.rmtree(tmp, ignore_errors=True)
     save_model(tmp, model)
     config = load_config(source)
-    for key in ("quantization", "quantization_config"):  # the weights are float: a full fine-tune dequantized them
+    for key in (
+        "quantization",
+        "quantization_config",
+    ):  # the weights are float: a full fine-tune dequantized them
         config.pop(key, None)
     save_config(config, tmp / "config.json")
     tokenizer.save_pretrained(str(tmp))

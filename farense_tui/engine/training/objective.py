@@ -16,7 +16,11 @@ import mlx.nn as nn
 import numpy as np
 
 from farense_tui.engine.training.batching import micro_batches
-from farense_tui.engine.training.gathered_loss import chunk_rows, gathered_token_loss, target_positions
+from farense_tui.engine.training.gathered_loss import (
+    chunk_rows,
+    gathered_token_loss,
+    target_positions,
+)
 from farense_tui.engine.training.output_head import architecture, output_head
 from farense_tui.engine.training.token_loss import summed_token_loss
 
@@ -25,11 +29,14 @@ class Objective(Protocol):
     warning: str | None  # said once in the run's events when the objective starts
     stats_size: int  # length of the statistics vector `loss` returns after the two sums; 0 for none
 
-    def batches(self, dataset, indices: list[int], batch_size: int, max_seq_length: int) -> Iterator[tuple]: ...
+    def batches(
+        self, dataset, indices: list[int], batch_size: int, max_seq_length: int
+    ) -> Iterator[tuple]: ...
 
     def loss(self, model: nn.Module, *micro_batch: mx.array) -> tuple[mx.array, ...]:
-        """(loss sum, count it is divided by) and, when stats_size, a float32 statistics vector whose
-        first entry is the target tokens: the step sums all three over micro-batches and ranks."""
+        """(loss sum, count it is divided by) and, when stats_size, a float32 statistics vector
+        whose first entry is the target tokens: the step sums all three over micro-batches and
+        ranks."""
 
     def input_tokens(self, dataset, indices: list[int], max_seq_length: int) -> int:
         """Tokens the step reads for these examples, prompts included, no padding: its work."""
@@ -50,10 +57,17 @@ class SupervisedObjective:
     def __init__(self, model: nn.Module, chunk: int | None = None):
         self.head = output_head(model)
         self.chunk = chunk or (chunk_rows(self.head.vocab) if self.head else 0)
-        self.checkpoint_chunks = True  # recompute each chunk's logits in backward (bench: off, to compare)
-        self.warning = None if self.head else (
-            f"architecture {architecture(model)!r} has no known output head here: its loss takes "
-            "logits over the whole vocabulary at every position (more memory)"
+        self.checkpoint_chunks = (
+            True  # recompute each chunk's logits in backward (bench: off, to compare)
+        )
+        self.warning = (
+            None
+            if self.head
+            else (
+                f"architecture {architecture(model)!r} has no known output head here: its loss "
+                f"takes "
+                "logits over the whole vocabulary at every position (more memory)"
+            )
         )
 
     def batches(self, dataset, indices, batch_size, max_seq_length):
@@ -61,13 +75,20 @@ class SupervisedObjective:
             yield self.micro_batch(tokens, lengths)
 
     def micro_batch(self, tokens: mx.array, lengths: mx.array) -> tuple:
-        """One micro-batch from micro_batches' (tokens, lengths): the two and the target positions."""
-        return tokens, lengths, target_positions(np.array(lengths), tokens.shape[1], max(self.chunk, 1))
+        """One micro-batch from micro_batches' (tokens, lengths): the two and the target
+        positions."""
+        return (
+            tokens,
+            lengths,
+            target_positions(np.array(lengths), tokens.shape[1], max(self.chunk, 1)),
+        )
 
     def loss(self, model, tokens, lengths, positions):
         if self.head is None:
             return summed_token_loss(model, tokens, lengths)
-        return gathered_token_loss(model, self.head, self.chunk, tokens, positions, self.checkpoint_chunks)
+        return gathered_token_loss(
+            model, self.head, self.chunk, tokens, positions, self.checkpoint_chunks
+        )
 
     def input_tokens(self, dataset, indices, max_seq_length):
         return sum(min(len(dataset[i][0]), max_seq_length) for i in indices)

@@ -22,7 +22,9 @@ class Head(NamedTuple):
 def _tied_or_lm_head(model, tied: bool) -> Head:
     embed = model.model.embed_tokens
     vocab = embed.weight.shape[0]
-    return Head(embed, embed.as_linear, vocab) if tied else Head(model.lm_head, model.lm_head, vocab)
+    return (
+        Head(embed, embed.as_linear, vocab) if tied else Head(model.lm_head, model.lm_head, vocab)
+    )
 
 
 def _softcapped(model) -> Head:

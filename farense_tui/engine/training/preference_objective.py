@@ -18,7 +18,10 @@ import numpy as np
 from farense_tui.engine.training.batching import micro_batches
 from farense_tui.engine.training.gathered_loss import chunk_rows, target_positions
 from farense_tui.engine.training.output_head import architecture, output_head
-from farense_tui.engine.training.sequence_logprobs import full_sequence_logprobs, gathered_sequence_logprobs
+from farense_tui.engine.training.sequence_logprobs import (
+    full_sequence_logprobs,
+    gathered_sequence_logprobs,
+)
 
 STATS = ("tokens", "chosen", "rejected", "right")
 
@@ -30,9 +33,14 @@ class PreferenceObjective:
         self.beta = beta
         self.head = output_head(model)
         self.chunk = chunk or (chunk_rows(self.head.vocab) if self.head else 0)
-        self.warning = None if self.head else (
-            f"architecture {architecture(model)!r} has no known output head here: its log-probabilities "
-            "take logits over the whole vocabulary at every position (more memory)"
+        self.warning = (
+            None
+            if self.head
+            else (
+                f"architecture {architecture(model)!r} has no known output head here: its "
+                f"log-probabilities "
+                "take logits over the whole vocabulary at every position (more memory)"
+            )
         )
 
     def batches(self, dataset, indices, batch_size, max_seq_length):
@@ -41,11 +49,18 @@ class PreferenceObjective:
             yield (*self.pair_batch(dataset, part, max_seq_length), *self.extra(dataset, part))
 
     def pair_batch(self, dataset, part: list[int], max_seq_length: int) -> tuple:
-        """(tokens [2b, L], lengths [2b, 2], target positions) of pairs `part`: chosen rows, then rejected."""
+        """(tokens [2b, L], lengths [2b, 2], target positions) of pairs `part`: chosen rows, then
+        rejected."""
         pairs = [dataset[i] for i in part]
-        rows = [(p.chosen, p.chosen_offset) for p in pairs] + [(p.rejected, p.rejected_offset) for p in pairs]
+        rows = [(p.chosen, p.chosen_offset) for p in pairs] + [
+            (p.rejected, p.rejected_offset) for p in pairs
+        ]
         tokens, lengths = next(micro_batches(rows, range(len(rows)), len(rows), max_seq_length))
-        return tokens, lengths, target_positions(np.array(lengths), tokens.shape[1], max(self.chunk, 1))
+        return (
+            tokens,
+            lengths,
+            target_positions(np.array(lengths), tokens.shape[1], max(self.chunk, 1)),
+        )
 
     def extra(self, dataset, part: list[int]) -> tuple:
         return ()
@@ -58,13 +73,24 @@ class PreferenceObjective:
 
     def input_tokens(self, dataset, indices, max_seq_length: int) -> int:
         """Both replies' tokens, prompts included, as the step reads them."""
-        return sum(min(len(side), max_seq_length) for i in indices for side in (dataset[i].chosen, dataset[i].rejected))
+        return sum(
+            min(len(side), max_seq_length)
+            for i in indices
+            for side in (dataset[i].chosen, dataset[i].rejected)
+        )
 
     @staticmethod
     def _stats(counts, chosen, rejected) -> mx.array:
-        return mx.stop_gradient(mx.stack([
-            counts.sum().astype(mx.float32), chosen.sum(), rejected.sum(), (chosen > rejected).sum().astype(mx.float32),
-        ]))
+        return mx.stop_gradient(
+            mx.stack(
+                [
+                    counts.sum().astype(mx.float32),
+                    chosen.sum(),
+                    rejected.sum(),
+                    (chosen > rejected).sum().astype(mx.float32),
+                ]
+            )
+        )
 
     def metrics(self, stats: list[float], pairs: int) -> dict:
         """Event fields from summed statistics: mean rewards, their margin, and the share of pairs
@@ -89,7 +115,9 @@ class DPOObjective(PreferenceObjective):
 
     def extra(self, dataset, part):
         if dataset.reference is None:
-            raise RuntimeError("DPO needs the split's reference log-probabilities before its batches")
+            raise RuntimeError(
+                "DPO needs the split's reference log-probabilities before its batches"
+            )
         return (mx.array(dataset.reference[part]),)
 
     def loss(self, model, tokens, lengths, positions, reference):
@@ -98,7 +126,11 @@ class DPOObjective(PreferenceObjective):
         chosen = self.beta * (logp[:n] - reference[:, 0])
         rejected = self.beta * (logp[n:] - reference[:, 1])
         losses = -nn.log_sigmoid(chosen - rejected)
-        return losses.sum(), mx.array(n), self._stats(counts, mx.stop_gradient(chosen), mx.stop_gradient(rejected))
+        return (
+            losses.sum(),
+            mx.array(n),
+            self._stats(counts, mx.stop_gradient(chosen), mx.stop_gradient(rejected)),
+        )
 
 
 def log1m_exp(x: mx.array) -> mx.array:
@@ -108,9 +140,10 @@ def log1m_exp(x: mx.array) -> mx.array:
 
 
 class ORPOObjective(PreferenceObjective):
-    """Hong et al. 2024: the chosen reply's NLL (mean per token) + λ·-log σ(log odds(c) - log odds(r)),
-    odds(y) = P/(1-P) with P the mean per-token probability exp(mean log-prob); no reference model.
-    λ is the profile's `beta`; a reply's reward is λ·(its mean log-prob), as TRL reports ORPO's."""
+    """Hong et al. 2024: the chosen reply's NLL (mean per token) + λ·-log σ(log odds(c) - log
+    odds(r)), odds(y) = P/(1-P) with P the mean per-token probability exp(mean log-prob); no
+    reference model. λ is the profile's `beta`; a reply's reward is λ·(its mean log-prob), as TRL
+    reports ORPO's."""
 
     def loss(self, model, tokens, lengths, positions):
         logp, counts = self.logprobs(model, tokens, lengths, positions)
@@ -119,5 +152,7 @@ class ORPOObjective(PreferenceObjective):
         chosen, rejected = mean[:n], mean[n:]
         log_odds = (chosen - log1m_exp(chosen)) - (rejected - log1m_exp(rejected))
         losses = -chosen - self.beta * nn.log_sigmoid(log_odds)
-        stats = self._stats(counts, self.beta * mx.stop_gradient(chosen), self.beta * mx.stop_gradient(rejected))
+        stats = self._stats(
+            counts, self.beta * mx.stop_gradient(chosen), self.beta * mx.stop_gradient(rejected)
+        )
         return losses.sum(), mx.array(n), stats

@@ -14,8 +14,9 @@ from itertools import islice
 import mlx.core as mx
 from mlx.utils import tree_flatten, tree_unflatten
 
-
-PEER_LOST = "connection to a peer was lost"  # the ring backend's error when another rank's process ends
+PEER_LOST = (
+    "connection to a peer was lost"  # the ring backend's error when another rank's process ends
+)
 
 
 class Ranks:
@@ -29,14 +30,17 @@ class Ranks:
         return self.rank == 0
 
     def lost_peer(self, exc: RuntimeError) -> bool:
-        """A collective failed because another rank is gone (its own death is diagnosed, not this one)."""
+        """A collective failed because another rank is gone (its own death is diagnosed, not this
+        one)."""
         return self.size > 1 and PEER_LOST in str(exc)
 
     def share(self, micro_batches):
         """This rank's micro-batches of the step: every size-th one, from its rank on."""
         return islice(micro_batches, self.rank, None, self.size)
 
-    def sum(self, grad: dict, loss_sum: mx.array, ntoks: mx.array) -> tuple[dict, mx.array, mx.array]:
+    def sum(
+        self, grad: dict, loss_sum: mx.array, ntoks: mx.array
+    ) -> tuple[dict, mx.array, mx.array]:
         """The step's (gradient sum, loss sum, token count) over all ranks."""
         if self.size == 1:
             return grad, loss_sum, ntoks

@@ -27,7 +27,9 @@ REFERENCE_FILE = "reference_logprobs.safetensors"
 SPLITS = ("train", "valid")
 
 
-def build_objective(cfg: RunConfig, setup, run_dir: Path, events: EventWriter, writer: bool = True) -> Objective:
+def build_objective(
+    cfg: RunConfig, setup, run_dir: Path, events: EventWriter, writer: bool = True
+) -> Objective:
     """The run's objective. Called before a checkpoint is restored: DPO's reference is the model
     as built (base + LoRA at its start), whatever step the run resumes at."""
     p = cfg.profile
@@ -40,8 +42,9 @@ def build_objective(cfg: RunConfig, setup, run_dir: Path, events: EventWriter, w
     return objective
 
 
-def attach_reference(objective: DPOObjective, setup, cfg: RunConfig, run_dir: Path, events: EventWriter,
-                     writer: bool) -> None:
+def attach_reference(
+    objective: DPOObjective, setup, cfg: RunConfig, run_dir: Path, events: EventWriter, writer: bool
+) -> None:
     """Each split's reference log-probs into `dataset.reference`: from the run's file when it was
     written for this run's training settings and data, else computed now (and written by rank 0)."""
     path = run_dir / REFERENCE_FILE
@@ -50,22 +53,36 @@ def attach_reference(objective: DPOObjective, setup, cfg: RunConfig, run_dir: Pa
     if saved is not None:
         for name, dataset in datasets.items():
             dataset.reference = saved[name]
-        events.emit("note", kind="objective", message=f"DPO reference log-probabilities read from {REFERENCE_FILE}")
+        events.emit(
+            "note",
+            kind="objective",
+            message=f"DPO reference log-probabilities read from {REFERENCE_FILE}",
+        )
         return
     tic = time.perf_counter()
     for dataset in datasets.values():
-        dataset.reference = reference_logprobs(objective, setup.model, dataset, cfg.profile.batch_size,
-                                               cfg.profile.max_seq_length)
+        dataset.reference = reference_logprobs(
+            objective, setup.model, dataset, cfg.profile.batch_size, cfg.profile.max_seq_length
+        )
     if writer:
         _write(path, {name: d.reference for name, d in datasets.items()}, cfg.training_hash())
-    events.emit("note", kind="objective", message=(
-        f"DPO reference: the starting model's log-probabilities of {len(setup.train_set)} train and "
-        f"{len(setup.valid_set)} valid pairs, computed in {time.perf_counter() - tic:.1f} s "
-        f"(kept in {REFERENCE_FILE})"))
+    events.emit(
+        "note",
+        kind="objective",
+        message=(
+            f"DPO reference: the starting model's log-probabilities of {len(setup.train_set)} "
+            f"train and "
+            f"{len(setup.valid_set)} valid pairs, computed in {time.perf_counter() - tic:.1f} s "
+            f"(kept in {REFERENCE_FILE})"
+        ),
+    )
 
 
-def reference_logprobs(objective, model, dataset, batch_size: int, max_seq_length: int) -> np.ndarray:
-    """[pairs, 2] summed reply log-probs (chosen, rejected) by the model as it is, without dropout."""
+def reference_logprobs(
+    objective, model, dataset, batch_size: int, max_seq_length: int
+) -> np.ndarray:
+    """[pairs, 2] summed reply log-probs (chosen, rejected) by the model as it is, without
+    dropout."""
     model.eval()
     out = np.zeros((len(dataset), 2), np.float32)
     order = sorted(range(len(dataset)), key=dataset.length)
@@ -91,7 +108,12 @@ def _read(path: Path, training_hash: str, sizes: dict[str, int]) -> dict[str, np
 
 
 def _write(path: Path, arrays: dict[str, np.ndarray], training_hash: str) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp.safetensors")  # whole or absent: a kill mid-write leaves no half file
-    mx.save_safetensors(str(tmp), {k: mx.array(v) for k, v in arrays.items()},
-                        metadata={"training_hash": training_hash})
+    tmp = path.with_name(
+        f".{path.stem}.tmp.safetensors"
+    )  # whole or absent: a kill mid-write leaves no half file
+    mx.save_safetensors(
+        str(tmp),
+        {k: mx.array(v) for k, v in arrays.items()},
+        metadata={"training_hash": training_hash},
+    )
     os.replace(tmp, path)

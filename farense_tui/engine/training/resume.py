@@ -1,4 +1,5 @@
-"""Exact resume: the newest complete checkpoint's adapter and optimizer state back into a fresh setup.
+"""Exact resume: the newest complete checkpoint's adapter and optimizer state back into a fresh
+setup.
 
 Ours because mlx-lm's --resume-adapter-file reloads weights only (step and schedule restart);
 with the optimizer state, the step (the data order and RNG derive from it) and the record, a
@@ -20,8 +21,9 @@ from farense_tui.engine.training.checkpoint_writer import load_optimizer_state
 from farense_tui.engine.training.setup import TrainingSetup
 
 
-def restore(run_dir: Path, cfg: RunConfig, setup: TrainingSetup, events: EventWriter,
-            clean: bool = True) -> TrainingState | None:
+def restore(
+    run_dir: Path, cfg: RunConfig, setup: TrainingSetup, events: EventWriter, clean: bool = True
+) -> TrainingState | None:
     """Load the checkpoint into setup's model and optimizer; its record, or None for a fresh start.
 
     A half-written checkpoint (a kill mid-write) is removed; its predecessor is the one resumed.
@@ -34,9 +36,15 @@ def restore(run_dir: Path, cfg: RunConfig, setup: TrainingSetup, events: EventWr
     if found is None:
         record = TrainingState.load(run_dir)
         if record is not None and record.step > 0:
-            events.emit("warning", kind="resume", message=(
-                f"training had reached step {record.step} but no complete checkpoint is left in "
-                f"{RunFolder(run_dir).checkpoints}: starting again from step 0"))
+            events.emit(
+                "warning",
+                kind="resume",
+                message=(
+                    f"training had reached step {record.step} but no complete checkpoint is left "
+                    f"in "
+                    f"{RunFolder(run_dir).checkpoints}: starting again from step 0"
+                ),
+            )
         return None
     folder, state = found
     checkpoints.check_resumable(run_dir, cfg, state)

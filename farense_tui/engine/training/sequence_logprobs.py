@@ -14,8 +14,11 @@ import mlx.nn as nn
 from farense_tui.engine.training.output_head import Head
 
 
-def gathered_sequence_logprobs(model: nn.Module, head: Head, chunk: int, batch: mx.array, positions: mx.array):
-    """([rows] summed log-probs, [rows] target counts) at gathered_loss.target_positions' positions."""
+def gathered_sequence_logprobs(
+    model: nn.Module, head: Head, chunk: int, batch: mx.array, positions: mx.array
+):
+    """([rows] summed log-probs, [rows] target counts) at gathered_loss.target_positions'
+    positions."""
     inputs, targets = batch[:, :-1], batch[:, 1:]
     rows, width = targets.shape
     hidden = model.model(inputs)

@@ -35,16 +35,27 @@ def load_splits(folder: Path, tokenizer, mask_prompt: bool, objective: str = "sf
         formats[name] = detect_format(rows[0]) if rows else None
         pairs = formats[name] == "preference"
         if rows and pairs != (objective != "sft"):
-            raise UserError(f"{path}:1: {formats[name]} data, but the objective is {objective}: "
-                            + ("set objective=dpo or orpo to train on preference pairs" if pairs else
-                               f"{objective} trains on preference pairs {{prompt, chosen, rejected}}"))
-        datasets.append(load_preference_split(path, tokenizer, rows) if pairs
-                        else load_split(path, tokenizer, mask_prompt, rows))
+            raise UserError(
+                f"{path}:1: {formats[name]} data, but the objective is {objective}: "
+                + (
+                    "set objective=dpo or orpo to train on preference pairs"
+                    if pairs
+                    else f"{objective} trains on preference pairs {{prompt, chosen, rejected}}"
+                )
+            )
+        datasets.append(
+            load_preference_split(path, tokenizer, rows)
+            if pairs
+            else load_split(path, tokenizer, mask_prompt, rows)
+        )
     return Splits(datasets[0], datasets[1], formats)
 
 
-def load_split(path: Path, tokenizer, mask_prompt: bool, rows: list[dict] | None = None) -> CacheDataset:
-    """One split file (or its `rows`, already read) as an mlx-lm dataset, masked as training masks it."""
+def load_split(
+    path: Path, tokenizer, mask_prompt: bool, rows: list[dict] | None = None
+) -> CacheDataset:
+    """One split file (or its `rows`, already read) as an mlx-lm dataset, masked as training masks
+    it."""
     rows = read_jsonl(path) if rows is None else rows
     if not rows:
         raise UserError(f"{path}: no examples")

@@ -21,7 +21,9 @@ from farense_tui.engine.training.token_loss import per_token
 
 
 class CompiledSteps:
-    def __init__(self, model: nn.Module, optimizer: optim.Optimizer, ranks: Ranks, objective: Objective):
+    def __init__(
+        self, model: nn.Module, optimizer: optim.Optimizer, ranks: Ranks, objective: Objective
+    ):
         self.model, self.ranks = model, ranks
         loss_and_grad = nn.value_and_grad(model, objective.loss)
         # The optimizer's moments would appear at its first update, changing the compiled functions'
@@ -53,7 +55,11 @@ class CompiledSteps:
 
         Micro-batches are drawn one at a time, so only one is in memory."""
         grad = None
-        sums = (mx.array(0.0), mx.array(0), *([mx.zeros((self.stats_size,))] if self.stats_size else []))
+        sums = (
+            mx.array(0.0),
+            mx.array(0),
+            *([mx.zeros((self.stats_size,))] if self.stats_size else []),
+        )
         for micro_batch in micro_batches:
             grad, sums = self._accumulate(micro_batch, grad, sums)
             mx.eval(grad, sums)

@@ -15,7 +15,9 @@ import mlx.nn as nn
 from mlx.utils import tree_map
 
 
-def summed_token_loss(model: nn.Module, batch: mx.array, lengths: mx.array) -> tuple[mx.array, mx.array]:
+def summed_token_loss(
+    model: nn.Module, batch: mx.array, lengths: mx.array
+) -> tuple[mx.array, mx.array]:
     """(sum of cross-entropy over the unmasked target tokens, their count) for one micro-batch.
 
     mlx-lm's default_loss without its division (same mask: target positions from the prompt

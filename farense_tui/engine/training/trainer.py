@@ -38,12 +38,13 @@ from farense_tui.engine.training.setup import build_setup
 from farense_tui.engine.training.steps import CompiledSteps
 from farense_tui.engine.training.stop import StopTraining
 
-
 RANK_MEMORY = ("mem_peak_gb", "rss_gb", "sys_used_gb", "sys_available_gb", "swap_used_gb")
 
 
 class Trainer:
-    def __init__(self, run_dir: Path, cfg: RunConfig, events: EventWriter, ranks: Ranks | None = None):
+    def __init__(
+        self, run_dir: Path, cfg: RunConfig, events: EventWriter, ranks: Ranks | None = None
+    ):
         self.run_dir = run_dir
         self.cfg = cfg
         self.p = cfg.profile
@@ -60,7 +61,9 @@ class Trainer:
         self.state: State | None = None
         self.state_message = ""
         self.total_steps = 0
-        self.before_step: tuple[dict, dict] | None = None  # (LoRA weights, optimizer state) while a step runs
+        self.before_step: tuple[dict, dict] | None = (
+            None  # (LoRA weights, optimizer state) while a step runs
+        )
 
     def set_state(self, state: State, message: str) -> None:
         """Emit a state event on a change of state only, so readers see transitions, not noise.
@@ -69,7 +72,9 @@ class Trainer:
         """
         if state != self.state:
             self.state, self.state_message = state, message
-            self.events.emit("state", state=state, message=message, step=self.step, total_steps=self.total_steps)
+            self.events.emit(
+                "state", state=state, message=message, step=self.step, total_steps=self.total_steps
+            )
 
     def run(self) -> int:
         try:
@@ -103,7 +108,9 @@ class Trainer:
             try:
                 return self._end(verdict)
             except RuntimeError:
-                return verdict.exit_code  # no memory even to save: the previous checkpoint is the one resumed
+                return (
+                    verdict.exit_code
+                )  # no memory even to save: the previous checkpoint is the one resumed
 
     def _carry_out(self, command: Command) -> None:
         if command.state is not None:
@@ -116,7 +123,8 @@ class Trainer:
             raise StopTraining(command.exit_code)
 
     def _end(self, verdict: guards.Verdict) -> int:
-        """Apply a guard's verdict: take back a half-done step, report, fail or save; its exit code."""
+        """Apply a guard's verdict: take back a half-done step, report, fail or save; its exit
+        code."""
         if verdict.take_back_step:
             weights, optimizer_state = self.before_step
             self.setup.model.update(weights)
@@ -133,11 +141,18 @@ class Trainer:
         self.set_state(State.LOADING, f"loading {self.cfg.model}")
         self.setup = build_setup(self.cfg, self.events)
         self.total_steps = self.setup.total_steps
-        # Before the restore: DPO's reference log-probs are the starting model's (reference_logprobs.py).
-        self.objective = build_objective(self.cfg, self.setup, self.run_dir, self.events, self.ranks.writer)
+        # Before the restore: DPO's reference log-probs are the starting model's
+        # (reference_logprobs.py).
+        self.objective = build_objective(
+            self.cfg, self.setup, self.run_dir, self.events, self.ranks.writer
+        )
         saved = restore(self.run_dir, self.cfg, self.setup, self.events, clean=self.ranks.writer)
         if saved is not None:
-            self.step, self.best_step, self.evals_since_best = saved.step, saved.best_step, saved.evals_since_best
+            self.step, self.best_step, self.evals_since_best = (
+                saved.step,
+                saved.best_step,
+                saved.evals_since_best,
+            )
             self.best_val_loss = math.inf if saved.best_val_loss is None else saved.best_val_loss
             self.trained_tokens, self.restarts = saved.trained_tokens, saved.restarts + 1
             self.set_state(State.TRAINING, f"resumed from {saved.checkpoint} (step {self.step})")
@@ -146,7 +161,9 @@ class Trainer:
         self.memory = MemoryWatch(self.p.memory_budget_gb, self.p.backend)
         if self.objective.warning and saved is None:
             self.events.emit("warning", kind="objective", message=self.objective.warning)
-        self.steps = CompiledSteps(self.setup.model, self.setup.optimizer, self.ranks, self.objective)
+        self.steps = CompiledSteps(
+            self.setup.model, self.setup.optimizer, self.ranks, self.objective
+        )
 
     def _train_step(self) -> None:
         self.step += 1
@@ -155,12 +172,20 @@ class Trainer:
         faults.before_step(self.faults, self.step, self.setup.model, self.ranks.rank)
         tic = time.perf_counter()
         group = self.setup.order.group_for(self.step)
-        batches = self.objective.batches(self.setup.train_set, group, self.p.batch_size, self.p.max_seq_length)
+        batches = self.objective.batches(
+            self.setup.train_set, group, self.p.batch_size, self.p.max_seq_length
+        )
         inputs = self.objective.input_tokens(self.setup.train_set, group, self.p.max_seq_length)
-        # References, not copies (MLX arrays are immutable): what an allocation error mid-step rolls back to.
-        self.before_step = (self.setup.model.trainable_parameters(), tree_map(lambda a: a, self.setup.optimizer.state))
+        # References, not copies (MLX arrays are immutable): what an allocation error mid-step rolls
+        # back to.
+        self.before_step = (
+            self.setup.model.trainable_parameters(),
+            tree_map(lambda a: a, self.setup.optimizer.state),
+        )
         mine = self.ranks.share(batches)
-        loss, ntoks, local = self.steps.run(faults.mid_step(self.faults, self.step, self.restarts, mine, self.ranks.rank))
+        loss, ntoks, local = self.steps.run(
+            faults.mid_step(self.faults, self.step, self.restarts, mine, self.ranks.rank)
+        )
         self.before_step = None
         step_time = time.perf_counter() - tic
         self.trained_tokens += ntoks
@@ -171,12 +196,23 @@ class Trainer:
         per_rank = self._per_rank(local / step_time, mem)
         if self.cfg.events:
             self.events.emit(
-                "step", step=self.step, total_steps=self.total_steps, epoch=self.setup.order.epoch_of(self.step),
-                loss=round(loss, 6), learning_rate=float(self.setup.optimizer.learning_rate.item()),
-                tokens_per_sec=round(ntoks / step_time, 1), step_time=round(step_time, 4),
-                trained_tokens=self.trained_tokens, input_tokens=inputs, **mem,
-                **({"ranks": per_rank} if per_rank else {}),  # one-rank runs' events stay as they were
-                **self.objective.metrics(self.steps.stats, self.steps.count),  # DPO/ORPO: rewards, margin, accuracy
+                "step",
+                step=self.step,
+                total_steps=self.total_steps,
+                epoch=self.setup.order.epoch_of(self.step),
+                loss=round(loss, 6),
+                learning_rate=float(self.setup.optimizer.learning_rate.item()),
+                tokens_per_sec=round(ntoks / step_time, 1),
+                step_time=round(step_time, 4),
+                trained_tokens=self.trained_tokens,
+                input_tokens=inputs,
+                **mem,
+                **(
+                    {"ranks": per_rank} if per_rank else {}
+                ),  # one-rank runs' events stay as they were
+                **self.objective.metrics(
+                    self.steps.stats, self.steps.count
+                ),  # DPO/ORPO: rewards, margin, accuracy
             )
         warnings, verdict = guards.check_memory(self.memory, self.p, mem)
         for warning in warnings:
@@ -191,32 +227,49 @@ class Trainer:
         if self.ranks.size == 1:
             return None
         rows = self.ranks.gather([tokens_per_sec, *(mem[key] for key in RANK_MEMORY)])
-        return [{"rank": r, "tokens_per_sec": round(row[0], 1), **{k: round(v, 4) for k, v in zip(RANK_MEMORY, row[1:])}}
-                for r, row in enumerate(rows)]
+        return [
+            {
+                "rank": r,
+                "tokens_per_sec": round(row[0], 1),
+                **{k: round(v, 4) for k, v in zip(RANK_MEMORY, row[1:])},
+            }
+            for r, row in enumerate(rows)
+        ]
 
     def _evaluate(self) -> None:
         """Validation loss on the valid split; a better one than before becomes the best adapter."""
         self.set_state(State.EVALUATING, f"validation at step {self.step}")
         tic, metrics = time.perf_counter(), {}
         val_loss = validation_loss(
-            self.setup.model, self.setup.valid_set, self.p.batch_size, self.p.max_seq_length, self.p.val_batches,
-            self.objective, metrics,
+            self.setup.model,
+            self.setup.valid_set,
+            self.p.batch_size,
+            self.p.max_seq_length,
+            self.p.val_batches,
+            self.objective,
+            metrics,
         )
         self.setup.model.train()
         is_best = self.step > 0 and val_loss < self.best_val_loss
         if is_best:
             self.best_val_loss, self.best_step, self.evals_since_best = val_loss, self.step, 0
             if self.ranks.writer and self.p.fine_tune_type == "full":
-                publish_model(self.run_dir, "best", self.setup.model, self.setup.tokenizer, self.cfg.model)
+                publish_model(
+                    self.run_dir, "best", self.setup.model, self.setup.tokenizer, self.cfg.model
+                )
             elif self.ranks.writer:
                 weights = self._adapter_weights()
                 ckpt.publish_weights(self.run_dir, "best", weights, self.setup.adapter_config)
         elif self.step > 0:
             self.evals_since_best += 1
         self.events.emit(
-            "eval", step=self.step, val_loss=round(val_loss, 6), is_best=is_best,
+            "eval",
+            step=self.step,
+            val_loss=round(val_loss, 6),
+            is_best=is_best,
             best_val_loss=None if math.isinf(self.best_val_loss) else round(self.best_val_loss, 6),
-            eval_time=round(time.perf_counter() - tic, 3), **metrics,
+            eval_time=round(time.perf_counter() - tic, 3),
+            **metrics,
         )
         self.set_state(State.TRAINING, f"step {self.step}/{self.total_steps}")
 
@@ -224,7 +277,8 @@ class Trainer:
         patience = self.p.early_stop_patience
         if patience and self.evals_since_best >= patience:
             self.events.emit(
-                "warning", kind="early-stop",
+                "warning",
+                kind="early-stop",
                 message=f"no better validation loss in {patience} evaluations: stopping early",
             )
             return True
@@ -232,15 +286,21 @@ class Trainer:
 
     def checkpoint(self, reason: str) -> Path | None:
         if not self.ranks.writer:
-            return None  # the ranks hold the same weights and optimizer state: rank 0's copy is the one
+            # the ranks hold the same weights and optimizer state: rank 0's copy is the one
+            return None
         before = (self.state, self.state_message)
         self.set_state(State.SAVING, f"checkpoint at step {self.step} ({reason})")
         folder = ckpt.write_checkpoint(
-            self.run_dir, self._adapter_weights(), self.setup.adapter_config,
-            {"optimizer": self.setup.optimizer.state}, self._record(),
+            self.run_dir,
+            self._adapter_weights(),
+            self.setup.adapter_config,
+            {"optimizer": self.setup.optimizer.state},
+            self._record(),
             pause=faults.checkpoint_pause(self.faults, self.step),
         )
-        self.events.emit("checkpoint", step=self.step, path=str(folder.relative_to(self.run_dir)), reason=reason)
+        self.events.emit(
+            "checkpoint", step=self.step, path=str(folder.relative_to(self.run_dir)), reason=reason
+        )
         self.set_state(*before)
         return folder
 
@@ -259,7 +319,10 @@ class Trainer:
             restarts=self.restarts,
             config_hash=self.cfg.training_hash(),
             training_key=self.cfg.training_key(),
-            rng={"seed": self.p.seed, "scheme": "mx.random.seed(seed * 1000003 + step) before each step"},
+            rng={
+                "seed": self.p.seed,
+                "scheme": "mx.random.seed(seed * 1000003 + step) before each step",
+            },
             batch_size=self.p.batch_size,
             grad_accumulation=self.p.grad_accumulation,
             max_seq_length=self.p.max_seq_length,
@@ -274,13 +337,19 @@ class Trainer:
         folder = self.checkpoint("final")
         if folder is None:
             return
-        if self.p.fine_tune_type == "full":  # the model as trained, which the final checkpoint holds
-            final = publish_model(self.run_dir, "final", self.setup.model, self.setup.tokenizer, self.cfg.model)
+        if (
+            self.p.fine_tune_type == "full"
+        ):  # the model as trained, which the final checkpoint holds
+            final = publish_model(
+                self.run_dir, "final", self.setup.model, self.setup.tokenizer, self.cfg.model
+            )
         else:
             final = ckpt.publish_adapter(self.run_dir, folder, "final")
         best = RunFolder(self.run_dir).published("best")
         self.events.emit(
-            "finished", step=self.step, final_adapter=str(final),
+            "finished",
+            step=self.step,
+            final_adapter=str(final),
             best_adapter=str(best) if best.exists() else None,
             best_val_loss=None if math.isinf(self.best_val_loss) else self.best_val_loss,
         )

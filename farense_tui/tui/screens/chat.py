@@ -20,7 +20,7 @@ from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from farense_tui.engine.chat.targets import RUN_PREFIX, TargetChoice, opening_choice
 from farense_tui.engine.errors import UserError
-from farense_tui.tui.services.chat_session import ChatSession
+from farense_tui.tui.dialogs.export import ExportDialog
 from farense_tui.tui.long_lived import keep_long_lived
 from farense_tui.tui.messages import (
     ChatFailed,
@@ -31,9 +31,9 @@ from farense_tui.tui.messages import (
     TargetsListed,
     TokenGenerated,
 )
+from farense_tui.tui.services.chat_session import ChatSession
 from farense_tui.tui.widgets.chat_message import ChatMessage, SideBySide
 from farense_tui.tui.widgets.chrome import CockpitScreen, chrome
-from farense_tui.tui.dialogs.export import ExportDialog
 from farense_tui.tui.widgets.key_bar import KeyBar
 from farense_tui.tui.widgets.serving_line import ServingLine
 
@@ -48,8 +48,15 @@ class ChatScreen(CockpitScreen):
         Binding("escape", "stop_generation", "Stop"),
         Binding("ctrl+l", "new_chat", "New chat"),
         Binding("f5", "refresh_targets", "Refresh list"),
-        Binding("f6", "export", "Export", tooltip="Export the chosen adapter: fused, GGUF, PEFT, Ollama"),
-        Binding("f7", "toggle_serving", "Serve", tooltip="Serve the chosen adapter over HTTP on 127.0.0.1, or stop"),
+        Binding(
+            "f6", "export", "Export", tooltip="Export the chosen adapter: fused, GGUF, PEFT, Ollama"
+        ),
+        Binding(
+            "f7",
+            "toggle_serving",
+            "Serve",
+            tooltip="Serve the chosen adapter over HTTP on 127.0.0.1, or stop",
+        ),
     ]
 
     generating: reactive[bool] = reactive(False)
@@ -77,17 +84,37 @@ class ChatScreen(CockpitScreen):
             yield Select([], prompt="listing models and runs…", id="target", compact=True)
         with Horizontal(id="params"):
             yield Label("temp")
-            yield Input("0.0", id="temperature", type="number", compact=True, tooltip="0 = always the likeliest token")
+            yield Input(
+                "0.0",
+                id="temperature",
+                type="number",
+                compact=True,
+                tooltip="0 = always the likeliest token",
+            )
             yield Label("top-p")
-            yield Input("1.0", id="top_p", type="number", compact=True, tooltip="nucleus sampling, 0–1")
+            yield Input(
+                "1.0", id="top_p", type="number", compact=True, tooltip="nucleus sampling, 0–1"
+            )
             yield Label("max")
-            yield Input("256", id="max_tokens", type="integer", compact=True, tooltip="tokens per reply")
-            yield Checkbox("base vs adapter", id="side_by_side", compact=True, disabled=True,
-                           tooltip="answer each prompt with the base model and with the adapter")
+            yield Input(
+                "256", id="max_tokens", type="integer", compact=True, tooltip="tokens per reply"
+            )
+            yield Checkbox(
+                "base vs adapter",
+                id="side_by_side",
+                compact=True,
+                disabled=True,
+                tooltip="answer each prompt with the base model and with the adapter",
+            )
         with Horizontal(id="system_row"):
             yield Label("system")
-            yield Input(id="system", compact=True, placeholder="no system message",
-                        tooltip="sent before the conversation; a run's adapter starts with the one it trained with")
+            yield Input(
+                id="system",
+                compact=True,
+                placeholder="no system message",
+                tooltip="sent before the conversation; a run's adapter starts with the one it "
+                "trained with",
+            )
         yield ServingLine()
         yield VerticalScroll(id="conversation")
         yield Static(id="status", markup=False)
@@ -119,8 +146,13 @@ class ChatScreen(CockpitScreen):
     def action_refresh_targets(self) -> None:
         self.list_choices()
 
-    @work(thread=True, exclusive=True, group="chat-targets", exit_on_error=False,
-          description="list base models and run adapters")
+    @work(
+        thread=True,
+        exclusive=True,
+        group="chat-targets",
+        exit_on_error=False,
+        description="list base models and run adapters",
+    )
     def list_choices(self) -> None:
         hardware = self.cockpit.hardware
         try:
@@ -136,7 +168,9 @@ class ChatScreen(CockpitScreen):
             self.notify(f"could not list models and runs: {event.error}", severity="error")
         self.choices, self.listed = {c.key: c for c in event.choices}, True
         select = self.query_one("#target", Select)
-        select.prompt = PICK_PROMPT if self.choices else "no models or adapters yet — train a run first"
+        select.prompt = (
+            PICK_PROMPT if self.choices else "no models or adapters yet — train a run first"
+        )
         options = [(c.label, c.key) for c in event.choices]
         if options != self.options:  # listed again on each visit: an unchanged list costs no layout
             self.options = options
@@ -170,8 +204,13 @@ class ChatScreen(CockpitScreen):
         self.show_status()
         self.prepare_target(self.choices[key])
 
-    @work(thread=True, exclusive=True, group="chat-target", exit_on_error=False,
-          description="read the chosen run's adapter settings")
+    @work(
+        thread=True,
+        exclusive=True,
+        group="chat-target",
+        exit_on_error=False,
+        description="read the chosen run's adapter settings",
+    )
     def prepare_target(self, choice: TargetChoice) -> None:
         """Build the ChatTarget off the UI thread: the first use imports mlx-lm (seconds)."""
         try:
@@ -192,7 +231,9 @@ class ChatScreen(CockpitScreen):
         self.query_one("#system", Input).value = getattr(target, "system", None) or ""
         self.loading_label, self.loaded = target.label, None
         self.chat.load(target)
-        self.query_one("#conversation").mount(Static(f"— talking to {target.label} —", classes="note", markup=False))
+        self.query_one("#conversation").mount(
+            Static(f"— talking to {target.label} —", classes="note", markup=False)
+        )
         self.show_status()
         self.query_one("#prompt").focus()
 
@@ -245,13 +286,19 @@ class ChatScreen(CockpitScreen):
             self.notify(str(exc), severity="error")
             return
         has_adapter = self.target.adapter is not None
-        sides = ("base", "adapter") if has_adapter and self.query_one("#side_by_side", Checkbox).value else ("adapter",)
+        sides = (
+            ("base", "adapter")
+            if has_adapter and self.query_one("#side_by_side", Checkbox).value
+            else ("adapter",)
+        )
         event.input.clear()
         self.messages.append({"role": "user", "content": text})
         conversation = self.query_one("#conversation")
         conversation.mount(ChatMessage("you", text, kind="user"))
-        self.replies = {side: ChatMessage(self._speaker(side, len(sides) > 1), side=side, streaming=True)
-                        for side in sides}
+        self.replies = {
+            side: ChatMessage(self._speaker(side, len(sides) > 1), side=side, streaming=True)
+            for side in sides
+        }
         if len(sides) > 1:
             conversation.mount(SideBySide(*self.replies.values()))
         else:
@@ -280,7 +327,11 @@ class ChatScreen(CockpitScreen):
     def close_reply(self, event: ReplyFinished) -> None:
         reply = self.replies.get(event.side)
         if reply is not None:
-            reason = " · stopped" if event.stopped else (" · max tokens" if event.finish_reason == "length" else "")
+            reason = (
+                " · stopped"
+                if event.stopped
+                else (" · max tokens" if event.finish_reason == "length" else "")
+            )
             reply.finish(f"{event.tokens} tokens · {event.tps:g} tok/s{reason}")
         self.last_stats = f"{event.tokens} tok, {event.tps:g} tok/s"
         self.pending.discard(event.side)
@@ -304,7 +355,8 @@ class ChatScreen(CockpitScreen):
         self.show_status()
 
     def _end_turn(self) -> None:
-        """The turn is over: the reply the model will remember is the adapter's (or the only one)."""
+        """The turn is over: the reply the model will remember is the adapter's (or the only
+        one)."""
         reply = self.replies.get("adapter") or next(iter(self.replies.values()), None)
         if reply is not None and reply.text:
             self.messages.append({"role": "assistant", "content": reply.text})
@@ -322,7 +374,8 @@ class ChatScreen(CockpitScreen):
         return True
 
     def action_stop_generation(self) -> None:
-        """esc: stop the reply; with nothing streaming, leave the text box (1-4 then switch screens)."""
+        """esc: stop the reply; with nothing streaming, leave the text box (1-4 then switch
+        screens)."""
         if self.generating:
             self.chat.stop_generation()
         elif isinstance(self.focused, Input):
@@ -344,7 +397,9 @@ class ChatScreen(CockpitScreen):
             text = "generating… esc stops"
         elif self.loaded:
             label, has_adapter = self.loaded  # the label is on the target row already
-            text = f"ready · {getattr(self.target, 'precision', '')}" + (" · with adapter" if has_adapter else "")
+            text = f"ready · {getattr(self.target, 'precision', '')}" + (
+                " · with adapter" if has_adapter else ""
+            )
             if self.last_stats:
                 text += f" · last reply {self.last_stats}"
         else:
@@ -352,15 +407,16 @@ class ChatScreen(CockpitScreen):
         for status in self.query("#status").results(Static):
             status.update(text)
 
-
     # -- export and serve ----------------------------------------------------------------------
 
     def chosen_adapter(self) -> tuple[Path, str] | None:
         """(run folder, checkpoint) of the chosen target; None (and a note) for a base model."""
         key = self.target_key or ""
         if not key.startswith(RUN_PREFIX):
-            self.notify("Choose a run's adapter first (a base model has nothing to export or serve)",
-                        severity="warning")
+            self.notify(
+                "Choose a run's adapter first (a base model has nothing to export or serve)",
+                severity="warning",
+            )
             return None
         path, which = key.removeprefix(RUN_PREFIX).rsplit(":", 1)
         return Path(path), which

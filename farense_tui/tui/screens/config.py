@@ -30,13 +30,13 @@ from farense_tui.engine.runs.plan import plan_run, start_plan
 from farense_tui.engine.runs.speed import MeasuredSpeed, measured_speed
 from farense_tui.tui.config_choices import DEMO, home_path, model_options
 from farense_tui.tui.data_summary import summary_lines
+from farense_tui.tui.dialogs.prompts import ChoiceDialog, NamePrompt
 from farense_tui.tui.long_lived import keep_long_lived
 from farense_tui.tui.messages import DataChecked, ModelProgressed, RunStarted, RunStartFailed
 from farense_tui.tui.widgets.chrome import CockpitScreen, chrome
-from farense_tui.tui.widgets.key_bar import KeyBar
-from farense_tui.tui.dialogs.prompts import ChoiceDialog, NamePrompt
 from farense_tui.tui.widgets.field_editor import FieldEditor
 from farense_tui.tui.widgets.from_run import FromRunField
+from farense_tui.tui.widgets.key_bar import KeyBar
 from farense_tui.tui.widgets.token_panel import TokenPanel
 
 CHECK_DELAY = 0.4  # s after the last change before the data is checked again
@@ -63,7 +63,9 @@ class ConfigScreen(CockpitScreen):
         self.auto_name = ""
         self.report: datacheck.DataReport | None = None
         self.report_key: tuple | None = None
-        self.speed: MeasuredSpeed | None = None  # this model's measured speed, from its earlier runs
+        self.speed: MeasuredSpeed | None = (
+            None  # this model's measured speed, from its earlier runs
+        )
         self.tokenizers: dict[str, object] = {}  # loaded once per model folder (seconds each)
         self.tokenizers_kept = 0  # how many of them the App has been told to keep
         self.ranks, self.hosts, self.ranks_error = 1, "", ""  # the Ranks field as last checked
@@ -79,13 +81,23 @@ class ConfigScreen(CockpitScreen):
                 yield Static("Machine", classes="section")
                 yield Static("detecting…", id="machine", markup=False)
                 yield Static("Profile", classes="section")
-                yield Select([(n, n) for n in self.profiles], value=first.name, allow_blank=False,
-                             compact=True, id="profile")
+                yield Select(
+                    [(n, n) for n in self.profiles],
+                    value=first.name,
+                    allow_blank=False,
+                    compact=True,
+                    id="profile",
+                )
                 yield Static("", id="profile-reason", markup=False)
                 yield Static("Model", classes="section")
-                yield Select(options, value=options[0][1], allow_blank=False, compact=True, id="model")
-                yield Input(placeholder="or type a model folder / Hub id (org/name)", compact=True,
-                            id="model-path")
+                yield Select(
+                    options, value=options[0][1], allow_blank=False, compact=True, id="model"
+                )
+                yield Input(
+                    placeholder="or type a model folder / Hub id (org/name)",
+                    compact=True,
+                    id="model-path",
+                )
                 yield Static("From a run (stage 2)", classes="section")
                 yield FromRunField(id="from")
                 yield Static("Data (train.jsonl + valid.jsonl)", classes="section")
@@ -95,8 +107,13 @@ class ConfigScreen(CockpitScreen):
                 yield Static("Ranks (data-parallel, through mlx.launch)", classes="section")
                 with Horizontal(id="ranks-row"):
                     yield Input("1", placeholder="2, or a hosts.json", compact=True, id="ranks")
-                    yield Select([(b, b) for b in BACKENDS], value="ring", allow_blank=False, compact=True,
-                                 id="backend")
+                    yield Select(
+                        [(b, b) for b in BACKENDS],
+                        value="ring",
+                        allow_blank=False,
+                        compact=True,
+                        id="backend",
+                    )
                 yield Static(RANKS_HINT, id="ranks-hint", markup=False)
                 yield TokenPanel(id="token-view")
                 yield Static("", id="activity", markup=False)
@@ -110,7 +127,9 @@ class ConfigScreen(CockpitScreen):
         yield KeyBar()
 
     def on_screen_resume(self) -> None:
-        self.query_one(FromRunField).refresh_runs()  # a run may have finished (or saved a checkpoint) since
+        self.query_one(
+            FromRunField
+        ).refresh_runs()  # a run may have finished (or saved a checkpoint) since
 
     def on_mount(self) -> None:
         self.cockpit.after_first_frame(self.query_one(FieldEditor).build)
@@ -139,7 +158,10 @@ class ConfigScreen(CockpitScreen):
         elif name == self.auto_name:
             text = f"Auto: {self.auto_reason}"
         else:
-            text = f"Chosen by you (auto would pick {self.auto_name}). {self.profiles[name].description}"
+            text = (
+                f"Chosen by you (auto would pick {self.auto_name}). "
+                f"{self.profiles[name].description}"
+            )
         self.query_one("#profile-reason", Static).update(text)
 
     @on(Select.Changed, "#profile")
@@ -166,10 +188,13 @@ class ConfigScreen(CockpitScreen):
     @on(Input.Changed, "#ranks")
     @on(Select.Changed, "#backend")
     def check_ranks(self) -> None:
-        """A whole number of ranks here, or a hostfile checked as mlx.launch reads it (the file is small)."""
+        """A whole number of ranks here, or a hostfile checked as mlx.launch reads it (the file is
+        small)."""
         backend = str(self.query_one("#backend", Select).value)
         try:
-            self.ranks, self.hosts = ranks_setting(self.query_one("#ranks", Input).value, paths.home(), backend)
+            self.ranks, self.hosts = ranks_setting(
+                self.query_one("#ranks", Input).value, paths.home(), backend
+            )
             self.ranks_error = ""
             text = describe_ranks(self.ranks, self.hosts, backend) or RANKS_HINT
         except UserError as exc:
@@ -209,27 +234,52 @@ class ConfigScreen(CockpitScreen):
             self.query_one("#data-cost", Static).update("")
             self.check_data(key)
 
-    @work(thread=True, exclusive=True, group="datacheck", exit_on_error=False,
-          description="check the data set")
+    @work(
+        thread=True,
+        exclusive=True,
+        group="datacheck",
+        exit_on_error=False,
+        description="check the data set",
+    )
     def check_data(self, key: tuple) -> None:
         data, spec, max_seq, mask, batch = key
         try:
             tokenizer = self.tokenizer_for(spec)
-            report = datacheck.check_data(Path(data), tokenizer, max_seq, mask_prompt=mask, batch_size=batch)
-            tokens = token_views(Path(data), tokenizer, mask, max_seq, 1) if tokenizer is not None else None
+            report = datacheck.check_data(
+                Path(data), tokenizer, max_seq, mask_prompt=mask, batch_size=batch
+            )
+            tokens = (
+                token_views(Path(data), tokenizer, mask, max_seq, 1)
+                if tokenizer is not None
+                else None
+            )
             speed = measured_speed(str(models.local_folder(spec) or spec))
             auto = None
-            if self.cockpit.hardware is not None:  # predicted peak for this model at the data's real length
-                auto = choose_profile(self.cockpit.hardware, self.profiles, model_spec=spec,
-                                      seq_len=report.padded_length())
+            if (
+                self.cockpit.hardware is not None
+            ):  # predicted peak for this model at the data's real length
+                auto = choose_profile(
+                    self.cockpit.hardware,
+                    self.profiles,
+                    model_spec=spec,
+                    seq_len=report.padded_length(),
+                )
         except UserError as exc:
             self.post_message(DataChecked(key, None, str(exc)))
             return
-        self.post_message(DataChecked(key, report, auto=(auto[0].name, auto[1]) if auto else None, speed=speed,
-                                      tokens=tokens))
+        self.post_message(
+            DataChecked(
+                key,
+                report,
+                auto=(auto[0].name, auto[1]) if auto else None,
+                speed=speed,
+                tokens=tokens,
+            )
+        )
 
     def tokenizer_for(self, spec: str):
-        """The model's tokenizer when it is a local folder (cached); None counts characters instead."""
+        """The model's tokenizer when it is a local folder (cached); None counts characters
+        instead."""
         if spec == DEMO:
             return None
         if spec not in self.tokenizers:
@@ -258,14 +308,20 @@ class ConfigScreen(CockpitScreen):
 
     def show_cost(self) -> None:
         """What the data will cost with the profile as edited; steps follow every field's change."""
-        cost = data_cost(self.report, self.profile) if self.report is not None and self.report.ok else None
+        cost = (
+            data_cost(self.report, self.profile)
+            if self.report is not None and self.report.ok
+            else None
+        )
         lines = cost_lines(cost, self.profile, self.speed) if cost is not None else []
         self.query_one("#data-cost", Static).update("\n".join(lines))
 
     def follow_auto(self, name: str, reason: str) -> None:
         """Take the model-aware choice, unless the user picked or edited a profile themselves."""
         select = self.query_one("#profile", Select)
-        untouched = select.value == self.auto_name and self.profile == self.profiles.get(self.auto_name)
+        untouched = select.value == self.auto_name and self.profile == self.profiles.get(
+            self.auto_name
+        )
         self.auto_name, self.auto_reason = name, reason
         if untouched and select.value != name:
             select.value = name  # loads its fields through load_profile
@@ -285,18 +341,24 @@ class ConfigScreen(CockpitScreen):
             return
         data = home_path(self.query_one("#data-path", Input).value)
         if not data.exists():
-            self.notify(f"No data at {data}: expected a folder with train.jsonl and valid.jsonl",
-                        severity="error")
+            self.notify(
+                f"No data at {data}: expected a folder with train.jsonl and valid.jsonl",
+                severity="error",
+            )
             return
         if self.report is not None and self.report_key == self.check_key() and not self.report.ok:
             problems = self.report.problem_lines(per_file=2)[:3] or ["no examples to train on"]
-            self.notify("The data has problems:\n" + "\n".join(problems), severity="error", timeout=10)
+            self.notify(
+                "The data has problems:\n" + "\n".join(problems), severity="error", timeout=10
+            )
             return
         status = self.cockpit.run_status
         if status.alive and status.status not in ENDED:
-            dialog = ChoiceDialog("Another run is training",
-                                  f"Run {status.run_id} is still running. Two runs share the memory.",
-                                  [("start", "Start anyway", "warning"), ("cancel", "Cancel", "default")])
+            dialog = ChoiceDialog(
+                "Another run is training",
+                f"Run {status.run_id} is still running. Two runs share the memory.",
+                [("start", "Start anyway", "warning"), ("cancel", "Cancel", "default")],
+            )
             self.app.push_screen(dialog, lambda answer: answer == "start" and self.launch(data))
             return
         self.launch(data)
@@ -305,17 +367,37 @@ class ConfigScreen(CockpitScreen):
         self.query_one("#start", Button).disabled = True
         self.query_one("#start-note", Static).update("preparing the model…")
         parent = self.query_one(FromRunField)
-        self.start_run(self.profile, self.model_spec(), data, str(self.query_one("#backend", Select).value),
-                       parent.spec, parent.fuse)
+        self.start_run(
+            self.profile,
+            self.model_spec(),
+            data,
+            str(self.query_one("#backend", Select).value),
+            parent.spec,
+            parent.fuse,
+        )
 
-    @work(thread=True, exclusive=True, group="start", exit_on_error=False, description="start a run")
-    def start_run(self, profile: Profile, spec: str, data: Path, backend: str, source: str, fuse: bool) -> None:
+    @work(
+        thread=True, exclusive=True, group="start", exit_on_error=False, description="start a run"
+    )
+    def start_run(
+        self, profile: Profile, spec: str, data: Path, backend: str, source: str, fuse: bool
+    ) -> None:
         say = lambda line: self.post_message(ModelProgressed(line))  # noqa: E731
         try:
             # from a run: its base (or its fused model), not the model picked above
             parent, model = parent_and_model(source, fuse, None, say) if source else (None, spec)
-            plan = plan_run(None if model == DEMO else model, data, profile, hardware=self.cockpit.hardware,
-                            progress=say, ranks=self.ranks, hosts=self.hosts, backend=backend, parent=parent, fused=fuse)
+            plan = plan_run(
+                None if model == DEMO else model,
+                data,
+                profile,
+                hardware=self.cockpit.hardware,
+                progress=say,
+                ranks=self.ranks,
+                hosts=self.hosts,
+                backend=backend,
+                parent=parent,
+                fused=fuse,
+            )
             run_dir = start_plan(plan)
         except UserError as exc:
             self.post_message(RunStartFailed(str(exc)))
@@ -351,7 +433,13 @@ class ConfigScreen(CockpitScreen):
             current, options = select.value, model_options()
             select.set_options(options)
             values = [value for _, value in options]
-            select.value = current if current in values else models.DEMO_MODEL if current == DEMO else values[0]
+            select.value = (
+                current
+                if current in values
+                else models.DEMO_MODEL
+                if current == DEMO
+                else values[0]
+            )
 
     # ---- save as profile ----------------------------------------------------------------------
     @on(Button.Pressed, "#save-profile")
@@ -359,8 +447,11 @@ class ConfigScreen(CockpitScreen):
         if self.errors:
             self.notify("Fix the settings marked in red first", severity="error")
             return
-        prompt = NamePrompt("Save as profile", "Letters, digits, '-' and '_'. Saved in profiles/NAME.toml.",
-                            f"{self.profile.name}-custom")
+        prompt = NamePrompt(
+            "Save as profile",
+            "Letters, digits, '-' and '_'. Saved in profiles/NAME.toml.",
+            f"{self.profile.name}-custom",
+        )
         self.app.push_screen(prompt, self.save_as)
 
     def save_as(self, name: str | None) -> None:

@@ -23,15 +23,22 @@ from farense_tui.engine.errors import UserError
 from farense_tui.engine.evaluate import job as jobs
 from farense_tui.engine.evaluate.job import EvalJob, EvalSettings
 from farense_tui.engine.evaluate.report import cost_line, heading, table_rows
-from farense_tui.engine.runs.run_folder import RunFolder
 from farense_tui.engine.runs.follow import follow
+from farense_tui.engine.runs.run_folder import RunFolder
 from farense_tui.tui.chat_text import literal_text
 from farense_tui.tui.messages import EvalEnded, EvalEventsArrived, EvalTargetsListed
 from farense_tui.tui.widgets.chrome import CockpitScreen, chrome
 from farense_tui.tui.widgets.key_bar import KeyBar
 
 GROUP = "evaluate"
-ANSWER_COLUMNS = (("#", 3), ("EM", 2), ("F1", 4), ("question", 22), ("reference", 18), ("answer", 18))
+ANSWER_COLUMNS = (
+    ("#", 3),
+    ("EM", 2),
+    ("F1", 4),
+    ("question", 22),
+    ("reference", 18),
+    ("answer", 18),
+)
 METRIC_COLUMNS = (("", 11), ("base", 16), ("adapter", 16), ("adapter − base", 14))
 """Fixed widths: a DataTable sizes its columns to their cells only when next idle, and a frame drawn
 before that kept its header at the widths of an empty table (seen under load)."""
@@ -42,10 +49,22 @@ class EvaluateScreen(CockpitScreen):
 
     CSS_PATH = "../styles/evaluate.tcss"
     BINDINGS = [
-        Binding("ctrl+s", "start", "Start", tooltip="Evaluate the chosen adapter on the test split"),
+        Binding(
+            "ctrl+s", "start", "Start", tooltip="Evaluate the chosen adapter on the test split"
+        ),
         Binding("ctrl+x", "cancel", "Cancel", tooltip="Stop the evaluation; it writes no result"),
-        Binding("ctrl+o", "only_misses", "Misses", tooltip="Show only the answers that are not exact matches"),
-        Binding("ctrl+b", "other_side", "Base/adapter", tooltip="Show the base model's answers or the adapter's"),
+        Binding(
+            "ctrl+o",
+            "only_misses",
+            "Misses",
+            tooltip="Show only the answers that are not exact matches",
+        ),
+        Binding(
+            "ctrl+b",
+            "other_side",
+            "Base/adapter",
+            tooltip="Show the base model's answers or the adapter's",
+        ),
         Binding("f5", "refresh_targets", "Refresh list"),
     ]
 
@@ -63,10 +82,17 @@ class EvaluateScreen(CockpitScreen):
         yield from chrome()
         with Horizontal(id="pick"):
             yield Select([], prompt="listing runs…", id="target", compact=True)
-            yield Checkbox("base too", True, id="with_base", compact=True,
-                           tooltip="also answer every example with the base model, for the comparison")
+            yield Checkbox(
+                "base too",
+                True,
+                id="with_base",
+                compact=True,
+                tooltip="also answer every example with the base model, for the comparison",
+            )
             yield Label("max")
-            yield Input("64", id="max_tokens", type="integer", compact=True, tooltip="tokens per answer")
+            yield Input(
+                "64", id="max_tokens", type="integer", compact=True, tooltip="tokens per answer"
+            )
         yield ProgressBar(id="progress", show_eta=False)
         yield Static("choose an adapter, then ctrl+s", id="status", markup=False)
         yield DataTable(id="metrics", cursor_type="none", zebra_stripes=True)
@@ -92,7 +118,13 @@ class EvaluateScreen(CockpitScreen):
     def action_refresh_targets(self) -> None:
         self.list_targets()
 
-    @work(thread=True, exclusive=True, group="eval-targets", exit_on_error=False, description="list run adapters")
+    @work(
+        thread=True,
+        exclusive=True,
+        group="eval-targets",
+        exit_on_error=False,
+        description="list run adapters",
+    )
     def list_targets(self) -> None:
         choices = []
         for run in runs.list_runs():
@@ -106,7 +138,9 @@ class EvaluateScreen(CockpitScreen):
         select = self.query_one("#target", Select)
         current = select.value
         self.targets = {f"{path}:{which}": (path, which) for _, (path, which) in message.choices}
-        select.prompt = "choose a run's adapter" if self.targets else "no adapters yet — train a run first"
+        select.prompt = (
+            "choose a run's adapter" if self.targets else "no adapters yet — train a run first"
+        )
         select.set_options([(label, f"{path}:{which}") for label, (path, which) in message.choices])
         if current in self.targets:
             select.value = current
@@ -143,8 +177,12 @@ class EvaluateScreen(CockpitScreen):
             self.notify(f"max tokens: {raw!r} is not a whole number from 1", severity="error")
             return
         run_dir, which = self.targets[value]
-        settings = EvalSettings(str(run_dir), which, base=self.query_one("#with_base", Checkbox).value,
-                                max_tokens=int(raw))
+        settings = EvalSettings(
+            str(run_dir),
+            which,
+            base=self.query_one("#with_base", Checkbox).value,
+            max_tokens=int(raw),
+        )
         self.job, self.running = EvalJob(run_dir, settings.name), True
         self.clear_tables()
         self.query_one("#progress", ProgressBar).update(total=None, progress=0)
@@ -158,7 +196,13 @@ class EvaluateScreen(CockpitScreen):
         jobs.cancel(self.job)
         self.set_status("cancelling after the answer in progress…")
 
-    @work(thread=True, exclusive=True, group=GROUP, exit_on_error=False, description="run an evaluation")
+    @work(
+        thread=True,
+        exclusive=True,
+        group=GROUP,
+        exit_on_error=False,
+        description="run an evaluation",
+    )
     def evaluate(self, settings: EvalSettings) -> None:
         """Start the evaluation's process and follow its events until it ends."""
         try:
@@ -172,21 +216,40 @@ class EvaluateScreen(CockpitScreen):
             last.update(next((e for e in reversed(events) if e["type"] == "state"), {}))
             self.post_message(EvalEventsArrived(job.folder, events))
 
-        follow(job.folder, arrived, lambda: worker.is_cancelled, is_alive=jobs.is_alive, until_ended=True)
+        follow(
+            job.folder,
+            arrived,
+            lambda: worker.is_cancelled,
+            is_alive=jobs.is_alive,
+            until_ended=True,
+        )
         if worker.is_cancelled:
             return
         finished = last.get("state") == "finished"
-        self.post_message(EvalEnded(job.folder, job.result() if finished else None,
-                                    job.answers() if finished else [],
-                                    last.get("message", f"the evaluation ended without a word; see {job.folder / 'eval.log'}")))
+        self.post_message(
+            EvalEnded(
+                job.folder,
+                job.result() if finished else None,
+                job.answers() if finished else [],
+                last.get(
+                    "message", f"the evaluation ended without a word; see {job.folder / 'eval.log'}"
+                ),
+            )
+        )
 
     @on(EvalEventsArrived)
     def show_progress(self, message: EvalEventsArrived) -> None:
         for event in message.events:
             if event["type"] == "progress":
-                self.query_one("#progress", ProgressBar).update(total=event["total"], progress=event["done"])
+                self.query_one("#progress", ProgressBar).update(
+                    total=event["total"], progress=event["done"]
+                )
                 what = "answers" if event["phase"] == "answers" else "loss passes"
-                eta = f", about {event['eta_sec']:.0f} s left" if event.get("eta_sec") is not None else ""
+                eta = (
+                    f", about {event['eta_sec']:.0f} s left"
+                    if event.get("eta_sec") is not None
+                    else ""
+                )
                 self.set_status(f"{what} {event['done']}/{event['total']}{eta} — ctrl+x cancels")
             elif event["type"] in ("state", "error"):
                 self.set_status(event.get("message", ""))
@@ -195,7 +258,9 @@ class EvaluateScreen(CockpitScreen):
     def show_end(self, message: EvalEnded) -> None:
         self.running = False
         if message.result is None:
-            self.query_one("#progress", ProgressBar).update(total=1, progress=0)  # not left spinning
+            self.query_one("#progress", ProgressBar).update(
+                total=1, progress=0
+            )  # not left spinning
             self.set_status(message.message)
             return
         self.show_result(message.result, message.answers)
@@ -209,19 +274,31 @@ class EvaluateScreen(CockpitScreen):
         for row in table_rows(result):
             table.add_row(*row)
         table.border_title = heading(result)
-        self.query_one("#progress", ProgressBar).update(total=1, progress=1)  # a result is a whole evaluation
+        self.query_one("#progress", ProgressBar).update(
+            total=1, progress=1
+        )  # a result is a whole evaluation
         self.answers = answers
         self.show_answers()
 
     def show_answers(self) -> None:
         table = self.query_one("#answers", DataTable)
         table.clear()
-        rows = [a for a in self.answers if a["side"] == self.side and not (self.misses_only and a["exact_match"])]
+        rows = [
+            a
+            for a in self.answers
+            if a["side"] == self.side and not (self.misses_only and a["exact_match"])
+        ]
         self.shown_rows = rows
         self.show_example(0)
         for a in rows:
-            table.add_row(str(a["index"] + 1), f"{a['exact_match']:.0f}", f"{a['token_f1']:.2f}",
-                          literal_text(a["question"]), literal_text(a["reference"]), literal_text(a["answer"]))
+            table.add_row(
+                str(a["index"] + 1),
+                f"{a['exact_match']:.0f}",
+                f"{a['token_f1']:.2f}",
+                literal_text(a["question"]),
+                literal_text(a["reference"]),
+                literal_text(a["answer"]),
+            )
         shown = "misses" if self.misses_only else "answers"
         table.border_title = f"{self.side} {shown}: {len(rows)}"
 
@@ -236,10 +313,20 @@ class EvaluateScreen(CockpitScreen):
             return
         a = self.shown_rows[row]
         text = Text.assemble(
-            ("question  ", "bold"), literal_text(a["question"]), "\n",
-            ("reference ", "bold"), literal_text(a["reference"]), "\n",
-            (f"{a['side']:<10}", "bold"), literal_text(a["answer"]), "\n",
-            (f"exact match {a['exact_match']:.0f} · token F1 {a['token_f1']:.3f} · ROUGE-L {a['rouge_l']:.3f}", "dim"),
+            ("question  ", "bold"),
+            literal_text(a["question"]),
+            "\n",
+            ("reference ", "bold"),
+            literal_text(a["reference"]),
+            "\n",
+            (f"{a['side']:<10}", "bold"),
+            literal_text(a["answer"]),
+            "\n",
+            (
+                f"exact match {a['exact_match']:.0f} · token F1 {a['token_f1']:.3f} · ROUGE-L "
+                f"{a['rouge_l']:.3f}",
+                "dim",
+            ),
         )
         self.query_one("#example", Static).update(text)
 

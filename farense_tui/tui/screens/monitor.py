@@ -17,16 +17,29 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from farense_tui.engine.runs.overlay import SMOOTHING, X_AXES, Comparison
 from farense_tui.engine.runs.history import MetricHistory
-from farense_tui.tui.widgets.charts import AccuracyChart, LossChart, MarginChart, MemoryChart, MetricChart, SpeedChart
-from farense_tui.tui.widgets.compare_chart import CompareChart
-from farense_tui.tui.widgets.chrome import CockpitScreen, chrome
-from farense_tui.tui.widgets.key_bar import KeyBar
+from farense_tui.engine.runs.overlay import SMOOTHING, X_AXES, Comparison
 from farense_tui.tui.dialogs.run_picker import RunPicker
+from farense_tui.tui.widgets.charts import (
+    AccuracyChart,
+    LossChart,
+    MarginChart,
+    MemoryChart,
+    MetricChart,
+    SpeedChart,
+)
+from farense_tui.tui.widgets.chrome import CockpitScreen, chrome
+from farense_tui.tui.widgets.compare_chart import CompareChart
+from farense_tui.tui.widgets.key_bar import KeyBar
 
 EMPTY_TEXT = "no run attached — start one on Config or attach on Training"
-VIEWS = ("all", "loss", "memory", "speed", "rewards")  # rewards: a dpo/orpo run's margin and accuracy
+VIEWS = (
+    "all",
+    "loss",
+    "memory",
+    "speed",
+    "rewards",
+)  # rewards: a dpo/orpo run's margin and accuracy
 COMPARE_KEYS = ("smooth", "log_scale", "x_axis")
 """Actions that only mean something in the compare view (hidden from the key bar elsewhere)."""
 
@@ -37,8 +50,18 @@ class MonitorScreen(CockpitScreen):
     CSS_PATH = "../styles/monitor.tcss"
     BINDINGS = [
         Binding("v", "cycle_view", "View"),
-        Binding("c", "compare", "Compare", tooltip="Overlay the loss of the runs marked on Training (c there)"),
-        Binding("r", "pick_runs", "Runs", tooltip="Choose the runs to overlay (the marks c sets on Training)"),
+        Binding(
+            "c",
+            "compare",
+            "Compare",
+            tooltip="Overlay the loss of the runs marked on Training (c there)",
+        ),
+        Binding(
+            "r",
+            "pick_runs",
+            "Runs",
+            tooltip="Choose the runs to overlay (the marks c sets on Training)",
+        ),
         Binding("e", "smooth", "Smooth", tooltip="Cycle the EMA smoothing of the training loss"),
         Binding("l", "log_scale", "Log", tooltip="Loss on a log scale, or back to linear"),
         Binding("x", "x_axis", "X axis", tooltip="x axis by step, trained tokens or training time"),
@@ -131,7 +154,9 @@ class MonitorScreen(CockpitScreen):
         """The next of all / loss / memory / speed / rewards (rewards only for a run that has them;
         from the compare view: back to all)."""
         views = VIEWS if any(self.history.rewards.values()) else VIEWS[:-1]
-        self.view = views[(views.index(self.view) + 1) % len(views)] if self.view in views else "all"
+        self.view = (
+            views[(views.index(self.view) + 1) % len(views)] if self.view in views else "all"
+        )
 
     def action_compare(self) -> None:
         """The loss of the active run and the marked runs overlaid, or back to the charts."""
@@ -139,6 +164,7 @@ class MonitorScreen(CockpitScreen):
 
     def action_pick_runs(self) -> None:
         """The run picker; the overlay shows when it closes."""
+
         def show_overlay(_: None) -> None:
             self.view = "compare"
 
@@ -188,17 +214,23 @@ def summary_line(history: MetricHistory, width: int = 0) -> Text:
     if step is None:
         return Text(f"waiting for the first step… {history.state}".rstrip(), style="dim")
     total = step.get("total_steps")
-    parts = [Text(f"step {step['step']}/{total}" if total else f"step {step['step']}"),
-             Text(f"loss {_num(step.get('loss'))}")]
+    parts = [
+        Text(f"step {step['step']}/{total}" if total else f"step {step['step']}"),
+        Text(f"loss {_num(step.get('loss'))}"),
+    ]
     if history.best_val:
         best_step, best = history.best_val
         parts.append(Text(f"best val {best:.3f} @{best_step}"))
     if step.get("reward_margin") is not None:  # dpo, orpo
-        parts.append(Text(f"margin {_num(step['reward_margin'])} acc {_num(step.get('reward_accuracy'))}"))
+        parts.append(
+            Text(f"margin {_num(step['reward_margin'])} acc {_num(step.get('reward_accuracy'))}")
+        )
     peak = history.peak_memory_gb
     if history.budget_gb:
         over = peak > history.budget_gb
-        parts.append(Text(f"peak {_gb(peak)}/{_gb(history.budget_gb)} GB", style="bold red" if over else ""))
+        parts.append(
+            Text(f"peak {_gb(peak)}/{_gb(history.budget_gb)} GB", style="bold red" if over else "")
+        )
     else:
         parts.append(Text(f"peak {_gb(peak)} GB"))
     optional = []  # most important first

@@ -15,12 +15,12 @@ from textual.containers import Vertical
 from textual.widgets import DataTable
 
 from farense_tui.engine import runs
-from farense_tui.tui.messages import RunsListed
 from farense_tui.engine.runs.status import ENDED, RunStatus
-from farense_tui.tui.widgets.chrome import CockpitScreen, chrome
-from farense_tui.tui.widgets.key_bar import KeyBar
-from farense_tui.tui.widgets.event_log import EventLog
 from farense_tui.tui.dialogs.export import ExportDialog
+from farense_tui.tui.messages import RunsListed
+from farense_tui.tui.widgets.chrome import CockpitScreen, chrome
+from farense_tui.tui.widgets.event_log import EventLog
+from farense_tui.tui.widgets.key_bar import KeyBar
 from farense_tui.tui.widgets.progress_panel import ProgressPanel
 from farense_tui.tui.widgets.runs_table import RunsTable
 
@@ -35,11 +35,28 @@ class TrainingScreen(CockpitScreen):
         Binding("p", "app.toggle_pause", "Pause", tooltip="Pause the active run, or continue it"),
         Binding("s", "app.stop_run", "Stop", tooltip="Checkpoint the active run and stop it"),
         Binding("w", "app.save_run", "Save", tooltip="Write a checkpoint now and keep training"),
-        Binding("m", "app.switch_profile", "Profile", tooltip="Restart the active run with another profile"),
+        Binding(
+            "m",
+            "app.switch_profile",
+            "Profile",
+            tooltip="Restart the active run with another profile",
+        ),
         Binding("a", "attach", "Attach", tooltip="Watch the run selected in the table"),
-        Binding("r", "resume", "Resume", tooltip="Resume the selected run from its last checkpoint"),
-        Binding("c", "compare", "Compare", tooltip="Mark or unmark the selected run for the Monitor's overlay (c there)"),
-        Binding("x", "export", "Export", tooltip="Export the selected run's adapter: fused, GGUF, PEFT, Ollama"),
+        Binding(
+            "r", "resume", "Resume", tooltip="Resume the selected run from its last checkpoint"
+        ),
+        Binding(
+            "c",
+            "compare",
+            "Compare",
+            tooltip="Mark or unmark the selected run for the Monitor's overlay (c there)",
+        ),
+        Binding(
+            "x",
+            "export",
+            "Export",
+            tooltip="Export the selected run's adapter: fused, GGUF, PEFT, Ollama",
+        ),
     ]
 
     def __init__(self) -> None:
@@ -115,7 +132,13 @@ class TrainingScreen(CockpitScreen):
         if self.app.screen is self:
             self.read_runs()
 
-    @work(thread=True, exclusive=True, group="list-runs", exit_on_error=False, description="list runs/")
+    @work(
+        thread=True,
+        exclusive=True,
+        group="list-runs",
+        exit_on_error=False,
+        description="list runs/",
+    )
     def read_runs(self) -> None:
         self.post_message(RunsListed(runs.list_runs()))
 

@@ -27,7 +27,12 @@ MEMORY_COLORS: dict[str, RGB] = {
     "rss_gb": (110, 210, 110),
     "sys_used_gb": (230, 210, 80),
 }
-MEMORY_SHORT = {"mem_active_gb": "active", "mem_peak_gb": "peak", "rss_gb": "RSS", "sys_used_gb": "sys"}
+MEMORY_SHORT = {
+    "mem_active_gb": "active",
+    "mem_peak_gb": "peak",
+    "rss_gb": "RSS",
+    "sys_used_gb": "sys",
+}
 RAM: RGB = (170, 170, 170)
 BUDGET: RGB = (235, 70, 70)
 
@@ -124,7 +129,10 @@ class MetricChart(PlotextPlot):
 class LossChart(MetricChart):
     """Train loss and validation loss against step; a red line where training restarted."""
 
-    TITLE = f"loss by step  {swatch(TRAIN, 'train')}  {swatch(VAL, 'val')}  {swatch(RESTART, 'restart', '│')}"
+    TITLE = (
+        f"loss by step  {swatch(TRAIN, 'train')}  {swatch(VAL, 'val')}  "
+        f"{swatch(RESTART, 'restart', '│')}"
+    )
 
     def plot(self, history: MetricHistory, points: int) -> None:
         self._line("train", *history.train_loss.downsample(points), TRAIN)
@@ -141,7 +149,8 @@ RAM_IN_VIEW = 0.4  # draw the total-RAM line once the curves or the budget reach
 
 
 class MemoryChart(MetricChart):
-    """Unified memory against time: MLX active and peak, process RSS, system used; RAM and budget lines."""
+    """Unified memory against time: MLX active and peak, process RSS, system used; RAM and budget
+    lines."""
 
     TITLE = "memory GB"
 
@@ -158,11 +167,15 @@ class MemoryChart(MetricChart):
         all_x = [x for xs, _ in curves.values() for x in xs]
         legend = [swatch(MEMORY_COLORS[k], MEMORY_SHORT[k]) for k in MEMORY_FIELDS]
         highest = max([y for _, ys in curves.values() for y in ys] + [history.budget_gb or 0.0])
-        for name, value, color in (("RAM", history.total_ram_gb, RAM), ("budget", history.budget_gb, BUDGET)):
+        for name, value, color in (
+            ("RAM", history.total_ram_gb, RAM),
+            ("budget", history.budget_gb, BUDGET),
+        ):
             if not value:
                 continue
             if name == "RAM" and highest < RAM_IN_VIEW * value:
-                # Far above the curves, the line would squash them onto the bottom row: name it only.
+                # Far above the curves, the line would squash them onto the bottom row: name it
+                # only.
                 legend.append(swatch(color, f"RAM {value:.3g} (off scale)", "─"))
                 continue
             self.markers[name] = value
@@ -191,7 +204,8 @@ class SpeedChart(MetricChart):
 
 
 class MarginChart(MetricChart):
-    """A preference run's (dpo, orpo) reward margin, chosen minus rejected, train and val by step."""
+    """A preference run's (dpo, orpo) reward margin, chosen minus rejected, train and val by
+    step."""
 
     TITLE = f"reward margin by step  {swatch(TRAIN, 'train')}  {swatch(VAL, 'val')}"
     metric = "margin"
@@ -224,7 +238,8 @@ def time_unit(span_s: float) -> tuple[str, float]:
 
 
 def nice_ticks(lo: float, hi: float, count: int) -> list[float]:
-    """At most `count` (at least 2 when possible) ticks at 1, 2, 2.5 or 5 times a power of ten in [lo, hi]."""
+    """At most `count` (at least 2 when possible) ticks at 1, 2, 2.5 or 5 times a power of ten in
+    [lo, hi]."""
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return []
     if hi <= lo:

@@ -17,7 +17,8 @@ CURSOR = "▌"
 
 
 class ChatMessage(Static):
-    """A user prompt or a model reply, rendered literally; a reply shows a cursor while it streams."""
+    """A user prompt or a model reply, rendered literally; a reply shows a cursor while it
+    streams."""
 
     DEFAULT_CSS = """
     ChatMessage {
@@ -40,8 +41,15 @@ class ChatMessage(Static):
     }
     """
 
-    def __init__(self, speaker: str, text: str = "", *, kind: str = "reply", side: str | None = None,
-                 streaming: bool = False) -> None:
+    def __init__(
+        self,
+        speaker: str,
+        text: str = "",
+        *,
+        kind: str = "reply",
+        side: str | None = None,
+        streaming: bool = False,
+    ) -> None:
         super().__init__(markup=False, classes=f"-{kind}" + (f" -{side}" if side else ""))
         self.speaker = speaker
         self.side = side

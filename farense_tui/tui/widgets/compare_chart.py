@@ -12,9 +12,16 @@ import math
 
 from textual.color import Color
 
-from farense_tui.engine.runs.overlay import Comparison, ema, on_axis
 from farense_tui.engine.runs.history import MetricHistory, downsample
-from farense_tui.tui.widgets.charts import RGB, MetricChart, nice_ticks, swatch, tick_label, time_unit
+from farense_tui.engine.runs.overlay import Comparison, ema, on_axis
+from farense_tui.tui.widgets.charts import (
+    RGB,
+    MetricChart,
+    nice_ticks,
+    swatch,
+    tick_label,
+    time_unit,
+)
 
 FAINT = 0.35  # share of the run's colour in its raw curve (the rest is the chart's background)
 AXIS_TITLE = {"step": "step", "tokens": "trained tokens", "time": "training time"}
@@ -22,7 +29,8 @@ NEUTRAL: RGB = (200, 200, 200)  # the legend's train and val marks, which stand 
 
 
 class CompareChart(MetricChart):
-    """Loss and validation loss of the active run and the marked runs; settings set by the screen."""
+    """Loss and validation loss of the active run and the marked runs; settings set by the
+    screen."""
 
     DEFAULT_CSS = """
     CompareChart {
@@ -39,7 +47,9 @@ class CompareChart(MetricChart):
         self.log_scale = False
         self.axis = "step"
         self._drawn: tuple[MetricHistory, object] | None = None  # (history, size) of the last draw
-        self._smoothed: dict[int, tuple[MetricHistory, tuple, list[float]]] = {}  # id -> (it, what, EMA)
+        self._smoothed: dict[
+            int, tuple[MetricHistory, tuple, list[float]]
+        ] = {}  # id -> (it, what, EMA)
 
     def on_resize(self) -> None:
         # Shown by a view switch, this chart may be drawn before its layout: ticks, points and
@@ -75,14 +85,17 @@ class CompareChart(MetricChart):
                 self.plt.scatter(vx, vy, marker="●", color=colour)
         smooth = f"EMA {self.smoothing:g}" if self.smoothing else "raw"
         axis = f"{AXIS_TITLE[self.axis]} ({unit})" if unit else AXIS_TITLE[self.axis]
-        self.border_title = (f"loss by {axis} · {smooth} · {'log' if self.log_scale else 'linear'}"
-                             f"  {swatch(NEUTRAL, 'train')}  {swatch(NEUTRAL, 'val', '●')}")
+        self.border_title = (
+            f"loss by {axis} · {smooth} · {'log' if self.log_scale else 'linear'}"
+            f"  {swatch(NEUTRAL, 'train')}  {swatch(NEUTRAL, 'val', '●')}"
+        )
         active = history.run_dir.name if history.run_dir else None
         ids = [run_id for run_id, _ in runs]
         labels = short_labels(ids, self.size.width - 2 - 3 * len(ids))
         self.border_subtitle = "  ".join(
             swatch(self.comparison.colour(run_id), ("▸" if run_id == active else "") + label)
-            for run_id, label in zip(ids, labels))
+            for run_id, label in zip(ids, labels)
+        )
         if len(ids) == 1:
             self.border_subtitle += "  (c on Training marks runs to compare)"
 
@@ -96,14 +109,17 @@ class CompareChart(MetricChart):
         return cached[2]
 
     def _x_scale(self, runs: list[tuple[str, MetricHistory]]) -> tuple[str, float]:
-        """The unit of the x axis and what divides it: minutes or hours of training, k or M tokens."""
+        """The unit of the x axis and what divides it: minutes or hours of training, k or M
+        tokens."""
         if self.axis == "step":
             return "", 1.0
         by = "tokens_at" if self.axis == "tokens" else "seconds_at"
         span = max((getattr(h, by).ys[-1] for _, h in runs if getattr(h, by)), default=0.0)
         if self.axis == "time":
             return time_unit(span)
-        return ("millions", 1e6) if span >= 2e6 else ("thousands", 1e3) if span >= 2e3 else ("", 1.0)
+        return (
+            ("millions", 1e6) if span >= 2e6 else ("thousands", 1e3) if span >= 2e3 else ("", 1.0)
+        )
 
     def _set_ticks(self) -> None:
         super()._set_ticks()
@@ -124,20 +140,29 @@ def short_labels(run_ids: list[str], room: int) -> list[str]:
         return list(run_ids)
     parts = [r.split("-") for r in run_ids]
     shared = 0
-    while all(len(p) > shared + 1 for p in parts) and len({tuple(p[-shared - 1:]) for p in parts}) == 1:
+    while (
+        all(len(p) > shared + 1 for p in parts)
+        and len({tuple(p[-shared - 1 :]) for p in parts}) == 1
+    ):
         shared += 1
-    labels = ["-".join(p[:len(p) - shared]) for p in parts]
+    labels = ["-".join(p[: len(p) - shared]) for p in parts]
     if sum(map(len, labels)) <= room:
         return labels
-    return [f"{p[0][4:8]}-{p[1][:4]}" if len(p) > 1 and p[0].isdigit() and len(p[0]) == 8 else label
-            for p, label in zip(parts, labels)]
+    return [
+        f"{p[0][4:8]}-{p[1][:4]}" if len(p) > 1 and p[0].isdigit() and len(p[0]) == 8 else label
+        for p, label in zip(parts, labels)
+    ]
 
 
 def log_ticks(lo: float, hi: float, count: int) -> list[float]:
     """Ticks for a log axis: 1, 2, 5 times powers of ten in [lo, hi], thinned to at most `count`;
     round linear ticks when the range is under one such step."""
-    ticks = [m * 10**e for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1)
-             for m in (1, 2, 5) if lo <= m * 10**e <= hi]
+    ticks = [
+        m * 10**e
+        for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1)
+        for m in (1, 2, 5)
+        if lo <= m * 10**e <= hi
+    ]
     if len(ticks) < 2:
         return [t for t in nice_ticks(lo, hi, count) if t > 0]
     stride = math.ceil(len(ticks) / count)
@@ -149,4 +174,5 @@ def _downsampled(xs, ys, points: int) -> tuple[list[float], list[float]]:
 
 
 def _blend(colour: RGB, background: tuple[int, int, int]) -> RGB:
-    return tuple(round(FAINT * c + (1 - FAINT) * b) for c, b in zip(colour, background))  # type: ignore[return-value]
+    # type: ignore[return-value]
+    return tuple(round(FAINT * c + (1 - FAINT) * b) for c, b in zip(colour, background))

@@ -1,4 +1,5 @@
-"""The run's notable events as a scrolling log: evaluations, checkpoints, warnings, errors, recoveries.
+"""The run's notable events as a scrolling log: evaluations, checkpoints, warnings, errors,
+recoveries.
 
 Engine text is shown as plain text (markup off): a message with "[" in it is data, not styling.
 """
@@ -15,8 +16,17 @@ from textual.widgets import RichLog
 
 from farense_tui.engine.runs.status import describe_event
 
-STYLES = {"state": "cyan", "step": "dim", "eval": "green", "checkpoint": "blue", "warning": "yellow",
-          "note": "cyan", "error": "bold red", "recovery": "bold yellow", "finished": "bold green"}
+STYLES = {
+    "state": "cyan",
+    "step": "dim",
+    "eval": "green",
+    "checkpoint": "blue",
+    "warning": "yellow",
+    "note": "cyan",
+    "error": "bold red",
+    "recovery": "bold yellow",
+    "finished": "bold green",
+}
 
 
 class EventLog(RichLog):
@@ -27,12 +37,16 @@ class EventLog(RichLog):
     """
 
     DEFAULT_CSS = """
-    EventLog { height: 1fr; border: round $panel-lighten-2; background: $surface; scrollbar-gutter: stable; }
+    EventLog {
+        height: 1fr; border: round $panel-lighten-2; background: $surface; scrollbar-gutter: stable;
+    }
     EventLog:focus { border: round $accent; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
-        super().__init__(markup=False, highlight=False, wrap=True, max_lines=2000, min_width=20, id=id)
+        super().__init__(
+            markup=False, highlight=False, wrap=True, max_lines=2000, min_width=20, id=id
+        )
         self.border_title = "Events"
         self.events: deque[dict] = deque(maxlen=2000)
         self.drawn_width = 0

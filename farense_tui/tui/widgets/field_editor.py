@@ -21,7 +21,8 @@ EDITABLE = [name for name in FIELDS if name not in SKIPPED]
 
 
 def parse(name: str, text: str):
-    """Turn typed text into a value of the field's type (or leave it as text for coerce_value to refuse)."""
+    """Turn typed text into a value of the field's type (or leave it as text for coerce_value to
+    refuse)."""
     kind = FIELDS[name].type if isinstance(FIELDS[name].type, str) else FIELDS[name].type.__name__
     text = text.strip()
     try:
@@ -45,7 +46,8 @@ def show(value) -> str:
 
 
 class FieldEditor(Container):
-    """Rows for every Profile field; posts `FieldEditor.Changed` with values and errors on each edit.
+    """Rows for every Profile field; posts `FieldEditor.Changed` with values and errors on each
+    edit.
 
     A three-column grid (name, editor, hint) rather than a container per row: fewer widgets make
     switching to the Config screen cheaper, since a resumed screen restyles every widget.
@@ -69,12 +71,15 @@ class FieldEditor(Container):
     """
 
     class Changed(Message):
-        """The values as typed: `values` holds the valid ones, `errors` the rest (field -> message)."""
+        """The values as typed: `values` holds the valid ones, `errors` the rest (field ->
+        message)."""
 
         def __init__(self, editor: "FieldEditor", values: dict, errors: dict) -> None:
             super().__init__()
             self.editor, self.values, self.errors = editor, values, errors
-            self.profile = editor.profile  # what the values edit: the editor may load another meanwhile
+            self.profile = (
+                editor.profile
+            )  # what the values edit: the editor may load another meanwhile
 
         @property
         def control(self) -> "FieldEditor":
@@ -98,14 +103,27 @@ class FieldEditor(Container):
             meta, value = FIELDS[name].metadata, getattr(self.profile, name)
             yield Label(name, classes="field-name", id=f"name-{name}")
             if "choices" in meta:
-                yield Select([(c, c) for c in meta["choices"]], value=value, allow_blank=False,
-                             compact=True, id=f"field-{name}", classes="field-editor")
+                yield Select(
+                    [(c, c) for c in meta["choices"]],
+                    value=value,
+                    allow_blank=False,
+                    compact=True,
+                    id=f"field-{name}",
+                    classes="field-editor",
+                )
             elif isinstance(value, bool):
                 yield Checkbox("", value, compact=True, id=f"field-{name}", classes="field-editor")
             else:
-                yield Input(show(value), compact=True, id=f"field-{name}", classes="field-editor",
-                            select_on_focus=True)
-            yield Static(describe_field(name), classes="field-hint", id=f"hint-{name}", markup=False)
+                yield Input(
+                    show(value),
+                    compact=True,
+                    id=f"field-{name}",
+                    classes="field-editor",
+                    select_on_focus=True,
+                )
+            yield Static(
+                describe_field(name), classes="field-hint", id=f"hint-{name}", markup=False
+            )
 
     def load(self, profile: Profile) -> None:
         """Show another profile's values (for a profile chosen in the Select)."""

@@ -19,8 +19,8 @@ from textual.widgets import Checkbox, Select, Static
 
 from farense_tui.engine import runs
 from farense_tui.engine.errors import UserError
-from farense_tui.engine.runs.run_folder import RunFolder, is_model_folder
 from farense_tui.engine.runs.lineage import find_parent
+from farense_tui.engine.runs.run_folder import RunFolder, is_model_folder
 
 NONE = ""
 NONE_LABEL = "none: a new run on the model above"
@@ -51,17 +51,32 @@ class FromRunField(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal():
-            yield Select([(NONE_LABEL, NONE)], value=NONE, allow_blank=False, compact=True, id="from-run")
+            yield Select(
+                [(NONE_LABEL, NONE)], value=NONE, allow_blank=False, compact=True, id="from-run"
+            )
             yield Checkbox("fuse", compact=True, id="from-fuse")
         yield Static(HINT, id="from-hint", markup=False)
 
     def on_mount(self) -> None:
         self.refresh_runs()
 
-    @work(thread=True, exclusive=True, group="from-runs", exit_on_error=False, description="list runs to build on")
+    @work(
+        thread=True,
+        exclusive=True,
+        group="from-runs",
+        exit_on_error=False,
+        description="list runs to build on",
+    )
     def refresh_runs(self) -> None:
-        self.post_message(self.Listed([f"{r.run_id}:{which}" for r in runs.list_runs()
-                                       for which in RunFolder(r.path).adapter_choices()]))
+        self.post_message(
+            self.Listed(
+                [
+                    f"{r.run_id}:{which}"
+                    for r in runs.list_runs()
+                    for which in RunFolder(r.path).adapter_choices()
+                ]
+            )
+        )
 
     @on(Listed)
     def offer(self, message: Listed) -> None:
@@ -93,9 +108,14 @@ def describe(spec: str, fuse: bool) -> str:
     """What a run started from `spec` trains on, in words (the same refusals as `train --from`)."""
     parent = find_parent(spec)
     if fuse:
-        return f"a new adapter on the fused model of {parent.name} (exported on Start if not yet in models/)"
+        return (
+            f"a new adapter on the fused model of {parent.name} (exported on Start if not yet "
+            f"in models/)"
+        )
     if is_model_folder(parent.adapter):
         return f"{parent.name} is a full fine-tune: the new run trains on its model"
     p = parent.config.profile
-    return (f"starts from {parent.name}'s adapter, on its base {parent.config.model} "
-            f"(LoRA rank {p.lora_rank}, scale {p.lora_scale:g}, its blocks and targets)")
+    return (
+        f"starts from {parent.name}'s adapter, on its base {parent.config.model} "
+        f"(LoRA rank {p.lora_rank}, scale {p.lora_scale:g}, its blocks and targets)"
+    )

@@ -42,7 +42,11 @@ class KeyBar(Widget):
         return self._line[1]
 
     def _shows(self, keys: list, palette: Binding | None) -> tuple:
-        return self.size.width, palette, tuple((b.key, b.action, b.description, on) for b, on in keys)
+        return (
+            self.size.width,
+            palette,
+            tuple((b.key, b.action, b.description, on) for b, on in keys),
+        )
 
     def _keys(self) -> tuple[list, Binding | None]:
         """(binding, enabled) pairs to show, and the command palette's binding."""
@@ -61,15 +65,19 @@ class KeyBar(Widget):
             key = self.app.get_key_display(binding)
             # Binding keys are plain names (p, ctrl+s, f1), safe inside the click action.
             item = Content.from_markup(
-                f"[@click=app.simulate_key('{binding.key}')][bold $footer-key-foreground]$key[/] $label[/]",
-                key=key, label=binding.description,
+                f"[@click=app.simulate_key('{binding.key}')][bold $footer-key-foreground]$key[/] "
+                f"$label[/]",
+                key=key,
+                label=binding.description,
             )
             parts.append(item if enabled else item.stylize("dim"))
             parts.append("  ")
         line = Content.assemble(" ", *parts)
         if palette is not None:
-            tail = Content.from_markup("[bold $footer-key-foreground]$key[/] palette ",
-                                       key=self.app.get_key_display(palette))
+            tail = Content.from_markup(
+                "[bold $footer-key-foreground]$key[/] palette ",
+                key=self.app.get_key_display(palette),
+            )
             gap = self.size.width - len(line) - len(tail)
             if gap >= 1:
                 line = Content.assemble(line, " " * gap, tail)

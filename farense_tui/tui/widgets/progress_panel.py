@@ -1,4 +1,5 @@
-"""The Training screen's top: a banner for what went wrong, the progress bar, and the latest figures.
+"""The Training screen's top: a banner for what went wrong, the progress bar, and the latest
+figures.
 
 Every figure is read from the run's events (via `RunStatus`); a figure the run has not produced
 yet shows as "--", never as a guess.
@@ -10,7 +11,14 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import ProgressBar, Static
 
-from farense_tui.engine.runs.status import RunStatus, fmt_duration, fmt_loss, fmt_lr, describe_recovery, ranks_text
+from farense_tui.engine.runs.status import (
+    RunStatus,
+    describe_recovery,
+    fmt_duration,
+    fmt_loss,
+    fmt_lr,
+    ranks_text,
+)
 
 
 def banner_text(s: RunStatus) -> tuple[str, str]:
@@ -18,8 +26,10 @@ def banner_text(s: RunStatus) -> tuple[str, str]:
     if s.run_dir is None:
         return "", ""
     if s.status == "dead":
-        return (f"✗ The engine process of this run is gone (step {s.step}, last checkpoint step "
-                f"{s.checkpoint_step}). Press r to resume it: as is or with smaller settings."), "-error"
+        return (
+            f"✗ The engine process of this run is gone (step {s.step}, last checkpoint step "
+            f"{s.checkpoint_step}). Press r to resume it: as is or with smaller settings."
+        ), "-error"
     if s.status == "failed":
         hint = " Press r to resume with smaller settings or as is." if s.recoverable else ""
         return f"✗ Failed: {s.message}.{hint}", "-error"
@@ -30,7 +40,8 @@ def banner_text(s: RunStatus) -> tuple[str, str]:
 
 
 class ProgressPanel(Vertical):
-    """Banner, progress bar with step/epoch/elapsed/ETA, and loss / val / lr / tok/s, cost and state lines."""
+    """Banner, progress bar with step/epoch/elapsed/ETA, and loss / val / lr / tok/s, cost and state
+    lines."""
 
     DEFAULT_CSS = """
     ProgressPanel { height: auto; padding: 0 1; }
@@ -41,7 +52,8 @@ class ProgressPanel(Vertical):
     ProgressPanel ProgressBar { width: 1fr; max-width: 48; }
     ProgressPanel ProgressBar Bar { width: 1fr; }
     ProgressPanel #timing { width: auto; padding-left: 1; }
-    ProgressPanel #figures { height: auto; }  /* a second line lists the ranks of a data-parallel run */
+    /* a second line lists the ranks of a data-parallel run */
+    ProgressPanel #figures { height: auto; }
     ProgressPanel #cost { height: 1; color: $foreground-muted; }
     ProgressPanel #state { height: 1; color: $foreground-muted; }
     """
@@ -65,19 +77,29 @@ class ProgressPanel(Vertical):
             self.query_one("#banner").set_classes(kind)
         self.query_one("#bar", ProgressBar).update(total=max(s.total_steps, 1), progress=s.step)
         total = s.total_steps or "?"
-        self._put("#timing", f"step {s.step}/{total} · epoch {s.epoch} · elapsed {fmt_duration(s.elapsed)} · "
-                  f"ETA {fmt_duration(s.eta)}", layout=True)  # its width follows the text
+        self._put(
+            "#timing",
+            f"step {s.step}/{total} · epoch {s.epoch} · elapsed {fmt_duration(s.elapsed)} · "
+            f"ETA {fmt_duration(s.eta)}",
+            layout=True,
+        )  # its width follows the text
         best = f" (best {fmt_loss(s.best_val_loss)})" if s.best_val_loss is not None else ""
-        # Two speeds on one screen, each named: the newest step's here, the run's median step's below.
+        # Two speeds on one screen, each named: the newest step's here, the run's median step's
+        # below.
         tps = f"{s.tokens_per_sec:.0f}" if s.tokens_per_sec is not None else "--"
-        self._put("#figures",
-                  f"loss {fmt_loss(s.loss)}   val {fmt_loss(s.val_loss)}{best}   lr {fmt_lr(s.learning_rate)}"
-                  f"   {tps} tok/s last step"
-                  + (f"\n{ranks_text(s)}" if s.ranks else ""), layout=True)  # data-parallel: all ranks, one line
+        self._put(
+            "#figures",
+            f"loss {fmt_loss(s.loss)}   val {fmt_loss(s.val_loss)}{best}   lr "
+            f"{fmt_lr(s.learning_rate)}"
+            f"   {tps} tok/s last step" + (f"\n{ranks_text(s)}" if s.ranks else ""),
+            layout=True,
+        )  # data-parallel: all ranks, one line
         # What the run cost so far: work hours, tokens, median speed, peak memory, money at a price.
         self._put("#cost", f"cost {s.cost.words(price_per_hour)}" if s.run_dir is not None else "")
         if s.run_dir is None:
-            state = "No active run: start one on Config (1), or pick one below and press a to attach."
+            state = (
+                "No active run: start one on Config (1), or pick one below and press a to attach."
+            )
         else:
             # A training state's message is the step it started at; the line above says more.
             quiet = s.status == "training" or not s.message

@@ -17,8 +17,14 @@ from farense_tui.engine.runs.status import fmt_loss
 from farense_tui.tui.chat_text import literal_text
 from farense_tui.tui.widgets.chrome import STATUS_STYLE
 
-COLOURS = {"$success": "green", "$warning": "yellow", "$error": "red", "$primary": "blue",
-           "$accent": "cyan", "$foreground-muted": "dim"}
+COLOURS = {
+    "$success": "green",
+    "$warning": "yellow",
+    "$error": "red",
+    "$primary": "blue",
+    "$accent": "cyan",
+    "$foreground-muted": "dim",
+}
 
 
 class RunsTable(DataTable):
@@ -30,7 +36,9 @@ class RunsTable(DataTable):
     """
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
-        super().__init__(cursor_type="row", zebra_stripes=True, id=id, cursor_foreground_priority="renderable")
+        super().__init__(
+            cursor_type="row", zebra_stripes=True, id=id, cursor_foreground_priority="renderable"
+        )
         self.border_title = "Runs (a attach · r resume · c compare)"
         self.infos: dict[str, object] = {}
         self.marks: dict[str, tuple[int, int, int]] = {}  # run folder -> its colour, when marked
@@ -63,9 +71,13 @@ class RunsTable(DataTable):
             colour = COLOURS.get(STATUS_STYLE.get(r.status, ""), "")
             mark = marks.get(str(r.path))
             self.add_row(
-                Text("●", style=f"rgb{mark}".replace(" ", "")) if mark else "", literal_text(r.run_id),
-                Text(r.status, style=colour), f"{r.step}/{r.total_steps or '?'}", fmt_loss(r.best_val_loss),
-                literal_text(r.profile), time.strftime("%m-%d %H:%M", time.localtime(r.created)),
+                Text("●", style=f"rgb{mark}".replace(" ", "")) if mark else "",
+                literal_text(r.run_id),
+                Text(r.status, style=colour),
+                f"{r.step}/{r.total_steps or '?'}",
+                fmt_loss(r.best_val_loss),
+                literal_text(r.profile),
+                time.strftime("%m-%d %H:%M", time.localtime(r.created)),
                 key=str(r.path),
             )
         if keep is not None and str(keep) in self.infos:

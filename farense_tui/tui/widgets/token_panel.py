@@ -22,7 +22,10 @@ def view_text(view: ExampleTokens) -> Text:
     for part, trained in view.runs:
         text.append_text(literal_text(part, TRAINED if trained else PROMPT))
     if view.cut:
-        text.append(f" ✂ {view.cut} more token{'s' if view.cut != 1 else ''} cut by max_seq_length", "italic")
+        text.append(
+            f" ✂ {view.cut} more token{'s' if view.cut != 1 else ''} cut by max_seq_length",
+            "italic",
+        )
     return text
 
 
@@ -45,14 +48,20 @@ class TokenPanel(Vertical):
         title, body = self.query_one("#token-title", Static), self.query_one("#token-text", Static)
         view = views[0] if views else None
         if view is None:
-            title.update("as trained: no tokenizer for this model yet" if views is None
-                         else "as trained: no train example to show")
+            title.update(
+                "as trained: no tokenizer for this model yet"
+                if views is None
+                else "as trained: no train example to show"
+            )
             title.remove_class("-problem")
             body.update("")
             body.display = False
             return
-        words = f"{view.tokens} tokens, {view.trained} trained (green)" if not view.empty else \
-            f"{view.tokens} tokens, NOTHING TRAINED"
+        words = (
+            f"{view.tokens} tokens, {view.trained} trained (green)"
+            if not view.empty
+            else f"{view.tokens} tokens, NOTHING TRAINED"
+        )
         title.update(f"as trained: {view.file.name}:{view.line} · {words}")
         title.set_class(view.empty, "-problem")
         body.update(view_text(view))
