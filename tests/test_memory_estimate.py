@@ -9,7 +9,13 @@ import random
 import pytest
 
 from farense_tui.engine.machine.hardware import Hardware
-from farense_tui.engine.profiles.memory_estimate import GB, GATHERED_CHUNK_COPIES, estimate_for, estimate_peak, model_shape
+from farense_tui.engine.profiles.memory_estimate import (
+    GB,
+    GATHERED_CHUNK_COPIES,
+    estimate_for,
+    estimate_peak,
+    model_shape,
+)
 from farense_tui.engine.profiles.profile import available_profiles, load_profile
 from farense_tui.engine.profiles.choice import choose_profile
 from farense_tui.engine.training.gathered_loss import chunk_rows
@@ -18,9 +24,16 @@ from tests.engine_helpers import events, start_run, tiny_config, wait_done
 
 # Mistral-7B v0.1 as the first user ran it: 4-bit, group size 64 (ORIGIN.md).
 MISTRAL = {
-    "model_type": "mistral", "hidden_size": 4096, "num_hidden_layers": 32, "intermediate_size": 14336,
-    "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 32000,
-    "tie_word_embeddings": False, "torch_dtype": "float16", "quantization": {"group_size": 64, "bits": 4},
+    "model_type": "mistral",
+    "hidden_size": 4096,
+    "num_hidden_layers": 32,
+    "intermediate_size": 14336,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "vocab_size": 32000,
+    "tie_word_embeddings": False,
+    "torch_dtype": "float16",
+    "quantization": {"group_size": 64, "bits": 4},
 }
 ALL_TARGETS = ["q", "k", "v", "o", "gate", "up", "down"]
 PHI3 = "phi3"  # an mlx-lm architecture output_head.py has no head for: full logits
@@ -32,17 +45,28 @@ def mac(ram_gb: float) -> Hardware:
 
 def origin_setup(**changes):
     """The user's final M1 16 GB configuration: batch 4 (x2), sequence 512, rank 8 on 7 modules."""
-    setup = dict(batch_size=4, grad_accumulation=2, max_seq_length=512, lora_rank=8,
-                 lora_targets=ALL_TARGETS, lora_layers=-1, grad_checkpoint=False)
+    setup = dict(
+        batch_size=4,
+        grad_accumulation=2,
+        max_seq_length=512,
+        lora_rank=8,
+        lora_targets=ALL_TARGETS,
+        lora_layers=-1,
+        grad_checkpoint=False,
+    )
     return load_profile("mac-16gb").replace(**{**setup, **changes})
 
 
 # ---- the parts scale as they should ----------------------------------------------------------
 
+
 def test_batch_doubles_activations_and_logits_only():
     """On full logits (an architecture without a known head); the gathered path is tested below."""
     p, model = origin_setup(), {**MISTRAL, "model_type": PHI3}
-    one, two = estimate_peak(model, p.replace(batch_size=2)), estimate_peak(model, p.replace(batch_size=4))
+    one, two = (
+        estimate_peak(model, p.replace(batch_size=2)),
+        estimate_peak(model, p.replace(batch_size=4)),
+    )
     for part in ("activations", "logits"):
         assert two.parts[part] == pytest.approx(2 * one.parts[part])
     for part in ("base_weights", "lora_params", "lora_grads_optimizer", "runtime"):
@@ -53,9 +77,16 @@ def test_longer_sequence_grows_activations_faster_than_linearly():
     """Attention probabilities are L x L per head: doubling the sequence more than doubles them."""
     p = origin_setup()
     model = {**MISTRAL, "model_type": PHI3}  # full logits, linear in the sequence
-    short, long = estimate_peak(model, p.replace(max_seq_length=257)), estimate_peak(model, p.replace(max_seq_length=513))
+    short, long = (
+        estimate_peak(model, p.replace(max_seq_length=257)),
+        estimate_peak(model, p.replace(max_seq_length=513)),
+    )
     assert long.parts["logits"] == pytest.approx(2 * short.parts["logits"])
-    assert 2.05 * short.parts["activations"] < long.parts["activations"] < 2.5 * short.parts["activations"]
+    assert (
+        2.05 * short.parts["activations"]
+        < long.parts["activations"]
+        < 2.5 * short.parts["activations"]
+    )
 
 
 def test_4bit_base_is_about_an_eighth_of_float32():
@@ -85,7 +116,9 @@ def test_lora_parameters_gradients_and_adamw():
     assert accum.parts["lora_grads_optimizer"] == pytest.approx(4 * est.parts["lora_params"])
     fewer = estimate_peak(MISTRAL, origin_setup(lora_layers=8, lora_targets=["q", "v"]))
     assert fewer.info["lora_params"] == 8 * 8 * ((4096 + 4096) + (4096 + 1024))
-    assert fewer.parts["activations"] < est.parts["activations"] / 3  # only 8 blocks keep activations
+    assert (
+        fewer.parts["activations"] < est.parts["activations"] / 3
+    )  # only 8 blocks keep activations
 
 
 def test_grad_checkpoint_lowers_activations():
@@ -97,7 +130,9 @@ def test_grad_checkpoint_lowers_activations():
 
 
 def test_big_vocabulary_makes_full_logits_large():
-    small_vocab = estimate_peak({**MISTRAL, "model_type": PHI3, "vocab_size": 32000}, origin_setup())
+    small_vocab = estimate_peak(
+        {**MISTRAL, "model_type": PHI3, "vocab_size": 32000}, origin_setup()
+    )
     big_vocab = estimate_peak({**MISTRAL, "model_type": PHI3, "vocab_size": 256000}, origin_setup())
     assert big_vocab.parts["logits"] == pytest.approx(8 * small_vocab.parts["logits"])
     assert big_vocab.parts["logits"] > 3  # GB: batch 4 x 511 tokens x 256k x 2 bytes x ~4 copies
@@ -109,14 +144,21 @@ def test_known_head_logits_are_a_few_chunks_whatever_the_batch_and_sequence():
     chunk_rows(vocab) positions, so the logits term is a few chunks', not the batch's."""
     assert known_head("mistral") and known_head("llama") and not known_head(PHI3)
     short = estimate_peak({**MISTRAL, "vocab_size": 256000}, origin_setup(batch_size=1), seq_len=65)
-    long = estimate_peak({**MISTRAL, "vocab_size": 256000}, origin_setup(batch_size=8, max_seq_length=4096))
+    long = estimate_peak(
+        {**MISTRAL, "vocab_size": 256000}, origin_setup(batch_size=8, max_seq_length=4096)
+    )
     assert long.parts["logits"] == short.parts["logits"]
     assert long.info["gathered_logits"] and long.info["logit_rows"] == 3 * chunk_rows(256000)
     # chunk_rows(256000) = 32 positions x 256k x 2 bytes, ~5 copies, 3 chunks alive: ~220 MB, not 3+ GB
     assert long.parts["logits"] == pytest.approx(3 * 32 * 256000 * 2 * GATHERED_CHUNK_COPIES / GB)
-    one_chunk = estimate_peak({**MISTRAL, "vocab_size": 256000}, origin_setup(batch_size=1), seq_len=33)
+    one_chunk = estimate_peak(
+        {**MISTRAL, "vocab_size": 256000}, origin_setup(batch_size=1), seq_len=33
+    )
     assert one_chunk.parts["logits"] == pytest.approx(long.parts["logits"] / 3)
-    full = estimate_peak({**MISTRAL, "model_type": PHI3, "vocab_size": 256000}, origin_setup(batch_size=8, max_seq_length=4096))
+    full = estimate_peak(
+        {**MISTRAL, "model_type": PHI3, "vocab_size": 256000},
+        origin_setup(batch_size=8, max_seq_length=4096),
+    )
     assert full.parts["logits"] > 100 * long.parts["logits"]
     assert full.parts["activations"] == long.parts["activations"]
 
@@ -128,7 +170,11 @@ def test_preference_pairs_are_two_rows(objective):
     for model in (MISTRAL, {**MISTRAL, "model_type": PHI3}):
         sft = estimate_peak(model, origin_setup(), seq_len=257)
         pairs = estimate_peak(model, origin_setup(objective=objective), seq_len=257)
-        assert pairs.info["tokens_per_micro_batch"] == 2 * sft.info["tokens_per_micro_batch"] == 2 * 4 * 256
+        assert (
+            pairs.info["tokens_per_micro_batch"]
+            == 2 * sft.info["tokens_per_micro_batch"]
+            == 2 * 4 * 256
+        )
         assert pairs.parts["activations"] == pytest.approx(2 * sft.parts["activations"])
         gathered = sft.info["gathered_logits"]
         assert pairs.parts["logits"] == pytest.approx((1 if gathered else 2) * sft.parts["logits"])
@@ -152,6 +198,7 @@ def test_config_aliases_and_missing_keys():
 
 # ---- the first user's 16 GB budget (ORIGIN.md) -------------------------------------------------
 
+
 def test_origin_16gb_budget_sanity():
     """ORIGIN: base 3.8 GB, adapters ~50 MB, activations 3-4 GB, optimizer 1-2 GB -> ~10-11 GB peak.
 
@@ -173,7 +220,10 @@ def test_origin_16gb_budget_sanity():
 
 # ---- selection with a known model -------------------------------------------------------------
 
-@pytest.mark.parametrize("ram,expected", [(8, "mac-8gb"), (16, "mac-16gb"), (32, "mac-32gb"), (64, "mac-64gb")])
+
+@pytest.mark.parametrize(
+    "ram,expected", [(8, "mac-8gb"), (16, "mac-16gb"), (32, "mac-32gb"), (64, "mac-64gb")]
+)
 def test_selection_for_mistral_at_qa_lengths(ram, expected):
     """With batches padded to 256 tokens every Mac class fits its own size of Mac."""
     chosen, reason = choose_profile(mac(ram), available_profiles(), MISTRAL, seq_len=256)
@@ -182,7 +232,9 @@ def test_selection_for_mistral_at_qa_lengths(ram, expected):
     assert f"{ram * 0.8:.1f} GB usable" in reason
 
 
-@pytest.mark.parametrize("ram,expected", [(8, "mac-8gb"), (16, "mac-8gb"), (32, "mac-32gb"), (64, "mac-64gb")])
+@pytest.mark.parametrize(
+    "ram,expected", [(8, "mac-8gb"), (16, "mac-8gb"), (32, "mac-32gb"), (64, "mac-64gb")]
+)
 def test_selection_for_mistral_worst_case(ram, expected):
     """Padded to max_seq_length: mac-16gb (4x512, no gradient checkpointing) needs ~19 GB, so a 16 GB
     Mac falls back to mac-8gb; mac-32gb and mac-64gb checkpoint their long sequences and fit."""
@@ -195,7 +247,12 @@ def test_selection_for_mistral_worst_case(ram, expected):
 
 
 def test_selection_when_nothing_fits_says_so():
-    huge = {**MISTRAL, "hidden_size": 8192, "num_hidden_layers": 80, "intermediate_size": 28672}  # 70B
+    huge = {
+        **MISTRAL,
+        "hidden_size": 8192,
+        "num_hidden_layers": 80,
+        "intermediate_size": 28672,
+    }  # 70B
     chosen, reason = choose_profile(mac(16), available_profiles(), huge)
     assert chosen.name == "mac-8gb"
     assert "no class is predicted to fit" in reason and "smaller model" in reason
@@ -212,6 +269,7 @@ def test_selection_without_model_is_by_ram_and_cpu_rule_holds():
 
 # ---- from model folders ----------------------------------------------------------------------
 
+
 def test_estimate_for_unknown_hub_id_is_none():
     assert estimate_for("nobody-here/not-a-model", load_profile("cpu")) is None
     assert estimate_for("/no/such/folder", load_profile("cpu")) is None
@@ -221,11 +279,15 @@ def test_estimate_for_reads_config_and_headers(tiny_model_dir):
     est = estimate_for(tiny_model_dir, load_profile("cpu"))
     assert est is not None
     # the tiny model: float32 safetensors, tied embeddings; its logical parameter count
-    assert est.info["params"] == 512 * 64 + 2 * (64 * 64 * 2 + 64 * 32 * 2 + 3 * 64 * 128 + 2 * 64) + 64
+    assert (
+        est.info["params"]
+        == 512 * 64 + 2 * (64 * 64 * 2 + 64 * 32 * 2 + 3 * 64 * 128 + 2 * 64) + 64
+    )
     assert est.parts["base_weights"] == pytest.approx(est.info["params"] * 4 / GB)
 
 
 # ---- against a real run ------------------------------------------------------------------------
+
 
 def long_text_data(folder, model_dir, min_tokens: int, n_train: int = 6, n_valid: int = 2):
     """Text rows longer than min_tokens, so every batch is padded exactly to max_seq_length."""
@@ -242,7 +304,9 @@ def long_text_data(folder, model_dir, min_tokens: int, n_train: int = 6, n_valid
         rows.append({"text": text.strip()})
     folder.mkdir(parents=True, exist_ok=True)
     for name, part in (("train", rows[:n_train]), ("valid", rows[n_train:])):
-        (folder / f"{name}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part))
+        (folder / f"{name}.jsonl").write_text(
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part)
+        )
     return folder
 
 
@@ -256,8 +320,16 @@ def test_estimate_matches_a_real_engine_run(tiny_model_dir, farense_home):
     """
     data = long_text_data(farense_home / "data" / "long", tiny_model_dir, min_tokens=128)
     cfg = tiny_config(
-        tiny_model_dir, data, batch_size=4, grad_accumulation=1, max_seq_length=128, iters=3,
-        eval_every=1000, save_every=1000, val_batches=1, warmup_steps=0,
+        tiny_model_dir,
+        data,
+        batch_size=4,
+        grad_accumulation=1,
+        max_seq_length=128,
+        iters=3,
+        eval_every=1000,
+        save_every=1000,
+        val_batches=1,
+        warmup_steps=0,
     )
     run_dir = start_run(cfg)
     assert wait_done(run_dir).status == "finished"

@@ -66,8 +66,22 @@ RUNTIME_GB = 0.25
 DEFAULT_HEADROOM = 0.20
 
 _DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "F32": 4, "F16": 2, "BF16": 2}
-_ST_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "U32": 4, "I16": 2,
-             "U16": 2, "I8": 1, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
+_ST_BYTES = {
+    "F64": 8,
+    "F32": 4,
+    "F16": 2,
+    "BF16": 2,
+    "I64": 8,
+    "I32": 4,
+    "U32": 4,
+    "I16": 2,
+    "U16": 2,
+    "I8": 1,
+    "U8": 1,
+    "BOOL": 1,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+}
 _TARGET_DIMS = ("q", "k", "v", "o", "gate", "up", "down")
 
 
@@ -99,8 +113,13 @@ class ModelShape:
         """(input, output) of each LoRA target in one block."""
         h, i = self.hidden, self.intermediate
         return {
-            "q": (h, self.q_dim), "k": (h, self.kv_dim), "v": (h, self.kv_dim), "o": (self.q_dim, h),
-            "gate": (h, i), "up": (h, i), "down": (i, h),
+            "q": (h, self.q_dim),
+            "k": (h, self.kv_dim),
+            "v": (h, self.kv_dim),
+            "o": (self.q_dim, h),
+            "gate": (h, i),
+            "up": (h, i),
+            "down": (i, h),
         }
 
     def params(self) -> int:
@@ -138,8 +157,13 @@ class MemoryEstimate:
 
 
 LABELS = {
-    "base_weights": "base", "lora_params": "LoRA", "lora_grads_optimizer": "grads+AdamW",
-    "activations": "activations", "logits": "logits", "dora_weights": "DoRA W+BA", "runtime": "runtime",
+    "base_weights": "base",
+    "lora_params": "LoRA",
+    "lora_grads_optimizer": "grads+AdamW",
+    "activations": "activations",
+    "logits": "logits",
+    "dora_weights": "DoRA W+BA",
+    "runtime": "runtime",
 }
 
 
@@ -166,7 +190,9 @@ def model_shape(config: dict, tensors: dict | None = None) -> ModelShape:
     for key, names in _ALIASES.items():
         value = next((config[n] for n in names if isinstance(config.get(n), int)), None)
         if value is None and key != "intermediate":
-            raise ValueError(f"config.json has no {names[0]}: cannot estimate memory for this model")
+            raise ValueError(
+                f"config.json has no {names[0]}: cannot estimate memory for this model"
+            )
         got[key] = value
     hidden, heads = got["hidden"], got["heads"]
     intermediate = got["intermediate"] or 4 * hidden
@@ -177,9 +203,16 @@ def model_shape(config: dict, tensors: dict | None = None) -> ModelShape:
     if isinstance(quant, dict) and "bits" in quant:
         bits, group = int(quant["bits"]), int(quant.get("group_size", 64))
     return ModelShape(
-        hidden=hidden, layers=got["layers"], intermediate=intermediate, heads=heads,
-        kv_heads=int(kv_heads), head_dim=int(head_dim), vocab=got["vocab"],
-        tied=bool(config.get("tie_word_embeddings", False)), quant_bits=bits, quant_group=group,
+        hidden=hidden,
+        layers=got["layers"],
+        intermediate=intermediate,
+        heads=heads,
+        kv_heads=int(kv_heads),
+        head_dim=int(head_dim),
+        vocab=got["vocab"],
+        tied=bool(config.get("tie_word_embeddings", False)),
+        quant_bits=bits,
+        quant_group=group,
         float_bytes=_float_bytes(config, tensors),
     )
 
@@ -197,6 +230,7 @@ def _float_bytes(config: dict, tensors: dict | None) -> int:
 
 
 # ---- the estimate ----------------------------------------------------------------------------
+
 
 def estimate_peak(
     model_config: dict,
@@ -222,19 +256,29 @@ def estimate_peak(
     dims = shape.linear_dims()
     full = profile.fine_tune_type == "full"
     targets = list(dims) if full else [t for t in profile.lora_targets if t in dims]
-    lora_params = 0 if full else n_lora * sum(profile.lora_rank * (dims[t][0] + dims[t][1]) for t in targets)
+    lora_params = (
+        0 if full else n_lora * sum(profile.lora_rank * (dims[t][0] + dims[t][1]) for t in targets)
+    )
     # Gradients and AdamW's two moments, plus the running sum of gradients across micro-batches
     # when accumulating: float32 for LoRA (mlx-lm's layers). A full fine-tune's trained weights (every
     # one of its blocks: linears and norms) are in the base already; in their own dtype, the tiny
     # model's runs peaked about 6 copies of them higher per block (BENCHMARKS.md): gradients, m and v,
     # and the new weights, m and v that the update writes before the old ones are freed.
-    trained = n_lora * (sum(a * b for a, b in dims.values()) + 2 * shape.hidden) if full else lora_params
+    trained = (
+        n_lora * (sum(a * b for a, b in dims.values()) + 2 * shape.hidden) if full else lora_params
+    )
     copies = 6 if full else 3
-    grads_optimizer = trained * (act_bytes if full else 4) * (copies + (1 if profile.grad_accumulation > 1 else 0))
+    grads_optimizer = (
+        trained
+        * (act_bytes if full else 4)
+        * (copies + (1 if profile.grad_accumulation > 1 else 0))
+    )
 
     seq = min(seq_len or profile.max_seq_length, profile.max_seq_length)
     length = max(seq - 1, 1)  # the model sees batch[:, :-1]
-    rows = profile.batch_size * (2 if profile.objective in ("dpo", "orpo") else 1)  # chosen + rejected
+    rows = profile.batch_size * (
+        2 if profile.objective in ("dpo", "orpo") else 1
+    )  # chosen + rejected
     tokens = rows * length
     per_layer = _saved_per_layer(shape, targets, length)
     working = _per_token(WORKING_SET, shape, length)
@@ -246,10 +290,18 @@ def estimate_peak(
     activations = tokens * act_bytes * (saved + working)
     # DoRA (mlx-lm's DoRALinear) forms W + scale·BA of every adapted layer to take its row norms,
     # and the backward keeps it: a dense copy of those weights per step, whatever the batch.
-    dora = n_lora * sum(dims[t][0] * dims[t][1] for t in targets) * act_bytes if profile.fine_tune_type == "dora" else 0
+    dora = (
+        n_lora * sum(dims[t][0] * dims[t][1] for t in targets) * act_bytes
+        if profile.fine_tune_type == "dora"
+        else 0
+    )
     chunk = _gathered_chunk(model_config, shape.vocab)  # worst case: every position a target
     alive = (1 if tokens <= chunk else GATHERED_CHUNKS_ALIVE) * chunk
-    logits = (alive * GATHERED_CHUNK_COPIES if chunk else tokens * LOGIT_COPIES) * act_bytes * shape.vocab
+    logits = (
+        (alive * GATHERED_CHUNK_COPIES if chunk else tokens * LOGIT_COPIES)
+        * act_bytes
+        * shape.vocab
+    )
 
     parts = {
         "base_weights": weights / GB,
@@ -261,20 +313,34 @@ def estimate_peak(
         "runtime": RUNTIME_GB,
     }
     info = {
-        "params": n_params, "precision": precision, "stored": kept, "compute_bytes": act_bytes,
-        "lora_layers": n_lora, "lora_params": lora_params, "trained_params": trained,
-        "fine_tune_type": profile.fine_tune_type, "tokens_per_micro_batch": tokens,
-        "seq_len": seq, "batch_size": profile.batch_size, "grad_checkpoint": profile.grad_checkpoint,
-        "layers": shape.layers, "vocab": shape.vocab, "rows_per_micro_batch": rows,
-        "logit_rows": alive or tokens, "gathered_logits": bool(chunk),
+        "params": n_params,
+        "precision": precision,
+        "stored": kept,
+        "compute_bytes": act_bytes,
+        "lora_layers": n_lora,
+        "lora_params": lora_params,
+        "trained_params": trained,
+        "fine_tune_type": profile.fine_tune_type,
+        "tokens_per_micro_batch": tokens,
+        "seq_len": seq,
+        "batch_size": profile.batch_size,
+        "grad_checkpoint": profile.grad_checkpoint,
+        "layers": shape.layers,
+        "vocab": shape.vocab,
+        "rows_per_micro_batch": rows,
+        "logit_rows": alive or tokens,
+        "gathered_logits": bool(chunk),
     }
     return MemoryEstimate(parts=parts, info=info)
 
 
 def _gathered_chunk(config: dict, vocab: int) -> int:
     """Positions per chunk of the gathered loss for this model, or 0 where it trains on full logits."""
-    from farense_tui.engine.training.gathered_loss import chunk_rows  # here: no MLX until an estimate
+    from farense_tui.engine.training.gathered_loss import (
+        chunk_rows,  # here: no MLX until an estimate
+    )
     from farense_tui.engine.training.output_head import known_head
+
     return chunk_rows(vocab) if known_head(str(config.get("model_type", ""))) else 0
 
 
@@ -287,12 +353,18 @@ def _weights(shape: ModelShape, precision: str, n_params: int, tensors: dict | N
         # load_base keeps an already quantized model as it is stored.
         if tensors:
             stored = sum(_tensor_bytes(t) for t in tensors.values())
-            return stored, shape.float_bytes, f"{shape.quant_bits}-bit g{shape.quant_group} as stored"
+            return (
+                stored,
+                shape.float_bytes,
+                f"{shape.quant_bits}-bit g{shape.quant_group} as stored",
+            )
         bits, group = shape.quant_bits, shape.quant_group
     else:
         bits, group = (4 if precision == "4bit" else 8), 64  # nn.quantize in load_base
     quantizable = min(shape.quantizable_params(), n_params)
-    per_param = bits / 8 + 2 * shape.float_bytes / group  # packed weight + a scale and a bias per group
+    per_param = (
+        bits / 8 + 2 * shape.float_bytes / group
+    )  # packed weight + a scale and a bias per group
     other = (n_params - quantizable) * shape.float_bytes
     return quantizable * per_param + other, shape.float_bytes, f"{bits}-bit g{group}"
 
@@ -326,6 +398,7 @@ def _saved_per_layer(shape: ModelShape, targets: list[str], length: int) -> floa
 
 # ---- from a model folder -----------------------------------------------------------------------
 
+
 def read_model(path: Path) -> tuple[dict, dict, int]:
     """(config, safetensors tensor headers, logical parameter count) without loading weights."""
     config = json.loads((path / "config.json").read_text())
@@ -337,13 +410,17 @@ def read_model(path: Path) -> tuple[dict, dict, int]:
     return config, tensors, n_params
 
 
-def estimate_for(model_path_or_spec, profile, *, seq_len: int | None = None) -> MemoryEstimate | None:
+def estimate_for(
+    model_path_or_spec, profile, *, seq_len: int | None = None
+) -> MemoryEstimate | None:
     """Estimate for a model folder or spec; None when the model is not on this machine (unknown)."""
     folder = local_folder(model_path_or_spec)
     if folder is None:
         return None
     try:
         config, tensors, n_params = read_model(folder)
-        return estimate_peak(config, profile, n_params or None, tensors=tensors or None, seq_len=seq_len)
+        return estimate_peak(
+            config, profile, n_params or None, tensors=tensors or None, seq_len=seq_len
+        )
     except (OSError, ValueError, KeyError, TypeError, struct.error):
         return None
