@@ -10,7 +10,11 @@ preference format, so the checks are ours, in the words of records.py's.
 
 from __future__ import annotations
 
-from farense_tui.engine.data.records import ROLES, check_string, json_type
+from farense_tui.engine.data.records import (
+    check_message_items,
+    check_string,
+    messages_shape_error,
+)
 
 PREFERENCE_HELP = 'preference {"prompt" or "messages", "chosen", "rejected"}'
 
@@ -56,26 +60,10 @@ def _check_prompt(record: dict) -> list[str]:
             "missing key 'prompt' (a string) or 'messages' (the conversation before the replies)"
         ]
     messages = record["messages"]
-    if not isinstance(messages, list) or not messages:
-        got = "an empty array" if isinstance(messages, list) else json_type(messages)
-        return [f"'messages' must be a non-empty array of {{role, content}} objects, got {got}"]
-    errors = []
-    for i, msg in enumerate(messages):
-        where = f" in messages[{i}]"
-        if not isinstance(msg, dict):
-            errors.append(
-                f"messages[{i}] must be an object with 'role' and 'content', got {json_type(msg)}"
-            )
-            continue
-        if msg.get("role") not in ROLES:
-            errors.append(
-                f"role {msg.get('role')!r}{where} is not one of: {', '.join(ROLES)}"
-                if "role" in msg
-                else f"missing key 'role'{where}"
-            )
-        err = check_string(msg, "content", where)
-        if err:
-            errors.append(err)
+    shape = messages_shape_error(messages)
+    if shape:
+        return [shape]
+    errors, _ = check_message_items(messages)
     last = messages[-1].get("role") if isinstance(messages[-1], dict) else None
     if last == "assistant":
         errors.append(

@@ -73,13 +73,17 @@ def check_tools(record: dict) -> list[str]:
     return []
 
 
-def check_chat(record: dict, mask_prompt: bool) -> list[str]:
-    messages = record["messages"]
+def messages_shape_error(messages) -> str | None:
     if not isinstance(messages, list) or not messages:
         got = "an empty array" if isinstance(messages, list) else json_type(messages)
-        return [f"'messages' must be a non-empty array of {{role, content}} objects, got {got}"]
-    errors = check_tools(record)
-    roles = []
+        return f"'messages' must be a non-empty array of {{role, content}} objects, got {got}"
+    return None
+
+
+def check_message_items(messages: list) -> tuple[list[str], list]:
+    """The problems of each message of a 'messages' array and the roles in order: shared by chat
+    records and preference prompts."""
+    errors, roles = [], []
     for i, msg in enumerate(messages):
         where = f" in messages[{i}]"
         if not isinstance(msg, dict):
@@ -98,6 +102,16 @@ def check_chat(record: dict, mask_prompt: bool) -> list[str]:
         err = check_string(msg, "content", where)
         if err:
             errors.append(err)
+    return errors, roles
+
+
+def check_chat(record: dict, mask_prompt: bool) -> list[str]:
+    messages = record["messages"]
+    shape = messages_shape_error(messages)
+    if shape:
+        return [shape]
+    item_errors, roles = check_message_items(messages)
+    errors = check_tools(record) + item_errors
     if "assistant" not in roles:
         errors.append("no message with role 'assistant': nothing for the model to learn")
     elif roles and roles[-1] in ROLES and roles[-1] != "assistant":
