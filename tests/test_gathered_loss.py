@@ -18,6 +18,7 @@ from mlx_lm.tuner.utils import linear_to_lora_layers
 
 from farense_tui.engine.training.objective import SupervisedObjective
 from farense_tui.engine.training.ranks import Ranks
+from farense_tui.engine.training.sequence_logprobs import gathered_sequence_logprobs
 from farense_tui.engine.training.steps import CompiledSteps
 from farense_tui.engine.training.token_loss import summed_token_loss
 
@@ -201,26 +202,35 @@ def test_unknown_architecture_falls_back_to_full_logits_and_says_so(
     assert len(events(run_dir, "step")) == 2
 
 
-def logits_peak(vocab: int) -> float:
+def logits_peak(vocab: int, loss: str = "supervised") -> float:
     """MLX peak (bytes) above the weights of one gathered loss + gradient, batch 4 x 512, chunks
-    of 128 positions, every position a target."""
+    of 128 positions, every position a target: the supervised loss, or the preference objectives'
+    per-row log-probs (sequence_logprobs.py), summed."""
     model = lora_model(
         llama, {**SMALL, "model_type": "llama", "tie_word_embeddings": True, "vocab_size": vocab}
     )
     objective = SupervisedObjective(model, chunk=128)
     tokens = mx.array(np.random.default_rng(0).integers(0, vocab, (4, 513)).astype(np.int32))
     micro = objective.micro_batch(tokens, mx.array([[0, 513]] * 4))
+    if loss == "sequences":
+
+        def loss_fn(model, tokens, lengths, positions):
+            sums, _ = gathered_sequence_logprobs(model, objective.head, 128, tokens, positions)
+            return sums.sum()
+    else:
+        loss_fn = objective.loss
     mx.eval(micro)
     mx.clear_cache()
     before = mx.get_active_memory()
     mx.reset_peak_memory()
-    mx.eval(nn.value_and_grad(model, objective.loss)(model, *micro))
+    mx.eval(nn.value_and_grad(model, loss_fn)(model, *micro))
     return mx.get_peak_memory() - before
 
 
-def test_chunks_are_taken_one_after_another():
+@pytest.mark.parametrize("loss", ["supervised", "sequences"])
+def test_chunks_are_taken_one_after_another(loss):
     """The logits a big vocabulary adds to the peak are a few chunks' worth, not the whole batch's:
     measured 0.034 GB one chunk after another, 0.135 GB when MLX took the chunks side by side;
-    one copy of this batch's full logits is 0.134 GB."""
+    one copy of this batch's full logits is 0.134 GB. The same for DPO/ORPO's log-probs."""
     full_logits = 4 * 512 * 16384 * 4
-    assert logits_peak(16384) - logits_peak(512) < 0.5 * full_logits
+    assert logits_peak(16384, loss) - logits_peak(512, loss) < 0.5 * full_logits

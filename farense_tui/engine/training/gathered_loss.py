@@ -61,13 +61,22 @@ def gathered_token_loss(
         ce = nn.losses.cross_entropy(head.apply(h), mx.stop_gradient(t))
         return (ce * mx.stop_gradient(v)).astype(mx.float32).sum()
 
-    checkpointed = nn.utils.checkpoint(head.module, chunk_loss) if checkpoint else chunk_loss
-    total = mx.array(0.0)
-    for start in range(0, positions.shape[0], chunk):
-        part = slice(start, start + chunk)
+    total = chained_chunks(
+        head, chunk_loss, chunk, (states, wanted, valid), mx.array(0.0), checkpoint
+    )
+    return total, valid.sum()
+
+
+def chained_chunks(head: Head, fn, chunk: int, parts: tuple, total: mx.array, checkpoint=True):
+    """`total` plus the sum of fn(*(p[chunk] for p in parts)) over the chunks of the parts' first
+    axis, taken one chunk after another (forward and backward), each under mx.checkpoint."""
+    checkpointed = nn.utils.checkpoint(head.module, fn) if checkpoint else fn
+    for start in range(0, parts[0].shape[0], chunk):
+        h, *rest = (p[start : start + chunk] for p in parts)
         # `+ 0 × total` (the same values) makes each chunk wait for the one before it, forward and
         # backward: without it MLX evaluated the independent chunks side by side and held all their
         # logits at once (BENCHMARKS: "one chunk after another").
-        h = states[part] + (total * 0).astype(states.dtype) if start else states[part]
-        total = total + checkpointed(h, wanted[part], valid[part])
-    return total, valid.sum()
+        if start:
+            h = h + (total.sum() * 0).astype(h.dtype)
+        total = total + checkpointed(h, *rest)
+    return total

@@ -1,9 +1,9 @@
 """Each sequence's summed log-probability of its target tokens (the reply after the prompt), and
 how many there are: what DPO and ORPO compare between a chosen and a rejected reply.
 
-With a known output head it takes the head only at the target positions, chunk by chunk under
-`mx.checkpoint` (as gathered_loss.py does for the supervised loss: no [rows, width, vocab] logits);
-otherwise full logits, with the mask of token_loss.summed_token_loss.
+With a known output head it takes the head only at the target positions, one chunk after another
+under `mx.checkpoint` (gathered_loss.chained_chunks, as the supervised loss does: no [rows, width,
+vocab] logits); otherwise full logits, with the mask of token_loss.summed_token_loss.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
+from farense_tui.engine.training.gathered_loss import chained_chunks
 from farense_tui.engine.training.output_head import Head
 
 
@@ -33,11 +34,9 @@ def gathered_sequence_logprobs(
         member = mx.stop_gradient(o)[None, :] == row_ids[:, None]
         return -(member * ce[None, :]).sum(axis=1)
 
-    checkpointed = nn.utils.checkpoint(head.module, chunk_logprobs)
-    total = mx.zeros((rows,), mx.float32)
-    for start in range(0, positions.shape[0], chunk):
-        part = slice(start, start + chunk)
-        total = total + checkpointed(states[part], wanted[part], owner[part])
+    total = chained_chunks(
+        head, chunk_logprobs, chunk, (states, wanted, owner), mx.zeros((rows,), mx.float32)
+    )
     counts = (owner[None, :] == row_ids[:, None]).sum(axis=1)
     return total, counts
 
