@@ -11,7 +11,8 @@ step through its TrainingCallback, so its tokens/s are unrounded and its step ti
 
   python bench/bench_gathered_logits.py --iters 15 --seq 512                 # the demo's Q&A data
   python bench/bench_gathered_logits.py --iters 15 --seq 512 --data pydoc    # Python's pydoc topics
-  ... --variants gathered --chunk 512 --no-chunk-checkpoint                  # one of ours, other settings
+  ... --grad-checkpoint                                                      # as the Mac profiles
+  ... --variants gathered --chunk 512 --backward keep                       # one of ours, other settings
 """
 
 from __future__ import annotations
@@ -84,6 +85,10 @@ def run_variant(a, model: Path, data: Path) -> dict:
     train = load_splits(data, tokenizer, True).train
     order = StepOrder([len(train[i][0]) for i in range(len(train))], a.batch, 0)
     optimizer = optim.AdamW(learning_rate=schedule(profile, a.iters), weight_decay=0.0)
+    if a.grad_checkpoint and a.variant != "mlx_lm":  # mlx_lm's train() applies its own
+        from mlx_lm.tuner.trainer import grad_checkpoint
+
+        grad_checkpoint(model_.layers[0])
     mx.reset_peak_memory()
     if a.variant == "mlx_lm":
         rows, chunk = mlx_lm_steps(a, model_, optimizer, train, order, micro_batches), 0
@@ -112,7 +117,7 @@ def our_steps(a, model, optimizer, train, order) -> tuple[list, int]:
     from farense_tui.engine.training.steps import CompiledSteps
 
     objective = SupervisedObjective(model, chunk=a.chunk or None)
-    objective.checkpoint_chunks = not a.no_chunk_checkpoint
+    objective.backward = a.backward
     if a.variant == "full":
         objective.head = None
     steps = CompiledSteps(model, optimizer, Ranks(), objective)
@@ -151,6 +156,7 @@ def mlx_lm_steps(a, model, optimizer, train, order, micro_batches) -> list:
         steps_per_report=1,
         steps_per_eval=a.iters * 10,
         steps_per_save=a.iters * 10,
+        grad_checkpoint=a.grad_checkpoint,
         adapter_file=str(Path(a.work) / "mlx_lm_adapters.safetensors"),
     )
     mlx_lm_train(
@@ -173,6 +179,7 @@ def side(a, model: Path, data: Path, variant: str) -> dict:
             "chunk",
             "work",
             "warmup",
+            "backward",
         )
     ]
     cmd = [
@@ -185,7 +192,7 @@ def side(a, model: Path, data: Path, variant: str) -> dict:
         "--data",
         str(data),
         *flags,
-        *(["--no-chunk-checkpoint"] if a.no_chunk_checkpoint else []),
+        *(["--grad-checkpoint"] if a.grad_checkpoint else []),
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, env=with_fast_blas(dict(os.environ)))
     if out.returncode:
@@ -218,7 +225,16 @@ def main() -> int:
         "--chunk", type=int, default=0, help="positions per head chunk (default: the objective's)"
     )
     p.add_argument(
-        "--no-chunk-checkpoint", action="store_true", help="keep every chunk's logits for backward"
+        "--backward",
+        choices=("fused", "recompute", "keep"),
+        default="fused",
+        help="each head chunk's backward pass (gathered_loss.token_losses)",
+    )
+    p.add_argument(
+        "--grad-checkpoint",
+        action="store_true",
+        help="every side recomputes each block in backward (mlx-lm's grad_checkpoint, as the "
+        "mac-8gb/32gb/64gb profiles train)",
     )
     p.add_argument("--work", default=str(REPO / "bench" / "out"), help=argparse.SUPPRESS)
     a = p.parse_args()
@@ -235,8 +251,8 @@ def main() -> int:
         f"\nmodel {model.name} (float32), data {data}, {a.iters} iters, batch {a.batch}, seq "
         f"{a.seq}, "
         f"LoRA rank {a.rank} in the last {a.layers} blocks, prompt masked; chunk "
-        f"{results.get('gathered', {}).get('chunk')}, chunk checkpoint "
-        f"{not a.no_chunk_checkpoint}\n"
+        f"{results.get('gathered', {}).get('chunk')}, backward "
+        f"{a.backward}, grad checkpoint {a.grad_checkpoint}\n"
     )
     for name, r in results.items():
         print(

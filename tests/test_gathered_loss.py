@@ -77,10 +77,15 @@ def loss_and_grads(model, loss, *micro):
     return total.item() / n, n, {k: np.array(g) / n for k, g in tree_flatten(grads)}
 
 
-@pytest.mark.parametrize("name", ARCHITECTURES)
-def test_gathered_loss_and_lora_gradients_equal_full_logits(name):
+@pytest.mark.parametrize(
+    "name,backward",
+    [(name, "fused") for name in ARCHITECTURES]
+    + [("llama-untied", "recompute"), ("gemma2-softcap", "recompute")],
+)
+def test_gathered_loss_and_lora_gradients_equal_full_logits(name, backward):
     model = lora_model(*ARCHITECTURES[name])
     objective = SupervisedObjective(model, chunk=8)  # several chunks, a partly padded last one
+    objective.backward = backward
     assert objective.head is not None and objective.warning is None
     tokens, lengths = masked_batch()
     full = loss_and_grads(model, summed_token_loss, tokens, mx.array(lengths))
@@ -95,6 +100,38 @@ def test_gathered_loss_and_lora_gradients_equal_full_logits(name):
     for key, grad in full[2].items():
         assert np.abs(grad).max() > 0, key
         np.testing.assert_allclose(gathered[2][key], grad, atol=1e-5, rtol=0, err_msg=key)
+
+
+@pytest.mark.parametrize("name", ["llama-untied", "llama-tied"])
+def test_a_trainable_head_gets_its_gradient(name):
+    """The fused backward gives the hidden states their gradient only: a head that trains (here
+    unfrozen by hand) is recomputed instead, and its weight's gradient equals full logits'."""
+    model = lora_model(*ARCHITECTURES[name])
+    head = model.model.embed_tokens if name == "llama-tied" else model.lm_head
+    head.unfreeze()
+    objective = SupervisedObjective(model, chunk=8)
+    tokens, lengths = masked_batch()
+    full = loss_and_grads(model, summed_token_loss, tokens, mx.array(lengths))
+    gathered = loss_and_grads(
+        model, objective.loss, *objective.micro_batch(tokens, mx.array(lengths))
+    )
+    weight = next(k for k in full[2] if k.endswith(("embed_tokens.weight", "lm_head.weight")))
+    assert np.abs(full[2][weight]).max() > 0
+    for key, grad in full[2].items():
+        np.testing.assert_allclose(gathered[2][key], grad, atol=1e-5, rtol=0, err_msg=key)
+
+
+def test_validation_takes_no_gradient_and_scores_the_same():
+    """grad=False (validation, DPO's reference) runs the forward pass alone: the same loss."""
+    model = lora_model(*ARCHITECTURES["gemma2-softcap"])
+    objective = SupervisedObjective(model, chunk=8)
+    tokens, lengths = masked_batch()
+    micro = objective.micro_batch(tokens, mx.array(lengths))
+    trained = objective.loss(model, *micro)
+    scored = objective.loss(model, *micro, grad=False)
+    assert (
+        abs(trained[0].item() - scored[0].item()) < 1e-5 and trained[1].item() == scored[1].item()
+    )
 
 
 def test_quantized_tied_head_equals_full_logits(tmp_path):

@@ -50,9 +50,10 @@ WORKING_SET = {"hidden": 18.07, "intermediate": 2.83, "attention": 1.66}
 # Copies of the batch x sequence x vocabulary logits alive at the peak on full logits (about four:
 # the logits, the logsumexp/softmax gradient, the gradient of the gathered target scores, their sum).
 LOGIT_COPIES = 3.86
-# The compiled gathered loss held 4.67 chunk-sized logits buffers with one chunk, 10.6-12.7 with
-# 2-16 (bench/calibrate_logits_memory.py): about 3 chunks alive at once, not 1 (BENCHMARKS.md).
-GATHERED_CHUNK_COPIES, GATHERED_CHUNKS_ALIVE = 4.67, 3
+# The compiled gathered loss (16 MB chunks, gradient taken in the forward pass) held 3.9
+# chunk-sized logits buffers with one chunk, 8.6 with two, 14.9-16.5 with 4-32
+# (bench/calibrate_logits_memory.py): up to about 3.5 chunks alive at once, not 1 (BENCHMARKS.md).
+GATHERED_CHUNK_COPIES, GATHERED_CHUNKS_ALIVE = 4.67, 3.5
 # With gradient checkpointing (mx.checkpoint around each block, as mlx-lm's grad_checkpoint)
 # a block keeps only its input (and output) for the backward, and one block is recomputed at a time
 # (added to the working set). Measured slopes were 0-2.5 hidden-sized tensors per block; 2 is the
@@ -296,7 +297,7 @@ def estimate_peak(
         else 0
     )
     chunk = _gathered_chunk(model_config, shape.vocab)  # worst case: every position a target
-    alive = (1 if tokens <= chunk else GATHERED_CHUNKS_ALIVE) * chunk
+    alive = min(-(-tokens // chunk), GATHERED_CHUNKS_ALIVE) * chunk if chunk else 0
     logits = (
         (alive * GATHERED_CHUNK_COPIES if chunk else tokens * LOGIT_COPIES)
         * act_bytes

@@ -30,7 +30,7 @@ def validation_loss(
         order = order[: max_batches * batch_size]
     sums = None
     for micro_batch in objective.batches(dataset, order, batch_size, max_seq_length):
-        values = objective.loss(model, *micro_batch)
+        values = objective.loss(model, *micro_batch, grad=False)
         sums = values if sums is None else tuple(a + b for a, b in zip(values, sums))
         mx.eval(sums)
     if sums is None:

@@ -1,8 +1,9 @@
 """Cross-entropy at the target positions only, in chunks, so the logits of a micro-batch never
 exist whole: the body's hidden states are gathered at the targets, and each chunk of them goes
-through the output head and cross-entropy inside `mx.checkpoint`, so the backward pass recomputes
-one chunk's logits at a time instead of keeping them all (the idea of Apple's cut cross-entropy
-and Liger's fused linear cross-entropy, written here because MLX and mlx-lm have neither).
+through the output head and cross-entropy, one chunk after another; in training each chunk's
+gradient with respect to its hidden states is taken in the forward pass and its logits freed
+(Liger's fused linear cross-entropy; Apple's cut cross-entropy is the same idea; written here
+because MLX and mlx-lm have neither).
 
 The positions are found on the host and padded (with -1, masked out) to a few bucket sizes, so
 `mx.compile` sees a handful of shapes per batch width rather than one per step.
@@ -15,10 +16,13 @@ import math
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
+from mlx.utils import tree_flatten
 
 from farense_tui.engine.training.output_head import Head
 
-CHUNK_ELEMENTS = 1 << 23  # logits per chunk: 32 MB of float32, whatever the vocabulary
+# Logits per chunk: 16 MB of float32, whatever the vocabulary. On the demo (pydoc, 4 x 512) 64
+# positions peaked 1.751 GB against 1.906 at 128, for 2 % fewer tokens/s (BENCHMARKS.md).
+CHUNK_ELEMENTS = 1 << 22
 
 
 def chunk_rows(vocab: int) -> int:
@@ -47,36 +51,73 @@ def gathered_token_loss(
     chunk: int,
     batch: mx.array,
     positions: mx.array,
-    checkpoint: bool = True,
+    backward: str = "fused",
 ):
-    """(sum of cross-entropy over the target positions, their count), as summed_token_loss."""
+    """(sum of cross-entropy over the target positions, their count), as summed_token_loss;
+    `backward` as token_losses takes it."""
     inputs, targets = batch[:, :-1], batch[:, 1:]
-    hidden = model.model(inputs)
+    states, wanted = gathered_states(model, inputs, targets, positions)
     valid = positions >= 0
+    ce = chained_chunks(token_losses(head, backward), chunk, states, wanted)
+    return (ce * valid).sum(), valid.sum()
+
+
+def gathered_states(model: nn.Module, inputs: mx.array, targets: mx.array, positions: mx.array):
+    """The body's hidden states at the flat target positions, and the tokens wanted there
+    (position 0's for the -1 padding, which the callers mask out)."""
+    hidden = model.model(inputs)
     index = mx.maximum(positions, 0)
-    states = hidden.reshape(-1, hidden.shape[-1])[index]
-    wanted = targets.reshape(-1)[index]
-
-    def chunk_loss(h, t, v):  # mx.checkpoint differentiates every input: not the integer targets
-        ce = nn.losses.cross_entropy(head.apply(h), mx.stop_gradient(t))
-        return (ce * mx.stop_gradient(v)).astype(mx.float32).sum()
-
-    total = chained_chunks(
-        head, chunk_loss, chunk, (states, wanted, valid), mx.array(0.0), checkpoint
-    )
-    return total, valid.sum()
+    return hidden.reshape(-1, hidden.shape[-1])[index], targets.reshape(-1)[index]
 
 
-def chained_chunks(head: Head, fn, chunk: int, parts: tuple, total: mx.array, checkpoint=True):
-    """`total` plus the sum of fn(*(p[chunk] for p in parts)) over the chunks of the parts' first
-    axis, taken one chunk after another (forward and backward), each under mx.checkpoint."""
-    checkpointed = nn.utils.checkpoint(head.module, fn) if checkpoint else fn
-    for start in range(0, parts[0].shape[0], chunk):
-        h, *rest = (p[start : start + chunk] for p in parts)
-        # `+ 0 × total` (the same values) makes each chunk wait for the one before it, forward and
-        # backward: without it MLX evaluated the independent chunks side by side and held all their
-        # logits at once (BENCHMARKS: "one chunk after another").
-        if start:
-            h = h + (total.sum() * 0).astype(h.dtype)
-        total = total + checkpointed(h, *rest)
-    return total
+def token_losses(head: Head, backward: str = "fused"):
+    """(hidden states [n, d], targets [n]) → float32 cross-entropy [n] through the head, with the
+    backward pass `backward` asks for:
+
+    - "fused": the gradient with respect to the states is taken in the forward pass, chunk by
+      chunk, and kept ([n, d], small); backward only scales it (Liger's fused linear
+      cross-entropy). Two head matmuls per chunk, as full logits, and the chunk's logits are freed
+      at once. Only for a frozen head: its weights get no gradient here.
+    - "recompute": each chunk under mx.checkpoint, its logits recomputed in backward (three
+      matmuls); a trainable head gets this.
+    - "keep": every chunk's logits kept for backward (the bench's comparison).
+    - "none": no gradient wanted (validation, reference log-probs): the forward pass alone.
+    """
+
+    def plain(h, t):
+        return nn.losses.cross_entropy(head.apply(h), t).astype(mx.float32)
+
+    trainable = bool(tree_flatten(head.module.trainable_parameters()))
+    if backward in ("keep", "none"):
+        return plain
+    if backward == "recompute" or trainable:
+        # mx.checkpoint differentiates every input: not the integer targets
+        return nn.utils.checkpoint(head.module, lambda h, t: plain(h, mx.stop_gradient(t)))
+
+    @mx.custom_function
+    def fused(h, t):
+        (ce,), (grad,) = mx.vjp(lambda h: [plain(h, t)], [h], [mx.ones(t.shape, mx.float32)])
+        return ce, grad  # each ce depends on its own row of h only: grad holds d ce_i / d h_i
+
+    @fused.vjp
+    def fused_vjp(primals, cotangents, outputs):
+        return outputs[1] * cotangents[0][:, None].astype(outputs[1].dtype), mx.zeros_like(
+            primals[1]
+        )
+
+    return lambda h, t: fused(h, t)[0]
+
+
+def chained_chunks(fn, chunk: int, states: mx.array, wanted: mx.array) -> mx.array:
+    """fn(states, wanted) → [n] computed `chunk` rows at a time, one chunk after another (forward
+    and backward)."""
+    parts = []
+    for start in range(0, states.shape[0], chunk):
+        h = states[start : start + chunk]
+        # `+ 0 × the chunk before` (the same values) makes each chunk wait for the one before it:
+        # without it MLX evaluated the independent chunks side by side and held all their logits
+        # at once (BENCHMARKS: "one chunk after another").
+        if parts:
+            h = h + (parts[-1].sum() * 0).astype(h.dtype)
+        parts.append(fn(h, wanted[start : start + chunk]))
+    return mx.concatenate(parts)

@@ -33,10 +33,12 @@ class Objective(Protocol):
         self, dataset, indices: list[int], batch_size: int, max_seq_length: int
     ) -> Iterator[tuple]: ...
 
-    def loss(self, model: nn.Module, *micro_batch: mx.array) -> tuple[mx.array, ...]:
+    def loss(
+        self, model: nn.Module, *micro_batch: mx.array, grad: bool = True
+    ) -> tuple[mx.array, ...]:
         """(loss sum, count it is divided by) and, when stats_size, a float32 statistics vector
         whose first entry is the target tokens: the step sums all three over micro-batches and
-        ranks."""
+        ranks. grad=False (validation): no gradient will be taken, so none is prepared."""
 
     def input_tokens(self, dataset, indices: list[int], max_seq_length: int) -> int:
         """Tokens the step reads for these examples, prompts included, no padding: its work."""
@@ -57,9 +59,7 @@ class SupervisedObjective:
     def __init__(self, model: nn.Module, chunk: int | None = None):
         self.head = output_head(model)
         self.chunk = chunk or (chunk_rows(self.head.vocab) if self.head else 0)
-        self.checkpoint_chunks = (
-            True  # recompute each chunk's logits in backward (bench: off, to compare)
-        )
+        self.backward = "fused"  # gathered_loss.token_losses' choices (the bench compares them)
         self.warning = (
             None
             if self.head
@@ -83,11 +83,11 @@ class SupervisedObjective:
             target_positions(np.array(lengths), tokens.shape[1], max(self.chunk, 1)),
         )
 
-    def loss(self, model, tokens, lengths, positions):
+    def loss(self, model, tokens, lengths, positions, grad=True):
         if self.head is None:
             return summed_token_loss(model, tokens, lengths)
         return gathered_token_loss(
-            model, self.head, self.chunk, tokens, positions, self.checkpoint_chunks
+            model, self.head, self.chunk, tokens, positions, self.backward if grad else "none"
         )
 
     def input_tokens(self, dataset, indices, max_seq_length):

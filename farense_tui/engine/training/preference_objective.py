@@ -31,6 +31,7 @@ class PreferenceObjective:
 
     def __init__(self, model: nn.Module, beta: float, chunk: int | None = None):
         self.beta = beta
+        self.backward = "fused"  # gathered_loss.token_losses' choices
         self.head = output_head(model)
         self.chunk = chunk or (chunk_rows(self.head.vocab) if self.head else 0)
         self.warning = (
@@ -65,11 +66,13 @@ class PreferenceObjective:
     def extra(self, dataset, part: list[int]) -> tuple:
         return ()
 
-    def logprobs(self, model, tokens, lengths, positions):
+    def logprobs(self, model, tokens, lengths, positions, grad=True):
         """([2b] summed reply log-probs, [2b] reply token counts)."""
         if self.head is None:
             return full_sequence_logprobs(model, tokens, lengths)
-        return gathered_sequence_logprobs(model, self.head, self.chunk, tokens, positions)
+        return gathered_sequence_logprobs(
+            model, self.head, self.chunk, tokens, positions, self.backward if grad else "none"
+        )
 
     def input_tokens(self, dataset, indices, max_seq_length: int) -> int:
         """Both replies' tokens, prompts included, as the step reads them."""
@@ -120,8 +123,8 @@ class DPOObjective(PreferenceObjective):
             )
         return (mx.array(dataset.reference[part]),)
 
-    def loss(self, model, tokens, lengths, positions, reference):
-        logp, counts = self.logprobs(model, tokens, lengths, positions)
+    def loss(self, model, tokens, lengths, positions, reference, grad=True):
+        logp, counts = self.logprobs(model, tokens, lengths, positions, grad)
         n = reference.shape[0]
         chosen = self.beta * (logp[:n] - reference[:, 0])
         rejected = self.beta * (logp[n:] - reference[:, 1])
@@ -145,8 +148,8 @@ class ORPOObjective(PreferenceObjective):
     reference model. λ is the profile's `beta`; a reply's reward is λ·(its mean log-prob), as TRL
     reports ORPO's."""
 
-    def loss(self, model, tokens, lengths, positions):
-        logp, counts = self.logprobs(model, tokens, lengths, positions)
+    def loss(self, model, tokens, lengths, positions, grad=True):
+        logp, counts = self.logprobs(model, tokens, lengths, positions, grad)
         n = logp.shape[0] // 2
         mean = logp / mx.maximum(counts, 1).astype(mx.float32)
         chosen, rejected = mean[:n], mean[n:]

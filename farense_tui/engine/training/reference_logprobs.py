@@ -88,7 +88,9 @@ def reference_logprobs(
     order = sorted(range(len(dataset)), key=dataset.length)
     for start in range(0, len(order), batch_size):
         part = order[start : start + batch_size]
-        logp, _ = objective.logprobs(model, *objective.pair_batch(dataset, part, max_seq_length))
+        logp, _ = objective.logprobs(
+            model, *objective.pair_batch(dataset, part, max_seq_length), grad=False
+        )
         logp = np.array(mx.stop_gradient(logp))
         out[part, 0], out[part, 1] = logp[: len(part)], logp[len(part) :]
     model.train()
