@@ -86,6 +86,28 @@ def test_runs_csv_keeps_one_row_per_step_after_a_recovery(farense_home, tmp_path
     assert [int(r["step"]) for r in rows if r["val_loss"]] == [5, 10, 15]
 
 
+def test_runs_csv_carries_a_preference_runs_rewards(farense_home, tmp_path):
+    """A DPO run's CSV has the step's rewards and, on evaluated steps, the valid split's; a plain
+    run's has no reward columns."""
+    rewards = {"reward_chosen": 0.5, "reward_rejected": -0.25, "reward_margin": 0.75}
+    events = [
+        step_event(1, 2, T0 + 1, 0.69, **rewards, reward_accuracy=0.5),
+        step_event(2, 2, T0 + 2, 0.6, **rewards, reward_accuracy=1.0),
+        {"type": "eval", "time": T0 + 3, "step": 2, "val_loss": 0.65, "is_best": True,
+         "best_val_loss": 0.65, "eval_time": 1.0, "reward_margin": 0.4, "reward_accuracy": 0.8},
+    ]  # fmt: skip
+    fabricate_run("run-dpo", events, objective="dpo")
+    out = tmp_path / "dpo.csv"
+    assert main(["runs", "csv", "run-dpo", "-o", str(out)]) == 0
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert [r["reward_accuracy"] for r in rows] == ["0.5", "1.0"]
+    assert rows[0]["reward_margin"] == "0.75" and rows[0]["val_reward_margin"] == ""
+    assert rows[1]["val_reward_margin"] == "0.4" and rows[1]["val_reward_accuracy"] == "0.8"
+    fabricate_run("run-sft", training_history(total=30, upto=6))
+    assert main(["runs", "csv", "run-sft", "-o", str(out)]) == 0
+    assert "reward" not in out.read_text().splitlines()[0]
+
+
 def test_price_per_hour_from_the_environment(farense_home, capsys, monkeypatch):
     """FARENSE_PRICE_PER_HOUR is the price `runs` uses when --price-per-hour is not given."""
     from farense_tui.engine.errors import UserError

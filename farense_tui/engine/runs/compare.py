@@ -26,6 +26,8 @@ CSV_FIELDS = (
     "rss_gb",
     "time",
 )
+# Preference runs (dpo, orpo) only: the step's rewards, and the valid split's on evaluated steps.
+REWARD_FIELDS = ("reward_chosen", "reward_rejected", "reward_margin", "reward_accuracy")
 
 
 def run_summary(run_dir: Path, price_per_hour: float | None = None) -> dict:
@@ -108,18 +110,23 @@ def comparison_rows(summaries: list[dict]) -> list[tuple[str, list[str]]]:
 
 def metrics_csv(run_dir: Path) -> str:
     """One row per step, the later value winning where a resume re-ran steps; val_loss on the steps
-    that were evaluated."""
+    that were evaluated; for a preference run, the rewards (train, and val_ on evaluated steps)."""
     rows: dict[int, dict] = {}
     for raw in read_all(RunFolder(run_dir).events):
         record = parse_event(raw)
         if isinstance(record, StepEvent):
             for later in [s for s in rows if s > record.step]:
                 del rows[later]  # a resume: the steps after its checkpoint are trained again
-            rows[record.step] = {k: getattr(record, k) for k in CSV_FIELDS if k != "val_loss"}
+            rows[record.step] = {
+                k: getattr(record, k) for k in CSV_FIELDS + REWARD_FIELDS if k != "val_loss"
+            }
         elif isinstance(record, EvalEvent) and record.step in rows:
             rows[record.step]["val_loss"] = record.val_loss
+            rows[record.step].update({f"val_{k}": getattr(record, k) for k in REWARD_FIELDS})
+    rewarded = any(row.get(k) is not None for row in rows.values() for k in REWARD_FIELDS)
+    fields = CSV_FIELDS + (REWARD_FIELDS + tuple(f"val_{k}" for k in REWARD_FIELDS)) * rewarded
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows[step] for step in sorted(rows))
     return out.getvalue()
