@@ -69,6 +69,9 @@ def test_bad_values_name_file_key_and_expectation(farense_home):
     bad.write_text("batch_sise = 4\n")
     with pytest.raises(UserError, match=r"unknown key 'batch_sise'"):
         load_profile_file(bad)
+    bad.write_text("lora_layers = 0\n")  # mlx-lm would adapt every block, full FT none
+    with pytest.raises(UserError, match=r"lora_layers' = 0: .*at least -1 but not 0"):
+        load_profile_file(bad)
     bad.write_text('lora_targets = ["q", "x"]\n')
     with pytest.raises(UserError, match=r"lora_targets.*drawn from q, k, v"):
         load_profile_file(bad)

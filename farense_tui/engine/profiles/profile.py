@@ -109,8 +109,11 @@ class Profile:
         default_factory=lambda: list(LORA_TARGETS),
         metadata={"role": RECIPE, "subset_of": LORA_TARGETS},
     )
+    # 0 is refused: mlx-lm's linear_to_lora_layers takes layers[-0:] (every block) while a full
+    # fine-tune of the last 0 blocks trains none; neither is what 0 says.
     lora_layers: int = field(
-        default=-1, metadata={"role": RECIPE, "min": -1, "help": "last N blocks; -1 = all"}
+        default=-1,
+        metadata={"role": RECIPE, "min": -1, "not": 0, "help": "last N blocks; -1 = all"},
     )
     grad_checkpoint: bool = field(default=False, metadata={"role": MACHINE})
     mask_prompt: bool = field(
@@ -203,6 +206,8 @@ def describe_field(name: str) -> str:
         parts.append(f"from {meta['min']} to {meta['max']}")
     elif "min" in meta:
         parts.append(f"at least {meta['min']}")
+    if "not" in meta:
+        parts.append(f"but not {meta['not']}")
     if "help" in meta:
         parts.append(f"({meta['help']})")
     return " ".join(parts)
@@ -233,6 +238,8 @@ def coerce_value(name: str, value, source: str = "input"):
     if "subset_of" in meta and (not value or any(v not in meta["subset_of"] for v in value)):
         raise bad
     if "min" in meta and value < meta["min"] or "max" in meta and value > meta["max"]:
+        raise bad
+    if "not" in meta and value == meta["not"]:
         raise bad
     return value
 
