@@ -45,29 +45,22 @@ def target_positions(lengths: np.ndarray, width: int, chunk: int) -> mx.array:
     return mx.array(padded)
 
 
-def gathered_token_loss(
+def target_cross_entropy(
     model: nn.Module,
     head: Head,
     chunk: int,
     batch: mx.array,
     positions: mx.array,
     backward: str = "fused",
-):
-    """(sum of cross-entropy over the target positions, their count), as summed_token_loss;
-    `backward` as token_losses takes it."""
+) -> mx.array:
+    """Cross-entropy [n] at each flat target position of target_positions (the -1 padding's too,
+    at position 0: callers mask it out); `backward` as token_losses takes it."""
     inputs, targets = batch[:, :-1], batch[:, 1:]
-    states, wanted = gathered_states(model, inputs, targets, positions)
-    valid = positions >= 0
-    ce = chained_chunks(token_losses(head, backward), chunk, states, wanted)
-    return (ce * valid).sum(), valid.sum()
-
-
-def gathered_states(model: nn.Module, inputs: mx.array, targets: mx.array, positions: mx.array):
-    """The body's hidden states at the flat target positions, and the tokens wanted there
-    (position 0's for the -1 padding, which the callers mask out)."""
     hidden = model.model(inputs)
     index = mx.maximum(positions, 0)
-    return hidden.reshape(-1, hidden.shape[-1])[index], targets.reshape(-1)[index]
+    states = hidden.reshape(-1, hidden.shape[-1])[index]
+    wanted = targets.reshape(-1)[index]
+    return chained_chunks(token_losses(head, backward), chunk, states, wanted)
 
 
 def token_losses(head: Head, backward: str = "fused"):

@@ -18,7 +18,7 @@ import numpy as np
 from farense_tui.engine.training.batching import micro_batches
 from farense_tui.engine.training.gathered_loss import (
     chunk_rows,
-    gathered_token_loss,
+    target_cross_entropy,
     target_positions,
 )
 from farense_tui.engine.training.output_head import architecture, output_head
@@ -86,9 +86,11 @@ class SupervisedObjective:
     def loss(self, model, tokens, lengths, positions, grad=True):
         if self.head is None:
             return summed_token_loss(model, tokens, lengths)
-        return gathered_token_loss(
+        ce = target_cross_entropy(
             model, self.head, self.chunk, tokens, positions, self.backward if grad else "none"
         )
+        valid = positions >= 0
+        return (ce * valid).sum(), valid.sum()  # as summed_token_loss: a sum and its count
 
     def input_tokens(self, dataset, indices, max_seq_length):
         return sum(min(len(dataset[i][0]), max_seq_length) for i in indices)

@@ -11,11 +11,7 @@ from __future__ import annotations
 import mlx.core as mx
 import mlx.nn as nn
 
-from farense_tui.engine.training.gathered_loss import (
-    chained_chunks,
-    gathered_states,
-    token_losses,
-)
+from farense_tui.engine.training.gathered_loss import target_cross_entropy
 from farense_tui.engine.training.output_head import Head
 
 
@@ -29,10 +25,8 @@ def gathered_sequence_logprobs(
 ):
     """([rows] summed log-probs, [rows] target counts) at gathered_loss.target_positions'
     positions; `backward` as gathered_loss.token_losses takes it."""
-    inputs, targets = batch[:, :-1], batch[:, 1:]
-    rows, width = targets.shape
-    states, wanted = gathered_states(model, inputs, targets, positions)
-    ce = chained_chunks(token_losses(head, backward), chunk, states, wanted)
+    rows, width = batch.shape[0], batch.shape[1] - 1
+    ce = target_cross_entropy(model, head, chunk, batch, positions, backward)
     owner = mx.where(positions >= 0, mx.maximum(positions, 0) // width, -1)  # -1: padding
     member = owner[None, :] == mx.arange(rows)[:, None]
     return -(member * ce[None, :]).sum(axis=1), member.sum(axis=1)
