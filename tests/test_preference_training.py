@@ -75,3 +75,23 @@ def test_data_in_the_other_format_is_refused(tiny_model_dir, pref_data, tiny_dat
         assert wait_done(run_dir).status == "failed"
         errors = [e["message"] for e in events(run_dir, "error")]
         assert errors and said in errors[0] and "train.jsonl:1:" in errors[0], errors
+
+
+def test_dpo_on_two_ranks_trains_the_one_rank_losses_and_rewards(tiny_model_dir, pref_data):
+    """Data-parallel DPO (2 local ranks through mlx.launch): each step's loss and the validation
+    rewards are the 1-rank run's; the pairs' statistics are summed over ranks, not per rank."""
+    cfg = dict(objective="dpo", beta=0.1, learning_rate=1e-3)
+    one = start_run(tiny_config(tiny_model_dir, pref_data, **cfg))
+    two_cfg = tiny_config(tiny_model_dir, pref_data, **cfg)
+    two_cfg.ranks = 2
+    two = start_run(two_cfg)
+    assert wait_done(one).status == "finished" and wait_done(two).status == "finished"
+    a, b = losses(one), losses(two)
+    assert sorted(a) == sorted(b) and len(a) == 12
+    for step in a:
+        assert abs(a[step] - b[step]) < 1e-4, (step, a[step], b[step])
+    for kind in ("step", "eval"):
+        for e1, e2 in zip(events(one, kind), events(two, kind), strict=True):
+            for key in REWARDS:
+                assert abs(e1[key] - e2[key]) < 1e-4, (kind, e1["step"], key, e1[key], e2[key])
+    assert all(len(s["ranks"]) == 2 for s in events(two, "step"))
