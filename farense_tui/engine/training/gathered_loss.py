@@ -80,10 +80,9 @@ def token_losses(head: Head, backward: str = "fused"):
     def plain(h, t):
         return nn.losses.cross_entropy(head.apply(h), t).astype(mx.float32)
 
-    trainable = bool(tree_flatten(head.module.trainable_parameters()))
     if backward in ("keep", "none"):
         return plain
-    if backward == "recompute" or trainable:
+    if backward == "recompute" or tree_flatten(head.module.trainable_parameters()):
         # mx.checkpoint differentiates every input: not the integer targets
         return nn.utils.checkpoint(head.module, lambda h, t: plain(h, mx.stop_gradient(t)))
 
@@ -94,9 +93,8 @@ def token_losses(head: Head, backward: str = "fused"):
 
     @fused.vjp
     def fused_vjp(primals, cotangents, outputs):
-        return outputs[1] * cotangents[0][:, None].astype(outputs[1].dtype), mx.zeros_like(
-            primals[1]
-        )
+        grad = outputs[1]
+        return grad * cotangents[0][:, None].astype(grad.dtype), mx.zeros_like(primals[1])
 
     return lambda h, t: fused(h, t)[0]
 
